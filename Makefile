@@ -1,0 +1,45 @@
+# The two commands a newcomer needs are `make demo` and `make test`; the rest serve them.
+SHELL   := /bin/bash
+GO      ?= go
+ARCH    ?= $(shell $(GO) env GOARCH)
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+PACK    := $(GO) run ./cmd/charmpack -version $(VERSION) -arch $(ARCH)
+
+.PHONY: all charm hooks docs demo test test-short vet bench clean
+
+all: charm
+
+## charm: build postgresql.charm for ARCH (default: this machine's)
+charm:
+	$(PACK) -src . -main ./cmd/postgresql-charm -o postgresql.charm
+
+## hooks: rewrite the committed hooks/ symlinks from metadata.yaml
+hooks:
+	$(GO) run ./cmd/charmpack -src . -hooks hooks
+
+## docs: regenerate the configuration and action reference in README.md
+docs:
+	$(GO) run ./cmd/charmdocs README.md
+
+## demo: the seed walkthrough end to end on jujusim (root)
+demo:
+	./tests/demo/run $(if $(CHAPTER),--chapter $(CHAPTER))
+
+## test: every test; end-to-end tests need root and real servers (see .ci/run)
+test:
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 40m ./...
+
+## test-short: unit tests only
+test-short:
+	$(GO) test -short -count=1 ./...
+
+vet:
+	$(GO) vet ./...
+
+## bench: benchmarks against peers, printed as a table
+bench:
+	./tests/bench/run
+
+clean:
+	rm -f postgresql.charm postgresql-client.charm
