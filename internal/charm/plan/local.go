@@ -1,0 +1,115 @@
+package plan
+
+import "fmt"
+
+// Local is what a unit observed about its own PostgreSQL.
+type Local struct {
+	Self        string
+	Version     string // major version the charm runs, e.g. "15"
+	FullVersion string // e.g. "15.18", for status messages
+	DataVersion string // major version of the database in the data directory, "" if none
+	HasData     bool
+	SystemID    string
+	Running     bool
+	Standby     bool // configured as a standby (standby.signal), or running in recovery
+	Timeline    uint32
+	LSN         uint64
+	Following   string // the primary this unit's standby settings point at
+}
+
+// Target is the primary as this unit sees it.
+type Target struct {
+	Name     string
+	Address  string
+	Ready    bool // it runs as primary and has published its address
+	SystemID string
+	Timeline uint32
+	History  []Fork // the primary's timeline history
+}
+
+// Step is the one thing a unit does to its server in this hook; hooks repeat until the
+// unit reaches StepNone, so each step only has to be correct from the state it starts in.
+type Step string
+
+// Steps, in the order a unit usually meets them.
+const (
+	StepNone    Step = ""        // as it should be
+	StepWait    Step = "wait"    // nothing to do until another unit or the leader acts
+	StepBlock   Step = "block"   // needs the operator
+	StepCreate  Step = "create"  // make a new database (no data here, this unit is primary)
+	StepStart   Step = "start"   // start the existing database as it is configured
+	StepPromote Step = "promote" // leave recovery: this standby becomes primary
+	StepClone   Step = "clone"   // copy the primary into an empty data directory
+	StepFollow  Step = "follow"  // point standby settings at the primary and (re)start
+	StepStop    Step = "stop"    // stop serving writes: another unit is to be primary
+	StepRewind  Step = "rewind"  // stop, pg_rewind from the primary, then follow
+)
+
+// Status is a unit status to set.
+type Status struct {
+	Name    string // active, waiting, maintenance, blocked
+	Message string
+}
+
+// Decision is what a unit does now and what it says.
+type Decision struct {
+	Step   Step
+	Status Status
+}
+
+// DecideLocal decides what this unit does given who the primary is and whether another
+// unit still reports itself primary (rival). It never creates or clones over a data
+// directory that holds a database, never promotes while another primary may still take
+// writes, and never lets a unit that is not the chosen primary keep serving writes.
+func DecideLocal(l Local, primary string, t Target, rival string) Decision {
+	if l.HasData && l.DataVersion != "" && l.DataVersion != l.Version {
+		return block(fmt.Sprintf("pgdata holds a PostgreSQL %s database; this unit runs %s. Attach it to a unit with version=%s",
+			l.DataVersion, l.Version, l.DataVersion))
+	}
+	switch primary {
+	case "":
+		return wait("Waiting for the leader to choose a primary")
+	case l.Self:
+		return decidePrimary(l, rival)
+	default:
+		return decideStandby(l, primary, t)
+	}
+}
+
+func decidePrimary(l Local, rival string) Decision {
+	switch {
+	case !l.HasData:
+		return Decision{Step: StepCreate, Status: Status{"maintenance", "Creating the database"}}
+	case !l.Running:
+		return Decision{Step: StepStart, Status: Status{"maintenance", "Starting PostgreSQL"}}
+	case l.Standby && rival != "":
+		return wait("Waiting for " + rival + " to step down before promotion")
+	case l.Standby:
+		return Decision{Step: StepPromote, Status: Status{"maintenance", "Promoting to primary"}}
+	}
+	return Decision{Status: Status{"active", fmt.Sprintf("Live master (%s)", l.FullVersion)}}
+}
+
+func decideStandby(l Local, primary string, t Target) Decision {
+	switch {
+	case l.Running && !l.Standby:
+		return Decision{Step: StepStop, Status: Status{"maintenance", "Stepping down: " + primary + " is to be primary"}}
+	case !t.Ready:
+		return wait("Waiting for primary " + primary)
+	case !l.HasData:
+		return Decision{Step: StepClone, Status: Status{"maintenance", "Cloning from " + primary}}
+	case l.SystemID != "" && t.SystemID != "" && l.SystemID != t.SystemID:
+		return block(fmt.Sprintf("pgdata holds another database (system id %s; primary %s has %s): detach it or remove this unit",
+			l.SystemID, primary, t.SystemID))
+	case !l.Standby, NeedsRewind(l.Timeline, l.LSN, t.Timeline, t.History):
+		// A former primary, or a standby whose WAL went past the fork of the
+		// primary's timeline: pg_rewind makes it a valid standby without a re-clone.
+		return Decision{Step: StepRewind, Status: Status{"maintenance", "Rewinding to follow " + primary}}
+	case l.Following != primary || !l.Running:
+		return Decision{Step: StepFollow, Status: Status{"maintenance", "Following " + primary}}
+	}
+	return Decision{Status: Status{"active", fmt.Sprintf("Live secondary (%s)", l.FullVersion)}}
+}
+
+func wait(msg string) Decision  { return Decision{Step: StepWait, Status: Status{"waiting", msg}} }
+func block(msg string) Decision { return Decision{Step: StepBlock, Status: Status{"blocked", msg}} }
