@@ -1,0 +1,106 @@
+package charm
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/gruyaume/goops"
+)
+
+const peerEndpoint = "replication"
+
+// jujuFacts is everything the decision needs from Juju, read once at the start of a hook.
+type jujuFacts struct {
+	Unit, App  string
+	Hook       string
+	Leader     bool
+	Config     Config
+	Departing  string // JUJU_DEPARTING_UNIT in relation-departed hooks
+	RemoteUnit string
+
+	PeerID   string                       // "replication:N", empty before the peer relation exists
+	Peers    map[string]map[string]string // remote units' bags
+	Self     map[string]string            // this unit's own bag
+	AppBag   map[string]string            // the application bag
+	Expected []string                     // units Juju means the application to have
+
+	Address string // this unit's ingress address on the peer binding
+	Storage string // where pgdata is mounted; empty when not attached (or detaching)
+}
+
+func observeJuju(hook string) (*jujuFacts, error) {
+	env := goops.ReadEnv()
+	f := &jujuFacts{
+		Unit:       env.UnitName,
+		Hook:       hook,
+		Departing:  os.Getenv("JUJU_DEPARTING_UNIT"),
+		RemoteUnit: os.Getenv("JUJU_REMOTE_UNIT"),
+		Peers:      map[string]map[string]string{},
+	}
+	f.App, _, _ = strings.Cut(f.Unit, "/")
+	var err error
+	if err = goops.GetConfig(&f.Config); err != nil {
+		return nil, fmt.Errorf("observe config: %w", err)
+	}
+	if f.Leader, err = goops.IsLeader(); err != nil {
+		return nil, fmt.Errorf("observe leadership: %w", err)
+	}
+	ids, err := goops.GetRelationIDs(peerEndpoint)
+	if err != nil {
+		return nil, fmt.Errorf("observe peers: %w", err)
+	}
+	if len(ids) > 0 {
+		f.PeerID = ids[0]
+		units, err := goops.ListRelationUnits(f.PeerID)
+		if err != nil {
+			return nil, fmt.Errorf("observe peers: %w", err)
+		}
+		for _, u := range units {
+			if u == f.Departing {
+				continue
+			}
+			if f.Peers[u], err = goops.GetUnitRelationData(f.PeerID, u); err != nil {
+				return nil, fmt.Errorf("observe peer %s: %w", u, err)
+			}
+		}
+		if f.Self, err = goops.GetUnitRelationData(f.PeerID, f.Unit); err != nil {
+			return nil, fmt.Errorf("observe own peer data: %w", err)
+		}
+		if f.AppBag, err = goops.GetAppRelationData(f.PeerID, f.Unit); err != nil {
+			return nil, fmt.Errorf("observe peer application data: %w", err)
+		}
+	}
+	gs, err := goops.GetGoalState()
+	if err != nil {
+		return nil, fmt.Errorf("observe goal state: %w", err)
+	}
+	for u, st := range gs.Units {
+		if st.Status != "dying" && st.Status != "dead" {
+			f.Expected = append(f.Expected, u)
+		}
+	}
+	sort.Strings(f.Expected)
+	nw, err := goops.GetNetwork(peerEndpoint)
+	if err != nil {
+		return nil, fmt.Errorf("observe network: %w", err)
+	}
+	if len(nw.IngressAddresses) > 0 {
+		f.Address = nw.IngressAddresses[0]
+	}
+	if hook != "pgdata-storage-detaching" {
+		ids, err := goops.ListStorage("pgdata")
+		if err != nil {
+			return nil, fmt.Errorf("observe storage: %w", err)
+		}
+		if len(ids) > 0 {
+			info, err := goops.GetStorageByID(ids[0])
+			if err != nil {
+				return nil, fmt.Errorf("observe storage %s: %w", ids[0], err)
+			}
+			f.Storage = info.Location
+		}
+	}
+	return f, nil
+}

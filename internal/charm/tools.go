@@ -1,0 +1,76 @@
+package charm
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+)
+
+// Hook tools that carry secrets (relation-set with passwords, secret-add, secret-set) take
+// their data from a file here, never from argv where any local user could read it in
+// /proc. The file is private to root and removed at once. goops covers the other tools.
+
+func withPrivateFile(data map[string]string, f func(path string) error) error {
+	tmp, err := os.CreateTemp("", "charm-data-*.json")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := json.NewEncoder(tmp).Encode(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return f(tmp.Name())
+}
+
+func hookTool(name string, args ...string) ([]byte, error) {
+	cmd := exec.Command(name, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", name, strings.TrimSpace(stderr.String()), err)
+	}
+	return out, nil
+}
+
+// relationSet writes a relation bag; empty values delete keys, as Juju's relation-set does.
+func relationSet(relationID string, app bool, data map[string]string) error {
+	return withPrivateFile(data, func(path string) error {
+		args := []string{"-r", relationID, "--file", path}
+		if app {
+			args = append(args, "--app")
+		}
+		_, err := hookTool("relation-set", args...)
+		return err
+	})
+}
+
+// secretAdd creates an application-owned secret and returns its URI.
+func secretAdd(label string, data map[string]string) (string, error) {
+	var id string
+	err := withPrivateFile(data, func(path string) error {
+		out, err := hookTool("secret-add", "--owner", "application", "--label", label, "--file", path)
+		id = strings.TrimSpace(string(out))
+		return err
+	})
+	return id, err
+}
+
+// secretSet replaces a secret's content with a new revision.
+func secretSet(id string, data map[string]string) error {
+	return withPrivateFile(data, func(path string) error {
+		_, err := hookTool("secret-set", id, "--file", path)
+		return err
+	})
+}
