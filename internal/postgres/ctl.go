@@ -1,0 +1,156 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// StartTimeout bounds how long Start waits for the server to accept
+// connections (a standby replaying a long WAL backlog can take a while).
+var StartTimeout = 5 * time.Minute
+
+func ctl(ctx context.Context, c *Cluster, action string, extra ...string) error {
+	args := []string{c.Version, c.Name, action}
+	args = append(args, extra...)
+	if _, err := run(ctx, cmdSpec{}, "pg_ctlcluster", args...); err != nil {
+		return fmt.Errorf("%s cluster %s: %w", action, c, err)
+	}
+	return nil
+}
+
+// IsRunning reports whether the cluster's server runs, as pg_ctlcluster
+// status sees it (exit 3: stopped, 4: no usable data directory).
+func IsRunning(ctx context.Context, c *Cluster) (bool, error) {
+	_, err := run(ctx, cmdSpec{}, "pg_ctlcluster", c.Version, c.Name, "status")
+	if err == nil {
+		return true, nil
+	}
+	var ce *CommandError
+	if errors.As(err, &ce) && ce.ExitCode == 3 {
+		return false, nil
+	}
+	return false, fmt.Errorf("status of cluster %s: %w", c, err)
+}
+
+// Start starts the server unless it runs, then waits until it accepts
+// connections.
+func Start(ctx context.Context, c *Cluster) error {
+	running, err := IsRunning(ctx, c)
+	if err != nil {
+		return err
+	}
+	if !running {
+		t := strconv.Itoa(int(StartTimeout / time.Second))
+		if err := ctl(ctx, c, "start", "--", "-t", t); err != nil {
+			return err
+		}
+	}
+	return WaitReady(ctx, c)
+}
+
+// StopMode is pg_ctl's shutdown mode.
+type StopMode string
+
+const (
+	// StopFast disconnects clients and shuts down cleanly (a checkpoint).
+	StopFast StopMode = "fast"
+	// StopSmart waits for clients to disconnect.
+	StopSmart StopMode = "smart"
+	// StopImmediate aborts; the next start runs crash recovery. pg_rewind
+	// needs a clean shutdown, so avoid it before rewinding.
+	StopImmediate StopMode = "immediate"
+)
+
+// Stop stops the server if it runs.
+func Stop(ctx context.Context, c *Cluster, mode StopMode) error {
+	if mode == "" {
+		mode = StopFast
+	}
+	running, err := IsRunning(ctx, c)
+	if err != nil || !running {
+		return err
+	}
+	return ctl(ctx, c, "stop", "-m", string(mode))
+}
+
+// Restart restarts the server (fast shutdown), starting it if stopped, and
+// waits until it accepts connections.
+func Restart(ctx context.Context, c *Cluster) error {
+	running, err := IsRunning(ctx, c)
+	if err != nil {
+		return err
+	}
+	if !running {
+		return Start(ctx, c)
+	}
+	t := strconv.Itoa(int(StartTimeout / time.Second))
+	if err := ctl(ctx, c, "restart", "-m", "fast", "--", "-t", t); err != nil {
+		return err
+	}
+	return WaitReady(ctx, c)
+}
+
+// Reload makes a running server re-read its configuration files (a stopped
+// one reads them when it starts). DB.ReloadConf does the same and reports
+// which settings wait for a restart.
+func Reload(ctx context.Context, c *Cluster) error {
+	running, err := IsRunning(ctx, c)
+	if err != nil || !running {
+		return err
+	}
+	return ctl(ctx, c, "reload")
+}
+
+// WaitReady waits until the server accepts connections from the hook (a
+// standby in hot standby counts), or ctx ends.
+func WaitReady(ctx context.Context, c *Cluster) error {
+	var last error
+	for {
+		db, err := Connect(ctx, c, "postgres")
+		if err == nil {
+			err = db.conn.Ping(ctx)
+			db.Close(ctx)
+			if err == nil {
+				return nil
+			}
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for cluster %s to accept connections: %w (last error: %v)", c, ctx.Err(), last)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// Promote turns a standby into a primary: pg_ctl promote, then waits until
+// it leaves recovery and accepts writes, and removes the standby settings
+// so that a restart cannot resume following the old primary.
+func Promote(ctx context.Context, c *Cluster) error {
+	if err := ctl(ctx, c, "promote"); err != nil {
+		return err
+	}
+	for {
+		db, err := Connect(ctx, c, "postgres")
+		if err == nil {
+			var inRecovery bool
+			err = db.conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery)
+			db.Close(ctx)
+			if err == nil && !inRecovery {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("promote cluster %s: waiting for the end of recovery: %w", c, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if err := RemoveStandbyConfig(c); err != nil {
+		return fmt.Errorf("promote cluster %s: %w", c, err)
+	}
+	return nil
+}

@@ -1,0 +1,178 @@
+// Package postgres drives the unit's local PostgreSQL server through the
+// Debian tools (pg_createcluster, pg_ctlcluster), the files those tools leave
+// to us (conf.d includes, pg_hba.conf, pg_ident.conf, standby.signal) and SQL
+// over the unix socket. It observes and acts; deciding what to do is the
+// charm's business.
+//
+// Hooks run as root while every file of a cluster must belong to the postgres
+// user, so commands that write into a data directory run through
+// `runuser -u postgres --` (sudo is not installed on the target machines) and
+// files written here are chowned to postgres.
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// OSUser owns every cluster file and runs the server.
+const OSUser = "postgres"
+
+// CommandError reports a failed external command with what it printed on
+// stderr, which is where the PostgreSQL tools explain themselves.
+type CommandError struct {
+	Cmd      string // program and arguments, never containing secrets
+	ExitCode int
+	Stderr   string
+	Err      error
+}
+
+func (e *CommandError) Error() string {
+	msg := strings.TrimSpace(e.Stderr)
+	if len(msg) > 2000 {
+		msg = "..." + msg[len(msg)-2000:]
+	}
+	if msg == "" {
+		return fmt.Sprintf("%s: %v", e.Cmd, e.Err)
+	}
+	return fmt.Sprintf("%s: %v: %s", e.Cmd, e.Err, msg)
+}
+
+func (e *CommandError) Unwrap() error { return e.Err }
+
+type cmdSpec struct {
+	env    []string  // added to the environment
+	stderr io.Writer // also receives stderr when set (progress output)
+	asPG   bool      // run as the postgres OS user
+}
+
+// run executes a command and returns its stdout. Arguments must never hold
+// secrets: /proc/<pid>/cmdline is world-readable.
+func run(ctx context.Context, spec cmdSpec, name string, args ...string) ([]byte, error) {
+	argv := append([]string{name}, args...)
+	if spec.asPG && os.Geteuid() == 0 {
+		argv = append([]string{"runuser", "-u", OSUser, "--"}, argv...)
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	// The postgres user cannot enter root's working directory; the tools
+	// warn or fail when they cannot.
+	cmd.Dir = "/"
+	cmd.Env = append(os.Environ(), "LC_ALL=C", "LANG=C")
+	cmd.Env = append(cmd.Env, spec.env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout = &stdout
+	if spec.stderr != nil {
+		cmd.Stderr = io.MultiWriter(&stderr, spec.stderr)
+	} else {
+		cmd.Stderr = &stderr
+	}
+	err := cmd.Run()
+	if err != nil {
+		code := -1
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		}
+		return stdout.Bytes(), &CommandError{Cmd: strings.Join(argv, " "), ExitCode: code, Stderr: stderr.String() + stdout.String(), Err: err}
+	}
+	return stdout.Bytes(), nil
+}
+
+// postgresIDs returns the uid and gid of the postgres OS user.
+func postgresIDs() (int, int, error) {
+	u, err := user.Lookup(OSUser)
+	if err != nil {
+		return 0, 0, fmt.Errorf("look up OS user %s: %w", OSUser, err)
+	}
+	uid, err := strconv.Atoi(u.Uid)
+	if err != nil {
+		return 0, 0, fmt.Errorf("uid of %s: %w", OSUser, err)
+	}
+	gid, err := strconv.Atoi(u.Gid)
+	if err != nil {
+		return 0, 0, fmt.Errorf("gid of %s: %w", OSUser, err)
+	}
+	return uid, gid, nil
+}
+
+// writeFileAtomic replaces path with data through a temporary file in the
+// same directory, so that PostgreSQL never reads a half-written file. It
+// reports whether the content changed; an unchanged file is left alone (its
+// mode and owner are still corrected).
+func writeFileAtomic(path string, data []byte, perm os.FileMode, owned bool) (bool, error) {
+	uid, gid := -1, -1
+	if owned && os.Geteuid() == 0 {
+		var err error
+		if uid, gid, err = postgresIDs(); err != nil {
+			return false, err
+		}
+	}
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
+		if err := os.Chmod(path, perm); err != nil {
+			return false, err
+		}
+		if uid >= 0 {
+			if err := os.Chown(path, uid, gid); err != nil {
+				return false, err
+			}
+		}
+		return false, nil
+	}
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return false, fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		return false, fmt.Errorf("write %s: %w", path, err)
+	}
+	if uid >= 0 {
+		if err := f.Chown(uid, gid); err != nil {
+			f.Close()
+			return false, fmt.Errorf("write %s: %w", path, err)
+		}
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return false, fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return false, fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return false, fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return false, fmt.Errorf("write %s: %w", path, err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return true, nil
+}
+
+// chownPostgres gives path to the postgres user (root only; a no-op otherwise).
+func chownPostgres(path string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	uid, gid, err := postgresIDs()
+	if err != nil {
+		return err
+	}
+	return os.Chown(path, uid, gid)
+}
