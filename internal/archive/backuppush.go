@@ -1,0 +1,559 @@
+package archive
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"golang.org/x/sync/errgroup"
+)
+
+// BackupOptions tune BackupPush.
+type BackupOptions struct {
+	// ConnString is a pgx connection string; empty means the PG* environment variables and
+	// pgx's defaults. The CLI builds one for the local unix socket.
+	ConnString string
+	// PGData is the data directory; empty means the server's data_directory setting.
+	PGData string
+	// Progress receives progress lines (bytes, rate) while the backup runs; nil discards.
+	Progress io.Writer
+	// ProgressInterval is the time between progress lines (default 5 s).
+	ProgressInterval time.Duration
+	// PartSize starts a new tar part beyond this many bytes (default WAL-G's 1 GiB - 1).
+	PartSize int64
+	// Streams is the number of tar parts read, compressed and uploaded at once (default
+	// the CPU count, at least 2).
+	Streams int
+	// Permanent marks the backup so that retention never deletes it.
+	Permanent bool
+}
+
+// Files PostgreSQL recreates or must not find in a restored data directory; the same list as
+// WAL-G (reference §1.3). Directories among them are kept as empty directories.
+var (
+	excludedDirs = map[string]bool{"pg_wal": true, "pg_xlog": true, "log": true, "pg_log": true, "pg_replslot": true,
+		"pg_stat_tmp": true, "pg_dynshmem": true, "pg_notify": true, "pg_serial": true, "pg_snapshots": true,
+		"pg_subtrans": true}
+	excludedFiles = map[string]bool{"postmaster.pid": true, "postmaster.opts": true, "recovery.conf": true,
+		"standby.signal": true, "recovery.signal": true, "backup_label": true, "tablespace_map": true,
+		"backup_label.old": true, "backup_manifest": true}
+)
+
+const (
+	pgControlPath   = "global/pg_control"
+	defaultPartSize = 1073741823
+)
+
+// BackupPush takes a non-exclusive base backup of the local server and uploads it in WAL-G's
+// layout. The sentinel is written last: an interrupted backup leaves objects no reader lists.
+// One connection is held from pg_backup_start to pg_backup_stop, as PostgreSQL requires.
+func (a *Archive) BackupPush(ctx context.Context, opt BackupOptions) (Backup, error) {
+	if opt.PartSize <= 0 {
+		opt.PartSize = defaultPartSize
+	}
+	if opt.Streams <= 0 {
+		opt.Streams = max(2, runtime.NumCPU())
+	}
+	if opt.ProgressInterval <= 0 {
+		opt.ProgressInterval = 5 * time.Second
+	}
+	progress := opt.Progress
+	if progress == nil {
+		progress = io.Discard
+	}
+	conn, err := pgx.Connect(ctx, opt.ConnString)
+	if err != nil {
+		return Backup{}, fmt.Errorf("backup-push: connect: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+
+	var (
+		versionNum           int
+		dataDir, archiveMode string
+		sysid                int64
+		inRecovery           bool
+	)
+	err = conn.QueryRow(ctx, `SELECT current_setting('server_version_num')::int, current_setting('data_directory'),
+		(SELECT system_identifier FROM pg_control_system()), pg_is_in_recovery(), current_setting('archive_mode')`).
+		Scan(&versionNum, &dataDir, &sysid, &inRecovery, &archiveMode)
+	if err != nil {
+		return Backup{}, fmt.Errorf("backup-push: query server: %w", err)
+	}
+	if archiveMode == "off" {
+		return Backup{}, errors.New("backup-push: archive_mode is off: a base backup cannot be restored without the WAL archived during it")
+	}
+	if opt.PGData == "" {
+		opt.PGData = dataDir
+	}
+	if err := a.CheckOwner(ctx, uint64(sysid), versionNum/10000); err != nil {
+		return Backup{}, fmt.Errorf("backup-push: %w", err)
+	}
+	if !inRecovery {
+		// Two backups starting in one segment would share a name; move to a fresh segment.
+		var cur string
+		if err := conn.QueryRow(ctx, `SELECT pg_walfile_name(pg_current_wal_lsn())`).Scan(&cur); err == nil {
+			if _, err := a.Store.Stat(ctx, sentinelKey(BackupNamePrefix+cur)); err == nil {
+				if _, err := conn.Exec(ctx, `SELECT pg_switch_wal()`); err != nil {
+					return Backup{}, fmt.Errorf("backup-push: pg_switch_wal: %w", err)
+				}
+			}
+		}
+	}
+
+	started := time.Now().UTC()
+	label := "pgcharm " + started.Format(time.RFC3339)
+	startSQL := `SELECT pg_backup_start($1, true)::text`
+	stopSQL := `SELECT lsn::text, labelfile, spcmapfile FROM pg_backup_stop(true)`
+	if versionNum < 150000 {
+		startSQL = `SELECT pg_start_backup($1, true, false)::text`
+		stopSQL = `SELECT lsn::text, labelfile, spcmapfile FROM pg_stop_backup(false, true)`
+	}
+	var startText string
+	if err := conn.QueryRow(ctx, startSQL, label).Scan(&startText); err != nil {
+		return Backup{}, fmt.Errorf("backup-push: start backup: %w", err)
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			// Leave the server as we found it; closing the connection would also do.
+			conn.Exec(context.WithoutCancel(ctx), stopSQL)
+		}
+	}()
+	startLSN, err := ParseLSN(startText)
+	if err != nil {
+		return Backup{}, fmt.Errorf("backup-push: %w", err)
+	}
+	var tli uint32
+	if err := conn.QueryRow(ctx, `SELECT timeline_id FROM pg_control_checkpoint()`).Scan(&tli); err != nil {
+		return Backup{}, fmt.Errorf("backup-push: timeline: %w", err)
+	}
+	nameLSN := startLSN
+	if inRecovery && nameLSN > 0 {
+		nameLSN-- // WAL-G's name on a standby: the segment before the start
+	}
+	name := BackupNamePrefix + SegmentOf(tli, nameLSN).Name()
+	folder := BackupFolder + name + "/"
+	fmt.Fprintf(progress, "backup-push %s: started at %s on timeline %d\n", name, startLSN, tli)
+
+	// Leftovers of an interrupted attempt under the same name must not mix with this one.
+	if old, err := a.Store.List(ctx, folder); err == nil && len(old) > 0 {
+		names := make([]string, len(old))
+		for i, o := range old {
+			names[i] = o.Name
+		}
+		if err := a.Store.Delete(ctx, names...); err != nil {
+			return Backup{}, fmt.Errorf("backup-push: remove leftovers of an interrupted %s: %w", name, err)
+		}
+	}
+
+	up := &tarUploader{a: a, ctx: ctx, folder: folder, partSize: opt.PartSize, files: map[string]FileDescription{}, sets: map[string][]string{}}
+	stopProgress := up.reportProgress(progress, name, opt.ProgressInterval)
+	spec, err := up.uploadDataDir(opt.PGData, opt.Streams)
+	if err == nil {
+		err = up.uploadSingle("pg_control.tar", opt.PGData, []string{pgControlPath}, nil)
+	}
+	stopProgress()
+	if err != nil {
+		return Backup{}, fmt.Errorf("backup-push %s: %w", name, err)
+	}
+
+	var finishText, labelFile, spcMap string
+	if err := conn.QueryRow(ctx, stopSQL).Scan(&finishText, &labelFile, &spcMap); err != nil {
+		return Backup{}, fmt.Errorf("backup-push %s: stop backup: %w", name, err)
+	}
+	stopped = true
+	finishLSN, err := ParseLSN(finishText)
+	if err != nil {
+		return Backup{}, fmt.Errorf("backup-push %s: %w", name, err)
+	}
+	if inRecovery {
+		var tliNow uint32
+		if err := conn.QueryRow(ctx, `SELECT timeline_id FROM pg_control_checkpoint()`).Scan(&tliNow); err == nil && tliNow != tli {
+			return Backup{}, fmt.Errorf("backup-push %s: the timeline changed from %d to %d during the backup; it is not usable and was not committed", name, tli, tliNow)
+		}
+	}
+	labels := map[string]string{"backup_label": labelFile}
+	if spcMap != "" {
+		labels["tablespace_map"] = spcMap
+	}
+	if err := up.uploadSingle("backup_label.tar", "", nil, labels); err != nil {
+		return Backup{}, fmt.Errorf("backup-push %s: %w", name, err)
+	}
+	finished := time.Now().UTC()
+	host, _ := os.Hostname()
+	usid := uint64(sysid)
+	raw, stored := up.raw.Load(), up.stored.Load()
+	meta := Metadata{StartTime: started, FinishTime: finished, DateFmt: dateFmt, Hostname: host, DataDir: opt.PGData,
+		PgVersion: versionNum, StartLSN: startLSN, FinishLSN: finishLSN, IsPermanent: opt.Permanent,
+		SystemIdentifier: &usid, UncompressedSize: raw, CompressedSize: stored}
+	sentinel := Sentinel{StartLSN: startLSN, FinishLSN: finishLSN, PgVersion: versionNum, SystemIdentifier: &usid,
+		UncompressedSize: raw, CompressedSize: stored, DataCatalogSize: raw, Spec: spec, Version: 2,
+		StartTime: started, FinishTime: finished, DateFmt: dateFmt, Hostname: host, DataDir: opt.PGData,
+		IsPermanent: opt.Permanent}
+	if err := a.putJSON(ctx, folder+MetadataFile, meta); err != nil {
+		return Backup{}, fmt.Errorf("backup-push %s: %w", name, err)
+	}
+	fm := FilesMetadata{Files: up.files, TarFileSets: up.sets, DatabasesByNames: map[string]any{}}
+	if err := a.putJSON(ctx, folder+FilesMetadataFile, fm); err != nil {
+		return Backup{}, fmt.Errorf("backup-push %s: %w", name, err)
+	}
+	if err := a.putJSON(ctx, sentinelKey(name), sentinel); err != nil {
+		return Backup{}, fmt.Errorf("backup-push %s: %w", name, err)
+	}
+	secs := finished.Sub(started).Seconds()
+	fmt.Fprintf(progress, "backup-push %s: done, %s read, %s stored, %.1fs, %s/s, finish LSN %s\n",
+		name, humanBytes(raw), humanBytes(stored), secs, humanBytes(int64(float64(raw)/max(secs, 0.001))), finishLSN)
+	st, err := a.Store.Stat(ctx, sentinelKey(name))
+	if err != nil {
+		return Backup{}, fmt.Errorf("backup-push %s: read back sentinel: %w", name, err)
+	}
+	return a.readBackup(ctx, st)
+}
+
+// tarUploader fills tar parts from a file list and uploads them compressed.
+type tarUploader struct {
+	a        *Archive
+	ctx      context.Context
+	folder   string
+	partSize int64
+	partNo   atomic.Int32
+	raw      atomic.Int64 // file bytes read
+	stored   atomic.Int64 // compressed bytes uploaded (completed parts)
+	parts    atomic.Int32 // parts completed
+
+	mu    sync.Mutex
+	files map[string]FileDescription
+	sets  map[string][]string
+}
+
+// fileEntry is one member to archive: a path on disk and its name in the tar.
+type fileEntry struct {
+	disk   string
+	member string // relative to PGDATA, slash-separated, without leading slash
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for v := n / unit; v >= unit; v /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func (u *tarUploader) reportProgress(w io.Writer, name string, every time.Duration) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		start, last, lastT := time.Now(), int64(0), time.Now()
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-t.C:
+				n := u.raw.Load()
+				rate := float64(n-last) / now.Sub(lastT).Seconds()
+				fmt.Fprintf(w, "backup-push %s: %s read, %s stored in %d parts, %s/s (elapsed %s)\n", name,
+					humanBytes(n), humanBytes(u.stored.Load()), u.parts.Load(), humanBytes(int64(rate)),
+					now.Sub(start).Round(time.Second))
+				last, lastT = n, now
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+// uploadDataDir walks PGDATA (and the tablespaces linked from pg_tblspc) into parts uploaded by
+// streams workers at once, and returns the tablespace spec for the sentinel.
+func (u *tarUploader) uploadDataDir(pgdata string, streams int) (*TablespaceSpec, error) {
+	entries, spec, err := walkDataDir(pgdata)
+	if err != nil {
+		return nil, err
+	}
+	g, ctx := errgroup.WithContext(u.ctx)
+	jobs := make(chan fileEntry)
+	for range streams {
+		g.Go(func() error { return u.worker(ctx, jobs) })
+	}
+	g.Go(func() error {
+		defer close(jobs)
+		for _, e := range entries {
+			select {
+			case jobs <- e:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	})
+	return spec, g.Wait()
+}
+
+// walkDataDir lists what goes into the parts, in a stable order, leaving out pg_control
+// (uploaded last) and the excluded files.
+func walkDataDir(pgdata string) ([]fileEntry, *TablespaceSpec, error) {
+	spec := &TablespaceSpec{BasePrefix: pgdata, Tablespaces: map[string]TablespaceLocation{}}
+	var out []fileEntry
+	var walk func(root, prefix string) error
+	walk = func(root, prefix string) error {
+		return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					return nil // dropped while we walk: WAL replay recreates what matters
+				}
+				return err
+			}
+			rel, _ := filepath.Rel(root, p)
+			if rel == "." {
+				if prefix != "" {
+					out = append(out, fileEntry{p, prefix})
+				}
+				return nil
+			}
+			member := filepath.ToSlash(filepath.Join(prefix, rel))
+			base := d.Name()
+			if prefix == "" && d.IsDir() && excludedDirs[member] {
+				out = append(out, fileEntry{p, member})
+				if member == "pg_wal" {
+					out = append(out, fileEntry{p, "pg_wal/archive_status"})
+				}
+				return fs.SkipDir
+			}
+			if d.IsDir() && (base == "pgsql_tmp" || strings.HasPrefix(base, "pgsql_tmp")) {
+				return fs.SkipDir
+			}
+			if !d.IsDir() && (prefix == "" && excludedFiles[member] || member == pgControlPath ||
+				base == "pg_internal.init" || strings.HasPrefix(base, "pgsql_tmp")) {
+				return nil
+			}
+			if prefix == "" && d.Type()&fs.ModeSymlink != 0 && strings.HasPrefix(member, "pg_tblspc/") {
+				oid := strings.TrimPrefix(member, "pg_tblspc/")
+				target, err := filepath.EvalSymlinks(p)
+				if err != nil {
+					return fmt.Errorf("tablespace %s: %w", oid, err)
+				}
+				spec.Tablespaces[oid] = TablespaceLocation{Location: target + "/", Symlink: member}
+				return walk(target, member)
+			}
+			out = append(out, fileEntry{p, member})
+			return nil
+		})
+	}
+	if err := walk(pgdata, ""); err != nil {
+		return nil, nil, fmt.Errorf("walk %s: %w", pgdata, err)
+	}
+	return out, spec, nil
+}
+
+// part is one tar part being written and uploaded.
+type part struct {
+	name  string
+	tw    *tar.Writer
+	pw    *io.PipeWriter
+	done  chan error
+	size  int64
+	paths []string
+}
+
+func (u *tarUploader) openPart(ctx context.Context, name string) *part {
+	pr, pw := io.Pipe()
+	p := &part{name: u.a.Compression.AddExt(name), pw: pw, tw: tar.NewWriter(pw), done: make(chan error, 1)}
+	go func() {
+		_, stored, err := u.a.putCompressedCount(ctx, u.folder+TarPartitions+p.name, pr)
+		pr.CloseWithError(cmpErr(err, errors.New("upload ended")))
+		u.stored.Add(stored)
+		p.done <- err
+	}()
+	return p
+}
+
+func (u *tarUploader) closePart(p *part) error {
+	err := p.tw.Close()
+	p.pw.CloseWithError(err)
+	if uerr := <-p.done; uerr != nil {
+		return uerr
+	}
+	if err != nil {
+		return err
+	}
+	u.parts.Add(1)
+	u.mu.Lock()
+	u.sets[p.name] = p.paths
+	u.mu.Unlock()
+	return nil
+}
+
+func (u *tarUploader) worker(ctx context.Context, jobs <-chan fileEntry) error {
+	var cur *part
+	var err error
+	for e := range jobs {
+		if cur == nil {
+			cur = u.openPart(ctx, fmt.Sprintf("part_%03d.tar", u.partNo.Add(1)))
+		}
+		var n int64
+		n, err = u.addFile(cur, e)
+		cur.size += n
+		if err == nil && cur.size >= u.partSize {
+			err = u.closePart(cur)
+			cur = nil
+		}
+		if err != nil {
+			break
+		}
+	}
+	if cur != nil {
+		if err != nil {
+			cur.pw.CloseWithError(err)
+			<-cur.done
+		} else {
+			err = u.closePart(cur)
+		}
+	}
+	return err
+}
+
+// addFile writes one member. The size in the header is the size when opened; a file that
+// shrinks meanwhile is padded with zeros and one that grows is cut (WAL replay from the
+// backup's start repairs both, as for any base backup).
+func (u *tarUploader) addFile(p *part, e fileEntry) (int64, error) {
+	info, err := os.Lstat(e.disk)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return 0, nil
+		}
+		return 0, err
+	}
+	member := "/" + e.member
+	if info.IsDir() {
+		hdr, err := tar.FileInfoHeader(info, "")
+		if err != nil {
+			return 0, err
+		}
+		hdr.Name = member + "/"
+		clearOwner(hdr)
+		return 0, p.tw.WriteHeader(hdr)
+	}
+	if info.Mode()&fs.ModeSymlink != 0 {
+		target, err := os.Readlink(e.disk)
+		if err != nil {
+			return 0, err
+		}
+		hdr, err := tar.FileInfoHeader(info, target)
+		if err != nil {
+			return 0, err
+		}
+		hdr.Name = member
+		clearOwner(hdr)
+		return 0, p.tw.WriteHeader(hdr)
+	}
+	if !info.Mode().IsRegular() {
+		return 0, nil
+	}
+	f, err := os.Open(e.disk)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return 0, nil
+		}
+		return 0, err
+	}
+	defer f.Close()
+	if info, err = f.Stat(); err != nil {
+		return 0, err
+	}
+	hdr, err := tar.FileInfoHeader(info, "")
+	if err != nil {
+		return 0, err
+	}
+	hdr.Name = member
+	clearOwner(hdr)
+	if err := p.tw.WriteHeader(hdr); err != nil {
+		return 0, err
+	}
+	n, err := io.CopyN(p.tw, &countingFile{f, &u.raw}, hdr.Size)
+	if errors.Is(err, io.EOF) {
+		_, err = io.CopyN(p.tw, zeroReader{}, hdr.Size-n)
+	}
+	if err != nil {
+		return n, fmt.Errorf("%s: %w", e.member, err)
+	}
+	p.paths = append(p.paths, member)
+	u.mu.Lock()
+	u.files[member] = FileDescription{MTime: info.ModTime().UTC()}
+	u.mu.Unlock()
+	return hdr.Size, nil
+}
+
+func clearOwner(h *tar.Header) {
+	h.Uname, h.Gname = "", ""
+	h.Uid, h.Gid = 0, 0
+	h.Format = tar.FormatPAX
+	h.AccessTime, h.ChangeTime = time.Time{}, time.Time{}
+}
+
+type countingFile struct {
+	f *os.File
+	n *atomic.Int64
+}
+
+func (c *countingFile) Read(p []byte) (int, error) {
+	n, err := c.f.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+// uploadSingle uploads one small tar part: files from pgdata and/or in-memory contents.
+func (u *tarUploader) uploadSingle(name, pgdata string, paths []string, contents map[string]string) error {
+	p := u.openPart(u.ctx, name)
+	var err error
+	for _, rel := range paths {
+		if _, err = u.addFile(p, fileEntry{filepath.Join(pgdata, rel), rel}); err != nil {
+			break
+		}
+	}
+	keys := make([]string, 0, len(contents))
+	for k := range contents {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if err != nil {
+			break
+		}
+		body := contents[k]
+		hdr := &tar.Header{Name: k, Mode: 0o600, Size: int64(len(body)), ModTime: time.Now(), Typeflag: tar.TypeReg, Format: tar.FormatPAX}
+		if err = p.tw.WriteHeader(hdr); err == nil {
+			_, err = io.WriteString(p.tw, body)
+		}
+		p.paths = append(p.paths, k)
+	}
+	if err != nil {
+		p.pw.CloseWithError(err)
+		<-p.done
+		return err
+	}
+	return u.closePart(p)
+}

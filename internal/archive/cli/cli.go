@@ -1,0 +1,414 @@
+// Package cli runs the archive engine's subcommands of the charm binary: the commands
+// PostgreSQL runs as archive_command and restore_command, and those cron and operators run.
+// Credentials come from the configuration file, never from argv.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/pgcharm/postgresql/internal/archive"
+)
+
+// Exit codes. PostgreSQL treats any non-zero archive_command status as "retry later"; for
+// restore_command a missing file ends recovery, so "not found" must differ from failures
+// (74, EX_IOERR, as WAL-G).
+const (
+	ExitOK       = 0
+	ExitFailure  = 1
+	ExitUsage    = 2
+	ExitNotFound = 74
+)
+
+type command struct {
+	usage string
+	run   func(ctx context.Context, e *env, args []string) int
+}
+
+var commands = map[string]command{
+	"wal-push":     {"wal-push [--config F] [--uri U] [--pgdata DIR] PATH", walPush},
+	"wal-fetch":    {"wal-fetch [--config F] [--uri U] [--prefetch N] NAME DEST", walFetch},
+	"wal-prefetch": {"wal-prefetch [--config F] [--uri U] [--count N] NAME DIR", walPrefetch},
+	"backup-push":  {"backup-push [--config F] [--uri U] [--pgdata DIR] [--host H] [--port P] [--user U] [--permanent]", backupPush},
+	"backup-list":  {"backup-list [--config F] [--uri U] [--json]", backupList},
+	"backup-fetch": {"backup-fetch [--config F] [--uri U] NAME|LATEST DIR", backupFetch},
+	"delete":       {"delete [--config F] [--uri U] (retain N | before NAME) [--confirm]", deleteCmd},
+	"verify":       {"verify [--config F] [--uri U] [--json]", verify},
+	"restore":      {"restore [--config F] [--uri U] [--target-time T] [--timeline latest|current|N] [--action promote|pause|shutdown] [--standby] [--plan-only] [--json] DIR", restore},
+}
+
+// aliases give the generic names a prefix that says what they touch.
+var aliases = map[string]string{"backup-delete": "delete", "wal-verify": "verify"}
+
+// Commands lists the subcommand names Run handles.
+func Commands() []string {
+	var out []string
+	for n := range commands {
+		out = append(out, n)
+	}
+	for n := range aliases {
+		out = append(out, n)
+	}
+	return out
+}
+
+// env is what every command shares.
+type env struct {
+	name           string
+	stdout, stderr io.Writer
+	fs             *flag.FlagSet
+	config, uri    *string
+}
+
+// Run runs subcommand name with its arguments and returns the process exit code.
+func Run(ctx context.Context, name string, args []string, stdout, stderr io.Writer) int {
+	if real, ok := aliases[name]; ok {
+		name = real
+	}
+	c, ok := commands[name]
+	if !ok {
+		fmt.Fprintf(stderr, "unknown archive command %q\n", name)
+		return ExitUsage
+	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprintf(stderr, "usage: %s\n", c.usage); fs.PrintDefaults() }
+	e := &env{name: name, stdout: stdout, stderr: stderr, fs: fs}
+	e.config = fs.String("config", archive.DefaultConfigPath, "archive configuration file (JSON, mode 0600)")
+	e.uri = fs.String("uri", "", "archive URI overriding the configured wal_e_storage_uri")
+	return c.run(ctx, e, args)
+}
+
+// parse parses flags anywhere among the arguments (restore_command puts %f %p last, people
+// put flags anywhere) and checks the positional count.
+func (e *env) parse(args []string, positional int) ([]string, bool) {
+	var pos []string
+	for {
+		if err := e.fs.Parse(args); err != nil {
+			return nil, false
+		}
+		rest := e.fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+	if positional >= 0 && len(pos) != positional {
+		fmt.Fprintf(e.stderr, "%s: want %d arguments, got %d\n", e.name, positional, len(pos))
+		e.fs.Usage()
+		return nil, false
+	}
+	return pos, true
+}
+
+func (e *env) open(ctx context.Context) (*archive.Archive, archive.Config, error) {
+	cfg, err := archive.LoadConfig(*e.config)
+	if err != nil {
+		return nil, cfg, err
+	}
+	a, err := archive.Open(ctx, cfg, *e.uri)
+	if err != nil {
+		return nil, cfg, err
+	}
+	a.Log = e.stderr
+	return a, cfg, nil
+}
+
+func (e *env) fail(err error) int {
+	fmt.Fprintf(e.stderr, "%s: %v\n", e.name, err)
+	return ExitFailure
+}
+
+func walPush(ctx context.Context, e *env, args []string) int {
+	pgdata := e.fs.String("pgdata", "", "data directory (default: the parent of PATH's directory)")
+	ahead := e.fs.Int("ahead", 0, "other .ready files to upload ahead (default 32, negative: none)")
+	pos, ok := e.parse(args, 1)
+	if !ok {
+		return ExitUsage
+	}
+	a, _, err := e.open(ctx)
+	if err != nil {
+		return e.fail(err)
+	}
+	a.Log = nil // archive_command output goes to the server log: errors only
+	if err := a.WALPush(ctx, pos[0], archive.PushOptions{PGData: *pgdata, AheadLimit: *ahead}); err != nil {
+		return e.fail(err)
+	}
+	return ExitOK
+}
+
+func walFetch(ctx context.Context, e *env, args []string) int {
+	prefetch := e.fs.Int("prefetch", 8, "segments to prefetch in the background (0: none)")
+	pos, ok := e.parse(args, 2)
+	if !ok {
+		return ExitUsage
+	}
+	a, _, err := e.open(ctx)
+	if err != nil {
+		return e.fail(err)
+	}
+	a.Log = nil
+	opt := archive.FetchOptions{}
+	if *prefetch > 0 {
+		opt.StartPrefetch = func(name, dir string) { e.spawnPrefetch(name, dir, *prefetch) }
+	}
+	err = a.WALFetch(ctx, pos[0], pos[1], opt)
+	if errors.Is(err, archive.ErrWALNotFound) {
+		return ExitNotFound
+	}
+	if err != nil {
+		return e.fail(err)
+	}
+	return ExitOK
+}
+
+// spawnPrefetch starts a detached wal-prefetch so that restore_command returns at once.
+func (e *env) spawnPrefetch(name, dir string, count int) {
+	exe, err := os.Executable()
+	if err != nil {
+		return
+	}
+	args := []string{"wal-prefetch", "--config", *e.config, "--count", strconv.Itoa(count)}
+	if *e.uri != "" {
+		args = append(args, "--uri", *e.uri)
+	}
+	cmd := exec.Command(exe, append(args, name, dir)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if cmd.Start() == nil {
+		cmd.Process.Release()
+	}
+}
+
+func walPrefetch(ctx context.Context, e *env, args []string) int {
+	count := e.fs.Int("count", 8, "segments to fetch after NAME")
+	pos, ok := e.parse(args, 2)
+	if !ok {
+		return ExitUsage
+	}
+	a, _, err := e.open(ctx)
+	if err != nil {
+		return e.fail(err)
+	}
+	a.Log = nil
+	if err := a.WALPrefetch(ctx, pos[0], pos[1], *count); err != nil {
+		return e.fail(err)
+	}
+	return ExitOK
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func backupPush(ctx context.Context, e *env, args []string) int {
+	pgdata := e.fs.String("pgdata", os.Getenv("PGDATA"), "data directory (default: the server's data_directory)")
+	host := e.fs.String("host", envOr("PGHOST", "/var/run/postgresql"), "server host or unix socket directory")
+	port := e.fs.Int("port", 5432, "server port")
+	user := e.fs.String("user", envOr("PGUSER", "postgres"), "user (a superuser or one granted pg_backup_start)")
+	permanent := e.fs.Bool("permanent", false, "never delete this backup by retention")
+	interval := e.fs.Duration("progress-interval", 5*time.Second, "time between progress lines")
+	if p, err := strconv.Atoi(os.Getenv("PGPORT")); err == nil {
+		*port = p
+	}
+	if _, ok := e.parse(args, 0); !ok {
+		return ExitUsage
+	}
+	a, _, err := e.open(ctx)
+	if err != nil {
+		return e.fail(err)
+	}
+	conn := fmt.Sprintf("host='%s' port=%d user='%s' dbname=postgres application_name=pgcharm-backup-push",
+		connQuote(*host), *port, connQuote(*user))
+	b, err := a.BackupPush(ctx, archive.BackupOptions{ConnString: conn, PGData: *pgdata, Progress: e.stdout,
+		ProgressInterval: *interval, Permanent: *permanent})
+	if err != nil {
+		return e.fail(err)
+	}
+	fmt.Fprintf(e.stdout, "backup %s committed\n", b.Name)
+	return ExitOK
+}
+
+func connQuote(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s)
+}
+
+func backupList(ctx context.Context, e *env, args []string) int {
+	asJSON := e.fs.Bool("json", false, "print JSON")
+	if _, ok := e.parse(args, 0); !ok {
+		return ExitUsage
+	}
+	a, _, err := e.open(ctx)
+	if err != nil {
+		return e.fail(err)
+	}
+	list, err := a.ListBackups(ctx)
+	if err != nil {
+		return e.fail(err)
+	}
+	if *asJSON {
+		if list == nil {
+			list = []archive.Backup{}
+		}
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(list); err != nil {
+			return e.fail(err)
+		}
+		return ExitOK
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "name\tstart_time\tfinish_time\ttimeline\tstart_lsn\tfinish_lsn\tsize\tstored\tsystem_identifier\tpermanent")
+	for _, b := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%d\t%d\t%d\t%v\n", b.Name, b.StartTime.UTC().Format(time.RFC3339),
+			b.FinishTime.UTC().Format(time.RFC3339), b.Timeline, b.StartLSN, b.FinishLSN, b.UncompressedSize,
+			b.CompressedSize, b.SystemIdentifier, b.IsPermanent)
+	}
+	tw.Flush()
+	return ExitOK
+}
+
+func backupFetch(ctx context.Context, e *env, args []string) int {
+	pos, ok := e.parse(args, 2)
+	if !ok {
+		return ExitUsage
+	}
+	a, _, err := e.open(ctx)
+	if err != nil {
+		return e.fail(err)
+	}
+	if _, err := a.BackupFetch(ctx, pos[0], pos[1], archive.BackupFetchOptions{Progress: e.stdout}); err != nil {
+		return e.fail(err)
+	}
+	return ExitOK
+}
+
+func deleteCmd(ctx context.Context, e *env, args []string) int {
+	confirm := e.fs.Bool("confirm", false, "really delete (default: dry run)")
+	pos, ok := e.parse(args, 2)
+	if !ok {
+		return ExitUsage
+	}
+	req := archive.DeleteRequest{Confirm: *confirm}
+	switch pos[0] {
+	case "retain":
+		n, err := strconv.Atoi(pos[1])
+		if err != nil || n < 1 {
+			fmt.Fprintf(e.stderr, "delete retain: %q is not a positive number\n", pos[1])
+			return ExitUsage
+		}
+		req.Retain = n
+	case "before":
+		req.Before = pos[1]
+	default:
+		fmt.Fprintf(e.stderr, "delete: want retain N or before NAME, got %q\n", pos[0])
+		return ExitUsage
+	}
+	a, _, err := e.open(ctx)
+	if err != nil {
+		return e.fail(err)
+	}
+	if _, err := a.Delete(ctx, req, e.stdout); err != nil {
+		return e.fail(err)
+	}
+	return ExitOK
+}
+
+func verify(ctx context.Context, e *env, args []string) int {
+	asJSON := e.fs.Bool("json", false, "print JSON")
+	if _, ok := e.parse(args, 0); !ok {
+		return ExitUsage
+	}
+	a, _, err := e.open(ctx)
+	if err != nil {
+		return e.fail(err)
+	}
+	r, err := a.Verify(ctx)
+	if err != nil {
+		return e.fail(err)
+	}
+	if *asJSON {
+		json.NewEncoder(e.stdout).Encode(r)
+	} else {
+		r.Print(e.stdout)
+	}
+	if !r.OK() {
+		return ExitFailure
+	}
+	return ExitOK
+}
+
+// ParseTargetTime accepts RFC 3339 and PostgreSQL's "YYYY-MM-DD HH:MM:SS[.ffffff][+TZ]" (UTC
+// when no zone is given).
+func ParseTargetTime(s string) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999Z07",
+		"2006-01-02 15:04:05.999999999", "2006-01-02T15:04:05.999999999", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("target time %q: want e.g. 2026-01-02 15:04:05+00 or RFC 3339", s)
+}
+
+func restore(ctx context.Context, e *env, args []string) int {
+	target := e.fs.String("target-time", "", "recovery target time (default: the end of the archive)")
+	timeline := e.fs.String("timeline", "latest", "recovery_target_timeline: latest, current or a number")
+	action := e.fs.String("action", "promote", "recovery_target_action: promote, pause or shutdown")
+	standby := e.fs.Bool("standby", false, "restore as a standby following the archive")
+	planOnly := e.fs.Bool("plan-only", false, "print the plan, fetch nothing")
+	asJSON := e.fs.Bool("json", false, "print the plan as JSON")
+	pos, ok := e.parse(args, 1)
+	if !ok {
+		return ExitUsage
+	}
+	req := archive.RestoreRequest{TargetTimeline: *timeline, Standby: *standby, Action: *action, ConfigPath: *e.config, URI: *e.uri}
+	if *target != "" {
+		t, err := ParseTargetTime(*target)
+		if err != nil {
+			fmt.Fprintln(e.stderr, err)
+			return ExitUsage
+		}
+		req.TargetTime = t
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return e.fail(err)
+	}
+	req.Binary = exe
+	a, _, err := e.open(ctx)
+	if err != nil {
+		return e.fail(err)
+	}
+	plan, err := a.PlanRestore(ctx, req)
+	if err != nil {
+		return e.fail(err)
+	}
+	if *asJSON {
+		json.NewEncoder(e.stdout).Encode(plan)
+	} else {
+		fmt.Fprintf(e.stdout, "backup %s (finished %s)\n%s%s\n", plan.Backup.Name,
+			plan.Backup.FinishTime.UTC().Format(time.RFC3339), plan.Settings.Conf(), plan.SignalFile)
+	}
+	if *planOnly {
+		return ExitOK
+	}
+	if err := archive.Restore(ctx, a, plan, pos[0], archive.BackupFetchOptions{Progress: e.stdout}); err != nil {
+		return e.fail(err)
+	}
+	return ExitOK
+}

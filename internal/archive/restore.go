@@ -1,0 +1,220 @@
+package archive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// RestoreRequest says what to restore to.
+type RestoreRequest struct {
+	// TargetTime is the recovery target; zero means the end of the archived WAL (latest).
+	TargetTime time.Time
+	// TargetTimeline is "latest" (default), "current" or a timeline number.
+	TargetTimeline string
+	// Standby asks for a standby (standby.signal, no target, follows the archive forever).
+	Standby bool
+	// Action is recovery_target_action when a target time is set: promote (default), pause or
+	// shutdown.
+	Action string
+	// Binary is the charm binary restore_command runs; ConfigPath its archive configuration
+	// (default DefaultConfigPath); URI, when set, is passed as --uri (restoring another
+	// archive than the configured one).
+	Binary, ConfigPath, URI string
+}
+
+// RestorePlan is the backup to fetch and the recovery settings to write into PostgreSQL's
+// configuration before starting it.
+type RestorePlan struct {
+	Backup     Backup
+	Settings   RecoverySettings
+	SignalFile string // "recovery.signal" or "standby.signal", to create in the data directory
+}
+
+// RecoverySettings are PostgreSQL 12+ recovery parameters; empty ones are left unset.
+type RecoverySettings struct {
+	RestoreCommand         string `json:"restore_command"`
+	RecoveryTargetTime     string `json:"recovery_target_time,omitempty"`
+	RecoveryTargetTimeline string `json:"recovery_target_timeline,omitempty"`
+	RecoveryTargetAction   string `json:"recovery_target_action,omitempty"`
+}
+
+// Conf renders the settings as postgresql.conf lines.
+func (s RecoverySettings) Conf() string {
+	var b strings.Builder
+	for _, kv := range [][2]string{{"restore_command", s.RestoreCommand}, {"recovery_target_time", s.RecoveryTargetTime},
+		{"recovery_target_timeline", s.RecoveryTargetTimeline}, {"recovery_target_action", s.RecoveryTargetAction}} {
+		if kv[1] != "" {
+			fmt.Fprintf(&b, "%s = '%s'\n", kv[0], strings.ReplaceAll(kv[1], "'", "''"))
+		}
+	}
+	return b.String()
+}
+
+// FormatTargetTime writes a time the way recovery_target_time reads it, in UTC.
+func FormatTargetTime(t time.Time) string {
+	return t.UTC().Format("2006-01-02 15:04:05.999999") + "+00"
+}
+
+// shellQuote quotes one word for /bin/sh (restore_command runs through the shell).
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-=:+") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// RestoreCommand is the restore_command that fetches WAL with this binary and configuration.
+func RestoreCommand(binary, configPath, uri string) string {
+	if configPath == "" {
+		configPath = DefaultConfigPath
+	}
+	cmd := shellQuote(binary) + " wal-fetch --config " + shellQuote(configPath)
+	if uri != "" {
+		cmd += " --uri " + shellQuote(uri)
+	}
+	return cmd + ` "%f" "%p"`
+}
+
+// PlanRestore picks the backup to restore and the recovery settings for req: the newest backup
+// that finished before the target time on the target timeline's history.
+func (a *Archive) PlanRestore(ctx context.Context, req RestoreRequest) (RestorePlan, error) {
+	if req.Binary == "" {
+		return RestorePlan{}, errors.New("plan restore: the binary for restore_command is not set")
+	}
+	backups, err := a.ListBackups(ctx)
+	if err != nil {
+		return RestorePlan{}, fmt.Errorf("plan restore: %w", err)
+	}
+	w, err := a.scanWAL(ctx)
+	if err != nil {
+		return RestorePlan{}, fmt.Errorf("plan restore: %w", err)
+	}
+	tli := w.latestTLI()
+	for _, b := range backups {
+		tli = max(tli, b.Timeline)
+	}
+	tlSetting := "latest"
+	switch tt := strings.TrimSpace(req.TargetTimeline); tt {
+	case "", "latest":
+	case "current":
+		tlSetting = "current"
+	default:
+		n, err := strconv.ParseUint(tt, 10, 32)
+		if err != nil || n == 0 {
+			return RestorePlan{}, fmt.Errorf("plan restore: target timeline %q: want latest, current or a number", tt)
+		}
+		tli, tlSetting = uint32(n), tt
+	}
+	var tl Timeline
+	if tlSetting == "current" {
+		// Recovery stays on the backup's own timeline: any backup qualifies on its own.
+		tl = Timeline{}
+	} else {
+		tl, err = a.timeline(ctx, w, tli)
+		if err != nil {
+			a.logf("plan restore: %v; only backups on timeline %d qualify", err, tli)
+		}
+	}
+	b, err := ChooseBackup(backups, req.TargetTime, tl, tlSetting == "current")
+	if err != nil {
+		return RestorePlan{}, fmt.Errorf("plan restore: %w", err)
+	}
+	plan := RestorePlan{Backup: b, SignalFile: "recovery.signal"}
+	plan.Settings.RestoreCommand = RestoreCommand(req.Binary, req.ConfigPath, req.URI)
+	plan.Settings.RecoveryTargetTimeline = tlSetting
+	if req.Standby {
+		plan.SignalFile = "standby.signal"
+		return plan, nil
+	}
+	if !req.TargetTime.IsZero() {
+		plan.Settings.RecoveryTargetTime = FormatTargetTime(req.TargetTime)
+		switch req.Action {
+		case "":
+			plan.Settings.RecoveryTargetAction = "promote"
+		case "promote", "pause", "shutdown":
+			plan.Settings.RecoveryTargetAction = req.Action
+		default:
+			return RestorePlan{}, fmt.Errorf("plan restore: recovery target action %q: want promote, pause or shutdown", req.Action)
+		}
+	}
+	return plan, nil
+}
+
+// ChooseBackup picks, among backups, the one that finished last before target (any time when
+// target is zero) and whose WAL lies on timeline tl's history: its timeline is tl or an
+// ancestor left after the backup's finish LSN. With anyTimeline, the timeline is not checked.
+func ChooseBackup(backups []Backup, target time.Time, tl Timeline, anyTimeline bool) (Backup, error) {
+	var cands []Backup
+	var tooLate, wrongTL []string
+	for _, b := range backups {
+		if !target.IsZero() && b.FinishTime.After(target) {
+			tooLate = append(tooLate, b.Name)
+			continue
+		}
+		if !anyTimeline && !tl.Contains(b.Timeline, b.FinishLSN) {
+			wrongTL = append(wrongTL, b.Name)
+			continue
+		}
+		cands = append(cands, b)
+	}
+	if len(cands) == 0 {
+		msg := "no backup to restore"
+		if len(backups) == 0 {
+			return Backup{}, errors.New(msg + ": the archive has no complete backup")
+		}
+		if !target.IsZero() {
+			msg += " finished before " + FormatTargetTime(target)
+		}
+		if len(wrongTL) > 0 {
+			msg += fmt.Sprintf(" on timeline %d's history (%s are on other branches)", tl.TLI, strings.Join(wrongTL, ", "))
+		}
+		if len(tooLate) > 0 {
+			msg += fmt.Sprintf(" (%s finished after the target)", strings.Join(tooLate, ", "))
+		}
+		return Backup{}, errors.New(msg)
+	}
+	sort.SliceStable(cands, func(i, j int) bool {
+		if !cands[i].FinishTime.Equal(cands[j].FinishTime) {
+			return cands[i].FinishTime.Before(cands[j].FinishTime)
+		}
+		return cands[i].FinishLSN < cands[j].FinishLSN
+	})
+	return cands[len(cands)-1], nil
+}
+
+// Restore fetches the plan's backup into dir and configures recovery there: the settings
+// appended to postgresql.auto.conf and the signal file created. The charm writes the settings
+// into its own include instead and uses BackupFetch directly; this is for the CLI.
+func Restore(ctx context.Context, a *Archive, plan RestorePlan, dir string, opt BackupFetchOptions) error {
+	if _, err := a.BackupFetch(ctx, plan.Backup.Name, dir, opt); err != nil {
+		return err
+	}
+	auto := filepath.Join(dir, "postgresql.auto.conf")
+	f, err := os.OpenFile(auto, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	_, err = io.WriteString(f, "# recovery settings written by restore\n"+plan.Settings.Conf())
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("restore: %s: %w", auto, err)
+	}
+	if err := opt.Owner.apply(auto); err != nil {
+		return err
+	}
+	sig := filepath.Join(dir, plan.SignalFile)
+	if err := os.WriteFile(sig, nil, 0o600); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	return opt.Owner.apply(sig)
+}

@@ -1,0 +1,76 @@
+package archive
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// archiveWAL is what the WAL folder holds, by kind.
+type archiveWAL struct {
+	segments  map[Segment]bool
+	histories map[uint32]string // timeline -> object key
+	objects   []string          // every key in the folder
+}
+
+// scanWAL lists the WAL folder once.
+func (a *Archive) scanWAL(ctx context.Context) (archiveWAL, error) {
+	objs, err := a.Store.List(ctx, WALFolder)
+	if err != nil {
+		return archiveWAL{}, fmt.Errorf("list %s: %w", WALFolder, err)
+	}
+	w := archiveWAL{segments: map[Segment]bool{}, histories: map[uint32]string{}}
+	for _, o := range objs {
+		w.objects = append(w.objects, o.Name)
+		name, ext := SplitExt(strings.TrimPrefix(o.Name, WALFolder))
+		if ext != "" && !knownExts[ext] {
+			continue
+		}
+		switch ClassifyWAL(name) {
+		case KindSegment:
+			s, _ := ParseSegment(name)
+			w.segments[s] = true
+		case KindHistory:
+			var tli uint32
+			fmt.Sscanf(name[:8], "%08X", &tli)
+			w.histories[tli] = o.Name
+		}
+	}
+	return w, nil
+}
+
+// latestTLI is the newest timeline the archive knows of (history files or segments).
+func (w archiveWAL) latestTLI() uint32 {
+	tli := uint32(1)
+	for t := range w.histories {
+		tli = max(tli, t)
+	}
+	for s := range w.segments {
+		tli = max(tli, s.TLI)
+	}
+	return tli
+}
+
+// timeline reads the ancestry of tli from its history file (none for timeline 1 or when the
+// file is missing, which the caller reports).
+func (a *Archive) timeline(ctx context.Context, w archiveWAL, tli uint32) (Timeline, error) {
+	t := Timeline{TLI: tli}
+	key, ok := w.histories[tli]
+	if !ok {
+		if tli > 1 {
+			return t, fmt.Errorf("timeline %d has no history file %s in the archive", tli, HistoryFileName(tli))
+		}
+		return t, nil
+	}
+	rc, err := a.getDecompressed(ctx, key)
+	if err != nil {
+		return t, fmt.Errorf("read %s: %w", key, err)
+	}
+	defer rc.Close()
+	h, err := ParseHistory(rc)
+	if err != nil {
+		return t, fmt.Errorf("%s: %w", key, err)
+	}
+	t.History = h
+	return t, nil
+}

@@ -1,0 +1,365 @@
+package archive
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/pgcharm/postgresql/internal/archive/store"
+)
+
+// markerDir is where wal-push records files it uploaded ahead of PostgreSQL's request, relative
+// to pg_wal; the same place as WAL-G, so switching tools keeps working.
+const markerDir = "walg_data/walg_archive_status"
+
+// PushOptions tune WALPush.
+type PushOptions struct {
+	// PGData is the data directory; empty means the parent of the file's directory (pg_wal).
+	PGData string
+	// AheadLimit bounds how many other .ready files one call uploads ahead (default 32, as
+	// WAL-G); 0 uses the default, negative disables.
+	AheadLimit int
+}
+
+// ErrWALMismatch is wrapped by wal-push when the archive already holds a different file under
+// the same name: never overwritten, since the archived one may be what a backup needs.
+var ErrWALMismatch = errors.New("archive already holds a different file under this name")
+
+// WALPush archives the WAL file at path (archive_command's %p). It is idempotent, refuses
+// another cluster's archive, and uploads other files PostgreSQL has marked .ready in parallel,
+// leaving markers so that PostgreSQL's later calls for them return at once.
+func (a *Archive) WALPush(ctx context.Context, path string, opt PushOptions) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return fmt.Errorf("wal-push %s: %w", path, err)
+	}
+	name := filepath.Base(abs)
+	walDir := filepath.Dir(abs)
+	kind := ClassifyWAL(name)
+	if kind == KindOther {
+		return fmt.Errorf("wal-push %s: %q is not a WAL segment, history, partial or backup file name", path, name)
+	}
+	if opt.PGData == "" {
+		opt.PGData = filepath.Dir(walDir)
+	}
+	if opt.AheadLimit == 0 {
+		opt.AheadLimit = 32
+	}
+	if a.takeMarker(walDir, name) {
+		a.logf("wal-push %s: already uploaded ahead", name)
+		return nil
+	}
+	sysid, err := walSystemID(abs, kind, opt.PGData)
+	if err != nil {
+		return fmt.Errorf("wal-push %s: %w", name, err)
+	}
+	if err := a.CheckOwner(ctx, sysid, ReadPgMajor(opt.PGData)); err != nil {
+		return fmt.Errorf("wal-push %s: %w", name, err)
+	}
+
+	var wg sync.WaitGroup
+	if opt.AheadLimit > 0 {
+		jobs := make(chan string)
+		for range max(1, a.Concurrency-1) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for other := range jobs {
+					// Failures here are not ours to report: PostgreSQL asks for the file
+					// itself later and sees the error then.
+					if err := a.pushAhead(ctx, walDir, other, opt.PGData, sysid); err != nil {
+						a.logf("wal-push %s (ahead): %v", other, err)
+					}
+				}
+			}()
+		}
+		go func() {
+			defer close(jobs)
+			for _, other := range a.readyFiles(walDir, name, opt.AheadLimit) {
+				select {
+				case jobs <- other:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	err = a.pushFile(ctx, abs, name)
+	wg.Wait()
+	if err != nil {
+		return fmt.Errorf("wal-push %s: %w", name, err)
+	}
+	return nil
+}
+
+// walSystemID names the cluster a WAL file comes from: a segment's own header says so; for
+// history, partial and backup files the data directory's pg_control does.
+func walSystemID(path string, kind WALKind, pgdata string) (uint64, error) {
+	if kind == KindSegment {
+		f, err := os.Open(path)
+		if err != nil {
+			return 0, err
+		}
+		defer f.Close()
+		head := make([]byte, walLongHeaderLen)
+		if _, err := io.ReadFull(f, head); err != nil {
+			return 0, fmt.Errorf("read WAL header: %w", err)
+		}
+		h, err := ParseSegmentHeader(head)
+		if err != nil {
+			return 0, err
+		}
+		return h.SysID, nil
+	}
+	return ReadControlSystemID(pgdata)
+}
+
+// takeMarker consumes the marker an earlier call left for name; true when name was uploaded
+// (to this same archive) ahead of PostgreSQL's request.
+func (a *Archive) takeMarker(walDir, name string) bool {
+	p := filepath.Join(walDir, markerDir, name)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return false
+	}
+	os.Remove(p)
+	// A marker left while archiving to another URI proves nothing about this archive.
+	return strings.TrimSpace(string(b)) == a.Store.String()
+}
+
+// readyFiles lists up to limit files PostgreSQL has marked ready for archiving, other than
+// skip and those already uploaded ahead, oldest first; it also drops stale markers.
+func (a *Archive) readyFiles(walDir, skip string, limit int) []string {
+	status := filepath.Join(walDir, "archive_status")
+	entries, err := os.ReadDir(status)
+	if err != nil {
+		return nil
+	}
+	ready := map[string]bool{}
+	var names []string
+	for _, e := range entries {
+		n, ok := strings.CutSuffix(e.Name(), ".ready")
+		if !ok || ClassifyWAL(n) == KindOther {
+			continue
+		}
+		ready[n] = true
+		if n != skip {
+			names = append(names, n)
+		}
+	}
+	marked := map[string]bool{}
+	if ms, err := os.ReadDir(filepath.Join(walDir, markerDir)); err == nil {
+		for _, m := range ms {
+			if !ready[m.Name()] {
+				os.Remove(filepath.Join(walDir, markerDir, m.Name()))
+				continue
+			}
+			marked[m.Name()] = true
+		}
+	}
+	// History files first: a timeline switch is worth archiving before anything else.
+	sort.Slice(names, func(i, j int) bool {
+		hi, hj := ClassifyWAL(names[i]) == KindHistory, ClassifyWAL(names[j]) == KindHistory
+		if hi != hj {
+			return hi
+		}
+		return names[i] < names[j]
+	})
+	var out []string
+	for _, n := range names {
+		if len(out) == limit {
+			break
+		}
+		if !marked[n] {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// pushAhead uploads a file PostgreSQL has not asked for yet and leaves a marker for it.
+func (a *Archive) pushAhead(ctx context.Context, walDir, name, pgdata string, sysid uint64) error {
+	p := filepath.Join(walDir, name)
+	kind := ClassifyWAL(name)
+	id, err := walSystemID(p, kind, pgdata)
+	if err != nil {
+		return err
+	}
+	if id != sysid {
+		return fmt.Errorf("file belongs to system identifier %d, not %d", id, sysid)
+	}
+	if err := a.pushFile(ctx, p, name); err != nil {
+		return err
+	}
+	dir := filepath.Join(walDir, markerDir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("marker: %w", err)
+	}
+	tmp := filepath.Join(dir, "."+name+".tmp")
+	if err := os.WriteFile(tmp, []byte(a.Store.String()+"\n"), 0o600); err != nil {
+		return fmt.Errorf("marker: %w", err)
+	}
+	return os.Rename(tmp, filepath.Join(dir, name))
+}
+
+// findWAL lists the archive objects holding the WAL file name, in any compression.
+func (a *Archive) findWAL(ctx context.Context, name string) ([]store.Object, error) {
+	objs, err := a.Store.List(ctx, WALFolder+name)
+	if err != nil {
+		return nil, fmt.Errorf("list %s%s: %w", WALFolder, name, err)
+	}
+	var out []store.Object
+	for _, o := range objs {
+		if n, _ := SplitExt(strings.TrimPrefix(o.Name, WALFolder)); n == name {
+			out = append(out, o)
+		}
+	}
+	return out, nil
+}
+
+// pushFile uploads one WAL file unless the archive already has it. Identical content counts
+// as success (PostgreSQL retries after crashes); different content is an error and the
+// archived object stays.
+func (a *Archive) pushFile(ctx context.Context, path, name string) error {
+	existing, err := a.findWAL(ctx, name)
+	if err != nil {
+		return err
+	}
+	for _, o := range existing {
+		same, err := a.sameContent(ctx, o.Name, path)
+		if err != nil {
+			return fmt.Errorf("compare with archived %s: %w", o.Name, err)
+		}
+		if !same {
+			return fmt.Errorf("%s: %w (%s differs from the local file; refusing to overwrite)", name, ErrWALMismatch, o.Name)
+		}
+		a.logf("wal-push %s: already archived with the same content", name)
+		return nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	key := a.Compression.AddExt(WALFolder + name)
+	if err := a.putCompressed(ctx, key, f); err != nil {
+		return err
+	}
+	return nil
+}
+
+// putCompressed streams r through the archive's compressor into the object key.
+func (a *Archive) putCompressed(ctx context.Context, key string, r io.Reader) error {
+	_, _, err := a.putCompressedCount(ctx, key, r)
+	return err
+}
+
+// putCompressedCount is putCompressed returning the bytes read and the bytes stored.
+func (a *Archive) putCompressedCount(ctx context.Context, key string, r io.Reader) (raw, stored int64, err error) {
+	pr, pw := io.Pipe()
+	cr := &countingReader{r: r}
+	go func() {
+		cw := &countingWriter{w: pw}
+		zw, err := NewCompressor(a.Compression, cw)
+		if err == nil {
+			_, err = io.Copy(zw, cr)
+			if cerr := zw.Close(); err == nil {
+				err = cerr
+			}
+		}
+		stored = cw.n
+		pw.CloseWithError(err)
+	}()
+	err = a.Store.Put(ctx, key, pr)
+	pr.CloseWithError(errors.New("upload ended"))
+	if err != nil {
+		return 0, 0, fmt.Errorf("upload %s: %w", key, err)
+	}
+	return cr.n, stored, nil
+}
+
+// sameContent compares an archived object, decompressed, with a local file.
+func (a *Archive) sameContent(ctx context.Context, key, path string) (bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	rc, err := a.getDecompressed(ctx, key)
+	if err != nil {
+		return false, err
+	}
+	defer rc.Close()
+	return sameReaders(rc, f)
+}
+
+func sameReaders(x, y io.Reader) (bool, error) {
+	bx, by := make([]byte, 64<<10), make([]byte, 64<<10)
+	for {
+		nx, errx := io.ReadFull(x, bx)
+		ny, erry := io.ReadFull(y, by)
+		if errx != nil && errx != io.EOF && errx != io.ErrUnexpectedEOF {
+			return false, errx
+		}
+		if erry != nil && erry != io.EOF && erry != io.ErrUnexpectedEOF {
+			return false, erry
+		}
+		if nx != ny || !bytes.Equal(bx[:nx], by[:ny]) {
+			return false, nil
+		}
+		if nx < len(bx) {
+			return true, nil
+		}
+	}
+}
+
+// getDecompressed opens an archived object and decompresses it by its extension.
+func (a *Archive) getDecompressed(ctx context.Context, key string) (io.ReadCloser, error) {
+	rc, err := a.Store.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	_, ext := SplitExt(key[strings.LastIndexByte(key, '/')+1:])
+	dr, err := NewDecompressor(ext, rc)
+	if err != nil {
+		rc.Close()
+		return nil, err
+	}
+	return readCloser{dr, func() error { dr.Close(); return rc.Close() }}, nil
+}
+
+type readCloser struct {
+	io.Reader
+	close func() error
+}
+
+func (r readCloser) Close() error { return r.close() }
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
