@@ -1,0 +1,676 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/juju/charm/v12"
+	"github.com/pgcharm/postgresql/internal/jujusim/state"
+)
+
+// DeployArgs are `jujusim deploy` arguments.
+type DeployArgs struct {
+	Charm         string
+	App           string
+	N             int
+	Storage       map[string]string // name -> "pool,size"
+	AttachStorage []string
+	Config        map[string]string // k=v strings
+	ConfigFile    string
+}
+
+// provision is a unit whose machine must be created outside the state lock.
+type provision struct {
+	model    string
+	unit     string
+	mc       state.Machine
+	ctrl     state.Controller
+	charmDir string
+	attach   []attachment
+}
+
+type attachment struct {
+	storage, src, dst string
+}
+
+func now() time.Time { return time.Now().UTC() }
+
+// Deploy deploys a charm as an application with N units.
+func (e *Engine) Deploy(ctx context.Context, ref ModelRef, a DeployArgs) error {
+	if a.N < 1 {
+		a.N = 1
+	}
+	var seq int
+	if err := e.Store.Update(func(st *state.State) error { seq = st.NextSeq(); return nil }); err != nil {
+		return err
+	}
+	tmpDest := charmStoreDir(e.Home, "pending", seq)
+	ch, err := loadCharm(a.Charm, tmpDest)
+	if err != nil {
+		return err
+	}
+	if a.App == "" {
+		a.App = ch.Meta().Name
+	}
+	dest := charmStoreDir(e.Home, a.App, seq)
+	if err := os.Rename(tmpDest, dest); err != nil {
+		return fmt.Errorf("store charm: %w", err)
+	}
+	var settings charm.Settings
+	if a.ConfigFile != "" {
+		if settings, err = parseConfigFile(ch, a.App, a.ConfigFile); err != nil {
+			return err
+		}
+	}
+	if len(a.Config) > 0 {
+		s, err := parseConfigArgs(ch, a.Config)
+		if err != nil {
+			return err
+		}
+		if settings == nil {
+			settings = charm.Settings{}
+		}
+		for k, v := range s {
+			settings[k] = v
+		}
+	}
+	if len(a.AttachStorage) > 0 && a.N != 1 {
+		return errors.New("--attach-storage cannot be used with -n")
+	}
+	var jobs []provision
+	err = e.Store.Update(func(st *state.State) error {
+		m, err := model(st, ref)
+		if err != nil {
+			return err
+		}
+		if m.Apps[a.App] != nil {
+			return fmt.Errorf("cannot add application %q: application already exists", a.App)
+		}
+		app := &state.App{Name: a.App, CharmDir: dest, Revision: 0, Config: map[string]any{},
+			Status: state.Status{Current: "unknown", Since: now()}, Storage: map[string]state.StorageDirective{}}
+		charmFacts(app, ch)
+		for k, v := range settings {
+			app.Config[k] = v
+		}
+		for name, v := range a.Storage {
+			sm, ok := app.StorageMeta[name]
+			if !ok {
+				return fmt.Errorf("charm %q has no storage called %q", app.CharmName, name)
+			}
+			d, err := parseStorageDirective(v)
+			if err != nil {
+				return fmt.Errorf("cannot parse storage %q: %w", v, err)
+			}
+			if d.Count == 0 {
+				d.Count = max(1, sm.CountMin)
+			}
+			app.Storage[name] = d
+		}
+		for name, sm := range app.StorageMeta {
+			d := app.Storage[name]
+			if _, ok := a.Storage[name]; !ok {
+				d.Count = sm.CountMin
+			}
+			if d.Pool == "" {
+				d.Pool = "rootfs"
+			}
+			if d.SizeMiB == 0 {
+				d.SizeMiB = max(1024, sm.MinMiB)
+			}
+			app.Storage[name] = d
+		}
+		m.Apps[a.App] = app
+		// Peer relations exist from deployment.
+		for _, ep := range sortedKeys(app.Endpoints) {
+			info := app.Endpoints[ep]
+			if info.Role != "peer" {
+				continue
+			}
+			m.NextRelation++
+			key := st.NextSeq()
+			st.Relations[key] = &state.Relation{Key: key, Interface: info.Interface, Peer: true, Sides: []*state.RelSide{{
+				Model: m.UUID, App: a.App, Endpoint: ep, Role: "peer", ID: m.NextRelation - 1, Alias: a.App,
+				AppData: map[string]string{}, Units: map[string]*state.RelUnit{},
+			}}}
+		}
+		jobs, err = e.addUnits(st, m, app, a.N, a.AttachStorage)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return e.provision(ctx, jobs)
+}
+
+// AddUnit adds n units to an application.
+func (e *Engine) AddUnit(ctx context.Context, ref ModelRef, appName string, n int, attach []string) error {
+	if n < 1 {
+		n = 1
+	}
+	var jobs []provision
+	err := e.Store.Update(func(st *state.State) error {
+		m, err := model(st, ref)
+		if err != nil {
+			return err
+		}
+		app := m.Apps[appName]
+		if app == nil || app.Remote != nil {
+			return fmt.Errorf("application %q not found", appName)
+		}
+		jobs, err = e.addUnits(st, m, app, n, attach)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return e.provision(ctx, jobs)
+}
+
+func (e *Engine) newVolume(st *state.State, m *state.Model, pool string, size int) (*state.Volume, error) {
+	id := "vol-" + randHex(17)
+	dir := filepath.Join(e.Home, "volumes", id)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create volume: %w", err)
+	}
+	v := &state.Volume{ProviderID: id, Dir: dir, Pool: pool, SizeMiB: size, Model: m.UUID}
+	st.Volumes[id] = v
+	return v, nil
+}
+
+func storageLocation(sm state.StorageMeta, id string) string {
+	if sm.CountMax == 1 {
+		return sm.Location
+	}
+	name, n := state.SplitUnit(id)
+	return filepath.Join(sm.Location, fmt.Sprintf("%s-%d", name, n))
+}
+
+// addUnits creates unit, machine and storage records (under the state lock).
+func (e *Engine) addUnits(st *state.State, m *state.Model, app *state.App, n int, attach []string) ([]provision, error) {
+	ctrl := st.Controllers[m.Controller]
+	if ctrl == nil || ctrl.HostAddr == "" {
+		return nil, fmt.Errorf("controller %q has no network (bootstrap failed?)", m.Controller)
+	}
+	subnet := netip.MustParsePrefix(ctrl.Subnet)
+	for _, id := range attach {
+		s := m.Storage[id]
+		if s == nil {
+			return nil, fmt.Errorf("storage %q not found", id)
+		}
+		if s.Unit != "" {
+			return nil, fmt.Errorf("storage %q is attached to %s", id, s.Unit)
+		}
+		if _, ok := app.StorageMeta[s.Name]; !ok {
+			return nil, fmt.Errorf("charm %q has no storage called %q", app.CharmName, s.Name)
+		}
+	}
+	var jobs []provision
+	for i := 0; i < n; i++ {
+		unitName := fmt.Sprintf("%s/%d", app.Name, app.NextUnit)
+		app.NextUnit++
+		// Address: next free host number in the controller's subnet.
+		addr := subnet.Addr()
+		for k := 0; k < ctrl.NextHost; k++ {
+			addr = addr.Next()
+		}
+		ctrl.NextHost++
+		if !subnet.Contains(addr) || addr == lastAddr(subnet) {
+			return nil, fmt.Errorf("controller %q subnet %s is full", ctrl.Name, ctrl.Subnet)
+		}
+		mid := strconv.Itoa(m.NextMachine)
+		m.NextMachine++
+		host := fmt.Sprintf("juju-%s-%s", m.UUID[:6], mid)
+		mc := &state.Machine{ID: mid, Dir: e.machineDir(m, mid), Addr: addr.String(), Prefix: subnet.Bits(), Hostname: host, Instance: host, Unit: unitName}
+		m.Machines[mid] = mc
+		u := &state.Unit{Name: unitName, App: app.Name, Machine: mid, Life: "alive",
+			Workload: state.Status{Current: "waiting", Message: "waiting for machine", Since: now()},
+			Agent:    state.Status{Current: "allocating", Since: now()}}
+		m.Units[unitName] = u
+		job := provision{model: m.UUID, unit: unitName, mc: *mc, ctrl: *ctrl, charmDir: app.CharmDir}
+		have := map[string]int{}
+		if i == 0 {
+			for _, id := range attach {
+				s := m.Storage[id]
+				sm := app.StorageMeta[s.Name]
+				s.Unit, s.Location, s.Kind = unitName, storageLocation(sm, id), sm.Kind
+				s.Status = "pending"
+				have[s.Name]++
+				job.attach = append(job.attach, attachment{id, st.Volumes[s.Volume].Dir, s.Location})
+			}
+		}
+		for _, name := range sortedKeys(app.Storage) {
+			d := app.Storage[name]
+			sm := app.StorageMeta[name]
+			for c := have[name]; c < d.Count; c++ {
+				v, err := e.newVolume(st, m, d.Pool, d.SizeMiB)
+				if err != nil {
+					return nil, err
+				}
+				id := fmt.Sprintf("%s/%d", name, m.NextStorage[name])
+				m.NextStorage[name]++
+				fs := strconv.Itoa(m.NextFilesystem)
+				m.NextFilesystem++
+				s := &state.Storage{ID: id, Name: name, Kind: sm.Kind, Pool: d.Pool, SizeMiB: d.SizeMiB, Volume: v.ProviderID,
+					Filesystem: fs, Unit: unitName, Location: storageLocation(sm, id), Status: "pending"}
+				m.Storage[id] = s
+				job.attach = append(job.attach, attachment{id, v.Dir, s.Location})
+			}
+		}
+		jobs = append(jobs, job)
+	}
+	return jobs, nil
+}
+
+func lastAddr(p netip.Prefix) netip.Addr {
+	a := p.Addr().As4()
+	bits := p.Bits()
+	for i := bits; i < 32; i++ {
+		a[i/8] |= 1 << (7 - uint(i%8))
+	}
+	return netip.AddrFrom4(a)
+}
+
+// AgentDir is a unit's agent directory inside its machine.
+func AgentDir(unit string) string {
+	return "/var/lib/juju/agents/unit-" + strings.ReplaceAll(unit, "/", "-")
+}
+
+// provision creates machines, installs the charm, attaches storage, then queues the
+// units' first hooks.
+func (e *Engine) provision(ctx context.Context, jobs []provision) error {
+	var errs []error
+	var ok []provision
+	for _, j := range jobs {
+		if err := e.provisionOne(ctx, j); err != nil {
+			errs = append(errs, fmt.Errorf("provision %s: %w", j.unit, err))
+			_ = e.Store.Update(func(st *state.State) error {
+				if u := st.Unit(j.model, j.unit); u != nil {
+					u.Agent = state.Status{Current: "failed", Message: err.Error(), Since: now()}
+				}
+				return nil
+			})
+			continue
+		}
+		ok = append(ok, j)
+	}
+	err := e.Store.Update(func(st *state.State) error {
+		for _, j := range ok {
+			m := st.Models[j.model]
+			u := m.Units[j.unit]
+			app := m.Apps[u.App]
+			var evs []state.Event
+			for _, at := range j.attach {
+				if s := m.Storage[at.storage]; s != nil {
+					s.Status = "attached"
+					evs = append(evs, state.Event{Kind: "storage-attached", Storage: at.storage})
+				}
+			}
+			u.Workload = state.Status{Current: "waiting", Message: "agent initialising", Since: now()}
+			evs = append(evs, state.Event{Kind: "install"})
+			for _, r := range st.RelationsOfApp(m.UUID, u.App) {
+				if !r.Dying {
+					evs = append(evs, state.Event{Kind: "relation-created", Rel: r.Key})
+				}
+			}
+			if app.Leader == "" {
+				app.Leader = u.Name
+			}
+			if app.Leader == u.Name {
+				evs = append(evs, state.Event{Kind: "leader-elected"})
+			} else {
+				evs = append(evs, state.Event{Kind: "leader-settings-changed"})
+			}
+			evs = append(evs, state.Event{Kind: "config-changed"}, state.Event{Kind: "start"})
+			for _, ev := range evs {
+				u.Enqueue(ev)
+			}
+			u.Agent = state.Status{Current: "idle", Since: now()}
+		}
+		return nil
+	})
+	if err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (e *Engine) provisionOne(ctx context.Context, j provision) error {
+	spec := MachineSpec{Dir: j.mc.Dir, Hostname: j.mc.Hostname, Bridge: j.ctrl.Bridge,
+		Addr:    netip.PrefixFrom(netip.MustParseAddr(j.mc.Addr), j.mc.Prefix),
+		Gateway: netip.MustParseAddr(j.ctrl.HostAddr)}
+	mach, err := e.Host.Create(ctx, spec)
+	if err != nil {
+		return err
+	}
+	e.mcach[j.mc.Dir] = mach
+	agent := AgentDir(j.unit)
+	script := `set -e; mkdir -p "$1"; rm -rf "$1/charm"; cp -a "$2" "$1/charm"`
+	if out, err := mach.Command(ctx, "/bin/sh", "-c", script, "sh", agent, j.charmDir).CombinedOutput(); err != nil {
+		return fmt.Errorf("install charm in %s: %w: %s", j.mc.Hostname, err, strings.TrimSpace(string(out)))
+	}
+	for _, at := range j.attach {
+		if err := mach.Attach(at.src, at.dst); err != nil {
+			return fmt.Errorf("attach %s: %w", at.storage, err)
+		}
+	}
+	return nil
+}
+
+// RemoveUnit starts tearing a unit down (its hooks then run when the engine settles).
+func (e *Engine) RemoveUnit(ref ModelRef, unitName string, destroyStorage bool) error {
+	return e.Store.Update(func(st *state.State) error {
+		m, err := model(st, ref)
+		if err != nil {
+			return err
+		}
+		u := m.Units[unitName]
+		if u == nil || u.Removed {
+			return fmt.Errorf("unit %q not found", unitName)
+		}
+		if u.Life != "alive" {
+			return nil
+		}
+		u.DestroySt = destroyStorage
+		e.teardown(st, m, u)
+		return nil
+	})
+}
+
+// teardown queues a unit's departure hooks and leaves every relation scope.
+func (e *Engine) teardown(st *state.State, m *state.Model, u *state.Unit) {
+	u.Life = "dying"
+	u.Drop(func(ev state.Event) bool { return ev.Kind != "action" })
+	var broken []state.Event
+	for _, r := range st.RelationsOfApp(m.UUID, u.App) {
+		side := r.SideOf(m.UUID, u.App)
+		ru := r.Sides[side].Units[u.Name]
+		if ru == nil {
+			continue
+		}
+		e.leaveScope(st, r, side, u.Name)
+		for _, remote := range ru.Seen {
+			u.Enqueue(state.Event{Kind: "relation-departed", Rel: r.Key, RemoteUnit: remote, Departing: u.Name})
+		}
+		if !r.Peer && ru.Created {
+			broken = append(broken, state.Event{Kind: "relation-broken", Rel: r.Key})
+		}
+	}
+	u.Enqueue(state.Event{Kind: "stop"})
+	var detach []state.Event
+	for _, id := range sortedKeys(m.Storage) {
+		if s := m.Storage[id]; s.Unit == u.Name && s.Status == "attached" {
+			detach = append(detach, state.Event{Kind: "storage-detaching", Storage: id})
+		}
+	}
+	rest := append(broken, detach...)
+	if e.Seed != 0 {
+		e.rand().Shuffle(len(rest), func(i, j int) { rest[i], rest[j] = rest[j], rest[i] })
+	}
+	for _, ev := range rest {
+		u.Enqueue(ev)
+	}
+	u.Enqueue(state.Event{Kind: "remove"})
+}
+
+// leaveScope takes unit out of r's scope: units that saw it get relation-departed, and
+// joins it had not yet delivered are cancelled.
+func (e *Engine) leaveScope(st *state.State, r *state.Relation, side int, unit string) {
+	ru := r.Sides[side].Units[unit]
+	if ru == nil || !ru.InScope {
+		return
+	}
+	ru.InScope = false
+	for _, v := range e.peersOf(st, r, side, unit) {
+		vru := v.ru
+		if contains(vru.Seen, unit) {
+			v.u.Enqueue(state.Event{Kind: "relation-departed", Rel: r.Key, RemoteUnit: unit, Departing: unit})
+		}
+		v.u.Drop(func(ev state.Event) bool {
+			return ev.Rel == r.Key && ev.RemoteUnit == unit && (ev.Kind == "relation-joined" || ev.Kind == "relation-changed")
+		})
+	}
+}
+
+type relPeer struct {
+	u    *state.Unit
+	ru   *state.RelUnit
+	side int
+}
+
+// peersOf lists the units on the other side of r from (side, unit) (same side for peers)
+// that are in scope.
+func (e *Engine) peersOf(st *state.State, r *state.Relation, side int, unit string) []relPeer {
+	o := r.Other(side)
+	os := r.Sides[o]
+	om := st.Models[os.Model]
+	if om == nil {
+		return nil
+	}
+	var res []relPeer
+	for _, name := range sortedUnitKeys(os.Units) {
+		ru := os.Units[name]
+		if name == unit || !ru.InScope {
+			continue
+		}
+		if u := om.Units[name]; u != nil && !u.Removed {
+			res = append(res, relPeer{u: u, ru: ru, side: o})
+		}
+	}
+	return res
+}
+
+func sortedUnitKeys[V any](m map[string]V) []string {
+	ks := sortedKeys(m)
+	sort.Slice(ks, func(i, j int) bool { return state.UnitLess(ks[i], ks[j]) })
+	return ks
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// enterScope puts a started unit into r's scope: its address keys go into its bag and
+// both ends get relation-joined then relation-changed for each other.
+func (e *Engine) enterScope(st *state.State, r *state.Relation, side int, u *state.Unit) {
+	s := r.Sides[side]
+	ru := s.Units[u.Name]
+	if ru == nil {
+		ru = &state.RelUnit{Data: map[string]string{}}
+		s.Units[u.Name] = ru
+	}
+	if ru.InScope || r.Dying || u.Life != "alive" {
+		return
+	}
+	if ru.Data == nil {
+		ru.Data = map[string]string{}
+	}
+	ru.InScope = true
+	e.writeAddresses(st, s.Model, u, ru)
+	for _, v := range e.peersOf(st, r, side, u.Name) {
+		u.Enqueue(state.Event{Kind: "relation-joined", Rel: r.Key, RemoteUnit: v.u.Name})
+		u.Enqueue(state.Event{Kind: "relation-changed", Rel: r.Key, RemoteUnit: v.u.Name})
+		if v.u.Life == "alive" {
+			v.u.Enqueue(state.Event{Kind: "relation-joined", Rel: r.Key, RemoteUnit: u.Name})
+			v.u.Enqueue(state.Event{Kind: "relation-changed", Rel: r.Key, RemoteUnit: u.Name})
+		}
+	}
+}
+
+// writeAddresses sets private-address, ingress-address and egress-subnets; it reports
+// whether anything changed.
+func (e *Engine) writeAddresses(st *state.State, modelUUID string, u *state.Unit, ru *state.RelUnit) bool {
+	m := st.Models[modelUUID]
+	mc := m.Machines[u.Machine]
+	if mc == nil {
+		return false
+	}
+	want := map[string]string{
+		"private-address": mc.Addr,
+		"ingress-address": mc.Addr,
+		"egress-subnets":  strings.Join(egress(m, mc), ","),
+	}
+	changed := false
+	for k, v := range want {
+		if ru.Data[k] != v {
+			ru.Data[k] = v
+			changed = true
+		}
+	}
+	return changed
+}
+
+// Elect makes unit the leader of its application.
+func (e *Engine) Elect(ref ModelRef, unitName string) error {
+	return e.Store.Update(func(st *state.State) error {
+		m, err := model(st, ref)
+		if err != nil {
+			return err
+		}
+		u := m.Units[unitName]
+		if u == nil || u.Removed || u.Life != "alive" {
+			return fmt.Errorf("unit %q not found", unitName)
+		}
+		app := m.Apps[u.App]
+		if app.Leader == unitName {
+			return nil
+		}
+		old := m.Units[app.Leader]
+		app.Leader = unitName
+		u.Enqueue(state.Event{Kind: "leader-elected"})
+		if old != nil && !old.Removed && old.Installed {
+			old.Enqueue(state.Event{Kind: "leader-settings-changed"})
+		}
+		return nil
+	})
+}
+
+// Config returns the app, its charm and effective settings (for `jujusim config APP`).
+func (e *Engine) App(ref ModelRef, appName string) (state.App, error) {
+	var app state.App
+	err := e.Store.View(func(st *state.State) error {
+		m, err := model(st, ref)
+		if err != nil {
+			return err
+		}
+		a := m.Apps[appName]
+		if a == nil {
+			return fmt.Errorf("application %q not found", appName)
+		}
+		app = *a
+		return nil
+	})
+	return app, err
+}
+
+// SetConfig changes application settings (k=v strings, a juju config file, resets) and
+// queues config-changed when the effective config changed.
+func (e *Engine) SetConfig(ref ModelRef, appName string, kv map[string]string, file string, reset []string) error {
+	app, err := e.App(ref, appName)
+	if err != nil {
+		return err
+	}
+	if app.Remote != nil {
+		return fmt.Errorf("application %q is a remote application", appName)
+	}
+	ch, err := readCharm(app.CharmDir)
+	if err != nil {
+		return err
+	}
+	settings := charm.Settings{}
+	if file != "" {
+		s, err := parseConfigFile(ch, appName, file)
+		if err != nil {
+			return err
+		}
+		for k, v := range s {
+			settings[k] = v
+		}
+	}
+	if len(kv) > 0 {
+		s, err := parseConfigArgs(ch, kv)
+		if err != nil {
+			return err
+		}
+		for k, v := range s {
+			settings[k] = v
+		}
+	}
+	for _, k := range reset {
+		if _, ok := ch.Config().Options[k]; !ok {
+			return fmt.Errorf("unknown option %q", k)
+		}
+	}
+	return e.Store.Update(func(st *state.State) error {
+		m, err := model(st, ref)
+		if err != nil {
+			return err
+		}
+		a := m.Apps[appName]
+		if a == nil {
+			return fmt.Errorf("application %q not found", appName)
+		}
+		before := fmt.Sprint(a.Config)
+		if a.Config == nil {
+			a.Config = map[string]any{}
+		}
+		for k, v := range settings {
+			if v == nil {
+				delete(a.Config, k)
+			} else {
+				a.Config[k] = v
+			}
+		}
+		for _, k := range reset {
+			delete(a.Config, k)
+		}
+		if fmt.Sprint(a.Config) == before {
+			return nil
+		}
+		for _, u := range m.UnitsOf(appName) {
+			if u.Life == "alive" {
+				u.Enqueue(state.Event{Kind: "config-changed"})
+			}
+		}
+		return nil
+	})
+}
+
+// ImportFilesystem registers a released volume in a model; returns the storage id.
+func (e *Engine) ImportFilesystem(ref ModelRef, pool, providerID, name string) (string, error) {
+	var id string
+	err := e.Store.Update(func(st *state.State) error {
+		m, err := model(st, ref)
+		if err != nil {
+			return err
+		}
+		v := st.Volumes[providerID]
+		if v == nil {
+			return fmt.Errorf("importing filesystem %q: filesystem not found", providerID)
+		}
+		if v.Model != "" {
+			return fmt.Errorf("importing filesystem %q: filesystem is managed by a model; release it first (destroy-model --release-storage)", providerID)
+		}
+		v.Model = m.UUID
+		v.Pool = pool
+		id = fmt.Sprintf("%s/%d", name, m.NextStorage[name])
+		m.NextStorage[name]++
+		fs := strconv.Itoa(m.NextFilesystem)
+		m.NextFilesystem++
+		m.Storage[id] = &state.Storage{ID: id, Name: name, Kind: "filesystem", Pool: pool, SizeMiB: v.SizeMiB, Volume: providerID, Filesystem: fs, Status: "detached"}
+		return nil
+	})
+	return id, err
+}
