@@ -127,9 +127,9 @@ type partUploader struct {
 	// larger than PartSize*maxParts still fit the service's part-count limit.
 	growEvery int
 	maxPart   int64
-	single func(ctx context.Context, data []byte) error
-	begin  func(ctx context.Context) error
-	upload func(ctx context.Context, n int, data []byte) error
+	single    func(ctx context.Context, data []byte) error
+	begin     func(ctx context.Context) error
+	upload    func(ctx context.Context, n int, data []byte) error
 }
 
 func (u partUploader) partSize(t Tuning, part int) int64 {
