@@ -169,7 +169,7 @@ func (e *Engine) start(st *state.State, m *state.Model, u *state.Unit, ev state.
 	} else {
 		u.Agent = state.Status{Current: "executing", Message: fmt.Sprintf("running %s hook", hook), Since: now()}
 	}
-	ctxID := fmt.Sprintf("%s-%s-%d", u.Name, hook, st.NextSeq())
+	ctxID := fmt.Sprintf("%s-%s-%d", strings.ReplaceAll(u.Name, "/", "-"), hook, st.NextSeq())
 	st.Contexts[ctxID] = &state.HookContext{ID: ctxID, Model: m.UUID, Unit: u.Name, Event: ev, Hook: hook}
 	mc := m.Machines[u.Machine]
 	if mc == nil {

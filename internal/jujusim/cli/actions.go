@@ -1,0 +1,298 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/juju/charm/v12"
+	"github.com/pgcharm/postgresql/internal/jujusim/cmdline"
+	"github.com/pgcharm/postgresql/internal/jujusim/engine"
+	"github.com/pgcharm/postgresql/internal/jujusim/state"
+	"gopkg.in/yaml.v2"
+)
+
+func cmdConfig(c *env) error {
+	var file, reset, format string
+	c.fs.String(&file, "file")
+	c.fs.String(&reset, "reset")
+	c.fs.String(&format, "format")
+	args, err := c.parse()
+	if err != nil {
+		return err
+	}
+	if err := nargs(args, 1, -1, "config APP [K=V...]"); err != nil {
+		return err
+	}
+	appName, rest := args[0], args[1:]
+	app, err := c.e.App(c.ref(), appName)
+	if err != nil {
+		return err
+	}
+	if app.Remote != nil {
+		return fmt.Errorf("application %q is a remote application", appName)
+	}
+	if file == "" && reset == "" && (len(rest) == 0 || (len(rest) == 1 && !strings.Contains(rest[0], "="))) {
+		ch, err := charm.ReadCharmDir(app.CharmDir)
+		if err != nil {
+			return err
+		}
+		opts := map[string]charm.Option{}
+		if ch.Config() != nil {
+			opts = ch.Config().Options
+		}
+		if len(rest) == 1 {
+			o, ok := opts[rest[0]]
+			if !ok {
+				return fmt.Errorf("key %q not found in %q application config or charm settings", rest[0], appName)
+			}
+			v, set := app.Config[rest[0]]
+			if !set || v == nil {
+				v = o.Default
+			}
+			if v != nil {
+				fmt.Fprintln(c.stdout, fmtValue(v))
+			} else {
+				fmt.Fprintln(c.stdout, "")
+			}
+			return nil
+		}
+		settings := map[string]any{}
+		for name, o := range opts {
+			s := map[string]any{"type": o.Type, "description": o.Description, "source": "unset"}
+			if o.Default != nil {
+				s["default"] = o.Default
+				s["value"] = o.Default
+				s["source"] = "default"
+			}
+			if v, ok := app.Config[name]; ok && v != nil {
+				s["value"] = v
+				s["source"] = "user"
+			}
+			settings[name] = s
+		}
+		out := map[string]any{"application": appName, "charm": app.CharmName, "settings": settings}
+		if format == "json" {
+			data, _ := json.Marshal(out)
+			fmt.Fprintln(c.stdout, string(data))
+			return nil
+		}
+		data, err := yaml.Marshal(out)
+		if err != nil {
+			return err
+		}
+		_, err = c.stdout.Write(data)
+		return err
+	}
+	kv, err := kvArgs(rest)
+	if err != nil {
+		return err
+	}
+	var resets []string
+	if reset != "" {
+		resets = splitList([]string{reset})
+	}
+	if err := c.e.SetConfig(c.ref(), appName, kv, file, resets); err != nil {
+		return err
+	}
+	return c.settle()
+}
+
+func fmtValue(v any) string {
+	switch x := v.(type) {
+	case float64:
+		if x == float64(int64(x)) {
+			return fmt.Sprint(int64(x))
+		}
+	}
+	return fmt.Sprint(v)
+}
+
+// taskJSON is juju 3's `juju run --format=json` shape for one task.
+func taskJSON(a state.Action) map[string]any {
+	results := map[string]any{}
+	for k, v := range a.Results {
+		results[k] = v
+	}
+	results["return-code"] = a.Code
+	if a.Stdout != "" {
+		results["stdout"] = a.Stdout
+	}
+	if a.Stderr != "" {
+		results["stderr"] = a.Stderr
+	}
+	logs := []string{}
+	for _, l := range a.Log {
+		logs = append(logs, l.Time.Format("2006-01-02 15:04:05 -0700 MST")+" "+l.Message)
+	}
+	out := map[string]any{
+		"id": a.ID, "status": a.Status, "results": results, "log": logs, "unit": a.Unit,
+		"timing": map[string]string{"enqueued": jtime(a.Enqueued), "started": jtime(a.Started), "completed": jtime(a.Completed)},
+	}
+	if a.Message != "" {
+		out["message"] = a.Message
+	}
+	return out
+}
+
+func jtime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02 15:04:05 -0700 UTC")
+}
+
+func (c *env) runAction(unit, name string, params []string) (state.Action, error) {
+	p, err := engine.ParseActionParams(params)
+	if err != nil {
+		return state.Action{}, cmdline.Usagef("%v", err)
+	}
+	id, err := c.e.EnqueueAction(c.ref(), unit, name, p)
+	if err != nil {
+		return state.Action{}, err
+	}
+	if err := c.settle(); err != nil {
+		return state.Action{}, err
+	}
+	return c.e.Action(engine.ModelRef{}, id)
+}
+
+func cmdRun(c *env) error {
+	var format string
+	var background, wait bool
+	var wtime string
+	c.fs.String(&format, "format")
+	c.fs.String(&format, "o")
+	c.fs.Bool(&background, "background")
+	c.fs.Bool(&wait, "wait")
+	c.fs.String(&wtime, "wait-time")
+	args, err := c.parse()
+	if err != nil {
+		return err
+	}
+	if err := nargs(args, 2, -1, "run UNIT ACTION [K=V...]"); err != nil {
+		return err
+	}
+	if background {
+		c.noWait = true
+	}
+	a, err := c.runAction(args[0], args[1], args[2:])
+	if err != nil {
+		return err
+	}
+	if background {
+		fmt.Fprintf(c.stdout, "Scheduled operation %s with task %s\nCheck operation status with 'juju show-operation %s'\nCheck task status with 'juju show-task %s'\n", a.ID, a.ID, a.ID, a.ID)
+		return nil
+	}
+	switch format {
+	case "json":
+		data, _ := json.Marshal(map[string]any{a.Unit: taskJSON(a)})
+		fmt.Fprintln(c.stdout, string(data))
+	case "yaml":
+		data, _ := yaml.Marshal(map[string]any{a.Unit: taskJSON(a)})
+		c.stdout.Write(data)
+	default:
+		fmt.Fprintf(c.stderr, "Running operation %s with 1 task\n  - task %s on unit-%s\n\nWaiting for task %s...\n", a.ID, a.ID, strings.ReplaceAll(a.Unit, "/", "-"), a.ID)
+		for _, l := range a.Log {
+			fmt.Fprintf(c.stderr, "%s %s\n", l.Time.Format("15:04:05"), l.Message)
+		}
+		if len(a.Results) > 0 {
+			data, _ := yaml.Marshal(a.Results)
+			c.stdout.Write(data)
+		}
+		if a.Stdout != "" {
+			fmt.Fprint(c.stdout, a.Stdout)
+		}
+	}
+	if a.Status != "completed" {
+		return fmt.Errorf("the following task failed:\n id %q with return code %d\n\nuse 'juju show-task' to inspect the failure: %s", a.ID, a.Code, a.Message)
+	}
+	return nil
+}
+
+// action29 is juju 2.9's run-action --wait / show-action-output shape.
+func action29(a state.Action) map[string]any {
+	results := map[string]any{}
+	for k, v := range a.Results {
+		results[k] = v
+	}
+	results["Code"] = fmt.Sprint(a.Code)
+	if a.Stdout != "" {
+		results["Stdout"] = a.Stdout
+	}
+	if a.Stderr != "" {
+		results["Stderr"] = a.Stderr
+	}
+	out := map[string]any{"UnitId": a.Unit, "id": a.ID, "results": results, "status": a.Status,
+		"timing": map[string]string{"enqueued": jtime(a.Enqueued), "started": jtime(a.Started), "completed": jtime(a.Completed)}}
+	if a.Message != "" {
+		out["message"] = a.Message
+	}
+	if len(a.Log) > 0 {
+		var logs []map[string]string
+		for _, l := range a.Log {
+			logs = append(logs, map[string]string{"timestamp": jtime(l.Time), "message": l.Message})
+		}
+		out["log"] = logs
+	}
+	return out
+}
+
+func cmdRunAction(c *env) error {
+	var wait bool
+	var format string
+	c.fs.Bool(&wait, "wait")
+	c.fs.String(&format, "format")
+	args, err := c.parse()
+	if err != nil {
+		return err
+	}
+	if err := nargs(args, 2, -1, "run-action UNIT ACTION [K=V...]"); err != nil {
+		return err
+	}
+	a, err := c.runAction(args[0], args[1], args[2:])
+	if err != nil {
+		return err
+	}
+	if !wait {
+		fmt.Fprintf(c.stdout, "Action queued with id: %q\n", a.ID)
+		return nil
+	}
+	out := map[string]any{"unit-" + strings.ReplaceAll(a.Unit, "/", "-"): action29(a)}
+	if format == "json" {
+		data, _ := json.Marshal(out)
+		fmt.Fprintln(c.stdout, string(data))
+		return nil
+	}
+	data, _ := yaml.Marshal(out)
+	_, err = c.stdout.Write(data)
+	return err
+}
+
+func cmdShowAction(c *env) error {
+	var format string
+	c.fs.String(&format, "format")
+	args, err := c.parse()
+	if err != nil {
+		return err
+	}
+	if err := nargs(args, 1, 1, "show-action-output ID"); err != nil {
+		return err
+	}
+	a, err := c.e.Action(engine.ModelRef{}, args[0])
+	if err != nil {
+		return err
+	}
+	if format == "json" {
+		data, _ := json.Marshal(action29(a))
+		fmt.Fprintln(c.stdout, string(data))
+		return nil
+	}
+	data, _ := yaml.Marshal(action29(a))
+	_, err = c.stdout.Write(data)
+	return err
+}
+
+var _ = sort.Strings

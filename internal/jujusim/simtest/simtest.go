@@ -1,0 +1,342 @@
+// Package simtest runs jujusim from Go tests: it builds the jujusim binary once per test
+// process, gives every test its own JUJUSIM_HOME and controller subnets, logs every command
+// with its output, parses status and action JSON, and tears everything down
+// (kill-controller --all) when the test ends. Tests skip when not run as root, since
+// machines are namespaces.
+package simtest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math/rand"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pgcharm/postgresql/internal/jujusim/machine"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// moduleRoot finds the directory holding go.mod above this source file.
+func moduleRoot() (string, error) {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		return "", fmt.Errorf("cannot locate simtest source")
+	}
+	dir := filepath.Dir(file)
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("go.mod not found above %s", file)
+		}
+		dir = parent
+	}
+}
+
+// Binary builds jujusim (once per test process) and returns its path.
+func Binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		root, err := moduleRoot()
+		if err != nil {
+			buildErr = err
+			return
+		}
+		dir, err := os.MkdirTemp("", "jujusim-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "jujusim")
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/jujusim")
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("build jujusim: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// RequireRoot skips the test unless it runs as root with the tools machines need.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("jujusim machines are network and mount namespaces: this test needs root")
+	}
+	for _, tool := range []string{"ip", "nsenter", "unshare", "mount"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("jujusim machines need %s (iproute2/util-linux): %v", tool, err)
+		}
+	}
+}
+
+// Sim is one test's jujusim world.
+type Sim struct {
+	T    testing.TB
+	Bin  string
+	Home string
+	// Seed is passed as JUJUSIM_SEED when non-zero.
+	Seed int64
+	// Verbose logs every hook run (JUJUSIM_VERBOSE).
+	Verbose bool
+}
+
+// New returns a Sim with a fresh home; cleanup kills every controller it made.
+func New(t testing.TB) *Sim {
+	t.Helper()
+	RequireRoot(t)
+	s := &Sim{T: t, Bin: Binary(t), Home: t.TempDir(), Verbose: true}
+	t.Cleanup(func() {
+		out, err := s.exec("kill-controller", "--all")
+		if err != nil {
+			t.Errorf("cleanup: jujusim kill-controller --all: %v\n%s", err, out)
+		}
+		if t.Failed() {
+			s.DumpDebugLog()
+		}
+	})
+	return s
+}
+
+func (s *Sim) command(args ...string) *exec.Cmd {
+	cmd := exec.Command(s.Bin, args...)
+	cmd.Env = append(os.Environ(), "JUJUSIM_HOME="+s.Home)
+	if s.Seed != 0 {
+		cmd.Env = append(cmd.Env, fmt.Sprintf("JUJUSIM_SEED=%d", s.Seed))
+	}
+	if s.Verbose {
+		cmd.Env = append(cmd.Env, "JUJUSIM_VERBOSE=1")
+	}
+	return cmd
+}
+
+func (s *Sim) exec(args ...string) (string, error) {
+	out, err := s.command(args...).CombinedOutput()
+	return string(out), err
+}
+
+// RunE runs a jujusim command and returns stdout, stderr and the error.
+func (s *Sim) RunE(args ...string) (string, string, error) {
+	s.T.Helper()
+	cmd := s.command(args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	s.T.Logf("$ jujusim %s  (%s)\n%s%s", strings.Join(args, " "), time.Since(start).Round(time.Millisecond), stdout.String(), stderr.String())
+	return stdout.String(), stderr.String(), err
+}
+
+// Run runs a jujusim command, fails the test on error, and returns stdout.
+func (s *Sim) Run(args ...string) string {
+	s.T.Helper()
+	out, _, err := s.RunE(args...)
+	if err != nil {
+		s.T.Fatalf("jujusim %s: %v", strings.Join(args, " "), err)
+	}
+	return out
+}
+
+// FreeSubnet picks a random /24 in 10.100.0.0/14.. that no host interface uses.
+func FreeSubnet(t testing.TB) string {
+	t.Helper()
+	r := rand.New(rand.NewSource(time.Now().UnixNano() + int64(os.Getpid())))
+	for i := 0; i < 200; i++ {
+		p := netip.MustParsePrefix(fmt.Sprintf("10.%d.%d.0/24", 100+r.Intn(100), r.Intn(250)))
+		if machine.CheckSubnetFree(p) == nil {
+			return p.String()
+		}
+	}
+	t.Fatal("no free /24 found for a test controller")
+	return ""
+}
+
+// Bootstrap creates a controller on a fresh subnet and returns the subnet.
+func (s *Sim) Bootstrap(name string) string {
+	s.T.Helper()
+	var lastErr error
+	for i := 0; i < 3; i++ {
+		subnet := FreeSubnet(s.T)
+		if _, _, err := s.RunE("bootstrap", name, "--subnet", subnet); err != nil {
+			lastErr = err
+			continue
+		}
+		return subnet
+	}
+	s.T.Fatalf("bootstrap %s: %v", name, lastErr)
+	return ""
+}
+
+// Status is the subset of `jujusim status --format=json` tests use.
+type Status struct {
+	Model struct {
+		Name       string `json:"name"`
+		Controller string `json:"controller"`
+	} `json:"model"`
+	Machines     map[string]MachineStatus `json:"machines"`
+	Applications map[string]AppStatus     `json:"applications"`
+	SAAS         map[string]SAASStatus    `json:"application-endpoints"`
+	Offers       map[string]any           `json:"offers"`
+}
+
+// StatusValue is {current, message}.
+type StatusValue struct {
+	Current string `json:"current"`
+	Message string `json:"message"`
+}
+
+// MachineStatus is one machine.
+type MachineStatus struct {
+	DNSName    string `json:"dns-name"`
+	InstanceID string `json:"instance-id"`
+}
+
+// AppStatus is one application.
+type AppStatus struct {
+	Charm   string                `json:"charm"`
+	Status  StatusValue           `json:"application-status"`
+	Units   map[string]UnitStatus `json:"units"`
+	Version string                `json:"version"`
+}
+
+// UnitStatus is one unit.
+type UnitStatus struct {
+	Workload  StatusValue `json:"workload-status"`
+	Agent     StatusValue `json:"juju-status"`
+	Leader    bool        `json:"leader"`
+	Machine   string      `json:"machine"`
+	Address   string      `json:"public-address"`
+	OpenPorts []string    `json:"open-ports"`
+}
+
+// SAASStatus is one consumed offer.
+type SAASStatus struct {
+	URL string `json:"url"`
+}
+
+// Status returns the status of a model ("" = current).
+func (s *Sim) Status(model string) Status {
+	s.T.Helper()
+	args := []string{"status", "--format=json"}
+	if model != "" {
+		args = append(args, "-m", model)
+	}
+	out := s.Run(args...)
+	var st Status
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		s.T.Fatalf("parse status: %v\n%s", err, out)
+	}
+	return st
+}
+
+// Leader returns the leader unit of app in model ("" = current).
+func (s *Sim) Leader(model, app string) string {
+	s.T.Helper()
+	for name, u := range s.Status(model).Applications[app].Units {
+		if u.Leader {
+			return name
+		}
+	}
+	return ""
+}
+
+// ActionResult is `jujusim run --format=json` for one unit.
+type ActionResult struct {
+	ID      string         `json:"id"`
+	Status  string         `json:"status"`
+	Message string         `json:"message"`
+	Results map[string]any `json:"results"`
+	Log     []string       `json:"log"`
+}
+
+// RunAction runs an action and returns its result (a failed action is not a test failure).
+func (s *Sim) RunAction(unit, action string, params ...string) ActionResult {
+	s.T.Helper()
+	out, _, _ := s.RunE(append([]string{"run", unit, action, "--format=json"}, params...)...)
+	var res map[string]ActionResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		s.T.Fatalf("parse run output: %v\n%s", err, out)
+	}
+	r, ok := res[unit]
+	if !ok {
+		s.T.Fatalf("run output has no entry for %s: %s", unit, out)
+	}
+	return r
+}
+
+// Exec runs argv in a unit's machine as root and returns its stdout.
+func (s *Sim) Exec(unit string, argv ...string) string {
+	s.T.Helper()
+	return s.Run(append([]string{"exec", unit, "--"}, argv...)...)
+}
+
+// DumpDebugLog logs the debug log (done automatically when a test fails).
+func (s *Sim) DumpDebugLog() {
+	out, _ := s.exec("debug-log")
+	s.T.Logf("jujusim debug-log:\n%s", out)
+}
+
+// BuildCharm builds the Go charm at pkgDir (a directory under the module, holding main.go
+// and the charm's metadata.yaml, config.yaml, actions.yaml, manifest.yaml) into a charm
+// directory: dispatch is the binary, hooks/<name> link to ../dispatch.
+func BuildCharm(t testing.TB, pkgDir string, hooks ...string) string {
+	t.Helper()
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := pkgDir
+	if !filepath.IsAbs(src) {
+		src = filepath.Join(root, pkgDir)
+	}
+	dir := filepath.Join(t.TempDir(), filepath.Base(src))
+	if err := os.MkdirAll(filepath.Join(dir, "hooks"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "dispatch"), ".")
+	cmd.Dir = src
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build charm %s: %v\n%s", pkgDir, err, out)
+	}
+	for _, f := range []string{"metadata.yaml", "config.yaml", "actions.yaml", "manifest.yaml"} {
+		data, err := os.ReadFile(filepath.Join(src, f))
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(hooks) == 0 {
+		hooks = []string{"install", "start", "stop", "remove", "config-changed", "update-status", "leader-elected", "leader-settings-changed", "upgrade-charm"}
+	}
+	for _, h := range hooks {
+		if err := os.Symlink("../dispatch", filepath.Join(dir, "hooks", h)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}

@@ -1,0 +1,157 @@
+// Command recorder is jujusim's test charm: for every hook and action it appends what it saw
+// (environment, leadership, relation members and data, addresses) as one JSON line to
+// /var/lib/juju/recorder.jsonl in its machine, and writes a little relation data.
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/gruyaume/goops"
+)
+
+// LogPath is where records go inside the unit's machine.
+const LogPath = "/var/lib/juju/recorder.jsonl"
+
+type record struct {
+	Unit       string            `json:"unit"`
+	Hook       string            `json:"hook"`
+	Env        map[string]string `json:"env"`
+	Leader     bool              `json:"leader"`
+	Members    []string          `json:"members,omitempty"`
+	RemoteApp  string            `json:"remote-app,omitempty"`
+	Remote     map[string]string `json:"remote,omitempty"`
+	RemoteBag  map[string]string `json:"remote-app-bag,omitempty"`
+	Address    string            `json:"address,omitempty"`
+	Ingress    []string          `json:"ingress,omitempty"`
+	Egress     []string          `json:"egress,omitempty"`
+	State      string            `json:"state,omitempty"`
+	ToolErrors []string          `json:"tool-errors,omitempty"`
+}
+
+type config struct {
+	FailHook string `json:"fail-hook"`
+	Greeting string `json:"greeting"`
+	Count    int    `json:"count"`
+}
+
+func main() {
+	env := goops.ReadEnv()
+	path := os.Getenv("JUJU_DISPATCH_PATH")
+	if path == "" {
+		path = os.Args[0]
+	}
+	kind, name := filepath.Base(filepath.Dir(path)), filepath.Base(path)
+	rec := record{Unit: env.UnitName, Hook: name, Env: map[string]string{}}
+	for _, kv := range os.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "JUJU_") || k == "CHARM_DIR" {
+			rec.Env[k] = v
+		}
+	}
+	fail := func(err error) {
+		if err != nil {
+			rec.ToolErrors = append(rec.ToolErrors, err.Error())
+		}
+	}
+	var cfg config
+	fail(goops.GetConfig(&cfg))
+	leader, err := goops.IsLeader()
+	fail(err)
+	rec.Leader = leader
+	addr, err := goops.GetUnitPrivateAddress()
+	fail(err)
+	rec.Address = addr
+	if st, err := goops.GetState("doomed"); err == nil {
+		rec.State = st
+	}
+	relID := os.Getenv("JUJU_RELATION_ID")
+	if relID != "" {
+		members, err := goops.ListRelationUnits(relID)
+		fail(err)
+		rec.Members = members
+		app, err := goops.GetRelationApp(relID)
+		fail(err)
+		rec.RemoteApp = app
+		if ru := os.Getenv("JUJU_REMOTE_UNIT"); ru != "" && !strings.HasSuffix(name, "-relation-departed") {
+			data, err := goops.GetUnitRelationData(relID, ru)
+			fail(err)
+			rec.Remote = data
+		}
+		if ra := os.Getenv("JUJU_REMOTE_APP"); ra != "" && !strings.HasSuffix(name, "-relation-broken") && os.Getenv("JUJU_RELATION") != "peers" {
+			data, err := goops.GetAppRelationData(relID, ra)
+			fail(err)
+			rec.RemoteBag = data
+		}
+		if ep := os.Getenv("JUJU_RELATION"); ep != "" {
+			if n, err := goops.GetNetwork(ep); err == nil {
+				rec.Ingress, rec.Egress = n.IngressAddresses, n.EgressSubnets
+			} else {
+				fail(err)
+			}
+		}
+	}
+	if kind == "actions" {
+		runAction(name)
+	} else {
+		hook(name, relID, leader, cfg, env.UnitName)
+	}
+	write(rec)
+	if kind != "actions" && cfg.FailHook == name {
+		fmt.Fprintf(os.Stderr, "recorder: failing %s as configured\n", name)
+		os.Exit(1)
+	}
+}
+
+func hook(name, relID string, leader bool, cfg config, unit string) {
+	switch {
+	case name == "install":
+		_ = goops.SetUnitStatus(goops.StatusMaintenance, "installing")
+	case name == "start":
+		_ = goops.OpenPort(8080, goops.ProtocolTCP)
+		_ = goops.SetUnitStatus(goops.StatusActive, "ready")
+	case strings.HasSuffix(name, "-relation-joined"):
+		_ = goops.SetUnitRelationData(relID, map[string]string{"from": unit, "greeting": cfg.Greeting})
+		if leader && !strings.HasPrefix(name, "peers-") {
+			_ = goops.SetAppRelationData(relID, map[string]string{"leader": unit})
+		}
+	}
+	if cfg.FailHook == name {
+		if relID != "" {
+			_ = goops.SetUnitRelationData(relID, map[string]string{"doomed": "yes"})
+		}
+		_ = goops.SetState("doomed", "yes")
+	}
+	goops.LogInfof("recorder saw %s", name)
+}
+
+func runAction(name string) {
+	switch name {
+	case "echo":
+		var p struct {
+			Msg string `json:"msg"`
+		}
+		if err := goops.GetActionParams(&p); err != nil {
+			_ = goops.FailActionf("action-get: %v", err)
+			return
+		}
+		_ = goops.ActionLogf("echoing %s", p.Msg)
+		_ = goops.SetActionResults(map[string]string{"echoed": p.Msg, "nested.key": "v"})
+	case "fail":
+		_ = goops.FailActionf("asked to fail")
+	}
+}
+
+func write(rec record) {
+	data, _ := json.Marshal(rec)
+	f, err := os.OpenFile(LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "recorder:", err)
+		os.Exit(3)
+	}
+	defer f.Close()
+	_, _ = f.Write(append(data, '\n'))
+}
