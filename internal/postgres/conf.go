@@ -326,6 +326,11 @@ type BaselineOptions struct {
 	MaxReplicationSlots int
 	// CertFile and KeyFile turn SSL on (see EnsureSelfSignedCert).
 	CertFile, KeyFile string
+	// WALKeepSize is how much past WAL a server keeps beyond what
+	// checkpoints need (default "1GB"). pg_rewind of a former primary needs
+	// its own WAL back to the last checkpoint before the timelines split;
+	// without an archive to fetch it from, only this keeps it.
+	WALKeepSize string
 }
 
 // Baseline returns the settings the charm applies under the user's
@@ -344,6 +349,10 @@ func Baseline(o BaselineOptions) Settings {
 	if slots <= 0 {
 		slots = 10
 	}
+	keep := o.WALKeepSize
+	if keep == "" {
+		keep = "1GB"
+	}
 	s := Settings{
 		{"listen_addresses", "*"},
 		{"password_encryption", "scram-sha-256"},
@@ -352,6 +361,7 @@ func Baseline(o BaselineOptions) Settings {
 		{"max_wal_senders", strconv.Itoa(senders)},
 		{"max_replication_slots", strconv.Itoa(slots)},
 		{"wal_log_hints", "on"},
+		{"wal_keep_size", keep},
 		{"recovery_target_timeline", "latest"},
 		{"log_line_prefix", "%m [%p] %q%u@%d "},
 		{"log_checkpoints", "on"},

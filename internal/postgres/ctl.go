@@ -127,8 +127,9 @@ func WaitReady(ctx context.Context, c *Cluster) error {
 }
 
 // Promote turns a standby into a primary: pg_ctl promote, then waits until
-// it leaves recovery and accepts writes, and removes the standby settings
-// so that a restart cannot resume following the old primary.
+// it leaves recovery and accepts writes, checkpoints (so that pg_rewind of
+// the old primary sees the new timeline at once), and removes the standby
+// settings so that a restart cannot resume following the old primary.
 func Promote(ctx context.Context, c *Cluster) error {
 	if err := ctl(ctx, c, "promote"); err != nil {
 		return err
@@ -138,10 +139,18 @@ func Promote(ctx context.Context, c *Cluster) error {
 		if err == nil {
 			var inRecovery bool
 			err = db.conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery)
-			db.Close(ctx)
 			if err == nil && !inRecovery {
+				// Until a checkpoint records the new timeline in the
+				// control file, pg_rewind against this server sees the
+				// old one and wrongly finds nothing to rewind.
+				err = db.Checkpoint(ctx)
+				db.Close(ctx)
+				if err != nil {
+					return fmt.Errorf("promote cluster %s: %w", c, err)
+				}
 				break
 			}
+			db.Close(ctx)
 		}
 		select {
 		case <-ctx.Done():

@@ -322,7 +322,11 @@ func parseControlData(out string) (*ControlData, error) {
 // call WriteStandbyConfig before starting it. pg_rewind needs
 // wal_log_hints or data checksums, and up.User must be a superuser or have
 // the rights GrantRewind gives, in the "postgres" database of the upstream.
-func Rewind(ctx context.Context, c *Cluster, up Upstream, progress io.Writer) error {
+//
+// With restoreTargetWAL, WAL the target no longer has is fetched with its
+// restore_command (pg_rewind --restore-target-wal, PostgreSQL 15+ here since
+// Debian keeps postgresql.conf outside the data directory).
+func Rewind(ctx context.Context, c *Cluster, up Upstream, restoreTargetWAL bool, progress io.Writer) error {
 	if err := up.check(); err != nil {
 		return fmt.Errorf("rewind: %w", err)
 	}
@@ -348,6 +352,12 @@ func Rewind(ctx context.Context, c *Cluster, up Upstream, progress io.Writer) er
 	args := []string{"--target-pgdata", c.DataDir, "--source-server", up.conninfo(pass, "postgres")}
 	if progress != nil {
 		args = append(args, "--progress")
+	}
+	if restoreTargetWAL {
+		if major, _ := strconv.Atoi(c.Version); major < 15 {
+			return fmt.Errorf("rewind cluster %s: fetching WAL with restore_command needs PostgreSQL 15 or later", c)
+		}
+		args = append(args, "--restore-target-wal", "--config-file", filepath.Join(c.ConfDir, "postgresql.conf"))
 	}
 	if _, err := run(ctx, cmdSpec{asPG: true, stderr: progress}, filepath.Join(c.BinDir(), "pg_rewind"), args...); err != nil {
 		return fmt.Errorf("rewind cluster %s from %s:%d: %w", c, up.Host, up.Port, err)

@@ -1,0 +1,282 @@
+package postgres
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestQuoteValueRoundTrip(t *testing.T) {
+	for _, v := range []string{
+		"", "on", "*", "it's", `back\slash`, "%m [%p] %q%u@%d ", "line\nbreak", "tab\there", "# not a comment", "\x01ctl",
+		"/srv/pgdata/15/main", "wal-push %p", "a''b",
+	} {
+		line := "x = " + QuoteValue(v) + " # trailing comment"
+		s, err := ParseExtraConf(line)
+		if err != nil {
+			t.Fatalf("%q: parse %q: %v", v, line, err)
+		}
+		got, _ := s.Get("x")
+		if got != v {
+			t.Errorf("round trip of %q through %q gave %q", v, line, got)
+		}
+	}
+	if got := QuoteValue("it's"); got != "'it''s'" {
+		t.Errorf("QuoteValue(it's) = %s", got)
+	}
+	if got := QuoteValue(`a\b`); got != `'a\\b'` {
+		t.Errorf(`QuoteValue(a\b) = %s`, got)
+	}
+}
+
+func TestRenderConf(t *testing.T) {
+	var s Settings
+	s.Set("Listen_Addresses", "*")
+	s.Set("log_line_prefix", "%t [%p]: db=%d,user=%u ")
+	s.Set("listen_addresses", "10.0.0.1") // replaces in place
+	got, err := RenderConf("hdr", s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "# hdr\nlisten_addresses = '10.0.0.1'\nlog_line_prefix = '%t [%p]: db=%d,user=%u '\n"
+	if string(got) != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+	for _, bad := range []string{"bad name", "x;y", "include", "1abc", ""} {
+		if _, err := RenderConf("", Settings{{bad, "v"}}); err == nil {
+			t.Errorf("RenderConf accepted name %q", bad)
+		}
+	}
+}
+
+func TestParseExtraConf(t *testing.T) {
+	text := `# the original charm's defaults
+listen_addresses='*'
+ssl=true
+log_line_prefix='%t [%p]: [%l-1] db=%d,user=%u '
+
+max_connections 200   # no equals sign
+shared_buffers = 128MB
+auto_explain.log_min_duration = '1s'
+search_path = '"$user", public'
+escaped = 'a\'b'
+MAX_CONNECTIONS = 300
+`
+	s, err := ParseExtraConf(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Settings{
+		{"listen_addresses", "*"}, {"ssl", "true"}, {"log_line_prefix", "%t [%p]: [%l-1] db=%d,user=%u "},
+		{"max_connections", "300"}, {"shared_buffers", "128MB"}, {"auto_explain.log_min_duration", "1s"},
+		{"search_path", `"$user", public`}, {"escaped", "a'b"},
+	}
+	if len(s) != len(want) {
+		t.Fatalf("got %v, want %v", s, want)
+	}
+	for i := range want {
+		if s[i] != want[i] {
+			t.Errorf("setting %d: got %v, want %v", i, s[i], want[i])
+		}
+	}
+	for _, tc := range []struct{ text, msg string }{
+		{"a = 1\nwork_mem = 4 MB\n", "line 2"},
+		{"x = 'unterminated\n", "line 1 (x = 'unterminated): unterminated quoted string"},
+		{"\n\nmax_connections =\n", "line 3"},
+		{"include '/etc/passwd'", "include directives are not allowed"},
+		{"= 5", "expected a parameter name"},
+		{"a-b = 5", "line 1"},
+	} {
+		_, err := ParseExtraConf(tc.text)
+		var se *ConfSyntaxError
+		if !errors.As(err, &se) || !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("ParseExtraConf(%q) error = %v, want one containing %q", tc.text, err, tc.msg)
+		}
+	}
+}
+
+func TestCheckSetting(t *testing.T) {
+	intInfo := &SettingInfo{Name: "max_connections", Vartype: "integer", MinVal: "1", MaxVal: "262143", Context: "postmaster"}
+	memInfo := &SettingInfo{Name: "shared_buffers", Vartype: "integer", Unit: "8kB", MinVal: "16", MaxVal: "1073741823", Context: "postmaster"}
+	timeInfo := &SettingInfo{Name: "statement_timeout", Vartype: "integer", Unit: "ms", MinVal: "0", MaxVal: "2147483647", Context: "user"}
+	realInfo := &SettingInfo{Name: "checkpoint_completion_target", Vartype: "real", MinVal: "0", MaxVal: "1", Context: "sighup"}
+	enumInfo := &SettingInfo{Name: "wal_level", Vartype: "enum", EnumVals: []string{"minimal", "replica", "logical"}, Context: "postmaster"}
+	boolEnum := &SettingInfo{Name: "synchronous_commit", Vartype: "enum", EnumVals: []string{"local", "remote_write", "remote_apply", "on", "off"}, Context: "user"}
+	boolInfo := &SettingInfo{Name: "ssl", Vartype: "bool", Context: "sighup"}
+	internal := &SettingInfo{Name: "block_size", Vartype: "integer", Context: "internal"}
+	for _, tc := range []struct {
+		name  string
+		info  *SettingInfo
+		value string
+		msg   string // empty: valid
+	}{
+		{"max_connections", intInfo, "100", ""},
+		{"max_connections", intInfo, "0x10", ""},
+		{"max_connections", intInfo, "abc", "not an integer"},
+		{"max_connections", intInfo, "0", "0 is outside the valid range 1 .. 262143"},
+		{"max_connections", intInfo, "10MB", "takes no unit"},
+		{"shared_buffers", memInfo, "128MB", ""},
+		{"shared_buffers", memInfo, "16384", ""},
+		{"shared_buffers", memInfo, "1GB", ""},
+		{"shared_buffers", memInfo, "10XB", `invalid unit "XB"`},
+		{"shared_buffers", memInfo, "128mb", `invalid unit "mb"`},
+		{"shared_buffers", memInfo, "64kB", "8 is outside the valid range 16 .. 1073741823 (in units of 8kB)"},
+		{"statement_timeout", timeInfo, "5min", ""},
+		{"statement_timeout", timeInfo, "1.5s", ""},
+		{"statement_timeout", timeInfo, "5 parsecs", "invalid unit"},
+		{"checkpoint_completion_target", realInfo, "0.9", ""},
+		{"checkpoint_completion_target", realInfo, "1.5", "outside the valid range 0 .. 1"},
+		{"checkpoint_completion_target", realInfo, "high", "not a number"},
+		{"wal_level", enumInfo, "Logical", ""},
+		{"wal_level", enumInfo, "foo", "must be one of minimal, replica, logical"},
+		{"synchronous_commit", boolEnum, "true", ""},
+		{"ssl", boolInfo, "true", ""},
+		{"ssl", boolInfo, "of", ""},
+		{"ssl", boolInfo, "o", "must be a boolean"},
+		{"ssl", boolInfo, "maybe", "must be a boolean"},
+		{"block_size", internal, "4096", "cannot be set"},
+		{"no_such_thing", nil, "1", "no_such_thing: unknown parameter"},
+		{"auto_explain.log_min_duration", nil, "1s", ""},
+	} {
+		err := CheckSetting(tc.name, tc.info, tc.value)
+		switch {
+		case tc.msg == "" && err != nil:
+			t.Errorf("%s = %q: unexpected error %v", tc.name, tc.value, err)
+		case tc.msg != "" && (err == nil || !strings.Contains(err.Error(), tc.msg)):
+			t.Errorf("%s = %q: error %v, want one containing %q", tc.name, tc.value, err, tc.msg)
+		}
+	}
+}
+
+func TestRenderHBA(t *testing.T) {
+	rules := []HBARule{
+		{Type: "hostssl", Database: "app db", User: `we"ird`, Address: "10.1.2.3", Method: "scram-sha-256"},
+		{Type: "host", Database: HBAReplication, User: "repl", Address: "fd00::1", Method: "scram-sha-256"},
+		{Type: "host", Database: "all", User: "all", Address: "192.168.0.0/16", Method: "md5"},
+		{Raw: "host all admin 10.0.0.0/8 scram-sha-256\n"},
+		{Type: "host", Database: HBAAll, User: HBAAll, Address: "::ffff:10.0.0.7", Method: "reject"},
+	}
+	got, err := RenderHBA(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(got)), "\n")
+	want := []string{
+		"local\tall\tpostgres\tpeer\tmap=juju",
+		"local\treplication\tpostgres\tpeer\tmap=juju",
+		"hostssl\t\"app db\"\t\"we\"\"ird\"\t10.1.2.3/32\tscram-sha-256",
+		"host\treplication\t\"repl\"\tfd00::1/128\tscram-sha-256",
+		"host\t\"all\"\t\"all\"\t192.168.0.0/16\tmd5",
+		"host all admin 10.0.0.0/8 scram-sha-256",
+		"host\tall\tall\t10.0.0.7/32\treject",
+		"# Everything else is refused.",
+		"local\tall\tall\treject",
+		"host\tall\tall\t0.0.0.0/0\treject",
+		"host\tall\tall\t::/0\treject",
+		"local\treplication\tall\treject",
+		"host\treplication\tall\t0.0.0.0/0\treject",
+		"host\treplication\tall\t::/0\treject",
+	}
+	var body []string
+	for _, l := range lines {
+		if !strings.HasPrefix(l, "# ") || l == "# Everything else is refused." {
+			body = append(body, l)
+		}
+	}
+	if strings.Join(body, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(body, "\n"), strings.Join(want, "\n"))
+	}
+	for _, bad := range []HBARule{
+		{Type: "host", Database: "d", User: "u", Address: "10.0.0.300", Method: "md5"},
+		{Type: "host", Database: "d", User: "u", Address: "example.com", Method: "md5"},
+		{Type: "host", Database: "d", User: "u", Address: "10.0.0.0/33", Method: "md5"},
+		{Type: "host", Database: "d\nhost all all 0.0.0.0/0 trust", User: "u", Address: "10.0.0.1", Method: "md5"},
+		{Type: "host", Database: "d", User: "", Address: "10.0.0.1", Method: "md5"},
+		{Type: "host", Database: "d", User: "u", Address: "10.0.0.1", Method: "md5 trust"},
+		{Type: "local", Database: "d", User: "u", Address: "10.0.0.1", Method: "peer"},
+		{Type: "hosts", Database: "d", User: "u", Address: "10.0.0.1", Method: "md5"},
+		{Type: "local", Database: "d", User: "u", Method: "peer", Options: "map=x\nhost"},
+	} {
+		if _, err := RenderHBA([]HBARule{bad}); err == nil {
+			t.Errorf("RenderHBA accepted %+v", bad)
+		}
+	}
+	if a, err := HBAAddress("10.1.2.3/8"); err != nil || a != "10.0.0.0/8" {
+		t.Errorf("HBAAddress(10.1.2.3/8) = %q, %v", a, err)
+	}
+}
+
+func TestLSN(t *testing.T) {
+	l, err := ParseLSN("16/B374D848")
+	if err != nil || l != 0x16B374D848 || l.String() != "16/B374D848" {
+		t.Errorf("ParseLSN = %v (%s), %v", uint64(l), l, err)
+	}
+	for _, bad := range []string{"", "16", "x/1", "1/100000000"} {
+		if _, err := ParseLSN(bad); err == nil {
+			t.Errorf("ParseLSN(%q) accepted", bad)
+		}
+	}
+}
+
+func TestScramVerifier(t *testing.T) {
+	v, err := scramVerifier("s3cret:pw", 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(v, "SCRAM-SHA-256$4096:") || strings.Contains(v, "s3cret") {
+		t.Fatalf("verifier %q", v)
+	}
+	if !scramMatches(v, "s3cret:pw") || scramMatches(v, "s3cret:pX") || scramMatches("md5abc", "s3cret:pw") {
+		t.Error("scramMatches is wrong")
+	}
+}
+
+func TestPassfileAndConninfo(t *testing.T) {
+	u := Upstream{Host: "10.0.0.1", Port: 5432, User: "repl", Password: `pa:ss\word`, AppName: "postgresql/1"}
+	if got, want := passfileLine(u), `10.0.0.1:5432:*:repl:pa\:ss\\word`+"\n"; got != want {
+		t.Errorf("passfileLine = %q, want %q", got, want)
+	}
+	ci := u.conninfo("/etc/x y/pass", "postgres")
+	if strings.Contains(ci, "pa:ss") {
+		t.Errorf("conninfo holds the password: %s", ci)
+	}
+	want := `host=10.0.0.1 port=5432 user=repl passfile='/etc/x y/pass' dbname=postgres sslmode=prefer application_name=postgresql/1`
+	if ci != want {
+		t.Errorf("conninfo = %s, want %s", ci, want)
+	}
+}
+
+func TestSlotName(t *testing.T) {
+	if got := SlotName("PostgreSQL-ha/12"); got != "postgresql_ha_12" {
+		t.Errorf("SlotName = %q", got)
+	}
+}
+
+func TestParseDatabasePrivileges(t *testing.T) {
+	p, err := ParseDatabasePrivileges(" connect, temporary ")
+	if err != nil || strings.Join(p, ",") != "CONNECT,TEMPORARY" {
+		t.Errorf("got %v, %v", p, err)
+	}
+	if _, err := ParseDatabasePrivileges("ALL; DROP TABLE x"); err == nil {
+		t.Error("accepted an injection")
+	}
+}
+
+func TestParseControlData(t *testing.T) {
+	out := `pg_control version number:            1300
+Database system identifier:           7312345678901234567
+Database cluster state:               shut down in recovery
+Latest checkpoint location:           0/3000060
+Latest checkpoint's TimeLineID:       2
+Minimum recovery ending location:     0/3000108
+Data page checksum version:           1
+`
+	d, err := parseControlData(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.SystemIdentifier != "7312345678901234567" || d.State != "shut down in recovery" || d.TimelineID != 2 ||
+		d.CheckpointLSN != 0x3000060 || d.MinRecoveryLSN != 0x3000108 || !d.Checksums {
+		t.Errorf("got %+v", d)
+	}
+}
