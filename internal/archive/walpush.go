@@ -116,6 +116,16 @@ func walSystemID(path string, kind WALKind, pgdata string) (uint64, error) {
 		if err != nil {
 			return 0, err
 		}
+		// Never archive a file under a name its header contradicts: restore would replay it
+		// in the wrong place.
+		st, err := f.Stat()
+		if err != nil {
+			return 0, err
+		}
+		seg, _ := ParseSegment(filepath.Base(path))
+		if err := checkSegmentHead(seg, head, st.Size()); err != nil {
+			return 0, err
+		}
 		return h.SysID, nil
 	}
 	return ReadControlSystemID(pgdata)
