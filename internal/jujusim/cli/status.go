@@ -314,7 +314,9 @@ func tabularStatus(w io.Writer, st *state.State, m *state.Model) error {
 		fmt.Fprintln(w)
 		fmt.Fprintln(tw, "Machine\tState\tAddress\tInst id\tBase\tAZ\tMessage")
 		ids := sortedKeys(m.Machines)
-		sort.Slice(ids, func(i, j int) bool { return len(ids[i]) < len(ids[j]) || (len(ids[i]) == len(ids[j]) && ids[i] < ids[j]) })
+		sort.Slice(ids, func(i, j int) bool {
+			return len(ids[i]) < len(ids[j]) || (len(ids[i]) == len(ids[j]) && ids[i] < ids[j])
+		})
 		for _, id := range ids {
 			mc := m.Machines[id]
 			fmt.Fprintf(tw, "%s\tstarted\t%s\t%s\tdebian@12\t\trunning\n", id, mc.Addr, mc.Instance)

@@ -44,7 +44,9 @@ func (NamespaceHost) EnsureNetwork(ctx context.Context, bridge string, subnet ne
 }
 
 // CheckSubnetFree implements Host.
-func (NamespaceHost) CheckSubnetFree(subnet netip.Prefix) error { return machine.CheckSubnetFree(subnet) }
+func (NamespaceHost) CheckSubnetFree(subnet netip.Prefix) error {
+	return machine.CheckSubnetFree(subnet)
+}
 
 // RemoveNetwork implements Host.
 func (NamespaceHost) RemoveNetwork(ctx context.Context, bridge string) error {

@@ -126,10 +126,17 @@ func (e *Engine) Integrate(ref ModelRef, a, b string) error {
 			sb.Alias = ba.Name
 			sa.Alias = "remote-" + strings.ReplaceAll(newUUID(), "-", "")
 		}
+		// One relation has one id per model: both sides share it unless cross-model.
+		ids := map[string]int{}
 		for _, s := range r.Sides {
-			sm := st.Models[s.Model]
-			s.ID = sm.NextRelation
-			sm.NextRelation++
+			id, ok := ids[s.Model]
+			if !ok {
+				sm := st.Models[s.Model]
+				id = sm.NextRelation
+				sm.NextRelation++
+				ids[s.Model] = id
+			}
+			s.ID = id
 		}
 		st.Relations[r.Key] = r
 		for i, s := range r.Sides {

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/pgcharm/postgresql/internal/jujusim/cmdline"
-	"github.com/pgcharm/postgresql/internal/jujusim/state"
 	"github.com/pgcharm/postgresql/internal/jujusim/hooklog"
+	"github.com/pgcharm/postgresql/internal/jujusim/state"
 )
 
 // call is one tool invocation.
