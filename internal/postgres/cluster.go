@@ -334,3 +334,21 @@ func ownDataDir(ctx context.Context, dataDir string) error {
 	}
 	return os.Chmod(dataDir, 0o700)
 }
+
+// Forget stops the cluster and removes its Debian configuration, leaving
+// the data directory untouched (pg_dropcluster would delete it). Use it when
+// the data went away with its storage, so that another volume can be
+// adopted under the same cluster name.
+func Forget(ctx context.Context, c *Cluster) error {
+	if _, err := os.Stat(filepath.Join(c.DataDir, "PG_VERSION")); err == nil {
+		if err := Stop(ctx, c, StopFast); err != nil {
+			return fmt.Errorf("forget cluster %s: %w", c, err)
+		}
+	} else if pid, err := os.ReadFile(filepath.Join("/var/run/postgresql", c.Version+"-"+c.Name+".pid")); err == nil && len(pid) > 0 {
+		return fmt.Errorf("forget cluster %s: a server may still run (pid file %s-%s.pid)", c, c.Version, c.Name)
+	}
+	if err := os.RemoveAll(c.ConfDir); err != nil {
+		return fmt.Errorf("forget cluster %s: %w", c, err)
+	}
+	return nil
+}

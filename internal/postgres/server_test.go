@@ -232,9 +232,13 @@ func TestAdoptVolume(t *testing.T) {
 	if err := Stop(ctx, c.Cluster, StopFast); err != nil {
 		t.Fatal(err)
 	}
-	// The machine is gone: only the volume is left.
+	// The machine is gone: only the volume is left, its files owned by a
+	// uid that means nothing here.
 	if err := os.RemoveAll(c.ConfDir); err != nil {
 		t.Fatal(err)
+	}
+	if out, err := exec.Command("chown", "-R", "54321:54321", c.DataDir).CombinedOutput(); err != nil {
+		t.Fatalf("chown: %v %s", err, out)
 	}
 	if _, err := Lookup(v, c.Name); !errors.Is(err, ErrNoCluster) {
 		t.Fatalf("Lookup after removing the configuration: %v", err)
@@ -348,6 +352,17 @@ func TestConfValidateAndRestart(t *testing.T) {
 	}
 	if errs, err := db.FileSettingErrors(ctx); err != nil || len(errs) > 0 {
 		t.Errorf("file setting errors: %v, %v", errs, err)
+	}
+	// A file written without validation is reported, and the server keeps
+	// running on its previous values.
+	if _, err := WriteConf(c.Cluster, "zz-test.conf", Settings{{"work_mem", "lots"}}); err != nil {
+		t.Fatal(err)
+	}
+	if errs, err := db.FileSettingErrors(ctx); err != nil || len(errs) != 1 || !strings.Contains(errs[0], "zz-test.conf:2: work_mem") {
+		t.Errorf("file setting errors: %q, %v", errs, err)
+	}
+	if err := os.Remove(filepath.Join(c.ConfDir, "conf.d", "zz-test.conf")); err != nil {
+		t.Fatal(err)
 	}
 	db.Close(ctx)
 	if err := Restart(ctx, c.Cluster); err != nil {
@@ -587,6 +602,15 @@ func TestCloneFailoverRewind(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Told to, Clone moves the existing content aside (nothing is deleted)
+	// and clones afresh under the configuration already made.
+	moved, err := Clone(ctx, v, sData, up, CloneOptions{Slot: "standby_1", MoveAside: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if major, ok, err := HasDatabase(moved); err != nil || !ok || major != v {
+		t.Errorf("moved-aside copy %s: %s %v %v", moved, major, ok, err)
+	}
 	configure(s)
 	if _, err := WriteStandbyConfig(s, StandbyConfig{Upstream: up, Slot: "standby_1"}); err != nil {
 		t.Fatal(err)
@@ -652,11 +676,16 @@ func TestCloneFailoverRewind(t *testing.T) {
 	}
 	exec1(t, ctx, pdb, "INSERT INTO t SELECT g, 'diverged' FROM generate_series(300, 400) g")
 	exec1(t, ctx, pdb, "CHECKPOINT")
+	exec1(t, ctx, pdb, "INSERT INTO t VALUES (401, 'diverged')")
 	pdb.Close(ctx)
 
-	// The old primary rewinds to the new one and follows it.
-	if err := Stop(ctx, p.Cluster, StopFast); err != nil {
+	// The old primary crashes (no clean shutdown), then rewinds to the new
+	// primary and follows it.
+	if err := Stop(ctx, p.Cluster, StopImmediate); err != nil {
 		t.Fatal(err)
+	}
+	if cd, err := ReadControlData(ctx, p.Cluster); err != nil || cd.State != "in production" {
+		t.Fatalf("control data after the crash: %+v, %v", cd, err)
 	}
 	if _, err := sdb.EnsurePhysicalSlot(ctx, "standby_0"); err != nil {
 		t.Fatal(err)

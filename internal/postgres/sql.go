@@ -636,11 +636,16 @@ func (db *DB) GrantRewind(ctx context.Context, role string) error {
 	return nil
 }
 
-// SettingInfos describes the named parameters from pg_settings; names the
-// server does not know are absent from the map.
+// SettingInfos describes the named parameters from pg_settings, keyed by
+// lower-case name (pg_settings spells a few in mixed case, "TimeZone");
+// names the server does not know are absent from the map.
 func (db *DB) SettingInfos(ctx context.Context, names []string) (map[string]*SettingInfo, error) {
+	lower := make([]string, len(names))
+	for i, n := range names {
+		lower[i] = strings.ToLower(n)
+	}
 	rows, err := db.conn.Query(ctx, `SELECT name, vartype, coalesce(unit, ''), coalesce(min_val, ''), coalesce(max_val, ''),
-		coalesce(enumvals, '{}'::text[]), context FROM pg_settings WHERE name = ANY($1)`, names)
+		coalesce(enumvals, '{}'::text[]), context FROM pg_settings WHERE lower(name) = ANY($1)`, lower)
 	if err != nil {
 		return nil, fmt.Errorf("read pg_settings: %w", err)
 	}
@@ -651,7 +656,7 @@ func (db *DB) SettingInfos(ctx context.Context, names []string) (map[string]*Set
 		if err := rows.Scan(&i.Name, &i.Vartype, &i.Unit, &i.MinVal, &i.MaxVal, &i.EnumVals, &i.Context); err != nil {
 			return nil, err
 		}
-		out[i.Name] = i
+		out[strings.ToLower(i.Name)] = i
 	}
 	return out, rows.Err()
 }
@@ -667,7 +672,7 @@ func (db *DB) Validate(ctx context.Context, s Settings) error {
 	}
 	var bad []*SettingError
 	for _, kv := range s {
-		if e := CheckSetting(kv.Name, infos[kv.Name], kv.Value); e != nil {
+		if e := CheckSetting(kv.Name, infos[strings.ToLower(kv.Name)], kv.Value); e != nil {
 			bad = append(bad, e)
 		}
 	}
@@ -717,16 +722,52 @@ func (db *DB) ReloadConf(ctx context.Context) ([]string, error) {
 }
 
 // FileSettingErrors reports entries of the configuration files that the
-// server cannot apply (pg_file_settings.error), e.g. after a bad include
-// was written. Changes waiting for a restart are not errors and are left out.
+// server would not accept (unknown names, bad values), with file and line,
+// e.g. after an include was written without Validate. pg_file_settings
+// leaves its error column empty for bad values, so the effective entry of
+// each name is checked like Validate does. Changes waiting for a restart
+// are not errors.
 func (db *DB) FileSettingErrors(ctx context.Context) ([]string, error) {
-	rows, err := db.conn.Query(ctx, `SELECT coalesce(sourcefile, '') || ':' || coalesce(sourceline, 0) || ': ' ||
-		coalesce(name || ': ', '') || error FROM pg_file_settings
-		WHERE error IS NOT NULL AND error <> 'setting could not be applied' ORDER BY seqno`)
+	rows, err := db.conn.Query(ctx, `SELECT DISTINCT ON (name) coalesce(sourcefile, ''), coalesce(sourceline, 0),
+		coalesce(name, ''), coalesce(setting, ''), coalesce(error, '')
+		FROM pg_file_settings ORDER BY name, seqno DESC`)
 	if err != nil {
 		return nil, fmt.Errorf("read pg_file_settings: %w", err)
 	}
-	return pgx.CollectRows(rows, pgx.RowTo[string])
+	type entry struct {
+		file           string
+		line           int
+		name, val, err string
+	}
+	var entries []entry
+	var names []string
+	for rows.Next() {
+		var e entry
+		if err := rows.Scan(&e.file, &e.line, &e.name, &e.val, &e.err); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		entries = append(entries, e)
+		names = append(names, e.name)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	infos, err := db.SettingInfos(ctx, names)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range entries {
+		where := fmt.Sprintf("%s:%d: ", e.file, e.line)
+		if e.err != "" && e.err != "setting could not be applied" {
+			out = append(out, where+e.name+": "+e.err)
+		} else if se := CheckSetting(e.name, infos[strings.ToLower(e.name)], e.val); se != nil {
+			out = append(out, where+se.Error())
+		}
+	}
+	return out, nil
 }
 
 // HBAErrors reports the lines of the pg_hba.conf on disk that the server
@@ -739,4 +780,23 @@ func (db *DB) HBAErrors(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("read pg_hba_file_rules: %w", err)
 	}
 	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// WaitReplay waits until this standby has replayed WAL up to target (for a
+// switchover: the old primary's shutdown checkpoint), or ctx ends.
+func (db *DB) WaitReplay(ctx context.Context, target LSN) error {
+	for {
+		var s string
+		if err := db.conn.QueryRow(ctx, "SELECT coalesce(pg_last_wal_replay_lsn()::text, '0/0')").Scan(&s); err != nil {
+			return fmt.Errorf("wait for replay of %s: %w", target, err)
+		}
+		if l, err := ParseLSN(s); err == nil && l >= target {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for replay of %s (replayed %s): %w", target, s, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
