@@ -214,6 +214,8 @@ func (e *Engine) Bootstrap(ctx context.Context, name, subnet string) (*state.Con
 	if err != nil {
 		return nil, err
 	}
+	// Recorded for diagnostics and tests: every bridge of this home starts with it.
+	_ = os.WriteFile(filepath.Join(e.Home, "bridge-prefix"), []byte(e.BridgePrefix()+"\n"), 0o644)
 	host, err := e.Host.EnsureNetwork(ctx, ctrl.Bridge, netip.MustParsePrefix(ctrl.Subnet))
 	if err != nil {
 		_ = e.Store.Update(func(st *state.State) error {

@@ -1,0 +1,122 @@
+package e2e
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/pgcharm/postgresql/internal/jujusim/simtest"
+)
+
+// TestHookFailure checks that a failing hook errors the unit, drops its buffered writes
+// (relation data, state), stops its queue, and that resolve retries it.
+func TestHookFailure(t *testing.T) {
+	s := simtest.New(t)
+	ch := recorderCharm(t)
+	s.Bootstrap("ctl")
+	s.Run("deploy", ch, "rec")
+	s.Run("deploy", ch, "cli", "--config", "fail-hook=backend-relation-joined")
+	s.Run("integrate", "rec:db", "cli:backend")
+
+	u := s.Status("").Applications["cli"].Units["cli/0"]
+	if u.Workload.Current != "error" || u.Workload.Message != `hook failed: "backend-relation-joined"` {
+		t.Fatalf("cli/0 status %+v", u)
+	}
+	if _, _, err := s.RunE("wait"); err == nil {
+		t.Errorf("wait should fail while a unit is in error")
+	}
+	// The remote side never saw the failed hook's relation-set.
+	for _, r := range records(t, s, "", "rec/0") {
+		if r.Remote["doomed"] != "" || r.Remote["from"] != "" {
+			t.Errorf("rec/0 saw data from a failed hook in %s: %v", r.Hook, r.Remote)
+		}
+	}
+	// The queue is stopped: a config change waits behind the failed hook.
+	s.Run("config", "cli", "fail-hook=")
+	recs := records(t, s, "", "cli/0")
+	if last := recs[len(recs)-1]; last.Hook != "backend-relation-joined" {
+		t.Errorf("cli/0 ran %s while in error", last.Hook)
+	}
+	s.Run("resolve", "cli/0")
+	recs = records(t, s, "", "cli/0")
+	hs := hooks(recs)
+	i := indexOf(hs, "backend-relation-joined(rec/0)")
+	rest := hs[i+1:]
+	if len(rest) < 2 || rest[0] != "backend-relation-joined(rec/0)" {
+		t.Errorf("resolve should retry the failed hook first: %v", hs)
+	}
+	for _, r := range recs {
+		if r.State != "" {
+			t.Errorf("state-set of the failed hook leaked into %s: %q", r.Hook, r.State)
+		}
+	}
+	u = s.Status("").Applications["cli"].Units["cli/0"]
+	if u.Workload.Current != "active" {
+		t.Errorf("after resolve: %+v", u)
+	}
+	var sawFrom bool
+	for _, r := range records(t, s, "", "rec/0") {
+		if r.Remote["doomed"] != "" {
+			t.Errorf("doomed leaked: %v", r.Remote)
+		}
+		if r.Remote["from"] == "cli/0" {
+			sawFrom = true
+		}
+	}
+	if !sawFrom {
+		t.Errorf("rec/0 should see cli/0's data after the retried hook")
+	}
+	s.Run("wait")
+}
+
+// TestActions checks parameters with defaults, nested results, logs, failures and
+// schema validation; a failed action never errors the unit.
+func TestActions(t *testing.T) {
+	s := simtest.New(t)
+	ch := recorderCharm(t)
+	s.Bootstrap("ctl")
+	s.Run("deploy", ch, "rec")
+	res := s.RunAction("rec/0", "echo", "msg=yo")
+	if res.Status != "completed" || res.Results["echoed"] != "yo" || res.Results["return-code"] != float64(0) {
+		t.Errorf("echo: %+v", res)
+	}
+	if nested, _ := res.Results["nested"].(map[string]any); nested["key"] != "v" {
+		t.Errorf("nested results: %+v", res.Results)
+	}
+	if len(res.Log) != 1 || !strings.HasSuffix(res.Log[0], "echoing yo") {
+		t.Errorf("log: %v", res.Log)
+	}
+	res = s.RunAction("rec/0", "echo")
+	if res.Results["echoed"] != "hi" {
+		t.Errorf("default param: %+v", res)
+	}
+	res = s.RunAction("rec/0", "fail")
+	if res.Status != "failed" || res.Message != "asked to fail" {
+		t.Errorf("fail: %+v", res)
+	}
+	if u := s.Status("").Applications["rec"].Units["rec/0"]; u.Workload.Current != "active" {
+		t.Errorf("a failed action must not error the unit: %+v", u)
+	}
+	if _, stderr, err := s.RunE("run", "rec/0", "echo", "msg=5"); err == nil || !strings.Contains(stderr, "msg") {
+		t.Errorf("an int for a string param should be refused: %v %s", err, stderr)
+	}
+	if _, stderr, err := s.RunE("run", "rec/0", "nope"); err == nil || !strings.Contains(stderr, `action "nope" not defined`) {
+		t.Errorf("unknown action: %v %s", err, stderr)
+	}
+	recs := records(t, s, "", "rec/0")
+	var act record
+	for _, r := range recs {
+		if r.Hook == "echo" {
+			act = r
+		}
+	}
+	if act.Env["JUJU_ACTION_NAME"] != "echo" || act.Env["JUJU_DISPATCH_PATH"] != "actions/echo" || act.Env["JUJU_HOOK_NAME"] != "" ||
+		!regexp.MustCompile(`^\d+$`).MatchString(act.Env["JUJU_ACTION_UUID"]) || act.Env["JUJU_ACTION_TAG"] != "action-"+act.Env["JUJU_ACTION_UUID"] {
+		t.Errorf("action env: %v", act.Env)
+	}
+	// 2.9 spelling.
+	out := s.Run("run-action", "rec/0", "echo", "msg=old", "--wait")
+	if !strings.Contains(out, "unit-rec-0:") || !strings.Contains(out, "echoed: old") || !strings.Contains(out, "status: completed") {
+		t.Errorf("run-action --wait output:\n%s", out)
+	}
+}
