@@ -175,8 +175,8 @@ func (a *Archive) Delete(ctx context.Context, req DeleteRequest, out io.Writer) 
 			walCount++
 		}
 	}
-	fmt.Fprintf(out, "%s %d objects, %d of them WAL before segment %s\n", verb, len(plan.Objects), walCount,
-		Segment{1, plan.WALCutoff}.Name()[8:])
+	fmt.Fprintf(out, "%s %d objects, %d of them WAL older than the oldest kept backup's start (segment number %X on any timeline)\n",
+		verb, len(plan.Objects), walCount, plan.WALCutoff)
 	if !req.Confirm {
 		fmt.Fprintln(out, "dry run: add --confirm to delete")
 		return plan, nil

@@ -61,7 +61,9 @@ func openGCS(ctx context.Context, u URI, c Credentials) (*gcsStore, error) {
 		return nil, err
 	}
 	s := &gcsStore{uri: u, client: client, bucket: client.Bucket(u.Bucket), tuning: DefaultTuning}
-	s.bucket = s.bucket.Retryer(storage.WithPolicy(storage.RetryAlways))
+	// Retry every call, uploads included (a retried upload of a name writes the same bytes), but a
+	// bounded number of times: an unreachable store must fail the call, not hang it.
+	s.bucket = s.bucket.Retryer(storage.WithPolicy(storage.RetryAlways), storage.WithMaxAttempts(5))
 	if _, err := s.bucket.Attrs(ctx); err != nil {
 		if !errors.Is(err, storage.ErrBucketNotExist) {
 			client.Close()

@@ -1,0 +1,276 @@
+package archive_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pgcharm/postgresql/internal/archive"
+)
+
+// TestFileArchive: faults and WAL-G compatibility against a file:// archive with a real
+// cluster archiving into it.
+func TestFileArchive(t *testing.T) {
+	needPG(t)
+	base := baseDir(t)
+	cfg := filepath.Join(base, "archive.json")
+	arch := filepath.Join(base, "archive")
+	writeConfig(t, cfg, "file://"+arch, archive.Config{}.Credentials)
+	primary := newCluster(t, base, "primary")
+	primary.archiveSettings(cfg)
+	primary.start()
+	must(t, filepath.Join(pgBin, "pgbench"), "-h", primary.sock, "-U", "postgres", "-i", "-s", "1", "-q", "postgres")
+	primary.sql("CREATE TABLE marks (id serial PRIMARY KEY, phase text, at timestamptz DEFAULT clock_timestamp())")
+	mustTool(t, "backup-push", "--config", cfg, "--host", primary.sock)
+
+	marks := func(c *cluster, phase string) string {
+		return c.sql(fmt.Sprintf("SELECT count(*) FROM marks WHERE phase = '%s'", phase))
+	}
+
+	t.Run("store unavailable", func(t *testing.T) {
+		primary.t = t
+		if err := os.Chmod(arch, 0); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			primary.sql(fmt.Sprintf("INSERT INTO marks (phase) SELECT 'outage' FROM generate_series(1, %d)", i+1))
+			primary.sql("SELECT pg_switch_wal()")
+		}
+		deadline := time.Now().Add(60 * time.Second)
+		for primary.sql("SELECT failed_count > 0 FROM pg_stat_archiver") != "t" {
+			if time.Now().After(deadline) {
+				t.Fatal("archive_command never failed while the store was unavailable")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if n := primary.sql("SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'"); n == "0" {
+			t.Fatal("nothing waits for archiving during the outage")
+		}
+		os.Chmod(arch, 0o750)
+		primary.sql("INSERT INTO marks (phase) VALUES ('back')")
+		primary.sql("SELECT pg_switch_wal()")
+		primary.sql("SELECT pg_reload_conf()")
+		primary.waitArchived()
+		if out, errs, code := tool(t, "verify", "--config", cfg); code != 0 {
+			t.Fatalf("verify after the outage: exit %d\n%s%s", code, out, errs)
+		}
+		r := restoreTo(t, base, "after-outage", cfg)
+		if got := marks(r, "outage") + " " + marks(r, "back"); got != "6 1" {
+			t.Errorf("rows written during the outage after restore: %q, want \"6 1\"", got)
+		}
+		r.stop()
+	})
+
+	t.Run("second cluster refused", func(t *testing.T) {
+		other := newCluster(t, base, "other")
+		seg := filepath.Join(other.dir, "pg_wal", "000000010000000000000001")
+		_, errs, code := tool(t, "wal-push", "--config", cfg, seg)
+		if code == 0 {
+			t.Fatal("a second cluster pushed into the archive")
+		}
+		mine, err := archive.ReadControlSystemID(other.dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ours := primary.sysid()
+		if !strings.Contains(errs, ours) || !strings.Contains(errs, strconv.FormatUint(mine, 10)) {
+			t.Errorf("refusal does not name both system identifiers (%s, %d): %s", ours, mine, errs)
+		}
+		if _, err := os.Stat(filepath.Join(arch, "wal_005", "000000010000000000000001.lz4")); err == nil {
+			// The primary's own first segment may be there; make sure it is the primary's.
+			out := filepath.Join(base, "check-seg")
+			mustTool(t, "wal-fetch", "--config", cfg, "--prefetch", "0", "000000010000000000000001", out)
+			b, _ := os.ReadFile(out)
+			if h, err := archive.ParseSegmentHeader(b); err != nil || strconv.FormatUint(h.SysID, 10) != ours {
+				t.Errorf("archived segment 1 belongs to %d, not the primary %s", h.SysID, ours)
+			}
+		}
+	})
+
+	t.Run("killed wal-push", func(t *testing.T) {
+		// A complete segment of the primary, pushed to a fresh archive and killed at varying
+		// moments: wal-fetch must then find either nothing or exactly the segment.
+		primary.t = t
+		cur := primary.sql("SELECT pg_walfile_name(pg_current_wal_lsn())")
+		entries, _ := os.ReadDir(filepath.Join(primary.dir, "pg_wal"))
+		var name string
+		for _, e := range entries {
+			if archive.ClassifyWAL(e.Name()) == archive.KindSegment && e.Name() < cur {
+				name = e.Name()
+			}
+		}
+		if name == "" {
+			t.Fatal("no complete segment in pg_wal")
+		}
+		src, err := os.ReadFile(filepath.Join(primary.dir, "pg_wal", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fake := filepath.Join(base, "killed")
+		os.MkdirAll(filepath.Join(fake, "pg_wal"), 0o755)
+		os.WriteFile(filepath.Join(fake, "pg_wal", name), src, 0o644)
+		os.Chown(fake, int(pgUID), int(pgGID))
+		os.Chown(filepath.Join(fake, "pg_wal"), int(pgUID), int(pgGID))
+		killArch := filepath.Join(base, "killed-archive")
+		uri := "file://" + killArch
+		dest := filepath.Join(fake, "fetched")
+		outcomes := map[string]int{}
+		for i := range 16 {
+			cmd := asPostgres(binPath, "wal-push", "--config", cfg, "--uri", uri, "--ahead", "-1", filepath.Join(fake, "pg_wal", name))
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(time.Duration(i*i) * time.Millisecond / 2)
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			cmd.Wait()
+			os.Remove(dest)
+			_, errs, code := tool(t, "wal-fetch", "--config", cfg, "--uri", uri, "--prefetch", "0", name, dest)
+			switch code {
+			case 74:
+				outcomes["nothing"]++
+			case 0:
+				got, _ := os.ReadFile(dest)
+				if !bytes.Equal(got, src) {
+					t.Fatalf("after a kill at %d: wal-fetch returned a different segment", i)
+				}
+				outcomes["complete"]++
+				os.RemoveAll(filepath.Join(killArch, "wal_005"))
+			default:
+				t.Fatalf("after a kill: wal-fetch exit %d: %s", code, errs)
+			}
+		}
+		t.Logf("kill outcomes: %v", outcomes)
+		mustTool(t, "wal-push", "--config", cfg, "--uri", uri, filepath.Join(fake, "pg_wal", name))
+		mustTool(t, "wal-push", "--config", cfg, "--uri", uri, filepath.Join(fake, "pg_wal", name)) // idempotent
+		os.Remove(dest)
+		mustTool(t, "wal-fetch", "--config", cfg, "--uri", uri, "--prefetch", "0", name, dest)
+		if got, _ := os.ReadFile(dest); !bytes.Equal(got, src) {
+			t.Fatal("segment fetched after a complete push differs")
+		}
+	})
+
+	t.Run("walg reader restores our backup", func(t *testing.T) {
+		primary.t = t
+		primary.sql("INSERT INTO marks (phase) SELECT 'compat' FROM generate_series(1, 5)")
+		primary.sql("SELECT pg_switch_wal()")
+		primary.waitArchived()
+		dir := filepath.Join(base, "walg-restored")
+		name := walgFetchLatest(t, arch, dir)
+		t.Logf("WAL-G-format reader restored %s", name)
+		walgCheckWAL(t, arch)
+		os.WriteFile(filepath.Join(dir, "recovery.signal"), nil, 0o600)
+		c := adopt(t, base, "walg-restored")
+		c.conf("restore_command = '"+binPath+" wal-fetch --config "+cfg+" %f %p'", "unix_socket_directories = '"+c.sock+"'",
+			"archive_mode = off")
+		chownR(t, dir)
+		c.start()
+		c.waitPromoted()
+		if got := marks(c, "compat"); got != "5" {
+			t.Errorf("rows after the WAL-G-format restore: %s, want 5", got)
+		}
+		c.stop()
+	})
+
+	t.Run("we restore a WAL-G archive", func(t *testing.T) {
+		primary.t = t
+		fixture := filepath.Join(base, "walg-fixture")
+		bb := filepath.Join(base, "pg_basebackup")
+		must(t, filepath.Join(pgBin, "pg_basebackup"), "-h", primary.sock, "-U", "postgres", "-D", bb, "-Ft", "-X", "none", "-c", "fast")
+		primary.sql("INSERT INTO marks (phase) SELECT 'fixture' FROM generate_series(1, 9)")
+		want := primary.sql("SELECT count(*) FROM marks")
+		primary.sql("SELECT pg_switch_wal()")
+		primary.waitArchived()
+		buildWALGFixture(t, bb, arch, fixture)
+		chownR(t, fixture)
+		r := restoreTo(t, base, "from-walg", cfg, "--uri", "file://"+fixture)
+		if got := r.sql("SELECT count(*) FROM marks"); got != want {
+			t.Errorf("rows restored from the WAL-G fixture: %s, want %s", got, want)
+		}
+		if got := marks(r, "fixture"); got != "9" {
+			t.Errorf("fixture rows: %s, want 9", got)
+		}
+		r.stop()
+	})
+
+	t.Run("delete and verify", func(t *testing.T) {
+		primary.t = t
+		mustTool(t, "backup-push", "--config", cfg, "--host", primary.sock)
+		primary.sql("INSERT INTO marks (phase) VALUES ('last')")
+		primary.sql("SELECT pg_switch_wal()")
+		primary.waitArchived()
+		before := walObjects(t, arch)
+		out := mustTool(t, "delete", "--config", cfg, "retain", "1")
+		if !strings.Contains(out, "dry run") || len(walObjects(t, arch)) != len(before) {
+			t.Fatalf("dry run deleted something or said nothing:\n%s", out)
+		}
+		out = mustTool(t, "delete", "--config", cfg, "retain", "1", "--confirm")
+		t.Logf("delete:\n%s", out)
+		list := mustTool(t, "backup-list", "--config", cfg)
+		if strings.Count(list, "base_") != 1 {
+			t.Fatalf("after retain 1:\n%s", list)
+		}
+		after := walObjects(t, arch)
+		if len(after) >= len(before) {
+			t.Errorf("retain 1 deleted no WAL (%d -> %d objects)", len(before), len(after))
+		}
+		if out, errs, code := tool(t, "verify", "--config", cfg); code != 0 {
+			t.Fatalf("verify after delete: exit %d\n%s%s", code, out, errs)
+		}
+		// The kept backup still restores to the end.
+		r := restoreTo(t, base, "after-delete", cfg)
+		if got := marks(r, "last"); got != "1" {
+			t.Errorf("restore after delete: %s 'last' rows, want 1", got)
+		}
+		r.stop()
+		// A missing segment is reported as a gap.
+		sort.Strings(after)
+		var victim string
+		for _, o := range after {
+			if archive.ClassifyWAL(strings.TrimSuffix(o, ".lz4")) == archive.KindSegment {
+				victim = o // the last one
+			}
+		}
+		mid := after[len(after)/2]
+		if archive.ClassifyWAL(strings.TrimSuffix(mid, ".lz4")) == archive.KindSegment {
+			victim = mid
+		}
+		os.Rename(filepath.Join(arch, "wal_005", victim), filepath.Join(base, "victim"))
+		out, _, code := tool(t, "verify", "--config", cfg)
+		if code == 0 || !strings.Contains(out, "MISSING "+strings.TrimSuffix(victim, ".lz4")) {
+			t.Errorf("verify with %s removed: exit %d\n%s", victim, code, out)
+		}
+		os.Rename(filepath.Join(base, "victim"), filepath.Join(arch, "wal_005", victim))
+	})
+	_ = context.Background
+}
+
+func walObjects(t *testing.T, arch string) []string {
+	entries, err := os.ReadDir(filepath.Join(arch, "wal_005"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), ".") {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+func chownR(t *testing.T, dir string) {
+	filepath.Walk(dir, func(p string, _ os.FileInfo, err error) error {
+		if err == nil {
+			os.Lchown(p, int(pgUID), int(pgGID))
+		}
+		return nil
+	})
+}
