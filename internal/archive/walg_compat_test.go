@@ -283,7 +283,7 @@ func buildWALGFixture(t *testing.T, bbDir, ourArch, fixture string) {
 	sentinel := map[string]any{
 		"LSN": startLSN, "FinishLSN": finishLSN, "PgVersion": 150000, "SystemIdentifier": sysid,
 		"UncompressedSize": size, "CompressedSize": size, "DataCatalogSize": size,
-		"Spec": map[string]any{"base_prefix": "/var/lib/postgresql/15/main", "tablespaces": []string{}},
+		"Spec":     map[string]any{"base_prefix": "/var/lib/postgresql/15/main", "tablespaces": []string{}},
 		"UserData": nil, "Version": 2, "StartTime": now.Add(-time.Minute), "FinishTime": now,
 		"DateFmt": "%Y-%m-%dT%H:%M:%S.%fZ", "Hostname": "walg-host", "DataDir": "/var/lib/postgresql/15/main", "IsPermanent": false,
 	}
