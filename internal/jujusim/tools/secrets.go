@@ -37,6 +37,8 @@ func NewSecretID() string {
 	return string(b)
 }
 
+var secretURIRe = regexp.MustCompile(`^(secret:(//[0-9a-f-]+/)?)?[0-9a-v]{20}$`)
+
 var secretKeyRe = regexp.MustCompile(`^[a-z](?:-?[a-z0-9]){2,}$`)
 
 // secretContent parses k=v, k#base64=v and k#file=path arguments and --file.
@@ -304,6 +306,9 @@ func secretGet(c *call) error {
 	var s *state.Secret
 	key := ""
 	if len(args) > 0 {
+		if !secretURIRe.MatchString(args[0]) {
+			return cmdline.Usagef("secret URI %q not valid", args[0])
+		}
 		s = c.secretByRef(args[0])
 		if s == nil {
 			return fmt.Errorf("secret %q not found", strings.TrimPrefix(args[0], "secret:"))
