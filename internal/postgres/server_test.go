@@ -92,8 +92,10 @@ func dropOnCleanup(t *testing.T, version, name string) {
 		}
 		if out, err := exec.CommandContext(ctx, "pg_dropcluster", "--stop", version, name).CombinedOutput(); err != nil {
 			t.Logf("pg_dropcluster %s %s: %v: %s", version, name, err, out)
-			os.RemoveAll(ConfDir(version, name))
 		}
+		// pg_dropcluster leaves the files it does not know (conf.d
+		// includes, certificates) behind.
+		os.RemoveAll(ConfDir(version, name))
 	})
 }
 
