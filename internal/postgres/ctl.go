@@ -4,7 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
+	"syscall"
 	"time"
 )
 
@@ -21,18 +26,35 @@ func ctl(ctx context.Context, c *Cluster, action string, extra ...string) error 
 	return nil
 }
 
-// IsRunning reports whether the cluster's server runs, as pg_ctlcluster
-// status sees it (exit 3: stopped, 4: no usable data directory).
+// IsRunning reports whether the cluster's server runs. Like pg_ctl status
+// it reads postmaster.pid and checks that the process lives and is a
+// postgres server, but without starting a perl interpreter (pg_ctlcluster
+// status costs ~50 ms, too much for every update-status).
 func IsRunning(ctx context.Context, c *Cluster) (bool, error) {
-	_, err := run(ctx, cmdSpec{}, "pg_ctlcluster", c.Version, c.Name, "status")
-	if err == nil {
-		return true, nil
+	if err := ctx.Err(); err != nil {
+		return false, err
 	}
-	var ce *CommandError
-	if errors.As(err, &ce) && ce.ExitCode == 3 {
+	data, err := os.ReadFile(filepath.Join(c.DataDir, "postmaster.pid"))
+	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
-	return false, fmt.Errorf("status of cluster %s: %w", c, err)
+	if err != nil {
+		return false, fmt.Errorf("status of cluster %s: %w", c, err)
+	}
+	lines := strings.Split(string(data), "\n")
+	pid, err := strconv.Atoi(strings.TrimSpace(lines[0]))
+	if err != nil || pid <= 0 {
+		return false, nil // being written or garbage: no server yet
+	}
+	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return false, nil // stale pid file
+	}
+	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	if err != nil {
+		return false, nil // exited meanwhile
+	}
+	name := strings.TrimSpace(string(comm))
+	return name == "postgres" || name == "postmaster", nil
 }
 
 // Start starts the server unless it runs, then waits until it accepts

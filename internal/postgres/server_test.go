@@ -22,7 +22,7 @@ import (
 // port and a data directory under the test's temporary directory, and is
 // dropped at the end; clusters the test did not create are never touched.
 
-func requireServer(t *testing.T) string {
+func requireServer(t testing.TB) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("needs a real PostgreSQL server; skipped in -short mode")
@@ -50,7 +50,7 @@ func testContext(t *testing.T) context.Context {
 	return ctx
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -60,7 +60,7 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func uniqueName(t *testing.T) string {
+func uniqueName(t testing.TB) string {
 	b := make([]byte, 4)
 	if _, err := rand.Read(b); err != nil {
 		t.Fatal(err)
@@ -70,7 +70,7 @@ func uniqueName(t *testing.T) string {
 
 // storageDir returns a directory the postgres user can reach, standing for
 // a pgdata volume mount.
-func storageDir(t *testing.T) string {
+func storageDir(t testing.TB) string {
 	t.Helper()
 	d := t.TempDir()
 	for p := d; p != "/" && p != os.TempDir(); p = filepath.Dir(p) {
@@ -83,7 +83,7 @@ func storageDir(t *testing.T) string {
 
 // dropOnCleanup removes the cluster's configuration (and stops it) at the
 // end of the test, whatever state the test left it in.
-func dropOnCleanup(t *testing.T, version, name string) {
+func dropOnCleanup(t testing.TB, version, name string) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -105,7 +105,7 @@ type testCluster struct {
 }
 
 // newCluster creates and starts a cluster on a fresh "volume".
-func newCluster(t *testing.T, ctx context.Context, version string) *testCluster {
+func newCluster(t testing.TB, ctx context.Context, version string) *testCluster {
 	t.Helper()
 	name := uniqueName(t)
 	mount := storageDir(t)
@@ -122,7 +122,7 @@ func newCluster(t *testing.T, ctx context.Context, version string) *testCluster 
 	return &testCluster{Cluster: c, mount: mount}
 }
 
-func connect(t *testing.T, ctx context.Context, c *Cluster, database string) *DB {
+func connect(t testing.TB, ctx context.Context, c *Cluster, database string) *DB {
 	t.Helper()
 	db, err := Connect(ctx, c, database)
 	if err != nil {

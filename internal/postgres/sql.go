@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // DB is a connection to the local server as the postgres superuser, made
@@ -129,14 +130,9 @@ func (db *DB) EnsureRole(ctx context.Context, r Role) (bool, error) {
 			return false, fmt.Errorf("set password of role %s: %w", r.Name, err)
 		}
 		if _, err := db.conn.Exec(ctx, "ALTER ROLE "+ident(r.Name)+" PASSWORD "+literal(v)); err != nil {
-			// The server's message could quote the statement; keep it out.
-			var msg string
-			if pe := pgErr(err); pe != "" {
-				msg = pe
-			} else {
-				msg = "failed"
-			}
-			return false, fmt.Errorf("set password of role %s: %s", r.Name, msg)
+			// Report the server's message and code only: nothing that
+			// could echo the statement (and its verifier).
+			return false, fmt.Errorf("set password of role %s: %s", r.Name, pgErr(err))
 		}
 		changed = true
 	}
@@ -144,12 +140,14 @@ func (db *DB) EnsureRole(ctx context.Context, r Role) (bool, error) {
 }
 
 func pgErr(err error) string {
-	type coder interface{ SQLState() string }
-	var c coder
-	if errors.As(err, &c) {
-		return "SQLSTATE " + c.SQLState()
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return fmt.Sprintf("%s (SQLSTATE %s)", pe.Message, pe.Code)
 	}
-	return ""
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err.Error()
+	}
+	return "failed"
 }
 
 // scramVerifier computes the SCRAM-SHA-256 verifier PostgreSQL stores for a
