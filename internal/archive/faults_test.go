@@ -2,7 +2,6 @@ package archive_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -157,6 +156,33 @@ func TestFileArchive(t *testing.T) {
 		}
 	})
 
+	t.Run("killed backup-push", func(t *testing.T) {
+		primary.t = t
+		countBackups := func() int { return strings.Count(mustTool(t, "backup-list", "--config", cfg), "base_") }
+		before := countBackups()
+		for _, delay := range []time.Duration{100 * time.Millisecond, 300 * time.Millisecond} {
+			cmd := asPostgres(binPath, "backup-push", "--config", cfg, "--host", primary.sock)
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(delay)
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			err := cmd.Wait()
+			if err == nil {
+				t.Logf("backup-push finished within %s; nothing was interrupted", delay)
+				before++
+			}
+			if got := countBackups(); got != before {
+				t.Fatalf("after killing backup-push at %s: %d backups listed, want %d", delay, got, before)
+			}
+		}
+		// The server ended the interrupted backup with the connection; the next one works.
+		mustTool(t, "backup-push", "--config", cfg, "--host", primary.sock)
+		if got := countBackups(); got != before+1 {
+			t.Errorf("%d backups after a complete push, want %d", got, before+1)
+		}
+	})
+
 	t.Run("walg reader restores our backup", func(t *testing.T) {
 		primary.t = t
 		primary.sql("INSERT INTO marks (phase) SELECT 'compat' FROM generate_series(1, 5)")
@@ -249,7 +275,47 @@ func TestFileArchive(t *testing.T) {
 		}
 		os.Rename(filepath.Join(base, "victim"), filepath.Join(arch, "wal_005", victim))
 	})
-	_ = context.Background
+
+	t.Run("new timeline after a restore", func(t *testing.T) {
+		primary.t = t
+		primary.sql("INSERT INTO marks (phase) VALUES ('tl1-end')")
+		tl1End := primary.sql("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'")
+		primary.sql("SELECT pg_switch_wal()")
+		primary.waitArchived()
+		primary.stop() // failover: the old primary is gone, a restored copy takes over
+		mustTool(t, "restore", "--config", cfg, filepath.Join(base, "tl2"))
+		c := adopt(t, base, "tl2")
+		c.conf("unix_socket_directories = '" + c.sock + "'") // archiving stays on, into the same archive
+		c.start()
+		c.waitPromoted()
+		if tli := c.sql("SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)"); tli != "00000002" {
+			t.Fatalf("restored cluster on timeline %s, want 00000002", tli)
+		}
+		c.sql("INSERT INTO marks (phase) SELECT 'tl2' FROM generate_series(1, 4)")
+		c.sql("SELECT pg_switch_wal()")
+		c.waitArchived()
+		out := mustTool(t, "backup-push", "--config", cfg, "--host", c.sock)
+		if !strings.Contains(out, "base_00000002") {
+			t.Errorf("backup on timeline 2 named:\n%s", out)
+		}
+		c.sql("INSERT INTO marks (phase) VALUES ('tl2-after')")
+		c.sql("SELECT pg_switch_wal()")
+		c.waitArchived()
+		if out, errs, code := tool(t, "verify", "--config", cfg); code != 0 || !strings.Contains(out, "timeline 2") {
+			t.Errorf("verify across the timeline switch: exit %d\n%s%s", code, out, errs)
+		}
+		c.stop()
+		r := restoreTo(t, base, "tl2-latest", cfg)
+		if got := marks(r, "tl2") + " " + marks(r, "tl2-after") + " " + marks(r, "tl1-end"); got != "4 1 1" {
+			t.Errorf("restore to latest after the switch: tl2/tl2-after/tl1-end rows %q, want \"4 1 1\"", got)
+		}
+		r.stop()
+		// A target before the switch needs a timeline 1 backup.
+		plan := mustTool(t, "restore", "--config", cfg, "--plan-only", "--target-time", tl1End, filepath.Join(base, "unused"))
+		if !strings.Contains(plan, "backup base_00000001") {
+			t.Errorf("plan for a target on timeline 1:\n%s", plan)
+		}
+	})
 }
 
 func walObjects(t *testing.T, arch string) []string {

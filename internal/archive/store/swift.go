@@ -182,7 +182,7 @@ func (s *swiftStore) Put(ctx context.Context, name string, r io.Reader) error {
 				names = append(names, strings.TrimPrefix(sg.Path, "/"+s.segs+"/"))
 			}
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-			_ = s.deleteObjects(dctx, s.segs, names, false)
+			_ = s.deleteObjects(dctx, s.segs, names)
 			cancel()
 		}
 		return fmt.Errorf("put %s/%s: %w", s.uri, name, err)
@@ -268,28 +268,62 @@ func (s *swiftStore) Delete(ctx context.Context, names ...string) error {
 		}
 		keys = append(keys, s.key(n))
 	}
-	if err := s.deleteObjects(ctx, s.uri.Bucket, keys, true); err != nil {
+	if len(keys) == 0 {
+		return nil
+	}
+	// Objects (and manifests) first, so that no reader meets a manifest without its segments.
+	if err := s.deleteObjects(ctx, s.uri.Bucket, keys); err != nil {
 		return fmt.Errorf("delete from %s: %w", s.uri, err)
+	}
+	segs, err := s.segmentsOf(ctx, keys)
+	if err == nil {
+		err = s.deleteObjects(ctx, s.segs, segs)
+	}
+	if err != nil {
+		return fmt.Errorf("delete segments of large objects from %s: %w", s.segs, err)
 	}
 	return nil
 }
 
-// deleteObjects deletes in parallel; with manifests set, a static large object's segments go too
-// (for plain objects multipart-manifest=delete is an ordinary delete).
-func (s *swiftStore) deleteObjects(ctx context.Context, container string, keys []string, manifests bool) error {
+// segmentsOf lists the segments that belong to keys, named "<key>/slo/<upload>/<number>" in the
+// segment container, with one listing of the keys' common prefix.
+func (s *swiftStore) segmentsOf(ctx context.Context, keys []string) ([]string, error) {
+	want := make(map[string]bool, len(keys))
+	common := keys[0]
+	for _, k := range keys {
+		want[k] = true
+		for !strings.HasPrefix(k, common) {
+			common = common[:len(common)-1]
+		}
+	}
+	all, err := s.conn.ObjectNamesAll(ctx, s.segs, &swift.ObjectsOpts{Prefix: common})
+	if errors.Is(err, swift.ContainerNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, swiftErr(err)
+	}
+	var segs []string
+	for _, seg := range all {
+		parts := strings.Split(seg, "/")
+		if len(parts) < 4 || parts[len(parts)-3] != "slo" {
+			continue
+		}
+		if want[strings.Join(parts[:len(parts)-3], "/")] {
+			segs = append(segs, seg)
+		}
+	}
+	return segs, nil
+}
+
+// deleteObjects deletes in parallel; objects already gone are not an error.
+func (s *swiftStore) deleteObjects(ctx context.Context, container string, keys []string) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
 	for _, k := range keys {
 		g.Go(func() error {
-			opts := swift.RequestOpts{
-				Container: container, ObjectName: k, Operation: http.MethodDelete, NoResponse: true,
-				OnReAuth: func() (string, error) { return s.conn.StorageUrl, nil },
-			}
-			if manifests {
-				opts.Parameters = url.Values{"multipart-manifest": {"delete"}}
-			}
-			_, _, err := s.conn.Call(ctx, s.conn.StorageUrl, opts)
-			if err = swiftErr(err); err != nil && !errors.Is(err, ErrNotFound) {
+			err := swiftErr(s.conn.ObjectDelete(ctx, container, k))
+			if err != nil && !errors.Is(err, ErrNotFound) {
 				return fmt.Errorf("%s: %w", k, err)
 			}
 			return nil
