@@ -50,6 +50,7 @@ type record struct {
 	Ingress   []string          `json:"ingress"`
 	Egress    []string          `json:"egress"`
 	State     string            `json:"state"`
+	Secret    string            `json:"secret"`
 	Errors    []string          `json:"tool-errors"`
 }
 

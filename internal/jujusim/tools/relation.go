@@ -46,6 +46,9 @@ func relationIDs(c *call) error {
 		if ru == nil || !ru.Created || ru.Broken {
 			continue
 		}
+		if c.hc.Event.Kind == "relation-broken" && c.hc.Event.Rel == r.Key {
+			continue // 3.x omits the relation being broken
+		}
 		ids = append(ids, state.FormatRelID(s.Endpoint, s.ID))
 	}
 	sort.Strings(ids)
@@ -71,7 +74,8 @@ func relationList(c *call) error {
 		return c.write(r.Sides[other].Alias)
 	}
 	members := []string{}
-	if ru := r.Sides[side].Units[c.u.Name]; ru != nil && !ru.Broken {
+	breaking := c.hc.Event.Kind == "relation-broken" && c.hc.Event.Rel == r.Key
+	if ru := r.Sides[side].Units[c.u.Name]; ru != nil && !ru.Broken && !breaking {
 		for _, real := range ru.Seen {
 			members = append(members, r.RemoteName(other, real))
 		}

@@ -29,6 +29,7 @@ type record struct {
 	Ingress    []string          `json:"ingress,omitempty"`
 	Egress     []string          `json:"egress,omitempty"`
 	State      string            `json:"state,omitempty"`
+	Secret     string            `json:"secret,omitempty"`
 	ToolErrors []string          `json:"tool-errors,omitempty"`
 }
 
@@ -98,6 +99,7 @@ func main() {
 		runAction(name)
 	} else {
 		hook(name, relID, leader, cfg, env.UnitName)
+		rec.Secret = secrets(name, relID, leader, rec.RemoteBag)
 	}
 	write(rec)
 	if kind != "actions" && cfg.FailHook == name {
@@ -128,6 +130,44 @@ func hook(name, relID string, leader bool, cfg config, unit string) {
 	goops.LogInfof("recorder saw %s", name)
 }
 
+// secrets shares a secret from the db side's leader with the backend side, which records
+// what it reads (and re-reads with --refresh on secret-changed).
+func secrets(name, relID string, leader bool, remoteBag map[string]string) string {
+	switch {
+	case name == "db-relation-joined" && leader:
+		id := ""
+		if ids, err := goops.GetSecretIDs(); err == nil && len(ids) > 0 {
+			id = ids[0]
+		} else {
+			out, err := goops.AddSecret(&goops.AddSecretOptions{Content: map[string]string{"password": "s3cret"}, Label: "db-secret"})
+			if err != nil {
+				return "add: " + err.Error()
+			}
+			id = strings.TrimSpace(out)
+		}
+		if err := goops.GrantSecretToRelation(id, relID); err != nil {
+			return "grant: " + err.Error()
+		}
+		if err := goops.SetAppRelationData(relID, map[string]string{"secret-id": id}); err != nil {
+			return "relation-set: " + err.Error()
+		}
+		return "shared " + id
+	case name == "backend-relation-changed" && remoteBag["secret-id"] != "":
+		c, err := goops.GetSecretByID(remoteBag["secret-id"], false, false)
+		if err != nil {
+			return "get: " + err.Error()
+		}
+		return c["password"]
+	case name == "secret-changed":
+		c, err := goops.GetSecretByID(os.Getenv("JUJU_SECRET_ID"), false, true)
+		if err != nil {
+			return "refresh: " + err.Error()
+		}
+		return c["password"]
+	}
+	return ""
+}
+
 func runAction(name string) {
 	switch name {
 	case "echo":
@@ -142,6 +182,10 @@ func runAction(name string) {
 		_ = goops.SetActionResults(map[string]string{"echoed": p.Msg, "nested.key": "v"})
 	case "fail":
 		_ = goops.FailActionf("asked to fail")
+	case "rotate":
+		if err := goops.SetSecret(&goops.SetSecretOptions{ID: mustSecretID(), Content: map[string]string{"password": "rotated"}}); err != nil {
+			_ = goops.FailActionf("secret-set: %v", err)
+		}
 	}
 }
 
@@ -154,4 +198,15 @@ func write(rec record) {
 	}
 	defer f.Close()
 	_, _ = f.Write(append(data, '\n'))
+}
+
+func mustSecretID() string {
+	info, err := goops.GetSecretInfoByLabel("db-secret")
+	if err != nil {
+		return ""
+	}
+	for id := range info {
+		return id
+	}
+	return ""
 }
