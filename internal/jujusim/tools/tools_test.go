@@ -12,7 +12,7 @@ import (
 
 // fixture is a model with pg (2 units, leader pg/0) related to client (1 unit) on db:3,
 // a peer relation replication:1, storage pgdata/0 on pg/0 and action 5 on pg/0.
-func fixture(t *testing.T) string {
+func fixture(t testing.TB) string {
 	t.Helper()
 	home := t.TempDir()
 	st := state.New()
