@@ -287,6 +287,21 @@ func Adopt(ctx context.Context, version, name string, o AdoptOptions) (*Cluster,
 	if err := ownDataDir(ctx, o.DataDir); err != nil {
 		return fail(err)
 	}
+	// A volume taken from a machine that died keeps its postmaster.pid; the
+	// server would refuse to start if that pid now belongs to a process.
+	pidFile := filepath.Join(o.DataDir, "postmaster.pid")
+	if _, err := os.Stat(pidFile); err == nil {
+		running, err := IsRunning(ctx, &Cluster{Version: version, Name: name, DataDir: o.DataDir})
+		if err != nil {
+			return fail(err)
+		}
+		if running {
+			return fail(errors.New("a server is running on it"))
+		}
+		if err := os.Remove(pidFile); err != nil {
+			return fail(err)
+		}
+	}
 	share := filepath.Join("/usr/share/postgresql", version)
 	for _, f := range []string{"postgresql.conf", "pg_hba.conf", "pg_ident.conf"} {
 		dst := filepath.Join(o.DataDir, f)

@@ -53,8 +53,18 @@ func IsRunning(ctx context.Context, c *Cluster) (bool, error) {
 	if err != nil {
 		return false, nil // exited meanwhile
 	}
-	name := strings.TrimSpace(string(comm))
-	return name == "postgres" || name == "postmaster", nil
+	if name := strings.TrimSpace(string(comm)); name != "postgres" && name != "postmaster" {
+		return false, nil // the pid was reused
+	}
+	// The postmaster runs in its data directory. Comparing the directories
+	// themselves (not paths, which differ between mount namespaces) tells a
+	// stale pid file from a live server on another data directory.
+	if cwd, err := os.Stat(fmt.Sprintf("/proc/%d/cwd", pid)); err == nil {
+		if dd, err := os.Stat(c.DataDir); err == nil && !os.SameFile(cwd, dd) {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // Start starts the server unless it runs, then waits until it accepts

@@ -242,6 +242,14 @@ func TestAdoptVolume(t *testing.T) {
 	if out, err := exec.Command("chown", "-R", "54321:54321", c.DataDir).CombinedOutput(); err != nil {
 		t.Fatalf("chown: %v %s", err, out)
 	}
+	// ...and a postmaster.pid naming a live process (this test's), as after
+	// a crash when the pid has been reused.
+	if err := os.WriteFile(filepath.Join(c.DataDir, "postmaster.pid"), fmt.Appendf(nil, "%d\n%s\n", os.Getpid(), c.DataDir), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if running, err := IsRunning(ctx, c.Cluster); err != nil || running {
+		t.Errorf("stale pid file seen as a running server: %v %v", running, err)
+	}
 	if _, err := Lookup(v, c.Name); !errors.Is(err, ErrNoCluster) {
 		t.Fatalf("Lookup after removing the configuration: %v", err)
 	}
