@@ -225,6 +225,8 @@ func init() {
 	reg("model-config", "[K=V ... | K]", cmdModelConfig)
 	reg("kill-controller", "NAME | --all [-y]", cmdKillController)
 	reg("controllers", "", cmdControllers)
+	reg("remove-application", "APP [--destroy-storage]", cmdRemoveApplication, "remove-saas")
+	reg("refresh", "APP --path CHARM", cmdRefresh, "upgrade-charm")
 	reg("models", "", cmdModels)
 }
 
@@ -805,4 +807,44 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(ks)
 	return ks
+}
+
+func cmdRemoveApplication(c *env) error {
+	var destroy, force, noPrompt bool
+	c.fs.Bool(&destroy, "destroy-storage")
+	c.fs.Bool(&force, "force")
+	c.fs.Bool(&noPrompt, "no-prompt")
+	args, err := c.parse()
+	if err != nil {
+		return err
+	}
+	if err := nargs(args, 1, -1, "remove-application APP"); err != nil {
+		return err
+	}
+	for _, a := range args {
+		if err := c.e.RemoveApplication(c.ref(), a, destroy); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stderr, "will remove application %s\n", a)
+	}
+	return c.settle()
+}
+
+func cmdRefresh(c *env) error {
+	var path string
+	c.fs.String(&path, "path")
+	args, err := c.parse()
+	if err != nil {
+		return err
+	}
+	if err := nargs(args, 1, 1, "refresh APP --path CHARM"); err != nil {
+		return err
+	}
+	if path == "" {
+		return cmdline.Usagef("jujusim refreshes local charms only: --path CHARM is required")
+	}
+	if err := c.e.Refresh(c.ctx, c.ref(), args[0], path); err != nil {
+		return err
+	}
+	return c.settle()
 }

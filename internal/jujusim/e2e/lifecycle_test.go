@@ -181,3 +181,32 @@ func TestLeadership(t *testing.T) {
 		t.Errorf("rec/0 after hand-over: %s leader=%v", last.Hook, last.Leader)
 	}
 }
+
+// TestRefreshAndRemoveApplication checks refresh's hook sequence and that removing an
+// application tears its units and relations down.
+func TestRefreshAndRemoveApplication(t *testing.T) {
+	s := simtest.New(t)
+	ch := recorderCharm(t)
+	s.Bootstrap("ctl")
+	s.Run("deploy", ch, "rec", "-n", "2", "--storage", "data=1G")
+	s.Run("deploy", ch, "cli")
+	s.Run("integrate", "rec", "cli:backend")
+	s.Run("refresh", "rec", "--path", ch)
+	hs := hooks(records(t, s, "", "rec/1"))
+	wantSeq(t, "rec/1 refresh", hs[len(hs)-4:], []string{"upgrade-charm", "config-changed", "leader-settings-changed", "start"})
+	hs = hooks(records(t, s, "", "rec/0"))
+	wantSeq(t, "rec/0 refresh", hs[len(hs)-3:], []string{"upgrade-charm", "config-changed", "start"})
+
+	s.Run("remove-application", "rec", "--destroy-storage")
+	st := s.Status("")
+	if _, ok := st.Applications["rec"]; ok || len(st.Machines) != 1 {
+		t.Errorf("rec should be gone with its machines: %+v", st)
+	}
+	hs = hooks(records(t, s, "", "cli/0"))
+	if hs[len(hs)-1] != "backend-relation-broken" {
+		t.Errorf("cli/0 should see the relation broken: %v", hs)
+	}
+	if out := s.Run("list-storage", "--format=json"); strings.Contains(out, "data/") {
+		t.Errorf("--destroy-storage left storage: %s", out)
+	}
+}

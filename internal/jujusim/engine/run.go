@@ -529,6 +529,7 @@ func (e *Engine) finalizeUnit(st *state.State, m *state.Model, u *state.Unit) []
 	}
 	delete(m.Units, u.Name)
 	delete(m.Machines, u.Machine)
+	defer e.maybeDeleteApp(st, m, u.App)
 	app := m.Apps[u.App]
 	if app != nil && app.Leader == u.Name {
 		app.Leader = ""

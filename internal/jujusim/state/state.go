@@ -84,6 +84,7 @@ type App struct {
 	Status         Status                      `json:"status"`
 	Version        string                      `json:"version,omitempty"`
 	Remote         *RemoteApp                  `json:"remote,omitempty"`
+	Dying          bool                        `json:"dying,omitempty"`
 	// Facts copied from the charm at deploy so that hook tools never parse it.
 	ConfigDefaults map[string]any          `json:"config-defaults,omitempty"`
 	ConfigTypes    map[string]string       `json:"config-types,omitempty"`
