@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // OSUser owns every cluster file and runs the server.
@@ -49,6 +50,11 @@ func (e *CommandError) Error() string {
 
 func (e *CommandError) Unwrap() error { return e.Err }
 
+// CommandHook, when set, is called after each external command this package
+// runs, with its arguments (which never hold secrets) and how long it took:
+// the charm uses it to tell time spent in PostgreSQL tools from its own.
+var CommandHook func(argv []string, elapsed time.Duration)
+
 type cmdSpec struct {
 	env    []string  // added to the environment
 	stderr io.Writer // also receives stderr when set (progress output)
@@ -66,6 +72,10 @@ func run(ctx context.Context, spec cmdSpec, name string, args ...string) ([]byte
 	// The postgres user cannot enter root's working directory; the tools
 	// warn or fail when they cannot.
 	cmd.Dir = "/"
+	if hook := CommandHook; hook != nil {
+		start := time.Now()
+		defer func() { hook(argv, time.Since(start)) }()
+	}
 	cmd.Env = append(os.Environ(), "LC_ALL=C", "LANG=C")
 	cmd.Env = append(cmd.Env, spec.env...)
 	var stdout, stderr bytes.Buffer
