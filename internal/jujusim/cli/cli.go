@@ -724,7 +724,22 @@ func cmdExec(c *env) error {
 	if len(args) == 1 {
 		args = []string{"/bin/sh", "-c", args[0]}
 	}
-	return c.execIn(units[0], args)
+	out, _ := c.stdout.(*os.File)
+	errf, _ := c.stderr.(*os.File)
+	if out == nil || errf == nil {
+		return errors.New("exec needs real stdout/stderr files")
+	}
+	code, err := c.e.ExecInContext(c.ctx, c.ref(), units[0], args, [3]*os.File{c.stdin, out, errf})
+	if err != nil {
+		return err
+	}
+	if err := c.settle(); err != nil {
+		return err
+	}
+	if code != 0 {
+		os.Exit(code)
+	}
+	return nil
 }
 
 func cmdSSH(c *env) error {
