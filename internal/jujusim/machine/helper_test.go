@@ -57,7 +57,7 @@ func needRoot(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("jujusim machines need root (namespaces, bridges, mounts); run the tests as root")
 	}
-	for _, tool := range []string{"ip", "unshare", "nsenter", "mount", "umount", "mountpoint", "awk"} {
+	for _, tool := range []string{"ip", "unshare", "nsenter", "taskset", "mount", "umount", "mountpoint", "awk"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("%s is not installed (tests/setup/jujusim.sh installs it)", tool)
 		}
@@ -80,7 +80,7 @@ func newEnv(t *testing.T) *env {
 	root := t.TempDir()
 	b := make([]byte, 3)
 	rand.Read(b)
-	e := &env{t: t, root: root, prefix: "jst" + hex.EncodeToString(b), hosts: map[string]netip.Addr{}, subnet: map[string]netip.Prefix{}}
+	e := &env{t: t, root: root, prefix: "jmt" + hex.EncodeToString(b), hosts: map[string]netip.Addr{}, subnet: map[string]netip.Prefix{}}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()

@@ -12,7 +12,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // Spec describes a machine to create.
@@ -142,13 +146,72 @@ func (m *Machine) makeNamespaces(ctx context.Context) error {
 			return err
 		}
 	}
+	// Outside the host's initial mount namespace (in a container, say), the kernel may refuse to
+	// bind the new mount namespace's file with EINVAL: it accepts only namespaces with a higher id
+	// than the caller's, and recent kernels hand ids out in per-CPU batches, so a namespace made on
+	// one CPU can get a lower id than an older one made on another. The CPU that made the caller's
+	// namespace always works, so on EINVAL try each allowed CPU in turn.
+	cpus := allowedCPUs()
+	for attempt := 0; ; attempt++ {
+		cpu := -1
+		if attempt > 0 {
+			cpu = cpus[(attempt-1)%len(cpus)]
+		}
+		err = m.unshare(ctx, cpu)
+		if err == nil {
+			return nil
+		}
+		if uerr := m.unmountNSFiles(); uerr != nil {
+			return fmt.Errorf("%w (and undoing it: %v)", err, uerr)
+		}
+		if !strings.Contains(err.Error(), "Invalid argument") || attempt >= 3*len(cpus) {
+			return err
+		}
+	}
+}
+
+// unshare creates the namespaces and runs the setup script in them, on the given CPU if cpu >= 0.
+func (m *Machine) unshare(ctx context.Context, cpu int) error {
 	script, err := m.setupScript()
 	if err != nil {
 		return err
 	}
 	args := append(m.nsArgs(), "--propagation", "private", "sh", "-c", script)
-	if err := run(ctx, "unshare", args...); err != nil {
+	name := "unshare"
+	if cpu >= 0 {
+		args = append([]string{"-c", strconv.Itoa(cpu), "unshare"}, args...)
+		name = "taskset"
+	}
+	if err := run(ctx, name, args...); err != nil {
 		return fmt.Errorf("set up namespaces: %w", err)
+	}
+	return nil
+}
+
+// allowedCPUs lists the CPUs this process may run on.
+func allowedCPUs() []int {
+	var set unix.CPUSet
+	var cpus []int
+	if unix.SchedGetaffinity(0, &set) == nil {
+		for i := range 1024 {
+			if set.IsSet(i) {
+				cpus = append(cpus, i)
+			}
+		}
+	}
+	if len(cpus) == 0 {
+		cpus = []int{0}
+	}
+	return cpus
+}
+
+// unmountNSFiles undoes a failed unshare: whichever namespace files it had bound are released, which
+// frees those namespaces.
+func (m *Machine) unmountNSFiles() error {
+	for _, k := range nsKinds {
+		if err := syscall.Unmount(m.nsFile(k), syscall.MNT_DETACH); err != nil && err != syscall.EINVAL {
+			return fmt.Errorf("unmount %s: %w", m.nsFile(k), err)
+		}
 	}
 	return nil
 }
@@ -176,9 +239,10 @@ func (m *Machine) setupScript() (string, error) {
 		}
 	}
 	sort.Slice(drop, func(i, j int) bool { return len(drop[i]) > len(drop[j]) })
-	b.WriteString(`while m=$(awk '{for (i = 1; i <= NF; i++) if ($i == "-") { if ($(i+1) == "nsfs") print $5; break }}' /proc/self/mountinfo | head -n 1) && [ -n "$m" ]; do
-	umount -l "$(printf '%b' "$m")"
+	b.WriteString(`for m in $(awk '{for (i = 1; i <= NF; i++) if ($i == "-") { if ($(i+1) == "nsfs") print $5; break }}' /proc/self/mountinfo); do
+	umount -l "$(printf '%b' "$m")" 2>/dev/null || true
 done
+if grep ' - nsfs ' /proc/self/mountinfo >&2; then echo "cannot drop the namespace files above" >&2; exit 1; fi
 `)
 	for _, p := range drop {
 		fmt.Fprintf(&b, "umount -l %s 2>/dev/null || true\n", shellQuote(p))
@@ -197,7 +261,7 @@ done
 
 // plugNetwork gives the machine its eth0 on the controller's bridge, its address and default route.
 func (m *Machine) plugNetwork(ctx context.Context) error {
-	if err := run(ctx, "ip", "link", "add", m.Veth, "type", "veth", "peer", "name", "eth0", "netns", m.nsFile("net")); err != nil {
+	if err := run(ctx, "ip", "link", "add", m.Veth, "type", "veth", "peer", "name", "eth0", "address", MAC(m.Addr.Addr()), "netns", m.nsFile("net")); err != nil {
 		return err
 	}
 	if err := run(ctx, "ip", "link", "set", m.Veth, "master", m.Bridge, "up"); err != nil {

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -62,8 +63,15 @@ func EnsureNetwork(ctx context.Context, bridge string, subnet netip.Prefix) (net
 	if err := checkSubnetFree(ctx, subnet, links, func(name string, _ link) bool { return name == bridge }); err != nil {
 		return netip.Addr{}, err
 	}
+	// A bridge without an address of its own takes the lowest of its ports' and changes it when
+	// that port goes, leaving machines with a stale ARP entry for their gateway: fix it.
+	mac := bridgeMAC(bridge)
 	if !exists {
-		if err := run(ctx, "ip", "link", "add", "name", bridge, "type", "bridge"); err != nil {
+		if err := run(ctx, "ip", "link", "add", "name", bridge, "address", mac, "type", "bridge"); err != nil {
+			return netip.Addr{}, fmt.Errorf("network %s: %w", subnet, err)
+		}
+	} else if l.Address != mac {
+		if err := run(ctx, "ip", "link", "set", "dev", bridge, "address", mac); err != nil {
 			return netip.Addr{}, fmt.Errorf("network %s: %w", subnet, err)
 		}
 	}
@@ -186,6 +194,23 @@ func RemoveNetwork(ctx context.Context, bridge string) error {
 	return nil
 }
 
+// MAC is the hardware address of a machine's eth0 with address a: locally administered, stable, so
+// that what network-get reports is what the machine has. (02:6a: then FNV-1a of the address text.)
+func MAC(a netip.Addr) string {
+	return hashMAC(0x6a, a.String())
+}
+
+func bridgeMAC(bridge string) string {
+	return hashMAC(0x6b, bridge)
+}
+
+func hashMAC(kind byte, s string) string {
+	h := fnv.New32a()
+	h.Write([]byte(s))
+	v := h.Sum32()
+	return fmt.Sprintf("02:%02x:%02x:%02x:%02x:%02x", kind, byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
+}
+
 // bridgeAddr validates a controller subnet and returns it masked with the bridge's (first) address.
 func bridgeAddr(subnet netip.Prefix) (netip.Prefix, netip.Addr, error) {
 	if !subnet.IsValid() {
@@ -223,6 +248,7 @@ func validLinkName(name string) error {
 type link struct {
 	Name     string `json:"ifname"`
 	Master   string `json:"master"`
+	Address  string `json:"address"`
 	LinkInfo struct {
 		Kind string `json:"info_kind"`
 	} `json:"linkinfo"`
