@@ -162,7 +162,26 @@ func WaitReady(ctx context.Context, c *Cluster) error {
 // it leaves recovery and accepts writes, checkpoints (so that pg_rewind of
 // the old primary sees the new timeline at once), and removes the standby
 // settings so that a restart cannot resume following the old primary.
+//
+// Promoting a server that already is a primary only tidies the standby
+// settings, so a repeated hook changes nothing.
 func Promote(ctx context.Context, c *Cluster) error {
+	db, err := Connect(ctx, c, "postgres")
+	if err != nil {
+		return fmt.Errorf("promote cluster %s: %w", c, err)
+	}
+	var inRecovery bool
+	err = db.conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery)
+	db.Close(ctx)
+	if err != nil {
+		return fmt.Errorf("promote cluster %s: %w", c, err)
+	}
+	if !inRecovery {
+		if err := RemoveStandbyConfig(c); err != nil {
+			return fmt.Errorf("promote cluster %s: %w", c, err)
+		}
+		return nil
+	}
 	if err := ctl(ctx, c, "promote"); err != nil {
 		return err
 	}

@@ -155,6 +155,12 @@ func Clone(ctx context.Context, version, dataDir string, up Upstream, o CloneOpt
 	if o.Slot != "" && !slotRE.MatchString(o.Slot) {
 		return "", fmt.Errorf("clone: invalid slot name %q", o.Slot)
 	}
+	if running, err := IsRunning(ctx, &Cluster{Version: version, DataDir: dataDir}); err != nil || running {
+		if err == nil {
+			err = errors.New("a server is running on it; stop it first")
+		}
+		return "", fmt.Errorf("clone into %s: %w", dataDir, err)
+	}
 	empty, err := dirEmpty(dataDir)
 	if err != nil {
 		return "", fmt.Errorf("clone into %s: %w", dataDir, err)

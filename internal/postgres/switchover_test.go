@@ -74,6 +74,10 @@ func TestSwitchover(t *testing.T) {
 	pdb := connect(t, ctx, p, "postgres")
 	exec1(t, ctx, pdb, "INSERT INTO t SELECT g, 'old primary' FROM generate_series(1, 5000) g")
 	pdb.Close(ctx)
+	up0 := Upstream{Host: "127.0.0.1", Port: p.Port, User: "repl", Password: password}
+	if _, err := Clone(ctx, v, s.DataDir, up0, CloneOptions{MoveAside: true}); err == nil || !strings.Contains(err.Error(), "a server is running on it") {
+		t.Errorf("clone over a running server: %v", err)
+	}
 	if err := Stop(ctx, p, StopFast); err != nil {
 		t.Fatal(err)
 	}
@@ -88,6 +92,9 @@ func TestSwitchover(t *testing.T) {
 	sdb.Close(ctx)
 	if err := Promote(ctx, s); err != nil {
 		t.Fatal(err)
+	}
+	if err := Promote(ctx, s); err != nil {
+		t.Errorf("second Promote: %v", err)
 	}
 	sdb = connect(t, ctx, s, "postgres")
 	var n int
