@@ -57,7 +57,11 @@ func azureErr(err error) error {
 	if err == nil {
 		return nil
 	}
-	if bloberror.HasCode(err, bloberror.BlobNotFound, bloberror.ContainerNotFound, bloberror.ResourceNotFound) {
+	if bloberror.HasCode(err, bloberror.ContainerNotFound) {
+		// Never ErrNotFound: a vanished container must not look like a missing WAL segment.
+		return fmt.Errorf("container does not exist: %w", err)
+	}
+	if bloberror.HasCode(err, bloberror.BlobNotFound, bloberror.ResourceNotFound) {
 		return fmt.Errorf("%w: %v", ErrNotFound, err)
 	}
 	if bloberror.HasCode(err, bloberror.AuthenticationFailed, bloberror.InvalidAuthenticationInfo) {

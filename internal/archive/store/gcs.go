@@ -65,6 +65,11 @@ func openGCS(ctx context.Context, u URI, c Credentials) (*gcsStore, error) {
 	// bounded number of times: an unreachable store must fail the call, not hang it.
 	s.bucket = s.bucket.Retryer(storage.WithPolicy(storage.RetryAlways), storage.WithMaxAttempts(5))
 	if _, err := s.bucket.Attrs(ctx); err != nil {
+		if errors.Is(gcsErr(err), ErrAuth) && c.GCSCredentials != "" {
+			// roles/storage.objectAdmin may not read bucket metadata; Check tells whether the
+			// account can do what the archive needs.
+			return s, nil
+		}
 		if !errors.Is(err, storage.ErrBucketNotExist) {
 			client.Close()
 			return nil, fmt.Errorf("bucket %s: %w", u.Bucket, gcsErr(err))
@@ -86,7 +91,10 @@ func gcsErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, storage.ErrObjectNotExist) || errors.Is(err, storage.ErrBucketNotExist) || isGCSStatus(err, http.StatusNotFound):
+	case errors.Is(err, storage.ErrBucketNotExist):
+		// Never ErrNotFound: a vanished bucket must not look like a missing WAL segment.
+		return fmt.Errorf("bucket does not exist: %w", err)
+	case errors.Is(err, storage.ErrObjectNotExist) || isGCSStatus(err, http.StatusNotFound):
 		return fmt.Errorf("%w: %v", ErrNotFound, err)
 	case isGCSStatus(err, http.StatusUnauthorized) || isGCSStatus(err, http.StatusForbidden):
 		return fmt.Errorf("%w: check gcs_credentials and the service account's roles on the bucket: %v", ErrAuth, err)

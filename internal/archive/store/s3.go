@@ -63,7 +63,13 @@ func (s *s3Store) ensureBucket(ctx context.Context, region string, custom bool) 
 	if err == nil {
 		return nil
 	}
-	if err = s3Err(err); !errors.Is(err, ErrNotFound) {
+	err = s3Err(err)
+	if errors.Is(err, ErrAuth) {
+		// Keys limited to objects under a prefix may not look at the bucket itself; Check tells
+		// whether they can do what the archive needs.
+		return nil
+	}
+	if !errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("bucket %s: %w", s.uri.Bucket, err)
 	}
 	in := &s3.CreateBucketInput{Bucket: aws.String(s.uri.Bucket)}
@@ -96,7 +102,10 @@ func s3Err(err error) error {
 		code = ae.ErrorCode()
 	}
 	switch {
-	case status == http.StatusNotFound || code == "NoSuchKey" || code == "NotFound" || code == "NoSuchBucket":
+	case code == "NoSuchBucket":
+		// Never ErrNotFound: a vanished bucket must not look like a missing WAL segment.
+		return fmt.Errorf("bucket does not exist: %w", err)
+	case status == http.StatusNotFound || code == "NoSuchKey" || code == "NotFound":
 		return fmt.Errorf("%w: %v", ErrNotFound, err)
 	case code == "InvalidAccessKeyId" || code == "SignatureDoesNotMatch":
 		return fmt.Errorf("%w: check aws_access_key_id and aws_secret_access_key: %v", ErrAuth, err)

@@ -91,7 +91,10 @@ func swiftErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, swift.ObjectNotFound) || errors.Is(err, swift.ContainerNotFound):
+	case errors.Is(err, swift.ContainerNotFound):
+		// Never ErrNotFound: a vanished container must not look like a missing WAL segment.
+		return fmt.Errorf("container does not exist: %w", err)
+	case errors.Is(err, swift.ObjectNotFound):
 		return fmt.Errorf("%w: %v", ErrNotFound, err)
 	case errors.Is(err, swift.AuthorizationFailed):
 		return fmt.Errorf("%w: swift authentication failed: check os_auth_url, os_username, os_password, the project/tenant and domain names: %v", ErrAuth, err)
