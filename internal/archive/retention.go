@@ -7,6 +7,8 @@ import (
 	"io"
 	"sort"
 	"strings"
+
+	"github.com/pgcharm/postgresql/internal/archive/store"
 )
 
 // DeleteRequest selects what delete removes: Retain keeps the newest N backups, Before keeps
@@ -122,6 +124,7 @@ func (a *Archive) PlanDelete(ctx context.Context, req DeleteRequest) (DeletePlan
 	if err != nil {
 		return DeletePlan{}, fmt.Errorf("delete: list backups: %w", err)
 	}
+	orphan := map[string]bool{} // folder -> has no sentinel
 	for _, o := range objs {
 		rest := strings.TrimPrefix(o.Name, BackupFolder)
 		folder, _, inFolder := strings.Cut(rest, "/")
@@ -135,7 +138,13 @@ func (a *Archive) PlanDelete(ctx context.Context, req DeleteRequest) (DeletePlan
 		// A folder without sentinel older than every kept backup is an abandoned attempt;
 		// newer ones may be a backup in progress and stay.
 		if s, err := ParseBackupName(folder); err == nil && !kept[folder] && s.SegNo < plan.WALCutoff {
-			if _, err := a.Store.Stat(ctx, sentinelKey(folder)); err != nil {
+			abandoned, seen := orphan[folder]
+			if !seen {
+				_, err := a.Store.Stat(ctx, sentinelKey(folder))
+				abandoned = errors.Is(err, store.ErrNotFound)
+				orphan[folder] = abandoned
+			}
+			if abandoned {
 				plan.Objects = append(plan.Objects, o.Name)
 			}
 		}

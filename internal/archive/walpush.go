@@ -26,6 +26,9 @@ type PushOptions struct {
 	// AheadLimit bounds how many other .ready files one call uploads ahead (default 32, as
 	// WAL-G); 0 uses the default, negative disables.
 	AheadLimit int
+	// Workers is the number of parallel uploads ahead (default: the archive's Concurrency,
+	// at least 8, since uploads wait on the network far more than on the CPU).
+	Workers int
 }
 
 // ErrWALMismatch is wrapped by wal-push when the archive already holds a different file under
@@ -67,7 +70,10 @@ func (a *Archive) WALPush(ctx context.Context, path string, opt PushOptions) err
 	var wg sync.WaitGroup
 	if opt.AheadLimit > 0 {
 		jobs := make(chan string)
-		for range max(1, a.Concurrency-1) {
+		if opt.Workers <= 0 {
+			opt.Workers = max(8, a.Concurrency)
+		}
+		for range opt.Workers {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -134,14 +140,22 @@ func walSystemID(path string, kind WALKind, pgdata string) (uint64, error) {
 // takeMarker consumes the marker an earlier call left for name; true when name was uploaded
 // (to this same archive) ahead of PostgreSQL's request.
 func (a *Archive) takeMarker(walDir, name string) bool {
-	p := filepath.Join(walDir, markerDir, name)
+	return TakeMarker(filepath.Join(walDir, name), a.Store.String())
+}
+
+// TakeMarker consumes the marker an earlier wal-push left for the WAL file at path; true when
+// that file was uploaded ahead to the archive storeURI (canonical form, store.URI.String).
+// The CLI calls it before opening the store, so that PostgreSQL's calls for files already
+// uploaded cost no network round trip.
+func TakeMarker(path, storeURI string) bool {
+	p := filepath.Join(filepath.Dir(path), markerDir, filepath.Base(path))
 	b, err := os.ReadFile(p)
 	if err != nil {
 		return false
 	}
 	os.Remove(p)
 	// A marker left while archiving to another URI proves nothing about this archive.
-	return strings.TrimSpace(string(b)) == a.Store.String()
+	return strings.TrimSpace(string(b)) == storeURI
 }
 
 // readyFiles lists up to limit files PostgreSQL has marked ready for archiving, other than

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/pgcharm/postgresql/internal/archive"
+	"github.com/pgcharm/postgresql/internal/archive/store"
 )
 
 // Exit codes. PostgreSQL treats any non-zero archive_command status as "retry later"; for
@@ -138,11 +139,21 @@ func walPush(ctx context.Context, e *env, args []string) int {
 	if !ok {
 		return ExitUsage
 	}
-	a, _, err := e.open(ctx)
+	cfg, err := archive.LoadConfig(*e.config)
 	if err != nil {
 		return e.fail(err)
 	}
-	a.Log = nil // archive_command output goes to the server log: errors only
+	uri := cfg.URI
+	if *e.uri != "" {
+		uri = *e.uri
+	}
+	if u, err := store.ParseURI(uri); err == nil && archive.TakeMarker(pos[0], u.String()) {
+		return ExitOK // uploaded ahead by an earlier call
+	}
+	a, err := archive.Open(ctx, cfg, *e.uri)
+	if err != nil {
+		return e.fail(err)
+	}
 	if err := a.WALPush(ctx, pos[0], archive.PushOptions{PGData: *pgdata, AheadLimit: *ahead}); err != nil {
 		return e.fail(err)
 	}

@@ -1,0 +1,182 @@
+// Package bench measures the archive engine the way PostgreSQL drives it: one wal-push process
+// per archive_command call, one wal-fetch per restore_command call. Run with run.sh (or
+// `go test -run XXX -bench . ./internal/archive/bench/`); nothing here runs in `go test`.
+package bench
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgcharm/postgresql/internal/archive"
+	"github.com/pgcharm/postgresql/internal/storetest"
+)
+
+const (
+	segSize = 16 << 20
+	burst   = 64 // segments per measured burst: 1 GiB
+)
+
+func buildBinary(b *testing.B) string {
+	b.Helper()
+	bin := filepath.Join(b.TempDir(), "pgcharm-archive")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/pgcharm/postgresql/internal/archive/cli/cmdtest").CombinedOutput()
+	if err != nil {
+		b.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// walLike fills a segment roughly as compressible as pgbench WAL (about 3:1 with lz4).
+func walLike(seg archive.Segment, sysid uint64, r *rand.Rand) []byte {
+	buf := make([]byte, segSize)
+	for p := 0; p < segSize; p += 8192 {
+		r.Read(buf[max(p, 64) : p+2600])
+		copy(buf[p+2600:p+8192], buf[64:64+5592]) // repeated structure
+	}
+	le := binary.LittleEndian
+	le.PutUint16(buf[0:], 0xD110)
+	le.PutUint16(buf[2:], 2)
+	le.PutUint32(buf[4:], seg.TLI)
+	le.PutUint64(buf[8:], uint64(seg.StartLSN()))
+	le.PutUint64(buf[24:], sysid)
+	le.PutUint32(buf[32:], segSize)
+	le.PutUint32(buf[36:], 8192)
+	return buf
+}
+
+// pgdata makes a fake data directory whose pg_wal holds n ready segments from first on.
+func pgdata(b *testing.B, first uint64, n int) (string, []string) {
+	b.Helper()
+	dir := b.TempDir()
+	os.MkdirAll(filepath.Join(dir, "global"), 0o700)
+	os.MkdirAll(filepath.Join(dir, "pg_wal", "archive_status"), 0o700)
+	ctl := make([]byte, 8192)
+	binary.LittleEndian.PutUint64(ctl, 4242)
+	os.WriteFile(filepath.Join(dir, "global", "pg_control"), ctl, 0o600)
+	r := rand.New(rand.NewSource(int64(first)))
+	var names []string
+	for i := range n {
+		s := archive.Segment{TLI: 1, SegNo: first + uint64(i)}
+		os.WriteFile(filepath.Join(dir, "pg_wal", s.Name()), walLike(s, 4242, r), 0o600)
+		os.WriteFile(filepath.Join(dir, "pg_wal", "archive_status", s.Name()+".ready"), nil, 0o600)
+		names = append(names, s.Name())
+	}
+	return dir, names
+}
+
+// archiver does what PostgreSQL's archiver does: the oldest .ready file, one process per
+// file, .ready renamed to .done on success.
+func archiver(b *testing.B, bin, cfg, dir string, extra ...string) {
+	status := filepath.Join(dir, "pg_wal", "archive_status")
+	for {
+		entries, _ := os.ReadDir(status)
+		var ready []string
+		for _, e := range entries {
+			if n, ok := strings.CutSuffix(e.Name(), ".ready"); ok {
+				ready = append(ready, n)
+			}
+		}
+		if len(ready) == 0 {
+			return
+		}
+		sort.Strings(ready)
+		args := append([]string{"wal-push", "--config", cfg}, extra...)
+		cmd := exec.Command(bin, append(args, filepath.Join("pg_wal", ready[0]))...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("wal-push %s: %v\n%s", ready[0], err, out)
+		}
+		os.Rename(filepath.Join(status, ready[0]+".ready"), filepath.Join(status, ready[0]+".done"))
+	}
+}
+
+func writeConfig(b *testing.B, srv *storetest.Server, prefix, compression string) string {
+	cfg := filepath.Join(b.TempDir(), "archive.json")
+	c := archive.Config{Credentials: srv.Creds, URI: srv.URI("bench", prefix), Compression: compression}
+	body, _ := json.Marshal(c)
+	os.WriteFile(cfg, body, 0o600)
+	return cfg
+}
+
+func servers(b *testing.B) []*storetest.Server {
+	var out []*storetest.Server
+	for _, s := range storetest.All(b, "127.0.0.1") {
+		if want := os.Getenv("BENCH_STORES"); want == "" || strings.Contains(want, s.Name) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// BenchmarkWALPush archives a 1 GiB burst (64 segments) per iteration, with and without
+// uploads ahead of PostgreSQL's requests, per store and compression.
+func BenchmarkWALPush(b *testing.B) {
+	bin := buildBinary(b)
+	for _, srv := range servers(b) {
+		for _, comp := range []string{"lz4", "zstd"} {
+			for _, mode := range []struct {
+				name  string
+				extra []string
+			}{{"ahead", nil}, {"one-by-one", []string{"--ahead", "-1"}}} {
+				b.Run(fmt.Sprintf("%s/%s/%s", srv.Name, comp, mode.name), func(b *testing.B) {
+					var elapsed time.Duration
+					for i := range b.N {
+						b.StopTimer()
+						cfg := writeConfig(b, srv, fmt.Sprintf("push-%s-%s-%d-%d", comp, mode.name, i, time.Now().UnixNano()), comp)
+						dir, _ := pgdata(b, 16, burst)
+						b.StartTimer()
+						start := time.Now()
+						archiver(b, bin, cfg, dir, mode.extra...)
+						elapsed += time.Since(start)
+					}
+					secs := elapsed.Seconds()
+					b.ReportMetric(float64(burst*b.N)/secs, "segments/s")
+					b.ReportMetric(float64(burst*b.N*segSize)/secs/1e6, "MB/s")
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkWALFetch restores a 1 GiB run of segments as recovery does (one restore_command per
+// segment, prefetch in the background) with and without prefetch.
+func BenchmarkWALFetch(b *testing.B) {
+	bin := buildBinary(b)
+	for _, srv := range servers(b) {
+		cfg := writeConfig(b, srv, fmt.Sprintf("fetch-%d", time.Now().UnixNano()), "lz4")
+		dir, names := pgdata(b, 16, burst)
+		archiver(b, bin, cfg, dir)
+		for _, prefetch := range []string{"8", "0"} {
+			b.Run(fmt.Sprintf("%s/prefetch-%s", srv.Name, prefetch), func(b *testing.B) {
+				var elapsed time.Duration
+				for range b.N {
+					b.StopTimer()
+					restoreDir := filepath.Join(b.TempDir(), "pg_wal")
+					os.MkdirAll(restoreDir, 0o700)
+					dest := filepath.Join(restoreDir, "RECOVERYXLOG")
+					b.StartTimer()
+					start := time.Now()
+					for _, n := range names {
+						out, err := exec.Command(bin, "wal-fetch", "--config", cfg, "--prefetch", prefetch, n, dest).CombinedOutput()
+						if err != nil {
+							b.Fatalf("wal-fetch %s: %v\n%s", n, err, out)
+						}
+					}
+					elapsed += time.Since(start)
+				}
+				secs := elapsed.Seconds()
+				b.ReportMetric(float64(burst*b.N)/secs, "segments/s")
+				b.ReportMetric(float64(burst*b.N*segSize)/secs/1e6, "MB/s")
+			})
+		}
+	}
+}
