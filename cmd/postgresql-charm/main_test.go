@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	jujucharm "github.com/juju/charm/v12"
@@ -60,15 +61,39 @@ type fakeJuju struct {
 	calls    string
 }
 
+// builtCharm lays out the charm once per test binary (in builtDir); each test copies it.
+var builtDir string
+
+var builtCharm = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "charm-test-")
+	if err != nil {
+		return "", err
+	}
+	builtDir = dir
+	return dir, pack.Layout(context.Background(), pack.Options{
+		SrcDir: "../..", ModDir: "../..", Main: "./cmd/postgresql-charm", GOARCH: runtime.GOARCH, Version: "test",
+	}, dir)
+})
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtDir != "" {
+		os.RemoveAll(builtDir)
+	}
+	os.Exit(code)
+}
+
 func newFakeJuju(t *testing.T, config map[string]any) *fakeJuju {
 	t.Helper()
-	f := &fakeJuju{t: t, charmDir: t.TempDir(), tools: t.TempDir()}
+	f := &fakeJuju{t: t, tools: t.TempDir()}
 	f.calls = filepath.Join(f.tools, "calls")
-	err := pack.Layout(context.Background(), pack.Options{
-		SrcDir: "../..", ModDir: "../..", Main: "./cmd/postgresql-charm", GOARCH: runtime.GOARCH, Version: "test",
-	}, f.charmDir)
+	built, err := builtCharm()
 	if err != nil {
 		t.Fatal(err)
+	}
+	f.charmDir = filepath.Join(t.TempDir(), "charm")
+	if out, err := exec.Command("cp", "-a", built, f.charmDir).CombinedOutput(); err != nil {
+		t.Fatalf("copy charm: %v %s", err, out)
 	}
 	cfg, err := jujucharm.ReadConfig(bytes.NewReader(postgresql.Config))
 	if err != nil {
@@ -84,8 +109,13 @@ func newFakeJuju(t *testing.T, config map[string]any) *fakeJuju {
 	}
 	record := `echo "$(basename "$0") $*" >> ` + f.calls + "\n"
 	tools := map[string]string{
-		"config-get": record + `cat ` + filepath.Join(f.tools, "config.json"),
-		"action-get": record + `echo '{}'`,
+		"config-get":   record + `cat ` + filepath.Join(f.tools, "config.json"),
+		"action-get":   record + `echo '{}'`,
+		"is-leader":    record + `echo false`,
+		"relation-ids": record + `echo '[]'`,
+		"goal-state":   record + `echo '{"units":{},"relations":{}}'`,
+		"network-get":  record + `echo '{"bind-addresses":[],"ingress-addresses":["10.9.9.9"],"egress-subnets":["10.9.9.9/32"]}'`,
+		"storage-list": record + `echo '[]'`,
 	}
 	for _, name := range []string{"status-set", "juju-log", "action-fail", "action-log", "action-set", "application-version-set"} {
 		tools[name] = record
@@ -119,11 +149,14 @@ func (f *fakeJuju) run(path, dispatchPath string, env ...string) (int, string) {
 	return code, string(calls)
 }
 
+// TestEveryHookRunsThroughDispatchAndSymlink runs every hook both ways Juju may start it.
+// The configuration is invalid on purpose: the reconcile then stops at the blocked status,
+// before it would touch this machine's PostgreSQL.
 func TestEveryHookRunsThroughDispatchAndSymlink(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the charm binary; skipped with -short")
 	}
-	f := newFakeJuju(t, nil)
+	f := newFakeJuju(t, map[string]any{"max_connections": 0})
 	meta, err := pack.ReadMeta("../../metadata.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +167,7 @@ func TestEveryHookRunsThroughDispatchAndSymlink(t *testing.T) {
 			if code != 0 {
 				t.Errorf("%s via %s exited %d", hook, via.path, code)
 			}
-			if !strings.Contains(calls, "config-get --all --format=json") || !strings.Contains(calls, "status-set ") {
+			if !strings.Contains(calls, "config-get --all --format=json") || !strings.Contains(calls, "status-set blocked max_connections: ") {
 				t.Errorf("%s via %s did not reconcile; tool calls:\n%s", hook, via.path, calls)
 			}
 		}

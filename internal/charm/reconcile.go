@@ -2,20 +2,266 @@ package charm
 
 import (
 	"context"
+	"crypto/rand"
+	"errors"
 	"fmt"
+	"maps"
+	"math/big"
+	"strings"
 
 	"github.com/gruyaume/goops"
+
+	"github.com/pgcharm/postgresql/internal/charm/plan"
+	"github.com/pgcharm/postgresql/internal/postgres"
 )
 
-// reconcile is the one entry point every hook runs: observe everything the decision needs,
-// decide without side effects, then act.
-func reconcile(ctx context.Context, hook string) error {
-	var cfg Config
-	if err := goops.GetConfig(&cfg); err != nil {
-		return fmt.Errorf("observe config: %w", err)
-	}
-	if ps := cfg.Problems(); len(ps) > 0 {
-		return goops.SetUnitStatus(goops.StatusBlocked, ps[0].Error())
-	}
-	return goops.SetUnitStatus(goops.StatusWaiting, "PostgreSQL management is not implemented yet")
+const (
+	replicationUser = "juju_replication"
+	pgPort          = 5432
+	secretLabel     = "postgresql-charm"
+)
+
+// hookRun carries one hook's observations and what it has decided so far.
+type hookRun struct {
+	ctx      context.Context
+	j        *jujuFacts
+	app      AppState
+	local    *localFacts
+	password string // the replication role's, from the application's secret
+	status   plan.Status
 }
+
+// reconcile is the one entry point every hook runs: observe everything the decision needs,
+// decide without side effects, then act, and say where the unit stands.
+func reconcile(ctx context.Context, hook string) error {
+	j, err := observeJuju(hook)
+	if err != nil {
+		return err
+	}
+	r := &hookRun{ctx: ctx, j: j, app: parseAppState(j.AppBag)}
+	if err := r.run(); err != nil {
+		return err
+	}
+	return goops.SetUnitStatus(goops.StatusName(r.status.Name), r.status.Message)
+}
+
+func (r *hookRun) run() error {
+	ctx, j := r.ctx, r.j
+	if ps := j.Config.Problems(); len(ps) > 0 {
+		r.status = plan.Status{Name: "blocked", Message: ps[0].Error()}
+		return nil
+	}
+	version, fixed, err := installedVersion(ctx, j.Config)
+	if err != nil {
+		return err
+	}
+	if fixed && j.Config.Version != "" && j.Config.Version != version {
+		r.status = plan.Status{Name: "blocked", Message: fmt.Sprintf(
+			"version: this unit runs PostgreSQL %s and cannot change in place; set version back to %s or empty", version, version)}
+		return nil
+	}
+	if err := r.ensurePackages(version); err != nil {
+		return err
+	}
+	if !fixed {
+		if err := goops.SetState("version", version); err != nil {
+			return err
+		}
+	}
+	if r.local, err = observeLocal(ctx, version, j.Storage); err != nil {
+		return err
+	}
+	if stop, msg := r.teardown(); stop {
+		if r.local.Cluster != nil {
+			if err := postgres.Stop(ctx, r.local.Cluster, postgres.StopFast); err != nil {
+				return err
+			}
+		}
+		r.status = msg
+		return nil
+	}
+	if err := r.secrets(); err != nil {
+		return err
+	}
+	if r.password == "" {
+		r.status = plan.Status{Name: "waiting", Message: "Waiting for the leader to create the replication secret"}
+		return r.publish()
+	}
+	if j.Leader {
+		if err := r.leaderDuties(); err != nil {
+			return err
+		}
+	}
+	if err := r.converge(); err != nil {
+		return err
+	}
+	return r.publish()
+}
+
+// teardown says whether this hook is the unit going away (or its storage), in which case
+// PostgreSQL stops cleanly, sending its last WAL to the standbys, and accepts no more writes.
+func (r *hookRun) teardown() (bool, plan.Status) {
+	switch {
+	case r.j.Hook == "pgdata-storage-detaching":
+		return true, plan.Status{Name: "blocked", Message: "Storage detached: PostgreSQL stopped; the data stays on the volume"}
+	case r.j.Hook == "stop", r.j.Hook == "remove":
+		return true, plan.Status{Name: "maintenance", Message: "Stopped"}
+	case r.j.Departing == r.j.Unit && strings.HasPrefix(r.j.Hook, peerEndpoint+"-relation-"):
+		return true, plan.Status{Name: "maintenance", Message: "Leaving: PostgreSQL stopped"}
+	}
+	return false, plan.Status{}
+}
+
+func (r *hookRun) ensurePackages(version string) error {
+	ok, err := postgres.Installed(r.ctx, version)
+	if err != nil || ok {
+		return err
+	}
+	_ = goops.SetUnitStatus(goops.StatusMaintenance, "Installing PostgreSQL "+version)
+	return postgres.Install(r.ctx, version)
+}
+
+// secrets makes sure the application's secret exists (leader) and reads the
+// replication password from it.
+func (r *hookRun) secrets() error {
+	id := r.app.SecretID
+	if id == "" && r.j.Leader && r.j.PeerID != "" {
+		pw, err := newPassword()
+		if err != nil {
+			return err
+		}
+		if id, err = secretAdd(secretLabel, map[string]string{"replication": pw}); err != nil {
+			return fmt.Errorf("create the application secret: %w", err)
+		}
+		r.app.SecretID = id
+		r.password = pw
+		return nil
+	}
+	if id == "" {
+		return nil
+	}
+	content, err := goops.GetSecretByID(id, false, false)
+	if err != nil {
+		return fmt.Errorf("read the application secret: %w", err)
+	}
+	r.password = content["replication"]
+	return nil
+}
+
+// newPassword returns 40 random characters from a 62-letter alphabet (238 bits).
+func newPassword() (string, error) {
+	const letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	b := make([]byte, 40)
+	for i := range b {
+		n, err := rand.Int(rand.Reader, big.NewInt(int64(len(letters))))
+		if err != nil {
+			return "", err
+		}
+		b[i] = letters[n.Int64()]
+	}
+	return string(b), nil
+}
+
+// leaderDuties chooses the primary and grants restarts, writing the application bag.
+func (r *hookRun) leaderDuties() error {
+	j := r.j
+	g := plan.Group{Leader: j.Unit, Units: map[string]plan.Unit{}, Expected: j.Expected,
+		Primary: r.app.Primary, Switchover: r.app.Switchover}
+	self := r.local.planLocal(j.Unit, j.Self[keyFollowing])
+	g.Units[j.Unit] = plan.Unit{Name: j.Unit, Reported: true, HasData: self.HasData, SystemID: self.SystemID,
+		Timeline: self.Timeline, LSN: self.LSN, Role: r.local.report("", "").Role, Measured: true}
+	failover := r.app.Primary != "" && r.app.Primary != j.Unit && j.Peers[r.app.Primary] == nil
+	for name, data := range j.Peers {
+		rep, u := parseUnitReport(name, data)
+		if failover && u.HasData {
+			// Relation data may be stale; the decision that can lose data is made
+			// on positions read from the servers themselves.
+			if m, err := measure(r.ctx, rep.Address, r.password); err == nil {
+				u.Timeline, u.LSN, u.Measured = m.Timeline, m.LSN, true
+				if m.Role != "" {
+					u.Role = m.Role
+				}
+			} else {
+				goops.LogWarningf("failover: measuring %s: %v", name, err)
+			}
+		}
+		g.Units[name] = u
+	}
+	choice := plan.ChoosePrimary(g)
+	if choice.Primary != "" {
+		if choice.Primary != r.app.Primary {
+			goops.LogInfof("primary: %s (was %q, failover %v)", choice.Primary, r.app.Primary, choice.Failover)
+		}
+		r.app.Primary = choice.Primary
+		if r.app.Switchover == choice.Primary {
+			r.app.Switchover = ""
+		}
+	} else if r.app.Primary == "" {
+		r.status = plan.Status{Name: "waiting", Message: choice.Waiting}
+	}
+	requests, present := map[string]bool{}, map[string]bool{j.Unit: true}
+	for name, data := range j.Peers {
+		rep, _ := parseUnitReport(name, data)
+		requests[name], present[name] = rep.RestartRequest, true
+	}
+	requests[j.Unit] = r.local.needsRestart
+	r.app.RestartHolder = plan.GrantRestart(r.app.RestartHolder, requests, present, r.app.Primary)
+	return r.writeApp()
+}
+
+func (r *hookRun) writeApp() error {
+	if r.j.PeerID == "" {
+		return nil
+	}
+	want := r.app.data()
+	if equalBags(r.j.AppBag, want) {
+		return nil
+	}
+	if err := relationSet(r.j.PeerID, true, want); err != nil {
+		return fmt.Errorf("write peer application data: %w", err)
+	}
+	r.j.AppBag = want
+	return nil
+}
+
+// equalBags compares relation data, a missing key being the same as an empty one.
+func equalBags(have, want map[string]string) bool {
+	for k, v := range want {
+		if have[k] != v {
+			return false
+		}
+	}
+	for k, v := range have {
+		if _, ok := want[k]; !ok && v != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// publish writes this unit's report to its peers when it changed.
+func (r *hookRun) publish() error {
+	if r.j.PeerID == "" || r.local == nil {
+		return nil
+	}
+	rep := r.local.report(r.j.Address, r.following())
+	rep.RestartRequest = r.local.needsRestart
+	want := rep.data()
+	if equalBags(r.j.Self, want) {
+		return nil
+	}
+	if err := relationSet(r.j.PeerID, false, want); err != nil {
+		return fmt.Errorf("publish to peers: %w", err)
+	}
+	r.j.Self = maps.Clone(want)
+	return nil
+}
+
+func (r *hookRun) following() string {
+	if f := r.j.Self[keyFollowing]; f != "" {
+		return f
+	}
+	return ""
+}
+
+var errNoUpstream = errors.New("the primary has not published its address")

@@ -1,0 +1,145 @@
+package charm
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/gruyaume/goops"
+
+	"github.com/pgcharm/postgresql/internal/postgres"
+)
+
+// configError is a configuration the server refuses; it blocks the unit, naming the option.
+type configError struct{ option, reason string }
+
+func (e *configError) Error() string { return e.option + ": " + e.reason }
+
+// settings are what the unit runs with: the charm's baseline, then the user's
+// extra_pg_conf, then what replication needs (which the user cannot override).
+func (r *hookRun) settings(certFile, keyFile string) (postgres.Settings, error) {
+	base := postgres.Baseline(postgres.BaselineOptions{CertFile: certFile, KeyFile: keyFile,
+		MaxWALSenders: 10 + 2*len(r.j.Peers), MaxReplicationSlots: 10 + 2*len(r.j.Peers)})
+	base.Set("max_connections", strconv.Itoa(r.j.Config.MaxConnections))
+	extra, err := postgres.ParseExtraConf(r.j.Config.ExtraPgConf)
+	if err != nil {
+		return nil, &configError{"extra_pg_conf", err.Error()}
+	}
+	for _, s := range extra {
+		for _, p := range postgres.ProtectedSettings {
+			if strings.EqualFold(s.Name, p) {
+				return nil, &configError{"extra_pg_conf", fmt.Sprintf("%s is managed by the charm; remove it", s.Name)}
+			}
+		}
+	}
+	return base.Merge(extra), nil
+}
+
+// hbaRules admit peers for replication (and rewinds and measurements), the
+// admin_addresses, then the user's extra_pg_auth; everything else is rejected.
+func (r *hookRun) hbaRules() ([]postgres.HBARule, error) {
+	var addrs []string
+	if r.j.Address != "" {
+		addrs = append(addrs, r.j.Address)
+	}
+	for name, data := range r.j.Peers {
+		rep, _ := parseUnitReport(name, data)
+		if rep.Address != "" {
+			addrs = append(addrs, rep.Address)
+		}
+	}
+	sort.Strings(addrs)
+	var rules []postgres.HBARule
+	for _, a := range addrs {
+		rules = append(rules,
+			postgres.HBARule{Type: "host", Database: postgres.HBAReplication, User: replicationUser, Address: a, Method: "scram-sha-256"},
+			postgres.HBARule{Type: "host", Database: "postgres", User: replicationUser, Address: a, Method: "scram-sha-256"})
+	}
+	admins, err := ParseAddresses(r.j.Config.AdminAddresses)
+	if err != nil {
+		return nil, &configError{"admin_addresses", err.Error()}
+	}
+	for _, p := range admins {
+		rules = append(rules, postgres.HBARule{Type: "host", Database: postgres.HBAAll, User: postgres.HBAAll, Address: p.String(), Method: "scram-sha-256"})
+	}
+	if extra := strings.TrimSpace(r.j.Config.ExtraPgAuth); extra != "" {
+		rules = append(rules, postgres.HBARule{Raw: extra})
+	}
+	return rules, nil
+}
+
+// configure writes the server's configuration files and applies them: a reload when
+// the server runs, or nothing until it starts. Settings that need a restart are noted.
+func (r *hookRun) configure() error {
+	c := r.local.Cluster
+	if c == nil {
+		return nil
+	}
+	hosts := []string{r.j.Address}
+	cert, key, certChanged, err := postgres.EnsureSelfSignedCert(c, hosts)
+	if err != nil {
+		return err
+	}
+	s, err := r.settings(cert, key)
+	if err != nil {
+		return err
+	}
+	rules, err := r.hbaRules()
+	if err != nil {
+		return err
+	}
+	running, err := postgres.IsRunning(r.ctx, c)
+	if err != nil {
+		return err
+	}
+	if running {
+		db, err := postgres.Connect(r.ctx, c, "postgres")
+		if err != nil {
+			return err
+		}
+		defer db.Close(r.ctx)
+		if err := db.Validate(r.ctx, s); err != nil {
+			var ie *postgres.InvalidSettingsError
+			if errors.As(err, &ie) {
+				return &configError{"extra_pg_conf", err.Error()}
+			}
+			return err
+		}
+	}
+	confChanged, err := postgres.WriteCharmConf(c, s)
+	if err != nil {
+		return err
+	}
+	hbaChanged, err := postgres.WriteHBA(c, rules)
+	if err != nil {
+		return err
+	}
+	identChanged, err := postgres.WriteIdent(c)
+	if err != nil {
+		return err
+	}
+	if !running || !(confChanged || hbaChanged || identChanged || certChanged) {
+		return nil
+	}
+	db, err := postgres.Connect(r.ctx, c, "postgres")
+	if err != nil {
+		return err
+	}
+	defer db.Close(r.ctx)
+	pending, err := db.ReloadConf(r.ctx)
+	if err != nil {
+		return err
+	}
+	if bad, err := db.HBAErrors(r.ctx); err != nil {
+		return err
+	} else if len(bad) > 0 {
+		return &configError{"extra_pg_auth", "pg_hba.conf rejected: " + strings.Join(bad, "; ")}
+	}
+	if len(pending) > 0 {
+		goops.LogInfof("settings waiting for a restart: %s", strings.Join(pending, ", "))
+		r.local.needsRestart = true
+	}
+	return nil
+}

@@ -1,0 +1,286 @@
+package charm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gruyaume/goops"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgcharm/postgresql/internal/charm/plan"
+	"github.com/pgcharm/postgresql/internal/postgres"
+)
+
+// maxSteps bounds how many steps one hook takes: a unit goes from nothing to a running
+// primary (create, start) or standby (clone, follow) in one hook, yet a step that does
+// not change what is observed cannot loop.
+const maxSteps = 6
+
+// converge applies the unit's next steps until it is where the decision wants it, or
+// must wait for another unit.
+func (r *hookRun) converge() error {
+	ctx, j := r.ctx, r.j
+	var last plan.Step = "none"
+	for i := 0; i < maxSteps; i++ {
+		target := r.target()
+		dec := plan.DecideLocal(r.local.planLocal(j.Unit, r.following()), r.app.Primary, target, r.rival())
+		if r.status.Name == "" || dec.Step != plan.StepWait || r.app.Primary != "" {
+			r.status = dec.Status
+		}
+		if err := r.configure(); err != nil {
+			var ce *configError
+			if errors.As(err, &ce) {
+				r.status = plan.Status{Name: "blocked", Message: ce.Error()}
+				return nil
+			}
+			return err
+		}
+		switch dec.Step {
+		case plan.StepNone:
+			return r.settled()
+		case plan.StepWait, plan.StepBlock:
+			return nil
+		}
+		if dec.Step == last && dec.Step != plan.StepStart {
+			return fmt.Errorf("step %s did not take effect", dec.Step)
+		}
+		last = dec.Step
+		_ = goops.SetUnitStatus(goops.StatusName(dec.Status.Name), dec.Status.Message)
+		if err := r.apply(dec.Step, target); err != nil {
+			return fmt.Errorf("%s: %w", dec.Step, err)
+		}
+		local, err := observeLocal(ctx, r.local.Version, j.Storage)
+		if err != nil {
+			return err
+		}
+		r.local = local
+	}
+	return nil
+}
+
+// target is the chosen primary as this unit sees it through the peer relation.
+func (r *hookRun) target() plan.Target {
+	p := r.app.Primary
+	data, ok := r.j.Peers[p]
+	if p == "" || p == r.j.Unit || !ok {
+		return plan.Target{Name: p}
+	}
+	rep, _ := parseUnitReport(p, data)
+	return plan.Target{Name: p, Address: rep.Address, SystemID: rep.SystemID, Timeline: rep.Timeline,
+		Ready: rep.Role == plan.RolePrimary && rep.Address != ""}
+}
+
+// rival is another unit still reporting itself primary while this one is chosen.
+func (r *hookRun) rival() string {
+	for name, data := range r.j.Peers {
+		if rep, _ := parseUnitReport(name, data); rep.Role == plan.RolePrimary && name != r.app.Primary {
+			return name
+		}
+	}
+	return ""
+}
+
+func (r *hookRun) upstream(t plan.Target) (postgres.Upstream, error) {
+	if t.Address == "" {
+		return postgres.Upstream{}, errNoUpstream
+	}
+	return postgres.Upstream{Host: t.Address, Port: pgPort, User: replicationUser, Password: r.password,
+		AppName: r.j.Unit}, nil
+}
+
+func (r *hookRun) apply(step plan.Step, t plan.Target) error {
+	ctx, l := r.ctx, r.local
+	if l.HasData && l.Cluster == nil && step != plan.StepClone {
+		if err := r.adopt(); err != nil {
+			return err
+		}
+	}
+	switch step {
+	case plan.StepCreate:
+		if l.Cluster != nil {
+			// Configuration without a database (its volume went away): start afresh.
+			if err := postgres.Forget(ctx, l.Cluster); err != nil {
+				return err
+			}
+		}
+		c, err := postgres.Create(ctx, l.Version, clusterName, postgres.CreateOptions{
+			DataDir: l.DataDir, Port: pgPort, Locale: r.j.Config.Locale, Encoding: r.j.Config.Encoding})
+		if err != nil {
+			return err
+		}
+		l.Cluster = c
+		if err := r.configure(); err != nil {
+			return err
+		}
+		return postgres.Start(ctx, c)
+	case plan.StepStart:
+		return postgres.Start(ctx, l.Cluster)
+	case plan.StepPromote:
+		return postgres.Promote(ctx, l.Cluster)
+	case plan.StepStop:
+		return postgres.Stop(ctx, l.Cluster, postgres.StopFast)
+	case plan.StepClone:
+		up, err := r.upstream(t)
+		if err != nil {
+			return err
+		}
+		if l.Cluster != nil {
+			if err := postgres.Forget(ctx, l.Cluster); err != nil {
+				return err
+			}
+			l.Cluster = nil
+		}
+		if _, err := postgres.Clone(ctx, l.Version, l.DataDir, up, postgres.CloneOptions{}); err != nil {
+			return err
+		}
+		if err := r.adopt(); err != nil {
+			return err
+		}
+		return r.follow(t, up)
+	case plan.StepFollow:
+		up, err := r.upstream(t)
+		if err != nil {
+			return err
+		}
+		return r.follow(t, up)
+	case plan.StepRewind:
+		up, err := r.upstream(t)
+		if err != nil {
+			return err
+		}
+		if err := postgres.Stop(ctx, l.Cluster, postgres.StopFast); err != nil {
+			return err
+		}
+		if err := postgres.Rewind(ctx, l.Cluster, up, false, nil); err != nil {
+			goops.LogWarningf("rewind from %s failed, cloning instead: %v", t.Name, err)
+			if _, err := postgres.Clone(ctx, l.Version, l.DataDir, up, postgres.CloneOptions{MoveAside: true}); err != nil {
+				return err
+			}
+		}
+		return r.follow(t, up)
+	}
+	return fmt.Errorf("unknown step %q", step)
+}
+
+func (r *hookRun) adopt() error {
+	c, err := postgres.Adopt(r.ctx, r.local.Version, clusterName, postgres.AdoptOptions{DataDir: r.local.DataDir, Port: pgPort})
+	if err != nil {
+		return err
+	}
+	r.local.Cluster = c
+	return r.configure()
+}
+
+// follow points the standby settings at the primary and (re)starts or reloads.
+func (r *hookRun) follow(t plan.Target, up postgres.Upstream) error {
+	c := r.local.Cluster
+	if _, err := postgres.WriteStandbyConfig(c, postgres.StandbyConfig{Upstream: up, Slot: postgres.SlotName(r.j.Unit)}); err != nil {
+		return err
+	}
+	r.j.Self[keyFollowing] = t.Name
+	running, err := postgres.IsRunning(r.ctx, c)
+	if err != nil {
+		return err
+	}
+	if running {
+		return postgres.Reload(r.ctx, c)
+	}
+	return postgres.Start(r.ctx, c)
+}
+
+// settled runs on a unit that is where it should be: the primary keeps the replication
+// role and a slot per standby.
+func (r *hookRun) settled() error {
+	ctx := r.ctx
+	if r.local.needsRestart {
+		if r.app.RestartHolder != r.j.Unit {
+			r.status = plan.Status{Name: "waiting", Message: "Waiting for permission to restart"}
+			return nil
+		}
+		_ = goops.SetUnitStatus(goops.StatusMaintenance, "Restarting to apply new settings")
+		if err := postgres.Restart(ctx, r.local.Cluster); err != nil {
+			return err
+		}
+		r.local.needsRestart = false
+	}
+	if r.app.Primary != r.j.Unit {
+		return nil
+	}
+	db, err := postgres.Connect(ctx, r.local.Cluster, "postgres")
+	if err != nil {
+		return err
+	}
+	defer db.Close(ctx)
+	if _, err := db.EnsureRole(ctx, postgres.Role{Name: replicationUser, Login: true, Replication: true, Password: r.password}); err != nil {
+		return err
+	}
+	if err := db.GrantRewind(ctx, replicationUser); err != nil {
+		return err
+	}
+	if _, err := db.GrantRole(ctx, "pg_monitor", replicationUser); err != nil {
+		return err
+	}
+	want := map[string]bool{}
+	for name := range r.j.Peers {
+		want[postgres.SlotName(name)] = true
+		if _, err := db.EnsurePhysicalSlot(ctx, postgres.SlotName(name)); err != nil {
+			return err
+		}
+	}
+	slots, err := db.Slots(ctx)
+	if err != nil {
+		return err
+	}
+	prefix := postgres.SlotName(r.j.App + "/")
+	for _, s := range slots {
+		if strings.HasPrefix(s.Name, prefix) && !want[s.Name] {
+			if err := db.DropSlot(ctx, s.Name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// measure reads a peer's role, timeline and WAL position from its server.
+func measure(ctx context.Context, address, password string) (plan.Unit, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	cfg, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%d dbname=postgres user=%s sslmode=prefer connect_timeout=5",
+		address, pgPort, replicationUser))
+	if err != nil {
+		return plan.Unit{}, err
+	}
+	cfg.Password = password
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return plan.Unit{}, err
+	}
+	defer conn.Close(ctx)
+	var inRecovery bool
+	var tli int64
+	var lsn string
+	err = conn.QueryRow(ctx, `SELECT pg_is_in_recovery(),
+		CASE WHEN pg_is_in_recovery() THEN greatest(
+			coalesce((SELECT received_tli FROM pg_stat_wal_receiver), 0),
+			(SELECT timeline_id FROM pg_control_checkpoint()))
+		ELSE (SELECT timeline_id FROM pg_control_checkpoint()) END,
+		CASE WHEN pg_is_in_recovery() THEN greatest(
+			coalesce(pg_last_wal_receive_lsn(), '0/0'), coalesce(pg_last_wal_replay_lsn(), '0/0'))::text
+		ELSE pg_current_wal_lsn()::text END`).Scan(&inRecovery, &tli, &lsn)
+	if err != nil {
+		return plan.Unit{}, err
+	}
+	pos, err := plan.ParseLSN(lsn)
+	if err != nil {
+		return plan.Unit{}, err
+	}
+	u := plan.Unit{Timeline: uint32(tli), LSN: pos, Role: plan.RolePrimary}
+	if inRecovery {
+		u.Role = plan.RoleStandby
+	}
+	return u, nil
+}

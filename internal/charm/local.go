@@ -1,0 +1,135 @@
+package charm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/gruyaume/goops"
+
+	"github.com/pgcharm/postgresql/internal/charm/plan"
+	"github.com/pgcharm/postgresql/internal/postgres"
+)
+
+const clusterName = "main"
+
+// localFacts is what the unit knows about its own PostgreSQL.
+type localFacts struct {
+	Version     string
+	FullVersion string
+	Cluster     *postgres.Cluster // nil until configured
+	DataDir     string            // where the database lives (or will)
+	DataVersion string
+	HasData     bool
+	Running     bool
+	Standby     bool
+	Server      *postgres.Facts       // while running
+	Control     *postgres.ControlData // while stopped with data
+
+	needsRestart bool // settings written that only a restart applies
+}
+
+// installedVersion is the major version this unit runs: fixed at install time (kept in
+// the unit's Juju state) so that a later change of the version option cannot swap the
+// server under the data.
+func installedVersion(ctx context.Context, cfg Config) (version string, fixed bool, err error) {
+	if v, err := goops.GetState("version"); err == nil && v != "" {
+		return v, true, nil
+	}
+	if cfg.Version != "" {
+		return cfg.Version, false, nil
+	}
+	v, err := postgres.DefaultVersion(ctx)
+	return v, false, err
+}
+
+func observeLocal(ctx context.Context, version, storage string) (*localFacts, error) {
+	l := &localFacts{Version: version}
+	if storage != "" {
+		l.DataDir = postgres.StorageDataDir(storage, version, clusterName)
+	} else {
+		l.DataDir = postgres.DefaultDataDir(version, clusterName)
+	}
+	c, err := postgres.Lookup(version, clusterName)
+	switch {
+	case errors.Is(err, postgres.ErrNoCluster):
+	case err != nil:
+		return nil, err
+	default:
+		l.Cluster = c
+		l.DataDir = c.DataDir
+	}
+	if l.DataVersion, l.HasData, err = postgres.HasDatabase(l.DataDir); err != nil {
+		return nil, fmt.Errorf("observe %s: %w", l.DataDir, err)
+	}
+	if l.FullVersion, err = postgres.FullVersion(ctx, version); err != nil {
+		l.FullVersion = version
+	}
+	if l.Cluster == nil || !l.HasData {
+		return l, nil
+	}
+	if l.Running, err = postgres.IsRunning(ctx, l.Cluster); err != nil {
+		return nil, err
+	}
+	if l.Standby, err = postgres.IsStandbyConfigured(l.Cluster); err != nil {
+		return nil, err
+	}
+	if l.Running {
+		db, err := postgres.Connect(ctx, l.Cluster, "postgres")
+		if err != nil {
+			return nil, err
+		}
+		defer db.Close(ctx)
+		if l.Server, err = db.Facts(ctx); err != nil {
+			return nil, err
+		}
+		l.Standby = l.Standby || l.Server.InRecovery
+		pending, err := db.PendingRestart(ctx)
+		if err != nil {
+			return nil, err
+		}
+		l.needsRestart = len(pending) > 0
+		return l, nil
+	}
+	if l.DataVersion == version {
+		if l.Control, err = postgres.ReadControlData(ctx, l.Cluster); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// planLocal turns the facts into the decision's input.
+func (l *localFacts) planLocal(self, following string) plan.Local {
+	p := plan.Local{Self: self, Version: l.Version, FullVersion: l.FullVersion, DataVersion: l.DataVersion,
+		HasData: l.HasData, Running: l.Running, Standby: l.Standby, Following: following}
+	switch {
+	case l.Server != nil:
+		p.SystemID = l.Server.SystemIdentifier
+		p.Timeline = uint32(l.Server.Timeline)
+		p.LSN = uint64(max(l.Server.CurrentLSN, l.Server.FlushLSN))
+	case l.Control != nil:
+		p.SystemID = l.Control.SystemIdentifier
+		p.Timeline = uint32(l.Control.TimelineID)
+		p.LSN = uint64(max(l.Control.CheckpointLSN, l.Control.MinRecoveryLSN))
+	}
+	return p
+}
+
+// report is what this unit publishes to its peers.
+func (l *localFacts) report(address, following string) UnitReport {
+	p := l.planLocal("", following)
+	r := UnitReport{Address: address, HasData: l.HasData, SystemID: p.SystemID, Timeline: p.Timeline, LSN: p.LSN,
+		Version: l.Version, Following: following}
+	switch {
+	case l.Running && l.Standby:
+		r.Role = plan.RoleStandby
+	case l.Running:
+		r.Role = plan.RolePrimary
+		r.Following = ""
+	}
+	return r
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
