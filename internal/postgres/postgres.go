@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -69,6 +70,12 @@ func run(ctx context.Context, spec cmdSpec, name string, args ...string) ([]byte
 		argv = append([]string{"runuser", "-u", OSUser, "--"}, argv...)
 	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	// Its own process group, so that cancelling reaches what runuser and
+	// the perl wrappers start (pg_basebackup, pg_rewind) and not only the
+	// wrapper; SIGTERM lets them clean up, SIGKILL follows if they do not.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+	cmd.WaitDelay = 30 * time.Second
 	// The postgres user cannot enter root's working directory; the tools
 	// warn or fail when they cannot.
 	cmd.Dir = "/"
