@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/pgcharm/postgresql/internal/jujusim/hooklog"
+	"github.com/pgcharm/postgresql/internal/jujusim/machine"
 	"github.com/pgcharm/postgresql/internal/jujusim/state"
 	"github.com/pgcharm/postgresql/internal/jujusim/tools"
 )
@@ -170,6 +171,9 @@ func (e *Engine) defaultSubnet(st *state.State) (netip.Prefix, error) {
 
 // Bootstrap creates a controller with its bridge and a "default" model, and selects it.
 func (e *Engine) Bootstrap(ctx context.Context, name, subnet string) (*state.Controller, error) {
+	if err := checkHome(e.Home); err != nil {
+		return nil, err
+	}
 	var ctrl *state.Controller
 	err := e.Store.Update(func(st *state.State) error {
 		if st.Controllers[name] != nil {
@@ -377,20 +381,80 @@ func (e *Engine) loadMachine(mc *state.Machine) (Machine, error) {
 // ToolsDir is the directory of hook-tool links put first on hooks' PATH.
 func (e *Engine) ToolsDir() string { return filepath.Join(e.Home, "tools") }
 
-// ensureTools (re)creates the tool links to the running binary.
+// toolBinary copies the running binary under the home (which machines share) when it
+// changed, since the binary itself may live in a directory that is private in machines
+// (e.g. /root/go/bin).
+func (e *Engine) toolBinary() (string, error) {
+	dest := filepath.Join(e.Home, "bin", "jujusim")
+	src, err := os.Stat(e.Self)
+	if err != nil {
+		return "", fmt.Errorf("stat jujusim binary: %w", err)
+	}
+	if d, err := os.Stat(dest); err == nil && d.Size() == src.Size() && !d.ModTime().Before(src.ModTime()) {
+		return dest, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+		return "", err
+	}
+	in, err := os.Open(e.Self)
+	if err != nil {
+		return "", err
+	}
+	defer in.Close()
+	tmp, err := os.CreateTemp(filepath.Dir(dest), ".jujusim-*")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := io.Copy(tmp, in); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("copy jujusim binary: %w", err)
+	}
+	if err := tmp.Chmod(0o755); err != nil {
+		tmp.Close()
+		return "", err
+	}
+	if err := tmp.Close(); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp.Name(), dest); err != nil {
+		return "", err
+	}
+	return dest, nil
+}
+
+// ensureTools (re)creates the tool links to the jujusim binary.
 func (e *Engine) ensureTools() error {
+	bin, err := e.toolBinary()
+	if err != nil {
+		return err
+	}
 	dir := e.ToolsDir()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create tools dir: %w", err)
 	}
 	for _, name := range tools.Names() {
 		p := filepath.Join(dir, name)
-		if cur, err := os.Readlink(p); err == nil && cur == e.Self {
+		if cur, err := os.Readlink(p); err == nil && cur == bin {
 			continue
 		}
 		_ = os.Remove(p)
-		if err := os.Symlink(e.Self, p); err != nil {
+		if err := os.Symlink(bin, p); err != nil {
 			return fmt.Errorf("link tool %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// checkHome refuses a home that machines cannot see (it must be shared with them).
+func checkHome(home string) error {
+	abs, err := filepath.Abs(home)
+	if err != nil {
+		return err
+	}
+	for _, p := range machine.PrivateDirs {
+		if abs == p || strings.HasPrefix(abs, p+"/") {
+			return fmt.Errorf("JUJUSIM_HOME %s lies under %s, which is private in every machine: hook tools could not reach the state; use e.g. /var/lib/jujusim or a directory under /tmp", abs, p)
 		}
 	}
 	return nil
