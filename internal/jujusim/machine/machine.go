@@ -116,6 +116,9 @@ func (m *Machine) create(ctx context.Context) error {
 	if err := makePrivateDirs(m.Dir); err != nil {
 		return err
 	}
+	if err := m.writeHosts(); err != nil {
+		return err
+	}
 	if err := m.makeNamespaces(ctx); err != nil {
 		return err
 	}
@@ -253,10 +256,27 @@ if grep ' - nsfs ' /proc/self/mountinfo >&2; then echo "cannot drop the namespac
 	// PostgreSQL's dynamic shared memory lives in /dev/shm; give each machine its own so that it
 	// goes away with the machine.
 	b.WriteString("mount -t tmpfs -o mode=1777,nosuid,nodev jujusim-shm /dev/shm\n")
+	fmt.Fprintf(&b, "mount --bind %s /etc/hosts\n", shellQuote(m.hostsFile()))
 	// pg_ctlcluster and pg_createcluster hand over to systemctl when /run/systemd/system exists;
 	// no systemd runs in a machine, so hide it.
 	b.WriteString("if [ -d /run/systemd/system ]; then mount -t tmpfs -o mode=755 jujusim-nosystemd /run/systemd; fi\n")
 	return b.String(), nil
+}
+
+func (m *Machine) hostsFile() string { return filepath.Join(m.Dir, "fs", "hosts") }
+
+// writeHosts gives the machine an /etc/hosts in which its hostname resolves to its address, as on
+// a cloud machine; the host's entries are kept.
+func (m *Machine) writeHosts() error {
+	host, err := os.ReadFile("/etc/hosts")
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("read /etc/hosts: %w", err)
+	}
+	if len(host) > 0 && host[len(host)-1] != '\n' {
+		host = append(host, '\n')
+	}
+	host = fmt.Appendf(host, "# jujusim machine\n%s\t%s\n", m.Addr.Addr(), m.Hostname)
+	return os.WriteFile(m.hostsFile(), host, 0o644)
 }
 
 // plugNetwork gives the machine its eth0 on the controller's bridge, its address and default route.

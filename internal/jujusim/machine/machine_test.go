@@ -72,6 +72,9 @@ func TestMachines(t *testing.T) {
 			if !strings.Contains(out, " "+m.Addr.String()+" ") {
 				t.Errorf("eth0 of %s lacks %s: %s", m.Hostname, m.Addr, out)
 			}
+			if got := sh(t, m, "getent ahostsv4 "+m.Hostname+" | head -n 1"); !strings.HasPrefix(got, m.Addr.Addr().String()+" ") {
+				t.Errorf("%s resolves to %q in itself", m.Hostname, got)
+			}
 			if !strings.Contains(sh(t, m, "ip -o link show dev eth0"), "link/ether "+MAC(m.Addr.Addr())+" ") {
 				t.Errorf("eth0 of %s does not have MAC %s", m.Hostname, MAC(m.Addr.Addr()))
 			}
