@@ -282,7 +282,7 @@ func runCmd(bin string, args ...string) (string, error) {
 
 // swiftReady authenticates and creates a container, which needs every Swift server up.
 func swiftReady(authURL string) func(context.Context) error {
-	client := &http.Client{Timeout: 5 * time.Second}
+	client := &http.Client{Timeout: 30 * time.Second}
 	do := func(ctx context.Context, method, url string, h http.Header) (*http.Response, error) {
 		req, err := http.NewRequestWithContext(ctx, method, url, nil)
 		if err != nil {

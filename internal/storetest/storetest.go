@@ -41,8 +41,25 @@ type Server struct {
 	StartupTime time.Duration
 }
 
-// readyTimeout bounds the wait for a server to answer.
-const readyTimeout = 90 * time.Second
+// readyTimeout bounds the wait for a server to answer. Generous: on a loaded 2-core CI machine
+// Swift's four Python servers have taken over a minute to start.
+const readyTimeout = 4 * time.Minute
+
+// errExited marks a server that ended during start-up, most likely because another process took
+// its port between freePort and bind; the start is then retried on new ports.
+var errExited = errors.New("exited during start-up")
+
+// retry runs start up to three times while the server exits during start-up.
+func retry(t testing.TB, ip string, start func(testing.TB, string) (*Server, error)) (*Server, error) {
+	var err error
+	for range 3 {
+		var s *Server
+		if s, err = start(t, ip); !errors.Is(err, errExited) {
+			return s, err
+		}
+	}
+	return nil, err
+}
 
 var errMissing = errors.New("not installed")
 
@@ -68,7 +85,7 @@ func handle(t testing.TB, s *Server, err error) *Server {
 // S3 starts versitygw with its posix backend; clients use path-style requests at Creds.AWSEndpoint.
 func S3(t testing.TB, listenIP string) *Server {
 	t.Helper()
-	s, err := startS3(t, listenIP)
+	s, err := retry(t, listenIP, startS3)
 	return handle(t, s, err)
 }
 
@@ -76,21 +93,21 @@ func S3(t testing.TB, listenIP string) *Server {
 // memcached); the proxy listens on listenIP, the others on 127.0.0.1.
 func Swift(t testing.TB, listenIP string) *Server {
 	t.Helper()
-	s, err := startSwift(t, listenIP)
+	s, err := retry(t, listenIP, startSwift)
 	return handle(t, s, err)
 }
 
 // Azure starts azurite-blob with its well-known development account.
 func Azure(t testing.TB, listenIP string) *Server {
 	t.Helper()
-	s, err := startAzure(t, listenIP)
+	s, err := retry(t, listenIP, startAzure)
 	return handle(t, s, err)
 }
 
 // GCS starts fake-gcs-server over plain HTTP; clients use Creds.GCSEndpoint without credentials.
 func GCS(t testing.TB, listenIP string) *Server {
 	t.Helper()
-	s, err := startGCS(t, listenIP)
+	s, err := retry(t, listenIP, startGCS)
 	return handle(t, s, err)
 }
 
@@ -120,7 +137,7 @@ func All(t testing.TB, listenIP string) []*Server {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			servers[i], errs[i] = start(t, listenIP)
+			servers[i], errs[i] = retry(t, listenIP, start)
 		}()
 	}
 	wg.Wait()
@@ -253,7 +270,7 @@ func (g *group) start() (time.Duration, error) {
 		for _, p := range g.procs {
 			if p.exited() {
 				g.stop()
-				return 0, fmt.Errorf("%s: %s exited during start-up; log %s:\n%s", g.name, p.name, p.log, p.tail())
+				return 0, fmt.Errorf("%s: %s %w; log %s:\n%s", g.name, p.name, errExited, p.log, p.tail())
 			}
 		}
 		if last = g.ready(ctx); last == nil {
@@ -294,7 +311,7 @@ func launch(t testing.TB, g *group, s *Server) (*Server, error) {
 // httpAnswers is a readiness check: any HTTP answer (even an error status) from url, or the
 // wanted status when want is not zero.
 func httpAnswers(url string, want int, header http.Header) func(context.Context) error {
-	client := &http.Client{Timeout: 2 * time.Second}
+	client := &http.Client{Timeout: 10 * time.Second}
 	return func(ctx context.Context) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
