@@ -1,0 +1,87 @@
+package postgres
+
+import (
+	"testing"
+)
+
+// TestFailoverOthersFollowByReload: the primary dies, the most advanced
+// standby is promoted, and another standby follows it on the new timeline
+// through a configuration reload, without a restart or a rewind.
+func TestFailoverOthersFollowByReload(t *testing.T) {
+	v := requireServer(t)
+	ctx := testContext(t)
+	p, s1, password := newPair(t, ctx, v)
+
+	// A second standby.
+	pdb := connect(t, ctx, p, "postgres")
+	if _, err := pdb.EnsurePhysicalSlot(ctx, "unit_2"); err != nil {
+		t.Fatal(err)
+	}
+	s2 := newCluster(t, ctx, v).Cluster
+	st := Baseline(BaselineOptions{})
+	st.Set("listen_addresses", "127.0.0.1")
+	if _, err := WriteCharmConf(s2, st); err != nil {
+		t.Fatal(err)
+	}
+	if err := Stop(ctx, s2, StopFast); err != nil {
+		t.Fatal(err)
+	}
+	up := Upstream{Host: "127.0.0.1", Port: p.Port, User: "repl", Password: password, AppName: "unit/2"}
+	if _, err := Clone(ctx, v, s2.DataDir, up, CloneOptions{Slot: "unit_2", MoveAside: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := WriteStandbyConfig(s2, StandbyConfig{Upstream: up, Slot: "unit_2"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := Start(ctx, s2); err != nil {
+		t.Fatal(err)
+	}
+	exec1(t, ctx, pdb, "INSERT INTO t SELECT g, 'before failover' FROM generate_series(1, 1000) g")
+	db1 := connect(t, ctx, s1, "postgres")
+	db2 := connect(t, ctx, s2, "postgres")
+	waitFor(t, ctx, db1, "SELECT count(*)::text FROM t", "1000")
+	waitFor(t, ctx, db2, "SELECT count(*)::text FROM t", "1000")
+	pdb.Close(ctx)
+
+	// The primary dies.
+	if err := Stop(ctx, p, StopImmediate); err != nil {
+		t.Fatal(err)
+	}
+	f1, err := db1.Facts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f2, err := db2.Facts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f1.Timeline != 1 || f2.Timeline != 1 || f1.ReplayLSN == 0 || f1.ReplayLSN != f2.ReplayLSN {
+		t.Logf("standby positions differ or look odd: %+v / %+v", f1, f2)
+	}
+	// s1 is at least as advanced (both replayed everything): promote it.
+	db1.Close(ctx)
+	if err := Promote(ctx, s1); err != nil {
+		t.Fatal(err)
+	}
+	db1 = connect(t, ctx, s1, "postgres")
+	if _, err := db1.EnsurePhysicalSlot(ctx, "unit_2"); err != nil {
+		t.Fatal(err)
+	}
+	newUp := Upstream{Host: "127.0.0.1", Port: s1.Port, User: "repl", Password: password, AppName: "unit/2"}
+	changed, err := WriteStandbyConfig(s2, StandbyConfig{Upstream: newUp, Slot: "unit_2"})
+	if err != nil || !changed {
+		t.Fatalf("WriteStandbyConfig: %v %v", changed, err)
+	}
+	pending, err := db2.ReloadConf(ctx)
+	if err != nil || len(pending) > 0 {
+		t.Fatalf("reload: pending %v, %v", pending, err)
+	}
+	exec1(t, ctx, db1, "INSERT INTO t VALUES (1001, 'after failover')")
+	waitFor(t, ctx, db2, "SELECT count(*)::text FROM t", "1001")
+	waitFor(t, ctx, db2, "SELECT status FROM pg_stat_wal_receiver", "streaming")
+	f2, err = db2.Facts(ctx)
+	if err != nil || f2.Timeline != 2 || !f2.InRecovery {
+		t.Errorf("follower after failover: %+v %v", f2, err)
+	}
+	waitFor(t, ctx, db1, "SELECT active::text FROM pg_replication_slots WHERE slot_name = 'unit_2'", "true")
+}
