@@ -1,5 +1,15 @@
 package e2e
 
-import "os"
+import (
+	"os"
 
-func osMkdirTemp() (string, error) { return os.MkdirTemp("", "jujusim-charm-") }
+	"github.com/pgcharm/postgresql/internal/jujusim/simtest"
+)
+
+func osMkdirTemp() (string, error) {
+	dir, err := simtest.ProcessDir()
+	if err != nil {
+		return "", err
+	}
+	return os.MkdirTemp(dir, "charm-")
+}

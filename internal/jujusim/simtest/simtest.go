@@ -58,10 +58,8 @@ func Binary(t testing.TB) string {
 			buildErr = err
 			return
 		}
-		parent := filepath.Join(os.TempDir(), "jujusim-simtest")
-		collectGarbage(parent)
-		dir := filepath.Join(parent, strconv.Itoa(os.Getpid()))
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		dir, err := ProcessDir()
+		if err != nil {
 			buildErr = err
 			return
 		}
@@ -78,6 +76,17 @@ func Binary(t testing.TB) string {
 	}
 	return binPath
 }
+
+// ProcessDir is a directory that lives as long as the test process (removed by a later
+// test process): for artefacts shared by several tests, such as built charms.
+func ProcessDir() (string, error) {
+	parent := filepath.Join(os.TempDir(), "jujusim-simtest")
+	gcOnce.Do(func() { collectGarbage(parent) })
+	dir := filepath.Join(parent, strconv.Itoa(os.Getpid()))
+	return dir, os.MkdirAll(dir, 0o755)
+}
+
+var gcOnce sync.Once
 
 // collectGarbage removes binaries built by test processes that have exited.
 func collectGarbage(parent string) {
