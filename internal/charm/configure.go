@@ -20,8 +20,11 @@ func (e *configError) Error() string { return e.option + ": " + e.reason }
 // settings are what the unit runs with: the charm's baseline, then the user's
 // extra_pg_conf, then what replication needs (which the user cannot override).
 func (r *hookRun) settings(certFile, keyFile string) (postgres.Settings, error) {
+	// Both need a restart to change, so they start generous and only grow with a large
+	// application, never on every added unit.
+	senders := max(16, 2*(len(r.j.Peers)+1)+6)
 	base := postgres.Baseline(postgres.BaselineOptions{CertFile: certFile, KeyFile: keyFile,
-		MaxWALSenders: 10 + 2*len(r.j.Peers), MaxReplicationSlots: 10 + 2*len(r.j.Peers)})
+		MaxWALSenders: senders, MaxReplicationSlots: senders})
 	base.Set("max_connections", strconv.Itoa(r.j.Config.MaxConnections))
 	extra, err := postgres.ParseExtraConf(r.j.Config.ExtraPgConf)
 	if err != nil {

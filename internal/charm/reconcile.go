@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"maps"
 	"math/big"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/gruyaume/goops"
@@ -95,6 +97,14 @@ func (r *hookRun) run() error {
 	if err := r.converge(); err != nil {
 		return err
 	}
+	if r.local.Cluster != nil {
+		if err := goops.OpenPort(pgPort, "tcp"); err != nil {
+			return err
+		}
+		if err := goops.SetAppVersion(r.local.FullVersion); err != nil {
+			return err
+		}
+	}
 	return r.publish()
 }
 
@@ -118,6 +128,15 @@ func (r *hookRun) ensurePackages(version string) error {
 		return err
 	}
 	_ = goops.SetUnitStatus(goops.StatusMaintenance, "Installing PostgreSQL "+version)
+	// Debian's package would create and start an empty "main" cluster in the default
+	// place; the charm creates its own where the storage is.
+	const noMain = "/etc/postgresql-common/createcluster.d/juju-charm.conf"
+	if err := os.MkdirAll(filepath.Dir(noMain), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(noMain, []byte("# Written by the PostgreSQL charm.\ncreate_main_cluster = false\n"), 0o644); err != nil {
+		return err
+	}
 	return postgres.Install(r.ctx, version)
 }
 
