@@ -48,7 +48,7 @@ func openS3(ctx context.Context, u URI, c Credentials) (*s3Store, error) {
 		opts.UsePathStyle = true
 	}
 	s := &s3Store{uri: u, client: s3.New(opts), tuning: DefaultTuning}
-	if err := s.ensureBucket(ctx, region, c.AWSEndpoint != ""); err != nil {
+	if err := s.ensureBucket(ctx, region); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -58,7 +58,7 @@ func (s *s3Store) String() string { return s.uri.String() }
 
 func (s *s3Store) key(name string) string { return keyPrefix(s.uri) + name }
 
-func (s *s3Store) ensureBucket(ctx context.Context, region string, custom bool) error {
+func (s *s3Store) ensureBucket(ctx context.Context, region string) error {
 	_, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(s.uri.Bucket)})
 	if err == nil {
 		return nil
@@ -73,7 +73,7 @@ func (s *s3Store) ensureBucket(ctx context.Context, region string, custom bool) 
 		return fmt.Errorf("bucket %s: %w", s.uri.Bucket, err)
 	}
 	in := &s3.CreateBucketInput{Bucket: aws.String(s.uri.Bucket)}
-	if region != "us-east-1" && !custom {
+	if region != "us-east-1" {
 		in.CreateBucketConfiguration = &types.CreateBucketConfiguration{LocationConstraint: types.BucketLocationConstraint(region)}
 	}
 	if _, err := s.client.CreateBucket(ctx, in); err != nil {
@@ -127,6 +127,10 @@ func (s *s3Store) Put(ctx context.Context, name string, r io.Reader) error {
 	)
 	up := partUploader{
 		tuning: s.tuning,
+		// S3 allows 10,000 parts of at most 5 GiB: growing the part size every 1,000 parts keeps
+		// small objects cheap and still reaches terabytes.
+		growEvery: 1000,
+		maxPart:   5 << 30,
 		single: func(ctx context.Context, data []byte) error {
 			_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
 				Bucket: aws.String(s.uri.Bucket), Key: aws.String(key),
