@@ -196,3 +196,46 @@ func alive(pid int) bool {
 	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
 	return len(f) > 0 && f[0] != "Z"
 }
+
+// serve starts the test binary in m as a server telling each client its address.
+func serve(t *testing.T, m *Machine, listen string) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := m.Command(context.Background(), exe, listen)
+	srv.Env = append(os.Environ(), helperEnv+"=serve")
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { srv.Wait(); close(done) }()
+	t.Cleanup(func() { srv.Process.Kill(); <-done })
+	var last error
+	for range 100 {
+		if _, last = dialFrom(m, listen); last == nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("server in %s never answered: %v", m.Hostname, last)
+}
+
+// dialFrom connects from machine m (the host if nil) to addr and returns what the server said:
+// the client's address as the server saw it.
+func dialFrom(m *Machine, addr string) (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	var cmd *exec.Cmd
+	if m == nil {
+		cmd = exec.Command(exe, addr)
+	} else {
+		cmd = m.Command(context.Background(), exe, addr)
+	}
+	cmd.Env = append(os.Environ(), helperEnv+"=dial")
+	out, err := cmd.CombinedOutput()
+	return strings.TrimSpace(string(out)), err
+}

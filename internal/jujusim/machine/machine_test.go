@@ -14,7 +14,6 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"time"
 )
 
 func TestCheckSubnetFree(t *testing.T) {
@@ -93,42 +92,9 @@ func TestMachines(t *testing.T) {
 	})
 
 	t.Run("peer addresses", func(t *testing.T) {
-		exe, err := os.Executable()
-		if err != nil {
-			t.Fatal(err)
-		}
 		listen := netip.AddrPortFrom(a.Addr.Addr(), 7070).String()
-		srv := a.Command(context.Background(), exe, listen)
-		srv.Env = append(os.Environ(), helperEnv+"=serve")
-		if err := srv.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan struct{})
-		go func() { srv.Wait(); close(done) }()
-		t.Cleanup(func() { srv.Process.Kill(); <-done })
-
-		dial := func(from *Machine) (string, error) {
-			var cmd *exec.Cmd
-			if from == nil {
-				cmd = exec.Command(exe, listen)
-			} else {
-				cmd = from.Command(context.Background(), exe, listen)
-			}
-			cmd.Env = append(os.Environ(), helperEnv+"=dial")
-			out, err := cmd.CombinedOutput()
-			return strings.TrimSpace(string(out)), err
-		}
-		// Wait for the server to listen.
-		var last error
-		for range 100 {
-			if _, last = dial(b); last == nil {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		if last != nil {
-			t.Fatalf("server in a never answered: %v", last)
-		}
+		serve(t, a, listen)
+		dial := func(from *Machine) (string, error) { return dialFrom(from, listen) }
 		for _, tc := range []struct {
 			from *Machine
 			want netip.Addr

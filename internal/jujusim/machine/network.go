@@ -335,6 +335,9 @@ func removeForwardRules(ctx context.Context, match func(bridge string) bool) err
 		if len(f) < 2 || f[0] != "-A" {
 			continue
 		}
+		for i := range f {
+			f[i] = strings.Trim(f[i], `"`) // iptables-nft quotes comments; none of ours has spaces
+		}
 		ours := false
 		for i := 0; i+1 < len(f); i++ {
 			if f[i] == "--comment" && strings.HasPrefix(f[i+1], firewallTag) && match(strings.TrimPrefix(f[i+1], firewallTag)) {
