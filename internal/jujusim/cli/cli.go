@@ -758,11 +758,6 @@ func cmdSSH(c *env) error {
 	return c.execIn(args[0], argv)
 }
 
-// exitError carries a command's exit code out of Main.
-type exitError struct{ code int }
-
-func (e *exitError) Error() string { return fmt.Sprintf("command exited with status %d", e.code) }
-
 func (c *env) execIn(unit string, argv []string) error {
 	out, _ := c.stdout.(*os.File)
 	errf, _ := c.stderr.(*os.File)

@@ -94,13 +94,6 @@ func (f *FlagSet) Func(set func(string) error, names ...string) {
 	f.add(&flagDef{set: set}, names)
 }
 
-func dashed(name string) string {
-	if len(name) == 1 {
-		return "-" + name
-	}
-	return "--" + name
-}
-
 func (f *FlagSet) apply(given, name string, d *flagDef, value string) error {
 	f.Seen[name] = true
 	if err := d.set(value); err != nil {

@@ -59,7 +59,6 @@ func records(t *testing.T, s *simtest.Sim, model, unit string) []record {
 	t.Helper()
 	args := []string{"exec", unit, "--", "cat", "/var/lib/juju/recorder.jsonl"}
 	if model != "" {
-		args = append(args, "-m", model)
 		args = []string{"exec", "-m", model, unit, "--", "cat", "/var/lib/juju/recorder.jsonl"}
 	}
 	out := s.Run(args...)

@@ -15,16 +15,6 @@ import (
 	"gopkg.in/yaml.v2"
 )
 
-type endpointRef struct {
-	m        *state.Model
-	app      *state.App
-	endpoint string
-	info     state.EndpointInfo
-	// For a SAAS, the offering side.
-	remote *state.Model
-	rapp   *state.App
-}
-
 func splitEndpoint(s string) (string, string) {
 	app, ep, _ := strings.Cut(s, ":")
 	return app, ep

@@ -251,14 +251,6 @@ func egressSubnets(m *state.Model, mc *state.Machine) []string {
 // EgressSubnets is exported for the engine (relation data on entering scope).
 func EgressSubnets(m *state.Model, mc *state.Machine) []string { return egressSubnets(m, mc) }
 
-func (c *call) logLine(level, msg string) {
-	hooklog.Append(c.home, hooklog.Line(c.m.Name, c.u.Name, time.Now(), level, "unit."+c.u.Name+".juju-log", msg))
-}
-
-func (c *call) ctxFile() string {
-	return filepath.Join(c.home, "run", c.hc.ID+".log")
-}
-
 func homeDir() string {
 	if h := os.Getenv("JUJUSIM_HOME"); h != "" {
 		return h
