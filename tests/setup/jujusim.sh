@@ -1,8 +1,9 @@
 #!/bin/sh
 # Installs what jujusim's machines (internal/jujusim/machine) and their tests need on a fresh
-# Debian 12: iproute2 (ip, bridge), util-linux (unshare, nsenter, mountpoint, runuser), mount,
-# procps, mawk (awk), coreutils, iptables (so that the test of a FORWARD policy of DROP runs), and PostgreSQL 15 with postgresql-common (pg_createcluster,
-# pg_ctlcluster, psql), which machines share with the host. Idempotent; run as root.
+# Debian 12: iproute2 (ip, bridge), util-linux (unshare, nsenter, taskset, mountpoint, runuser),
+# mount, procps, mawk (awk), coreutils, iptables (so that the test of a FORWARD policy of DROP
+# runs), and PostgreSQL 15 with postgresql-common (pg_createcluster, pg_ctlcluster, psql), which
+# machines share with the host. Idempotent; run as root.
 set -eu
 
 need=""

@@ -464,5 +464,8 @@ func CleanupAll(ctx context.Context, root, bridgePrefix string) error {
 	if err := removeForwardRules(ctx, func(b string) bool { return strings.HasPrefix(b, bridgePrefix) }); err != nil {
 		errs = append(errs, fmt.Errorf("cleanup: %w", err))
 	}
+	if err := unconfine(ctx, func(b string) bool { return strings.HasPrefix(b, bridgePrefix) }); err != nil {
+		errs = append(errs, fmt.Errorf("cleanup: %w", err))
+	}
 	return errors.Join(errs...)
 }

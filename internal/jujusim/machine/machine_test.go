@@ -116,6 +116,19 @@ func TestMachines(t *testing.T) {
 		}
 	})
 
+	t.Run("confined to the host", func(t *testing.T) {
+		// Route lookups only: nothing is sent. 198.51.100.1 is a documentation address that the
+		// host's default route would carry away.
+		out, err := exec.Command("ip", "route", "get", "198.51.100.1", "from", c.Addr.Addr().String(), "iif", n2).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "unreachable") {
+			t.Errorf("a machine's packet to the outside would be routed: %v %s", err, out)
+		}
+		out, err = exec.Command("ip", "route", "get", a.Addr.Addr().String(), "from", c.Addr.Addr().String(), "iif", n2).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "dev "+n1) {
+			t.Errorf("c's packet to a is not routed onto %s: %v %s", n1, err, out)
+		}
+	})
+
 	t.Run("private directories", func(t *testing.T) {
 		marker := fmt.Sprintf("jujusim-test-%d", os.Getpid())
 		sh(t, a, "echo hello > /var/lib/postgresql/"+marker+" && echo hello > /dev/shm/"+marker)
@@ -316,6 +329,9 @@ func TestCleanupAll(t *testing.T) {
 	entries, _ := os.ReadDir(filepath.Join(e.root, "machines"))
 	if len(entries) > 0 {
 		t.Errorf("machine directories left: %v", entries)
+	}
+	if rules, err := listRules(context.Background()); err != nil || slices.ContainsFunc(rules, func(r rule) bool { return strings.HasPrefix(r.IIf, e.prefix) }) {
+		t.Errorf("routing rules left: %v %+v", err, rules)
 	}
 	if _, err := exec.LookPath("iptables"); err == nil {
 		out, _ := exec.Command("iptables", "-w", "-S", "FORWARD").CombinedOutput()

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -87,6 +88,9 @@ func EnsureNetwork(ctx context.Context, bridge string, subnet netip.Prefix) (net
 		return netip.Addr{}, fmt.Errorf("network %s: enable forwarding: %w", subnet, err)
 	}
 	if err := allowForward(ctx, bridge, subnet); err != nil {
+		return netip.Addr{}, fmt.Errorf("network %s: %w", subnet, err)
+	}
+	if err := confine(ctx, bridge, subnet); err != nil {
 		return netip.Addr{}, fmt.Errorf("network %s: %w", subnet, err)
 	}
 	return host, nil
@@ -191,7 +195,85 @@ func RemoveNetwork(ctx context.Context, bridge string) error {
 	if err := removeForwardRules(ctx, func(b string) bool { return b == bridge }); err != nil {
 		return fmt.Errorf("remove network %s: %w", bridge, err)
 	}
+	if err := unconfine(ctx, func(b string) bool { return b == bridge }); err != nil {
+		return fmt.Errorf("remove network %s: %w", bridge, err)
+	}
 	return nil
+}
+
+// Priorities of our policy routing rules, just before the main table's (32766).
+const (
+	rulePrioRoutes      = 31000
+	rulePrioUnreachable = 31001
+)
+
+// rule is the part of `ip -j rule show` we use.
+type rule struct {
+	Priority int    `json:"priority"`
+	Src      string `json:"src"`
+	SrcLen   int    `json:"srclen"`
+	IIf      string `json:"iif"`
+}
+
+// confine keeps the machines' traffic on the host: packets they send may follow any route of the
+// host's except the default one, which would carry them, un-NATed, out of the host (a DNS query
+// to the host's resolver, say). Such packets get "network unreachable" at once instead, so
+// lookups fail fast rather than time out.
+func confine(ctx context.Context, bridge string, subnet netip.Prefix) error {
+	rules, err := listRules(ctx)
+	if err != nil {
+		return err
+	}
+	have := map[int]bool{}
+	for _, r := range rules {
+		if r.IIf == bridge && r.Src == subnet.Addr().String() && r.SrcLen == subnet.Bits() {
+			have[r.Priority] = true
+		}
+	}
+	sel := []string{"from", subnet.String(), "iif", bridge}
+	for prio, action := range map[int][]string{
+		rulePrioRoutes:      {"lookup", "main", "suppress_prefixlength", "0"},
+		rulePrioUnreachable: {"unreachable"},
+	} {
+		if have[prio] {
+			continue
+		}
+		args := append(append([]string{"rule", "add", "priority", strconv.Itoa(prio)}, sel...), action...)
+		if err := run(ctx, "ip", args...); err != nil {
+			return fmt.Errorf("confine machines: %w", err)
+		}
+	}
+	return nil
+}
+
+// unconfine removes confine's rules for the bridges match selects.
+func unconfine(ctx context.Context, match func(bridge string) bool) error {
+	rules, err := listRules(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range rules {
+		if (r.Priority != rulePrioRoutes && r.Priority != rulePrioUnreachable) || r.IIf == "" || !match(r.IIf) {
+			continue
+		}
+		from := fmt.Sprintf("%s/%d", r.Src, r.SrcLen)
+		if err := run(ctx, "ip", "rule", "del", "priority", strconv.Itoa(r.Priority), "from", from, "iif", r.IIf); err != nil {
+			return fmt.Errorf("remove routing rule: %w", err)
+		}
+	}
+	return nil
+}
+
+func listRules(ctx context.Context) ([]rule, error) {
+	out, err := output(ctx, "ip", "-j", "-4", "rule", "show")
+	if err != nil {
+		return nil, fmt.Errorf("list routing rules: %w", err)
+	}
+	var rules []rule
+	if err := json.Unmarshal(out, &rules); err != nil {
+		return nil, fmt.Errorf("list routing rules: parse: %w", err)
+	}
+	return rules, nil
 }
 
 // MAC is the hardware address of a machine's eth0 with address a: locally administered, stable, so
