@@ -66,8 +66,9 @@ func Create(ctx context.Context, s Spec) (*Machine, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(filepath.Join(m.Dir, stateFile)); err == nil {
-		return nil, fmt.Errorf("create machine %s: %s already holds a machine", m.Hostname, m.Dir)
+	// Dir is deleted on failure and by Destroy, so it must be ours alone.
+	if entries, err := os.ReadDir(m.Dir); err == nil && len(entries) > 0 {
+		return nil, fmt.Errorf("create machine %s: directory %s is not empty (another machine's?)", m.Hostname, m.Dir)
 	}
 	if err := os.MkdirAll(filepath.Join(m.Dir, "ns"), 0o700); err != nil {
 		return nil, fmt.Errorf("create machine %s: %w", m.Hostname, err)
@@ -412,8 +413,11 @@ func CleanupAll(ctx context.Context, root, bridgePrefix string) error {
 	if bridgePrefix == "" {
 		return errors.New("cleanup: an empty bridge prefix would match every bridge on the host")
 	}
-	var errs []error
 	root = filepath.Clean(root)
+	if !filepath.IsAbs(root) || root == "/" {
+		return fmt.Errorf("cleanup: machine root %q must be an absolute path below /", root)
+	}
+	var errs []error
 	var dirs []string
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -447,7 +451,7 @@ func CleanupAll(ctx context.Context, root, bridgePrefix string) error {
 			errs = append(errs, err)
 		}
 	}
-	if err := unmountAllUnder(root); err != nil {
+	if err := unmountStrayNS(root); err != nil {
 		errs = append(errs, fmt.Errorf("cleanup: %w", err))
 	}
 	links, err := listLinks(ctx)

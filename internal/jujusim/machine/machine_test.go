@@ -488,3 +488,59 @@ pg_ctlcluster %[1]s main start`, v))
 		t.Errorf("c's cluster after a's destruction: %q", got)
 	}
 }
+
+// A failed Create takes back what it made, and never touches a directory it does not own.
+func TestCreateFailure(t *testing.T) {
+	e := newEnv(t)
+	n1 := e.network()
+	host := e.hosts[n1]
+	a := host.As4()
+	a[3] = 40
+	spec := Spec{
+		Dir:      filepath.Join(e.root, "machines", "broken"),
+		Hostname: "broken",
+		Bridge:   e.prefix + "x", // no such bridge: fails after the namespaces exist
+		Addr:     netip.PrefixFrom(netip.AddrFrom4(a), 24),
+		Gateway:  host,
+	}
+	if _, err := Create(context.Background(), spec); err == nil || !strings.Contains(err.Error(), spec.Bridge) {
+		t.Fatalf("create on a missing bridge: %v, want an error naming it", err)
+	}
+	if _, err := os.Stat(spec.Dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("failed create left its directory: %v", err)
+	}
+	if m := mountsMentioning(t, spec.Dir); len(m) > 0 {
+		t.Errorf("failed create left mounts: %q", m)
+	}
+	if l := linksWithPrefix(t, "vjs"); slices.ContainsFunc(l, func(name string) bool {
+		m, _ := newMachine(spec)
+		return m != nil && name == m.Veth
+	}) {
+		t.Errorf("failed create left its veth")
+	}
+
+	spec.Bridge = n1
+	keep := filepath.Join(spec.Dir, "precious")
+	if err := os.MkdirAll(spec.Dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keep, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Create(context.Background(), spec); err == nil || !strings.Contains(err.Error(), "not empty") {
+		t.Errorf("create in a non-empty directory: %v, want refused", err)
+	}
+	if _, err := os.Stat(keep); err != nil {
+		t.Errorf("refused create touched the directory: %v", err)
+	}
+	for _, bad := range []Spec{
+		{Dir: "relative", Hostname: "x", Bridge: n1, Addr: spec.Addr, Gateway: host},
+		{Dir: spec.Dir + "2", Hostname: "", Bridge: n1, Addr: spec.Addr, Gateway: host},
+		{Dir: spec.Dir + "2", Hostname: "x", Bridge: n1, Addr: spec.Addr, Gateway: netip.MustParseAddr("192.0.2.1")},
+		{Dir: spec.Dir + "2", Hostname: "x", Bridge: "a-name-far-too-long", Addr: spec.Addr, Gateway: host},
+	} {
+		if _, err := Create(context.Background(), bad); err == nil {
+			t.Errorf("create %+v succeeded, want refused", bad)
+		}
+	}
+}

@@ -171,3 +171,25 @@ func unmountAllUnder(dir string) error {
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
+
+// unmountStrayNS detaches what a machine directory whose state file was lost may have left under
+// root: namespace files and the private ns directory under them. Other mounts are not ours to touch.
+func unmountStrayNS(root string) error {
+	ms, err := readMounts("/proc/self/mountinfo")
+	if err != nil {
+		return err
+	}
+	var pts []string
+	for _, m := range ms {
+		if under(m.Point, root) && (m.FSType == "nsfs" || filepath.Base(m.Point) == "ns") {
+			pts = append(pts, m.Point)
+		}
+	}
+	sort.SliceStable(pts, func(i, j int) bool { return len(pts[i]) > len(pts[j]) })
+	for _, p := range pts {
+		if err := syscall.Unmount(p, syscall.MNT_DETACH); err != nil && err != syscall.EINVAL && err != syscall.ENOENT {
+			return fmt.Errorf("unmount %s: %w", p, err)
+		}
+	}
+	return nil
+}
