@@ -2,8 +2,12 @@ package e2e
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/juju/charm/v12"
 
 	"github.com/pgcharm/postgresql/internal/jujusim/simtest"
 )
@@ -191,7 +195,21 @@ func TestRefreshAndRemoveApplication(t *testing.T) {
 	s.Run("deploy", ch, "rec", "-n", "2", "--storage", "data=1G")
 	s.Run("deploy", ch, "cli")
 	s.Run("integrate", "rec", "cli:backend")
-	s.Run("refresh", "rec", "--path", ch)
+	// Refresh from a .charm archive, as `make charm` produces.
+	archive := filepath.Join(t.TempDir(), "recorder.charm")
+	dir, err := charm.ReadCharmDir(ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dir.ArchiveTo(f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	s.Run("refresh", "rec", "--path", archive)
 	hs := hooks(records(t, s, "", "rec/1"))
 	wantSeq(t, "rec/1 refresh", hs[len(hs)-4:], []string{"upgrade-charm", "config-changed", "leader-settings-changed", "start"})
 	hs = hooks(records(t, s, "", "rec/0"))
