@@ -46,7 +46,7 @@ func RunAction(ctx context.Context, action string) (code int) {
 		return actionFail("action %q is not implemented yet", action)
 	}
 	if err := handler(ctx); err != nil {
-		return actionFail("%s: %v", action, err)
+		return actionFail("%v", err)
 	}
 	return 0
 }
