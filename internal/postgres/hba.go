@@ -83,9 +83,75 @@ func HBAAddress(addr string) (string, error) {
 	return netip.PrefixFrom(a, a.BitLen()).String(), nil
 }
 
+// CheckRawHBA catches the usual mistakes in user-written pg_hba.conf lines
+// (extra_pg_auth) before they reach the server, which would refuse to start
+// with them: unknown connection types or methods, missing fields, bad
+// addresses. Errors name the line. It is not a full parser; DB.HBAErrors
+// has the server's word.
+func CheckRawHBA(text string) error {
+	for i, line := range strings.Split(text, "\n") {
+		f, err := hbaFields(line)
+		if err != nil {
+			return fmt.Errorf("pg_hba line %d (%s): %v", i+1, strings.TrimSpace(line), err)
+		}
+		if len(f) == 0 {
+			continue
+		}
+		fail := func(format string, a ...any) error {
+			return fmt.Errorf("pg_hba line %d (%s): %s", i+1, strings.TrimSpace(line), fmt.Sprintf(format, a...))
+		}
+		method := 3
+		switch f[0] {
+		case "local":
+		case "host", "hostssl", "hostnossl", "hostgssenc", "hostnogssenc":
+			method = 4
+			if len(f) > 3 {
+				addr := f[3]
+				switch {
+				case addr == "all" || addr == "samehost" || addr == "samenet":
+				case strings.Contains(addr, "/"):
+					if _, err := netip.ParsePrefix(addr); err != nil {
+						return fail("invalid address %q", addr)
+					}
+				default:
+					if ip, err := netip.ParseAddr(addr); err == nil {
+						// An address without a prefix length takes a netmask column.
+						if len(f) > 4 {
+							if _, err := netip.ParseAddr(f[4]); err != nil || ip.Is4() != strings.Contains(f[4], ".") {
+								return fail("address %s needs a /prefix length or a netmask", addr)
+							}
+						}
+						method = 5
+					} else if strings.ContainsAny(addr, ":") {
+						return fail("invalid address %q", addr)
+					}
+					// Otherwise a host name, which the server resolves.
+				}
+			}
+		default:
+			return fail("unknown connection type %q (local, host, hostssl or hostnossl)", f[0])
+		}
+		if len(f) <= method {
+			return fail("missing fields (type, database, user, [address,] method)")
+		}
+		if !hbaMethods[f[method]] {
+			return fail("unknown authentication method %q", f[method])
+		}
+		for _, opt := range f[method+1:] {
+			if strings.HasPrefix(opt, "clientcert=") && f[0] != "hostssl" {
+				return fail("clientcert only works on hostssl lines")
+			}
+		}
+	}
+	return nil
+}
+
 // Line renders the rule as pg_hba.conf text.
 func (r HBARule) Line() (string, error) {
 	if r.Raw != "" {
+		if err := CheckRawHBA(r.Raw); err != nil {
+			return "", err
+		}
 		return strings.TrimRight(r.Raw, "\n"), nil
 	}
 	db, err := QuoteHBAName(r.Database)
@@ -168,4 +234,46 @@ func WriteIdent(c *Cluster) (bool, error) {
 	data := fmt.Sprintf("# Written by the PostgreSQL charm; changes are overwritten.\n"+
 		"# MAPNAME\tSYSTEM-USERNAME\tPG-USERNAME\n%s\troot\tpostgres\n%s\tpostgres\tpostgres\n", IdentMap, IdentMap)
 	return writeFileAtomic(filepath.Join(c.ConfDir, "pg_ident.conf"), []byte(data), 0o640, true)
+}
+
+// hbaFields splits a pg_hba.conf line into fields: blanks separate them,
+// double quotes group (a doubled quote is a literal one), # starts a
+// comment outside quotes.
+func hbaFields(line string) ([]string, error) {
+	var fields []string
+	var cur strings.Builder
+	inQuote, have := false, false
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		switch {
+		case c == '"':
+			if inQuote && i+1 < len(line) && line[i+1] == '"' {
+				cur.WriteByte('"')
+				i++
+				continue
+			}
+			inQuote = !inQuote
+			have = true
+		case inQuote:
+			cur.WriteByte(c)
+		case c == '#':
+			i = len(line)
+		case c == ' ' || c == '\t' || c == '\r':
+			if have {
+				fields = append(fields, cur.String())
+				cur.Reset()
+				have = false
+			}
+		default:
+			cur.WriteByte(c)
+			have = true
+		}
+	}
+	if inQuote {
+		return nil, fmt.Errorf("unterminated double quote")
+	}
+	if have {
+		fields = append(fields, cur.String())
+	}
+	return fields, nil
 }

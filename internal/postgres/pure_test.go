@@ -280,3 +280,39 @@ Data page checksum version:           1
 		t.Errorf("got %+v", d)
 	}
 }
+
+func TestCheckRawHBA(t *testing.T) {
+	if err := CheckRawHBA(goodRawHBA); err != nil {
+		t.Errorf("good lines refused: %v", err)
+	}
+	for _, tc := range []struct{ text, msg string }{
+		{"host all all 10.0.0.0/8 scram", `line 1 (host all all 10.0.0.0/8 scram): unknown authentication method "scram"`},
+		{"\nhosts all all 10.0.0.0/8 md5", `line 2`},
+		{"host all all 10.0.0.0/8", "missing fields"},
+		{"host all all 10.0.0.0/33 md5", "invalid address"},
+		{"host all all 10.0.0.1 md5", "address 10.0.0.1 needs a /prefix length or a netmask"},
+		{"host all all 10.0.0.1", "missing fields"},
+		{"host all all ::1/128 md5 clientcert=verify-ca", "clientcert only works on hostssl lines"},
+		{`host "all all 10.0.0.0/8 md5`, "unterminated double quote"},
+		{"local all", "missing fields"},
+		{"host all all fd00::1::2 md5", "invalid address"},
+	} {
+		err := CheckRawHBA(tc.text)
+		if err == nil || !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("CheckRawHBA(%q) = %v, want %q", tc.text, err, tc.msg)
+		}
+	}
+	if _, err := RenderHBA([]HBARule{{Raw: "host all all 0.0.0.0/0 trustme"}}); err == nil {
+		t.Error("RenderHBA accepted a bad raw line")
+	}
+}
+
+// goodRawHBA holds lines the server accepts (TestHBAAndTLS loads them).
+var goodRawHBA = `# admins
+host all admin 10.0.0.0/8 scram-sha-256
+hostssl "my db" "we""ird # user" 192.168.1.1 255.255.255.255 md5
+host all all db.example.com scram-sha-256  # a host name
+local all all peer map=x
+hostssl replication repl fd00::/64 scram-sha-256 clientcert=verify-ca
+
+`

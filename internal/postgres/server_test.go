@@ -45,7 +45,7 @@ func requireServer(t testing.TB) string {
 }
 
 func testContext(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
 }
@@ -452,6 +452,7 @@ func TestHBAAndTLS(t *testing.T) {
 		{Type: "hostssl", Database: "appdb", User: "app", Address: "127.0.0.1", Method: "scram-sha-256"},
 		{Type: "host", Database: `we"ird db`, User: HBAAll, Address: "10.9.8.0/24", Method: "scram-sha-256"},
 		{Raw: "# extra_pg_auth\nhost all admin 10.0.0.0/8 scram-sha-256"},
+		{Raw: goodRawHBA},
 	}
 	if _, err := WriteHBA(c.Cluster, rules); err != nil {
 		t.Fatal(err)
