@@ -302,6 +302,15 @@ func (e *Engine) provision(ctx context.Context, jobs []provision) error {
 		ok = append(ok, j)
 	}
 	err := e.Store.Update(func(st *state.State) error {
+		// The first unit whose agent claims the lease leads: the lowest unit by default,
+		// any of the new ones under --seed.
+		if len(ok) > 0 && e.Seed != 0 {
+			j := ok[e.rand().Intn(len(ok))]
+			m := st.Models[j.model]
+			if u := m.Units[j.unit]; u != nil && m.Apps[u.App] != nil && m.Apps[u.App].Leader == "" {
+				m.Apps[u.App].Leader = u.Name
+			}
+		}
 		for _, j := range ok {
 			m := st.Models[j.model]
 			u := m.Units[j.unit]
