@@ -1,8 +1,12 @@
 package postgres
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -276,4 +280,44 @@ func hbaFields(line string) ([]string, error) {
 		fields = append(fields, cur.String())
 	}
 	return fields, nil
+}
+
+// HBARejectedError means the server refused a rendered pg_hba.conf; the
+// previous file was put back.
+type HBARejectedError struct{ Problems []string }
+
+func (e *HBARejectedError) Error() string {
+	return "pg_hba.conf refused by the server: " + strings.Join(e.Problems, "; ")
+}
+
+// ApplyHBA writes pg_hba.conf for the running server this DB is connected
+// to, has the server check it (pg_hba_file_rules) and reloads. A file the
+// server refuses is replaced by the previous one (*HBARejectedError), so
+// that a bad extra_pg_auth line never stops PostgreSQL at its next start.
+func (db *DB) ApplyHBA(ctx context.Context, rules []HBARule) (bool, error) {
+	path := filepath.Join(db.cluster.ConfDir, "pg_hba.conf")
+	old, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, fmt.Errorf("apply pg_hba.conf: %w", err)
+	}
+	changed, err := WriteHBA(db.cluster, rules)
+	if err != nil || !changed {
+		return false, err
+	}
+	problems, err := db.HBAErrors(ctx)
+	if err == nil && len(problems) == 0 {
+		if _, err := db.conn.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
+			return true, fmt.Errorf("apply pg_hba.conf: reload: %w", err)
+		}
+		return true, nil
+	}
+	if old != nil {
+		if _, rerr := writeFileAtomic(path, old, 0o640, true); rerr != nil {
+			return false, fmt.Errorf("apply pg_hba.conf: restore the previous file: %w", rerr)
+		}
+	}
+	if err != nil {
+		return false, fmt.Errorf("apply pg_hba.conf: %w", err)
+	}
+	return false, &HBARejectedError{Problems: problems}
 }

@@ -531,6 +531,52 @@ func TestHBAAndTLS(t *testing.T) {
 	conn, err = tcp("postgres", "", "postgres", "require")
 	rejected("postgres over TCP", conn, err, "28000")
 
+	// A rule the server refuses is rolled back, and the server keeps
+	// working with the previous rules, also after a restart.
+	bad := append(rules, HBARule{Raw: "host all all 10.0.0.0/8 scram-sha-256 nosuchoption=1"})
+	before, err := os.ReadFile(filepath.Join(c.ConfDir, "pg_hba.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed, err = db.ApplyHBA(ctx, bad)
+	var hr *HBARejectedError
+	if changed || !errors.As(err, &hr) || !strings.Contains(err.Error(), "nosuchoption") {
+		t.Errorf("ApplyHBA of a bad rule: changed=%v, %v", changed, err)
+	}
+	if after, err := os.ReadFile(filepath.Join(c.ConfDir, "pg_hba.conf")); err != nil || string(after) != string(before) {
+		t.Errorf("pg_hba.conf not restored: %v", err)
+	}
+	if changed, err := db.ApplyHBA(ctx, rules); err != nil || changed {
+		t.Errorf("ApplyHBA of the current rules: changed=%v, %v", changed, err)
+	}
+	db.Close(ctx)
+	if err := Restart(ctx, c.Cluster); err != nil {
+		t.Fatal(err)
+	}
+	db = connect(t, ctx, c.Cluster, "postgres")
+	conn, err = tcp("app", "app-pw", "appdb", "require")
+	if err != nil {
+		t.Fatalf("after the rollback: %v", err)
+	}
+	conn.Close(ctx)
+	// A good change applies at once, through a reload.
+	more := append(rules, HBARule{Type: "hostssl", Database: "postgres", User: "app", Address: "127.0.0.1", Method: "scram-sha-256"})
+	if changed, err := db.ApplyHBA(ctx, more); err != nil || !changed {
+		t.Fatalf("ApplyHBA: changed=%v, %v", changed, err)
+	}
+	for {
+		conn, err = tcp("app", "app-pw", "postgres", "require")
+		if err == nil {
+			conn.Close(ctx)
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("new rule not applied: %v", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+
 	// A new address means a new certificate.
 	if _, _, changed, err := EnsureSelfSignedCert(c.Cluster, []string{"127.0.0.1", "localhost", "10.1.1.1"}); err != nil || !changed {
 		t.Errorf("new host: changed=%v, %v", changed, err)
