@@ -190,6 +190,8 @@ func startSwift(t testing.TB, ip string) (*Server, error) {
 		if _, err := os.Stat(filepath.Join(etc, kind+".ring.gz")); err != nil {
 			return nil, fmt.Errorf("swift-ring-builder %s produced no ring: %w", kind, err)
 		}
+		// No updater or replicator runs, so a container update that timed out under load would
+		// never reach the listing: the long timeouts make every update synchronous.
 		conf := filepath.Join(etc, kind+"-server.conf")
 		if err := writeFile(conf, fmt.Sprintf(`[DEFAULT]
 user = %s
@@ -200,10 +202,13 @@ bind_port = %d
 workers = 1
 swift_dir = %s
 log_level = WARNING
+conn_timeout = 10
+node_timeout = 60
 [pipeline:main]
 pipeline = %s-server
 [app:%s-server]
 use = egg:swift#%s
+container_update_timeout = 60
 [%s-replicator]
 [%s-updater]
 [%s-auditor]
@@ -228,6 +233,8 @@ pipeline = catch_errors gatekeeper healthcheck cache listing_formats bulk tempau
 [app:proxy-server]
 use = egg:swift#proxy
 account_autocreate = true
+conn_timeout = 10
+node_timeout = 60
 [filter:tempauth]
 use = egg:swift#tempauth
 user_test_tester = testing .admin
