@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -216,7 +217,7 @@ func init() {
 	reg("ssh", "UNIT|MACHINE [CMD...]", cmdSSH)
 	reg("status", "[--format=tabular|json|yaml]", cmdStatus)
 	reg("list-storage", "[--format=tabular|json|yaml]", cmdListStorage, "storage")
-	reg("debug-log", "[--replay] [--include UNIT] [--lines N]", cmdDebugLog)
+	reg("debug-log", "[--include UNIT] [-n LINES] [--all-models]  (the current model's log, or -m MODEL)", cmdDebugLog)
 	reg("import-filesystem", "POOL PROVIDER_ID STORAGE_NAME", cmdImportFilesystem)
 	reg("destroy-model", "MODEL [--release-storage | --destroy-storage] [-y]", cmdDestroyModel)
 	reg("resolve", "UNIT [--no-retry]", cmdResolve, "resolved")
@@ -656,8 +657,9 @@ func cmdImportFilesystem(c *env) error {
 func cmdDebugLog(c *env) error {
 	var include []string
 	var lines int
-	var replay, noTail bool
+	var replay, noTail, allModels bool
 	var level string
+	c.fs.Bool(&allModels, "all-models")
 	c.fs.StringList(&include, "i", "include")
 	c.fs.Int(&lines, "n", "lines")
 	c.fs.Bool(&replay, "replay")
@@ -670,11 +672,24 @@ func cmdDebugLog(c *env) error {
 	if err := nargs(args, 0, 0, "debug-log"); err != nil {
 		return err
 	}
-	data, err := os.ReadFile(hooklog.Path(c.e.Home))
-	if err != nil && !os.IsNotExist(err) {
-		return err
+	var paths []string
+	if allModels {
+		paths, _ = filepath.Glob(filepath.Join(c.e.Home, "logs", "*.log"))
+	} else {
+		uuid, err := c.e.ResolveModel(c.ref())
+		if err != nil {
+			return err
+		}
+		paths = []string{hooklog.Path(c.e.Home, uuid)}
 	}
-	all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	var all []string
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil && !os.IsNotExist(err) {
+			return err
+		}
+		all = append(all, strings.Split(strings.TrimRight(string(data), "\n"), "\n")...)
+	}
 	var out []string
 	for _, l := range all {
 		if l == "" {

@@ -460,8 +460,8 @@ func checkHome(home string) error {
 	return nil
 }
 
-func (e *Engine) logf(model, unit, level, module, format string, args ...any) {
-	hooklog.Append(e.Home, hooklog.Line(model, unit, time.Now(), level, module, fmt.Sprintf(format, args...)))
+func (e *Engine) logf(m *state.Model, unit, level, module, format string, args ...any) {
+	hooklog.Append(e.Home, m.UUID, hooklog.Line(m.Name, unit, time.Now(), level, module, fmt.Sprintf(format, args...)))
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -438,7 +438,7 @@ func (e *Engine) logRun(j *job, code int, stdout, stderr, jujuLog string, dur ti
 		status += fmt.Sprintf(", %d juju-log lines", n)
 	}
 	lines = append(lines, hooklog.Line(j.modelName, j.unit, t, level, mod, status))
-	hooklog.Append(e.Home, lines...)
+	hooklog.Append(e.Home, j.model, lines...)
 	e.progress("%s: %s", j.unit, status)
 }
 
@@ -568,7 +568,7 @@ func (e *Engine) finalizeUnit(st *state.State, m *state.Model, u *state.Unit) []
 		}
 		mach, err := e.loadMachine(&mcCopy)
 		if err != nil {
-			e.logf(m.Name, u.Name, "ERROR", "juju.jujusim", "load machine %s: %v", mcCopy.ID, err)
+			e.logf(m, u.Name, "ERROR", "juju.jujusim", "load machine %s: %v", mcCopy.ID, err)
 			return
 		}
 		for _, loc := range detach {
@@ -576,11 +576,11 @@ func (e *Engine) finalizeUnit(st *state.State, m *state.Model, u *state.Unit) []
 				continue
 			}
 			if err := mach.Detach(loc); err != nil {
-				e.logf(m.Name, u.Name, "ERROR", "juju.jujusim", "detach %s: %v", loc, err)
+				e.logf(m, u.Name, "ERROR", "juju.jujusim", "detach %s: %v", loc, err)
 			}
 		}
 		if err := mach.Destroy(context.Background()); err != nil {
-			e.logf(m.Name, u.Name, "ERROR", "juju.jujusim", "destroy machine %s: %v", mcCopy.ID, err)
+			e.logf(m, u.Name, "ERROR", "juju.jujusim", "destroy machine %s: %v", mcCopy.ID, err)
 		}
 		delete(e.mcach, mcCopy.Dir)
 		for _, d := range destroyDirs {
@@ -659,7 +659,7 @@ func (e *Engine) commit(st *state.State, m *state.Model, u *state.Unit, hc *stat
 		e.applySecretOp(st, m, u, hc, op)
 	}
 	if len(hc.StorageAdd) > 0 {
-		e.logf(m.Name, u.Name, "WARNING", "juju.jujusim", "storage-add %v ignored: jujusim adds storage only at deploy/add-unit", hc.StorageAdd)
+		e.logf(m, u.Name, "WARNING", "juju.jujusim", "storage-add %v ignored: jujusim adds storage only at deploy/add-unit", hc.StorageAdd)
 	}
 	if hc.Event.Kind == "config-changed" {
 		// Juju refreshes the address keys of relation bags when config-changed flushes.

@@ -1,4 +1,4 @@
-// Package hooklog is jujusim's debug log: one text file of lines shaped like
+// Package hooklog is jujusim's debug log: one text file per model of lines shaped like
 // `juju debug-log` output, appended by the CLI (hook runs) and by juju-log.
 package hooklog
 
@@ -10,8 +10,13 @@ import (
 	"time"
 )
 
-// Path is the debug log file of a jujusim home.
-func Path(home string) string { return filepath.Join(home, "debug.log") }
+// Path is the debug log file of a model.
+func Path(home, modelUUID string) string {
+	if modelUUID == "" {
+		modelUUID = "controller"
+	}
+	return filepath.Join(home, "logs", modelUUID+".log")
+}
 
 // Line formats one debug-log line: "unit-pg-0: 15:04:05.000 INFO module message".
 func Line(model, unit string, t time.Time, level, module, msg string) string {
@@ -24,11 +29,12 @@ func Line(model, unit string, t time.Time, level, module, msg string) string {
 
 // Append appends lines (each gets a newline) in one write; errors are ignored since a
 // lost log line must never fail a hook.
-func Append(home string, lines ...string) {
+func Append(home, modelUUID string, lines ...string) {
 	if len(lines) == 0 {
 		return
 	}
-	f, err := os.OpenFile(Path(home), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	_ = os.MkdirAll(filepath.Join(home, "logs"), 0o700)
+	f, err := os.OpenFile(Path(home, modelUUID), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return
 	}

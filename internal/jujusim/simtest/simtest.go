@@ -318,7 +318,7 @@ func (s *Sim) Exec(unit string, argv ...string) string {
 
 // DumpDebugLog logs the debug log (done automatically when a test fails).
 func (s *Sim) DumpDebugLog() {
-	out, _ := s.exec("debug-log")
+	out, _ := s.exec("debug-log", "--all-models")
 	s.T.Logf("jujusim debug-log:\n%s", out)
 }
 

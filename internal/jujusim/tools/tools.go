@@ -262,7 +262,7 @@ func lineFor(model, unit, level, msg string) string {
 	return hooklog.Line(model, unit, time.Now(), level, "unit."+unit+".juju-log", msg)
 }
 
-func appendLog(home, line string) { hooklog.Append(home, line) }
+func appendLog(home, line string) { hooklog.Append(home, os.Getenv("JUJU_MODEL_UUID"), line) }
 
 // CtxLogPath is where juju-log copies a hook's lines for the runner's record.
 func CtxLogPath(home, ctxID string) string { return filepath.Join(home, "run", ctxID+".log") }
