@@ -1,7 +1,10 @@
 package postgres
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -628,4 +631,40 @@ func formatNumber(n float64) string {
 		return strconv.FormatInt(int64(n), 10)
 	}
 	return strconv.FormatFloat(n, 'g', -1, 64)
+}
+
+// ApplyCharmConf validates settings against the running server, writes
+// conf.d/juju-charm.conf, has the server re-read its files and returns the
+// settings that wait for a restart. Settings the server refuses leave the
+// previous file in place (*InvalidSettingsError), so a bad extra_pg_conf
+// never stops PostgreSQL at its next start.
+func (db *DB) ApplyCharmConf(ctx context.Context, s Settings) (changed bool, pendingRestart []string, err error) {
+	if err := db.Validate(ctx, s); err != nil {
+		return false, nil, err
+	}
+	path := filepath.Join(db.cluster.ConfDir, "conf.d", CharmConfName)
+	old, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, nil, fmt.Errorf("apply %s: %w", CharmConfName, err)
+	}
+	changed, err = WriteCharmConf(db.cluster, s)
+	if err != nil {
+		return false, nil, err
+	}
+	if changed {
+		problems, err := db.FileSettingErrors(ctx)
+		if err == nil && len(problems) > 0 {
+			err = &InvalidSettingsError{Problems: []*SettingError{{Name: "configuration files", Msg: strings.Join(problems, "; ")}}}
+		}
+		if err != nil {
+			if old != nil {
+				_, _ = writeFileAtomic(path, old, 0o644, true)
+			} else {
+				_ = os.Remove(path)
+			}
+			return false, nil, err
+		}
+	}
+	pending, err := db.ReloadConf(ctx)
+	return changed, pending, err
 }

@@ -405,6 +405,27 @@ func TestConfValidateAndRestart(t *testing.T) {
 		t.Errorf("shared_buffers change: pending %v, %v", pending, err)
 	}
 
+	// ApplyCharmConf: a refused value leaves the file as it was.
+	before, err := os.ReadFile(filepath.Join(c.ConfDir, "conf.d", CharmConfName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong := settings.Merge(Settings{{"work_mem", "lots"}})
+	if changed, _, err := db.ApplyCharmConf(ctx, wrong); changed || err == nil || !strings.Contains(err.Error(), "work_mem = 'lots': not an integer") {
+		t.Errorf("ApplyCharmConf of a bad value: changed=%v, %v", changed, err)
+	}
+	if after, err := os.ReadFile(filepath.Join(c.ConfDir, "conf.d", CharmConfName)); err != nil || string(after) != string(before) {
+		t.Errorf("conf changed by a refused apply: %v", err)
+	}
+	settings.Set("work_mem", "24MB")
+	changed, pending, err = db.ApplyCharmConf(ctx, settings)
+	if err != nil || !changed || strings.Join(pending, ",") != "shared_buffers" {
+		t.Errorf("ApplyCharmConf: changed=%v pending=%v, %v", changed, pending, err)
+	}
+	if got := show(t, ctx, db, "work_mem"); got != "24MB" {
+		t.Errorf("work_mem = %s", got)
+	}
+
 	bad, err := ParseExtraConf("max_connections = lots\nwal_level = hot\nshared_buffers = 10XB\nmax_wal_senders = -1\nno_such_setting = 1\nssl = maybe\n")
 	if err != nil {
 		t.Fatal(err)
