@@ -1,0 +1,104 @@
+// Package e2e runs the charm end to end on jujusim: real machines (namespaces), real
+// PostgreSQL, the real charm binary run as Juju runs it. The tests need root; without it
+// they skip and say so.
+package e2e
+
+import (
+	"context"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pgcharm/postgresql/internal/jujusim/simtest"
+	"github.com/pgcharm/postgresql/internal/pack"
+)
+
+var charmDir = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "postgresql-charm-")
+	if err != nil {
+		return "", err
+	}
+	return dir, pack.Layout(context.Background(), pack.Options{SrcDir: "../..", ModDir: "../..",
+		Main: "./cmd/postgresql-charm", GOARCH: runtime.GOARCH, Version: "e2e"}, dir)
+})
+
+// postgresqlCharm is the charm directory built once per test process.
+func postgresqlCharm(t *testing.T) string {
+	t.Helper()
+	dir, err := charmDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// newSim starts a jujusim world with one controller and a model.
+func newSim(t *testing.T, model string) (*simtest.Sim, string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end test; skipped with -short")
+	}
+	s := simtest.New(t)
+	s.Verbose = false
+	subnet := s.Bootstrap("lab")
+	s.Run("add-model", model)
+	return s, subnet
+}
+
+// psql runs SQL as postgres on a unit's machine and returns the unaligned output.
+func psql(s *simtest.Sim, unit, sql string) string {
+	s.T.Helper()
+	return strings.TrimSpace(s.Exec(unit, "runuser", "-u", "postgres", "--", "psql", "-XAtc", sql))
+}
+
+// psqlE is psql that returns errors instead of failing the test.
+func psqlE(s *simtest.Sim, unit, sql string) (string, error) {
+	out, _, err := s.RunE("exec", unit, "--", "runuser", "-u", "postgres", "--", "psql", "-XAtc", sql)
+	return strings.TrimSpace(out), err
+}
+
+// roles reads the status messages: the primary and the standbys of app.
+func roles(t *testing.T, st simtest.Status, app string) (primary string, standbys []string) {
+	t.Helper()
+	for name, u := range st.Applications[app].Units {
+		switch {
+		case u.Workload.Current == "active" && strings.HasPrefix(u.Workload.Message, "Live master"):
+			if primary != "" {
+				t.Fatalf("two primaries: %s and %s", primary, name)
+			}
+			primary = name
+		case u.Workload.Current == "active" && strings.HasPrefix(u.Workload.Message, "Live secondary"):
+			standbys = append(standbys, name)
+		}
+	}
+	return primary, standbys
+}
+
+// expectRoles fails unless app has one primary and n standbys, all active.
+func expectRoles(t *testing.T, s *simtest.Sim, app string, n int) (string, []string) {
+	t.Helper()
+	st := s.Status("")
+	p, sb := roles(t, st, app)
+	if p == "" || len(sb) != n || len(st.Applications[app].Units) != n+1 {
+		for name, u := range st.Applications[app].Units {
+			t.Logf("%s: %s %q", name, u.Workload.Current, u.Workload.Message)
+		}
+		t.Fatalf("want one Live master and %d Live secondary units; got primary %q, standbys %v", n, p, sb)
+	}
+	return p, sb
+}
+
+// eventually polls f until it returns true or the timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
