@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/pgcharm/postgresql/internal/jujusim/cmdline"
 	"github.com/pgcharm/postgresql/internal/jujusim/engine"
@@ -89,6 +90,9 @@ func Main(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	c.fs.String(&c.modelF, "m", "model")
 	c.fs.Bool(&c.verbose, "verbose")
 	c.args = args[1:]
+	if d, err := time.ParseDuration(os.Getenv("JUJUSIM_RETRY_DELAY")); err == nil && d > 0 {
+		engine.RetryDelay = d
+	}
 	if s := os.Getenv("JUJUSIM_SEED"); s != "" {
 		c.seed, _ = strconv.ParseInt(s, 10, 64)
 	}

@@ -120,3 +120,23 @@ func TestActions(t *testing.T) {
 		t.Errorf("run-action --wait output:\n%s", out)
 	}
 }
+
+// TestAutomaticRetry checks the opt-in automatically-retry-hooks model config.
+func TestAutomaticRetry(t *testing.T) {
+	s := simtest.New(t)
+	ch := recorderCharm(t)
+	s.Bootstrap("ctl")
+	s.Run("model-config", "automatically-retry-hooks=true")
+	t.Setenv("JUJUSIM_RETRY_DELAY", "100ms")
+	s.Run("deploy", ch, "rec", "--config", "fail-once=config-changed")
+	if u := s.Status("").Applications["rec"].Units["rec/0"]; u.Workload.Current != "active" {
+		t.Errorf("the retried hook should have succeeded: %+v", u)
+	}
+	hs := hooks(records(t, s, "", "rec/0"))
+	if n := strings.Count(strings.Join(hs, " "), "config-changed"); n != 2 {
+		t.Errorf("config-changed should run twice (fail, retry): %v", hs)
+	}
+	if !strings.Contains(s.Run("debug-log"), `unit in error: hook failed: "config-changed"`) {
+		t.Errorf("the failure should be logged")
+	}
+}

@@ -350,7 +350,7 @@ func (e *Engine) ModelConfig(ref ModelRef) (map[string]string, error) {
 		res["name"] = m.Name
 		res["uuid"] = m.UUID
 		res["update-status-hook-interval"] = "5m"
-		res["automatically-retry-hooks"] = "false"
+		res["automatically-retry-hooks"] = "false" // jujusim's default; Juju's is true
 		res["egress-subnets"] = ""
 		res["saas-ingress-allow"] = "0.0.0.0/0,::/0"
 		for k, v := range m.Config {

@@ -57,7 +57,11 @@ func (e *Engine) Settle(ctx context.Context) error {
 			return err
 		}
 		if j == nil {
-			return nil
+			retried, err := e.autoRetry(ctx)
+			if err != nil || !retried {
+				return err
+			}
+			continue
 		}
 		code, stdout, stderr, dur, runErr := e.execute(ctx, j)
 		if err := e.finish(ctx, j, code, stdout, stderr, dur, runErr); err != nil {
@@ -381,8 +385,12 @@ func (e *Engine) finish(ctx context.Context, j *job, code int, stdout, stderr st
 			u.Before = &before
 			u.Workload = state.Status{Current: "error", Message: fmt.Sprintf("hook failed: %q", j.hook), Since: now()}
 			u.Agent = state.Status{Current: "idle", Since: now()}
+			if m.Config["automatically-retry-hooks"] == "true" && u.Retries < MaxAutoRetries {
+				u.RetryAt = now().Add(RetryDelay << u.Retries)
+			}
 			return nil
 		}
+		u.Retries, u.RetryAt = 0, time.Time{}
 		if hc != nil {
 			after = append(after, e.commit(st, m, u, hc)...)
 		}
@@ -797,6 +805,53 @@ func findUnit(st *state.State, name string) *state.Unit {
 	return nil
 }
 
+// With model config automatically-retry-hooks=true a failed hook is retried after
+// RetryDelay, doubling, at most MaxAutoRetries times per hook (Juju: 5s doubling up to
+// 5 minutes, forever). Off by default in jujusim: tests resolve explicitly.
+var (
+	RetryDelay     = 5 * time.Second
+	MaxAutoRetries = 5
+)
+
+// autoRetry waits for the earliest scheduled automatic retry and clears that unit's error;
+// it reports false when no retry is scheduled.
+func (e *Engine) autoRetry(ctx context.Context) (bool, error) {
+	var at time.Time
+	_ = e.Store.View(func(st *state.State) error {
+		for _, m := range st.Models {
+			for _, u := range m.Units {
+				if u.Failed != nil && !u.RetryAt.IsZero() && (at.IsZero() || u.RetryAt.Before(at)) {
+					at = u.RetryAt
+				}
+			}
+		}
+		return nil
+	})
+	if at.IsZero() {
+		return false, nil
+	}
+	select {
+	case <-ctx.Done():
+		return false, ctx.Err()
+	case <-time.After(time.Until(at)):
+	}
+	err := e.Store.Update(func(st *state.State) error {
+		for _, m := range st.Models {
+			for _, u := range m.Units {
+				if u.Failed != nil && !u.RetryAt.IsZero() && !u.RetryAt.After(time.Now()) {
+					u.Failed, u.RetryAt = nil, time.Time{}
+					u.Retries++
+					if u.Before != nil {
+						u.Workload, u.Before = *u.Before, nil
+					}
+				}
+			}
+		}
+		return nil
+	})
+	return true, err
+}
+
 // Resolve clears a unit's error: the failed hook runs again, or with noRetry is skipped.
 func (e *Engine) Resolve(ref ModelRef, unitName string, noRetry bool) error {
 	return e.Store.Update(func(st *state.State) error {
@@ -813,6 +868,7 @@ func (e *Engine) Resolve(ref ModelRef, unitName string, noRetry bool) error {
 		}
 		ev := *u.Failed
 		u.Failed = nil
+		u.Retries, u.RetryAt = 0, time.Time{}
 		if u.Before != nil {
 			u.Workload = *u.Before
 			u.Before = nil

@@ -144,6 +144,8 @@ type Unit struct {
 	State     map[string]string `json:"state,omitempty"`
 	Removed   bool              `json:"removed,omitempty"`
 	DestroySt bool              `json:"destroy-storage,omitempty"`
+	Retries   int               `json:"retries,omitempty"`  // automatic retries of the failed hook so far
+	RetryAt   time.Time         `json:"retry-at,omitempty"` // next automatic retry (zero: none)
 }
 
 // Machine is one namespace machine.

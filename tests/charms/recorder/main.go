@@ -35,6 +35,7 @@ type record struct {
 
 type config struct {
 	FailHook string `json:"fail-hook"`
+	FailOnce string `json:"fail-once"`
 	Greeting string `json:"greeting"`
 	Count    int    `json:"count"`
 }
@@ -105,6 +106,14 @@ func main() {
 	if kind != "actions" && cfg.FailHook == name {
 		fmt.Fprintf(os.Stderr, "recorder: failing %s as configured\n", name)
 		os.Exit(1)
+	}
+	if kind != "actions" && cfg.FailOnce == name {
+		marker := "/var/lib/juju/failed-once-" + name
+		if _, err := os.Stat(marker); err != nil {
+			_ = os.WriteFile(marker, nil, 0o600)
+			fmt.Fprintf(os.Stderr, "recorder: failing %s once\n", name)
+			os.Exit(1)
+		}
 	}
 }
 
