@@ -205,6 +205,9 @@ func TestMachines(t *testing.T) {
 		if out, err := shErr(b, "test ! -e /srv/pgdata"); err != nil {
 			t.Errorf("volume visible in b: %s", out)
 		}
+		if m := mountsMentioning(t, " /srv/pgdata "); len(m) > 0 {
+			t.Errorf("the attachment leaked into the host's mounts: %q", m)
+		}
 		if _, err := os.Stat("/srv/pgdata"); !errors.Is(err, os.ErrNotExist) && errors.Is(hostErr, os.ErrNotExist) {
 			t.Errorf("attach created /srv/pgdata on the host")
 		}
