@@ -1,7 +1,3 @@
-// Package machine makes jujusim's machines out of Linux namespaces: a persistent network, mount, UTS
-// and IPC namespace per machine, reachable on a bridge per controller. The host's packages are shared
-// with every machine; only the directories a PostgreSQL unit owns (data, configuration, logs, home
-// directories) are private. Everything here needs root.
 package machine
 
 import (
