@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/pgcharm/postgresql/internal/jujusim/simtest"
@@ -139,4 +141,40 @@ func TestAutomaticRetry(t *testing.T) {
 	if !strings.Contains(s.Run("debug-log"), `unit in error: hook failed: "config-changed"`) {
 		t.Errorf("the failure should be logged")
 	}
+}
+
+// TestConcurrentCommands runs several jujusim commands at once against one home: the state
+// lock and the runner lock must keep every action's result intact.
+func TestConcurrentCommands(t *testing.T) {
+	s := simtest.New(t)
+	ch := recorderCharm(t)
+	s.Bootstrap("ctl")
+	s.Run("deploy", ch, "rec", "-n", "2")
+	s.Verbose = false
+	var wg sync.WaitGroup
+	results := make([]simtest.ActionResult, 6)
+	for i := range results {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			unit := fmt.Sprintf("rec/%d", i%2)
+			results[i] = s.RunAction(unit, "echo", fmt.Sprintf("msg=m%d", i))
+		}(i)
+	}
+	for i := 0; i < 3; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.Status("")
+		}()
+	}
+	wg.Wait()
+	ids := map[string]bool{}
+	for i, r := range results {
+		if r.Status != "completed" || r.Results["echoed"] != fmt.Sprintf("m%d", i) || ids[r.ID] {
+			t.Errorf("action %d: %+v", i, r)
+		}
+		ids[r.ID] = true
+	}
+	s.Run("wait")
 }
