@@ -727,6 +727,7 @@ func cmdExec(c *env) error {
 	var timeout string
 	c.fs.StringList(&units, "u", "unit")
 	c.fs.String(&timeout, "timeout")
+	c.fs.StopAtArg = true
 	args, err := c.parse()
 	if err != nil {
 		return err
@@ -736,6 +737,9 @@ func cmdExec(c *env) error {
 			return cmdline.Usagef("missing arguments: exec UNIT -- CMD...")
 		}
 		units, args = []string{args[0]}, args[1:]
+	}
+	if len(args) > 0 && args[0] == "--" {
+		args = args[1:]
 	}
 	if len(args) == 0 {
 		return cmdline.Usagef("no commands specified")
@@ -762,12 +766,16 @@ func cmdExec(c *env) error {
 }
 
 func cmdSSH(c *env) error {
+	c.fs.StopAtArg = true
 	args, err := c.parse()
 	if err != nil {
 		return err
 	}
 	if err := nargs(args, 1, -1, "ssh UNIT [CMD...]"); err != nil {
 		return err
+	}
+	if len(args) > 1 && args[1] == "--" {
+		args = append(args[:1], args[2:]...)
 	}
 	var argv []string
 	if len(args) > 1 {

@@ -89,3 +89,16 @@ func TestFormat(t *testing.T) {
 		}
 	}
 }
+
+func TestStopAtArg(t *testing.T) {
+	fs := NewFlagSet()
+	var m string
+	fs.String(&m, "m", "model")
+	fs.StopAtArg = true
+	if err := fs.Parse([]string{"-m", "x", "pg/0", "ls", "-la", "--", "y"}); err != nil {
+		t.Fatal(err)
+	}
+	if m != "x" || strings.Join(fs.Args, " ") != "pg/0 ls -la -- y" {
+		t.Errorf("m=%q args=%q", m, fs.Args)
+	}
+}

@@ -41,6 +41,9 @@ type FlagSet struct {
 	Args  []string
 	// Seen records the names (without dashes) of options given.
 	Seen map[string]bool
+	// StopAtArg ends option parsing at the first positional argument (for commands that
+	// pass the rest through, like ssh).
+	StopAtArg bool
 }
 
 // NewFlagSet returns an empty FlagSet.
@@ -115,6 +118,10 @@ func (f *FlagSet) Parse(args []string) error {
 			f.Args = append(f.Args, args[i+1:]...)
 			return nil
 		case a == "-" || !strings.HasPrefix(a, "-"):
+			if f.StopAtArg {
+				f.Args = append(f.Args, args[i:]...)
+				return nil
+			}
 			f.Args = append(f.Args, a)
 		case strings.HasPrefix(a, "--"):
 			name, value, hasValue := strings.Cut(a[2:], "=")
