@@ -290,7 +290,7 @@ func tabularStatus(w io.Writer, st *state.State, m *state.Model) error {
 		app := m.Apps[n]
 		us := m.UnitsOf(n)
 		as := appStatus(app, us)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t\t%d\tno\t%s\n", n, app.Version, as.Current, len(us), app.CharmName, app.Revision, as.Message)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%5d\t%s\t\t%3d\tno\t%s\n", n, app.Version, as.Current, len(us), app.CharmName, app.Revision, as.Message)
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
