@@ -327,23 +327,34 @@ func (s *Sim) DumpDebugLog() {
 // directory: dispatch is the binary, hooks/<name> link to ../dispatch.
 func BuildCharm(t testing.TB, pkgDir string, hooks ...string) string {
 	t.Helper()
+	return BuildCharmWith(t, pkgDir, pkgDir, hooks...)
+}
+
+// BuildCharmWith is BuildCharm for a charm whose main package (mainPkg) and YAML files
+// (metaDir) live apart, e.g. BuildCharmWith(t, "cmd/postgresql-charm", ".").
+func BuildCharmWith(t testing.TB, mainPkg, metaDir string, hooks ...string) string {
+	t.Helper()
 	root, err := moduleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := pkgDir
-	if !filepath.IsAbs(src) {
-		src = filepath.Join(root, pkgDir)
+	abs := func(p string) string {
+		if filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(root, p)
 	}
-	dir := filepath.Join(t.TempDir(), filepath.Base(src))
+	pkg, src := abs(mainPkg), abs(metaDir)
+	name := filepath.Base(pkg)
+	dir := filepath.Join(t.TempDir(), name)
 	if err := os.MkdirAll(filepath.Join(dir, "hooks"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "dispatch"), ".")
-	cmd.Dir = src
+	cmd.Dir = pkg
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build charm %s: %v\n%s", pkgDir, err, out)
+		t.Fatalf("build charm %s: %v\n%s", mainPkg, err, out)
 	}
 	for _, f := range []string{"metadata.yaml", "config.yaml", "actions.yaml", "manifest.yaml"} {
 		data, err := os.ReadFile(filepath.Join(src, f))
