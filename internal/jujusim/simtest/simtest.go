@@ -127,9 +127,13 @@ type Sim struct {
 	Verbose bool
 }
 
-// New returns a Sim with a fresh home; cleanup kills every controller it made.
+// New returns a Sim with a fresh home; cleanup kills every controller it made. It skips the
+// test under -short or without root.
 func New(t testing.TB) *Sim {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("jujusim end-to-end test: skipped with -short")
+	}
 	RequireRoot(t)
 	s := &Sim{T: t, Bin: Binary(t), Home: t.TempDir(), Verbose: true}
 	t.Cleanup(func() {
