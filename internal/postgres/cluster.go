@@ -120,7 +120,9 @@ func Lookup(version, name string) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s/%s: %w", version, name, err)
 	}
-	s, err := parseConf(string(data), true)
+	// Lenient: an odd line an administrator added must not hide the
+	// cluster; the server itself is the judge of that file.
+	s, err := parseConf(string(data), true, true)
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s/%s: %s/postgresql.conf: %w", version, name, confDir, err)
 	}

@@ -171,7 +171,7 @@ func ReadConf(c *Cluster, name string) (Settings, error) {
 	if err != nil {
 		return nil, err
 	}
-	return parseConf(string(data), true)
+	return parseConf(string(data), true, false)
 }
 
 // ConfSyntaxError points at the offending line of postgresql.conf text.
@@ -191,14 +191,20 @@ func (e *ConfSyntaxError) Error() string {
 // charm does not manage. A later setting of the same name wins, as in
 // PostgreSQL. Errors name the line.
 func ParseExtraConf(text string) (Settings, error) {
-	return parseConf(text, false)
+	return parseConf(text, false, false)
 }
 
-func parseConf(text string, skipIncludes bool) (Settings, error) {
+// parseConf parses postgresql.conf text. skipIncludes ignores include
+// directives instead of refusing them; lenient skips lines it cannot parse
+// (for reading files the charm does not own).
+func parseConf(text string, skipIncludes, lenient bool) (Settings, error) {
 	var out Settings
 	for i, line := range strings.Split(text, "\n") {
 		name, value, ok, err := parseConfLine(line)
 		if err != nil {
+			if lenient {
+				continue
+			}
 			return nil, &ConfSyntaxError{Line: i + 1, Text: line, Msg: err.Error()}
 		}
 		if !ok {
