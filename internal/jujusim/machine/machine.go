@@ -391,13 +391,29 @@ func (m *Machine) shell(what, script string, args ...string) error {
 // network interface, unmounts its namespaces (the mount namespace and all its mounts go with the
 // last reference) and deletes Dir. It also finishes off a half-created or half-destroyed machine.
 func (m *Machine) Destroy(ctx context.Context) error {
-	if err := m.stopProcesses(ctx); err != nil {
+	ids, err := m.nsIDs()
+	if err != nil {
+		return fmt.Errorf("destroy machine %s: %w", m.Hostname, err)
+	}
+	// Open namespace files hold the namespaces, so that their ids cannot be reused by another
+	// machine's before the last check below.
+	for _, kind := range []string{"net", "mnt"} {
+		if f, err := os.Open(m.nsFile(kind)); err == nil {
+			defer f.Close()
+		}
+	}
+	if err := stopProcesses(ctx, ids, StopTimeout); err != nil {
 		return fmt.Errorf("destroy machine %s: %w", m.Hostname, err)
 	}
 	if err := deleteLink(ctx, m.Veth); err != nil {
 		return fmt.Errorf("destroy machine %s: %w", m.Hostname, err)
 	}
 	if err := unmountAllUnder(m.Dir); err != nil {
+		return fmt.Errorf("destroy machine %s: %w", m.Hostname, err)
+	}
+	// A command entering the machine (through its namespace files) while the processes were being
+	// stopped would otherwise keep the namespaces alive; with the files gone, none can enter now.
+	if err := stopProcesses(ctx, ids, 0); err != nil {
 		return fmt.Errorf("destroy machine %s: %w", m.Hostname, err)
 	}
 	if err := os.RemoveAll(m.Dir); err != nil {

@@ -38,7 +38,16 @@ func isNSFile(path string) bool {
 // Processes lists every process whose network or mount namespace is the machine's. Zombies, which
 // no longer have namespaces, are not listed.
 func (m *Machine) Processes() ([]int, error) {
-	want := map[nsID]bool{}
+	ids, err := m.nsIDs()
+	if err != nil {
+		return nil, err
+	}
+	return processesIn(ids)
+}
+
+// nsIDs identifies the machine's network and mount namespaces (none if their files are gone).
+func (m *Machine) nsIDs() (map[nsID]bool, error) {
+	ids := map[nsID]bool{}
 	for _, kind := range []string{"net", "mnt"} {
 		f := m.nsFile(kind)
 		if !isNSFile(f) {
@@ -48,14 +57,18 @@ func (m *Machine) Processes() ([]int, error) {
 		if err != nil {
 			return nil, fmt.Errorf("machine %s: %w", m.Hostname, err)
 		}
-		want[id] = true
+		ids[id] = true
 	}
-	if len(want) == 0 {
+	return ids, nil
+}
+
+func processesIn(ids map[nsID]bool) ([]int, error) {
+	if len(ids) == 0 {
 		return nil, nil
 	}
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		return nil, fmt.Errorf("machine %s: list processes: %w", m.Hostname, err)
+		return nil, fmt.Errorf("list processes: %w", err)
 	}
 	self := os.Getpid()
 	var pids []int
@@ -66,7 +79,7 @@ func (m *Machine) Processes() ([]int, error) {
 		}
 		for _, kind := range []string{"net", "mnt"} {
 			id, err := nsOf(filepath.Join("/proc", e.Name(), "ns", kind))
-			if err == nil && want[id] {
+			if err == nil && ids[id] {
 				pids = append(pids, pid)
 				break
 			}
@@ -75,39 +88,39 @@ func (m *Machine) Processes() ([]int, error) {
 	return pids, nil
 }
 
-// stopProcesses sends SIGTERM to every process of the machine, waits up to StopTimeout for them to
-// go, then SIGKILLs whatever is left (including anything forked meanwhile) until none remain.
-func (m *Machine) stopProcesses(ctx context.Context) error {
-	pids, err := m.Processes()
+// stopProcesses sends SIGTERM to every process in the namespaces ids, waits up to grace for them
+// to go, then SIGKILLs whatever is left (including anything forked meanwhile) until none remain.
+func stopProcesses(ctx context.Context, ids map[nsID]bool, grace time.Duration) error {
+	pids, err := processesIn(ids)
 	if err != nil || len(pids) == 0 {
 		return err
 	}
 	for _, pid := range pids {
 		syscall.Kill(pid, syscall.SIGTERM)
 	}
-	deadline := time.Now().Add(StopTimeout)
+	deadline := time.Now().Add(grace)
 	sig := syscall.Signal(0)
 	for {
-		pids, err := m.Processes()
+		pids, err := processesIn(ids)
 		if err != nil {
 			return err
 		}
 		if len(pids) == 0 {
 			return nil
 		}
-		if time.Now().After(deadline) {
+		if !time.Now().Before(deadline) {
 			sig = syscall.SIGKILL
 		}
 		if sig != 0 {
 			for _, pid := range pids {
 				if err := syscall.Kill(pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
-					return fmt.Errorf("machine %s: kill %d: %w", m.Hostname, pid, err)
+					return fmt.Errorf("kill %d: %w", pid, err)
 				}
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("machine %s: stop processes %v: %w", m.Hostname, pids, ctx.Err())
+			return fmt.Errorf("stop processes %v: %w", pids, ctx.Err())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
