@@ -52,7 +52,7 @@ func TestMain(m *testing.M) {
 }
 
 // needRoot skips tests that create namespaces and interfaces when they cannot.
-func needRoot(t *testing.T) {
+func needRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("jujusim machines need root (namespaces, bridges, mounts); run the tests as root")
@@ -67,7 +67,7 @@ func needRoot(t *testing.T) {
 // env is one test's corner of the host: a state root, a bridge prefix and networks under it, all
 // removed by CleanupAll when the test ends, pass or fail.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	root   string
 	prefix string
 	nets   int
@@ -75,7 +75,7 @@ type env struct {
 	subnet map[string]netip.Prefix
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	needRoot(t)
 	root := t.TempDir()
 	b := make([]byte, 3)

@@ -547,3 +547,15 @@ func TestCreateFailure(t *testing.T) {
 		}
 	}
 }
+
+// How long a machine takes to make and to remove (util-linux and iproute2 processes dominate).
+func BenchmarkCreateDestroy(b *testing.B) {
+	e := newEnv(b)
+	bridge := e.network()
+	for i := 0; b.Loop(); i++ {
+		m := e.machine(fmt.Sprintf("bench%d", i), bridge, 50)
+		if err := m.Destroy(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
