@@ -1,0 +1,81 @@
+package e2e
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgcharm/postgresql/internal/jujusim/simtest"
+)
+
+// snapshot is what a hook could change on a unit: its status, its server's start time
+// (a restart changes it), its configuration files and its replication state.
+func snapshot(t *testing.T, s *simtest.Sim) string {
+	t.Helper()
+	st := s.Status("")
+	var names []string
+	for name := range st.Applications["postgresql"].Units {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	for _, name := range names {
+		u := st.Applications["postgresql"].Units[name]
+		fmt.Fprintf(&b, "%s %s %q %v\n", name, u.Workload.Current, u.Workload.Message, u.OpenPorts)
+		b.WriteString(s.Exec(name, "sh", "-c", "md5sum /etc/postgresql/*/main/*.conf /etc/postgresql/*/main/conf.d/* /etc/postgresql/*/main/*.crt"))
+		b.WriteString(psql(s, name, "SELECT pg_postmaster_start_time(), pg_is_in_recovery(), (SELECT string_agg(slot_name, ',' ORDER BY slot_name) FROM pg_replication_slots)"))
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+var hookTime = regexp.MustCompile(`ran "update-status" hook .* in ([0-9.]+m?s)`)
+
+// TestHooksAreIdempotent runs every kind of hook a settled application sees, twice, and
+// checks that nothing changed: no restart, no rewritten file, no status change.
+func TestHooksAreIdempotent(t *testing.T) {
+	s, _ := newSim(t, "idem")
+	s.Run("deploy", postgresqlCharm(t), "postgresql", "-n", "2", "--storage", "pgdata=1G")
+	expectRoles(t, s, "postgresql", 1)
+	before := snapshot(t, s)
+	for _, unit := range []string{"postgresql/0", "postgresql/1"} {
+		for _, hook := range []string{"config-changed", "update-status", "upgrade-charm", "start", "leader-settings-changed"} {
+			for i := 0; i < 2; i++ {
+				s.Run("run-hook", unit, hook)
+			}
+		}
+	}
+	if after := snapshot(t, s); after != before {
+		t.Fatalf("hooks run again changed the units:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	var times []string
+	for _, m := range hookTime.FindAllStringSubmatch(s.Run("debug-log"), -1) {
+		times = append(times, m[1])
+	}
+	t.Logf("update-status wall times on settled units: %s", strings.Join(times, " "))
+}
+
+// TestShuffledDeploysConverge: whatever order the units' hooks interleave in, deploy -n 3
+// ends with one primary and two standbys.
+func TestShuffledDeploysConverge(t *testing.T) {
+	for _, seed := range []int64{7, 1234} {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			s, _ := newSim(t, "shuffle")
+			s.Seed = seed
+			start := time.Now()
+			s.Run("deploy", postgresqlCharm(t), "postgresql", "-n", "3", "--storage", "pgdata=1G")
+			t.Logf("seed %d: deploy -n 3 took %s", seed, time.Since(start).Round(time.Millisecond))
+			primary, standbys := expectRoles(t, s, "postgresql", 2)
+			psql(s, primary, "CREATE TABLE x (i int); INSERT INTO x VALUES (1)")
+			for _, u := range standbys {
+				eventually(t, 30*time.Second, "replication to "+u, func() bool {
+					out, err := psqlE(s, u, "SELECT count(*) FROM x")
+					return err == nil && out == "1"
+				})
+			}
+		})
+	}
+}
