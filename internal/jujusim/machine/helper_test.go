@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -62,7 +63,24 @@ func needRoot(t testing.TB) {
 			t.Skipf("%s is not installed (tests/setup/jujusim.sh installs it)", tool)
 		}
 	}
+	probeOnce.Do(func() {
+		// What machines need from the kernel, tried in a throwaway network namespace: root in an
+		// unprivileged container, say, has none of it.
+		out, err := exec.Command("unshare", "--net", "--mount", "--uts", "--ipc", "sh", "-c",
+			"ip link add jsprobe type bridge && ip link add jsprobe0 type veth peer name jsprobe1").CombinedOutput()
+		if err != nil {
+			probeErr = fmt.Sprintf("%v: %s", err, strings.TrimSpace(string(out)))
+		}
+	})
+	if probeErr != "" {
+		t.Skipf("this host cannot make namespaces, bridges or veths (%s): jujusim machines need them", probeErr)
+	}
 }
+
+var (
+	probeOnce sync.Once
+	probeErr  string
+)
 
 // env is one test's corner of the host: a state root, a bridge prefix and networks under it, all
 // removed by CleanupAll when the test ends, pass or fail.
