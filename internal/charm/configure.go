@@ -60,6 +60,7 @@ func (r *hookRun) hbaRules() ([]postgres.HBARule, error) {
 			postgres.HBARule{Type: "host", Database: postgres.HBAReplication, User: replicationUser, Address: a, Method: "scram-sha-256"},
 			postgres.HBARule{Type: "host", Database: "postgres", User: replicationUser, Address: a, Method: "scram-sha-256"})
 	}
+	rules = append(rules, r.clientHBARules()...)
 	admins, err := ParseAddresses(r.j.Config.AdminAddresses)
 	if err != nil {
 		return nil, &configError{"admin_addresses", err.Error()}

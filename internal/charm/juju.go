@@ -28,6 +28,8 @@ type jujuFacts struct {
 
 	Address string // this unit's ingress address on the peer binding
 	Storage string // where pgdata is mounted; empty when not attached (or detaching)
+
+	Clients clientFacts // the db and db-admin relations
 }
 
 func observeJuju(hook string) (*jujuFacts, error) {
@@ -88,6 +90,9 @@ func observeJuju(hook string) (*jujuFacts, error) {
 	}
 	if len(nw.IngressAddresses) > 0 {
 		f.Address = nw.IngressAddresses[0]
+	}
+	if err := observeClients(f); err != nil {
+		return nil, err
 	}
 	if hook != "pgdata-storage-detaching" {
 		ids, err := goops.ListStorage("pgdata")

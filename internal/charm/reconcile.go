@@ -97,6 +97,9 @@ func (r *hookRun) run() error {
 	if err := r.converge(); err != nil {
 		return err
 	}
+	if err := r.clientRelations(); err != nil {
+		return err
+	}
 	if r.local.Cluster != nil {
 		if err := goops.OpenPort(pgPort, "tcp"); err != nil {
 			return err
