@@ -62,6 +62,11 @@ func TestDeployScaleStorage(t *testing.T) {
 		t.Errorf("relation-list on rec/1: %v", ch1.Members)
 	}
 
+	info := s.ShowUnit("", "rec/1").Relation(t, "peers")
+	if info.RelatedUnits["rec/0"].Data["from"] != "rec/0" || !info.LocalUnit.InScope || info.LocalUnit.Data["ingress-address"] != app.Units["rec/1"].Address {
+		t.Errorf("show-unit rec/1: %+v", info)
+	}
+
 	// Scale up: the new unit installs; the others see it join.
 	s.Run("add-unit", "rec")
 	r0 = records(t, s, "", "rec/0")

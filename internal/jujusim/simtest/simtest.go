@@ -382,3 +382,55 @@ func BuildCharmWith(t testing.TB, mainPkg, metaDir string, hooks ...string) stri
 	}
 	return dir
 }
+
+// UnitInfo is `jujusim show-unit --format=json` for one unit.
+type UnitInfo struct {
+	Leader       bool           `json:"leader"`
+	Machine      string         `json:"machine"`
+	Address      string         `json:"public-address"`
+	OpenedPorts  []string       `json:"opened-ports"`
+	RelationInfo []RelationInfo `json:"relation-info"`
+}
+
+// RelationInfo is one relation of a unit, with the data its units and applications hold.
+type RelationInfo struct {
+	RelationID      int                    `json:"relation-id"`
+	Endpoint        string                 `json:"endpoint"`
+	RelatedEndpoint string                 `json:"related-endpoint"`
+	ApplicationData map[string]string      `json:"application-data"`
+	LocalUnit       RelUnitInfo            `json:"local-unit"`
+	RelatedUnits    map[string]RelUnitInfo `json:"related-units"`
+}
+
+// RelUnitInfo is one unit's bag and scope.
+type RelUnitInfo struct {
+	InScope bool              `json:"in-scope"`
+	Data    map[string]string `json:"data"`
+}
+
+// ShowUnit returns a unit's relation data without running a hook (model "" = current).
+func (s *Sim) ShowUnit(model, unit string) UnitInfo {
+	s.T.Helper()
+	args := []string{"show-unit", unit, "--format=json"}
+	if model != "" {
+		args = append(args, "-m", model)
+	}
+	out := s.Run(args...)
+	var res map[string]UnitInfo
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		s.T.Fatalf("parse show-unit: %v\n%s", err, out)
+	}
+	return res[unit]
+}
+
+// Relation returns the unit's relation on endpoint (fails the test if absent).
+func (u UnitInfo) Relation(t testing.TB, endpoint string) RelationInfo {
+	t.Helper()
+	for _, r := range u.RelationInfo {
+		if r.Endpoint == endpoint {
+			return r
+		}
+	}
+	t.Fatalf("no relation on endpoint %q in %+v", endpoint, u.RelationInfo)
+	return RelationInfo{}
+}
