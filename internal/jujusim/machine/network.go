@@ -98,7 +98,7 @@ func EnsureNetwork(ctx context.Context, bridge string, subnet netip.Prefix) (net
 // overlapping subnets could not route to each other.
 func CheckSubnetFree(subnet netip.Prefix) error {
 	ctx := context.Background()
-	subnet, _, err := bridgeAddr(subnet)
+	subnet, host, err := bridgeAddr(subnet)
 	if err != nil {
 		return err
 	}
@@ -106,7 +106,6 @@ func CheckSubnetFree(subnet netip.Prefix) error {
 	if err != nil {
 		return err
 	}
-	_, host, _ := bridgeAddr(subnet)
 	ours := netip.PrefixFrom(host, subnet.Bits())
 	return checkSubnetFree(ctx, subnet, links, func(_ string, l link) bool {
 		a := l.inet()
