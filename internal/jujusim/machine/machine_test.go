@@ -559,3 +559,39 @@ func BenchmarkCreateDestroy(b *testing.B) {
 		}
 	}
 }
+
+func TestNetworks(t *testing.T) {
+	e := newEnv(t)
+	n1 := e.network()
+	s1 := e.subnet[n1]
+	ctx := context.Background()
+	if host, err := EnsureNetwork(ctx, n1, s1); err != nil || host != e.hosts[n1] || host != s1.Addr().Next() {
+		t.Errorf("EnsureNetwork again: %v %v, want %v", host, err, e.hosts[n1])
+	}
+	if err := CheckSubnetFree(s1); err != nil {
+		t.Errorf("checking an existing controller's own subnet: %v", err)
+	}
+	overlap := netip.PrefixFrom(s1.Addr(), 23).Masked()
+	if _, err := EnsureNetwork(ctx, e.prefix+"o", overlap); err == nil || !strings.Contains(err.Error(), n1) {
+		t.Errorf("a second bridge overlapping %s: %v, want a clash naming %s", n1, err, n1)
+	}
+	if l := linksWithPrefix(t, e.prefix+"o"); len(l) > 0 {
+		t.Errorf("refused network left %v", l)
+	}
+	other := netip.MustParsePrefix("10.99.0.0/24")
+	if _, err := EnsureNetwork(ctx, n1, other); err == nil || !strings.Contains(err.Error(), "already carries") {
+		t.Errorf("moving %s to another subnet: %v, want refused", n1, err)
+	}
+	if err := RemoveNetwork(ctx, n1); err != nil {
+		t.Fatal(err)
+	}
+	if err := RemoveNetwork(ctx, n1); err != nil {
+		t.Errorf("removing a missing network: %v", err)
+	}
+	if l := linksWithPrefix(t, n1); len(l) > 0 {
+		t.Errorf("bridge left: %v", l)
+	}
+	if rules, _ := listRules(ctx); slices.ContainsFunc(rules, func(r rule) bool { return r.IIf == n1 }) {
+		t.Errorf("routing rules left for %s", n1)
+	}
+}
