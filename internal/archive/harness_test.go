@@ -227,9 +227,15 @@ func (c *cluster) sysid() string { return c.sql("SELECT system_identifier FROM p
 func (c *cluster) waitArchived() {
 	c.t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
+	nudge := time.Now().Add(2 * time.Second)
 	for time.Now().Before(deadline) {
 		if c.sql("SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'") == "0" {
 			return
+		}
+		if time.Now().After(nudge) {
+			// After failures the archiver pauses up to a minute; a reload wakes it.
+			c.sql("SELECT pg_reload_conf()")
+			nudge = time.Now().Add(2 * time.Second)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

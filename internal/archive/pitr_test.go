@@ -61,6 +61,28 @@ func TestPITR(t *testing.T) {
 				t.Errorf("listed system identifier %v, cluster has %s", list[0]["system_identifier"], sysid)
 			}
 
+			outage := 0
+			if srv.Name != "file" {
+				// The store goes away in the middle of archiving: archive_command fails,
+				// PostgreSQL keeps the WAL and retries, nothing is lost once it is back.
+				failed := primary.sql("SELECT failed_count FROM pg_stat_archiver")
+				srv.Stop()
+				outage = 5
+				primary.sql(fmt.Sprintf("INSERT INTO marks (store, phase) SELECT '%s', 'outage' FROM generate_series(1, 5)", srv.Name))
+				primary.sql("SELECT pg_switch_wal()")
+				deadline := time.Now().Add(90 * time.Second)
+				for primary.sql("SELECT failed_count FROM pg_stat_archiver") == failed {
+					if time.Now().After(deadline) {
+						t.Fatal("archive_command did not fail while the store was stopped")
+					}
+					time.Sleep(200 * time.Millisecond)
+				}
+				t.Logf("archive_command failed %s after the store stopped", time.Since(deadline.Add(-90*time.Second)).Round(time.Millisecond))
+				if err := srv.Start(); err != nil {
+					t.Fatalf("restart %s: %v", srv.Name, err)
+				}
+				primary.sql("SELECT pg_reload_conf()") // wakes the archiver from its retry pause
+			}
 			primary.sql(fmt.Sprintf("INSERT INTO marks (store, phase) SELECT '%s', 'before' FROM generate_series(1, 10)", srv.Name))
 			primary.sql("SELECT pg_switch_wal()")
 			time.Sleep(1100 * time.Millisecond)
@@ -69,23 +91,25 @@ func TestPITR(t *testing.T) {
 			primary.sql(fmt.Sprintf("INSERT INTO marks (store, phase) SELECT '%s', 'after' FROM generate_series(1, 7)", srv.Name))
 			balance := primary.sql("SELECT sum(abalance) FROM pgbench_accounts")
 			primary.sql("SELECT pg_switch_wal()")
+			waitStart := time.Now()
 			primary.waitArchived()
+			t.Logf("archiving caught up %s after the last switch", time.Since(waitStart).Round(time.Millisecond))
 
 			if out, errs, code := tool(t, "verify", "--config", cfg); code != 0 {
 				t.Errorf("verify: exit %d\n%s\n%s", code, out, errs)
 			}
 
 			count := func(c *cluster) string {
-				return c.sql(fmt.Sprintf("SELECT count(*) FILTER (WHERE phase = 'before') || ' ' || count(*) FILTER (WHERE phase = 'after') FROM marks WHERE store = '%s'", srv.Name))
+				return c.sql(fmt.Sprintf("SELECT count(*) FILTER (WHERE phase = 'before') || ' ' || count(*) FILTER (WHERE phase = 'after') || ' ' || count(*) FILTER (WHERE phase = 'outage') FROM marks WHERE store = '%s'", srv.Name))
 			}
 			atTarget := restoreTo(t, base, "pit-"+srv.Name, cfg, "--target-time", target)
-			if got := count(atTarget); got != "10 0" {
-				t.Errorf("restore to %s: before/after rows %q, want \"10 0\"", target, got)
+			if got, want := count(atTarget), fmt.Sprintf("10 0 %d", outage); got != want {
+				t.Errorf("restore to %s: before/after/outage rows %q, want %q", target, got, want)
 			}
 			atTarget.stop()
 			latest := restoreTo(t, base, "latest-"+srv.Name, cfg)
-			if got := count(latest); got != "10 7" {
-				t.Errorf("restore to latest: before/after rows %q, want \"10 7\"", got)
+			if got, want := count(latest), fmt.Sprintf("10 7 %d", outage); got != want {
+				t.Errorf("restore to latest: before/after/outage rows %q, want %q", got, want)
 			}
 			if got := latest.sql("SELECT sum(abalance) FROM pgbench_accounts"); got != balance {
 				t.Errorf("restore to latest: pgbench balance %s, primary %s", got, balance)
