@@ -229,6 +229,10 @@ func TestRefreshAndRemoveApplication(t *testing.T) {
 	if hs[len(hs)-1] != "backend-relation-broken" {
 		t.Errorf("cli/0 should see the relation broken: %v", hs)
 	}
+	all := strings.Join(hs, " ")
+	if strings.Count(all, "backend-relation-departed(rec/0)") != 1 || strings.Count(all, "backend-relation-departed(rec/1)") != 1 || strings.Count(all, "backend-relation-broken") != 1 {
+		t.Errorf("each departure and the break run once: %v", hs)
+	}
 	if out := s.Run("list-storage", "--format=json"); strings.Contains(out, "data/") {
 		t.Errorf("--destroy-storage left storage: %s", out)
 	}

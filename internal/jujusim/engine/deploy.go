@@ -408,7 +408,7 @@ func (e *Engine) teardown(st *state.State, m *state.Model, u *state.Unit) {
 		for _, remote := range ru.Seen {
 			u.Enqueue(state.Event{Kind: "relation-departed", Rel: r.Key, RemoteUnit: remote, Departing: u.Name})
 		}
-		if !r.Peer && ru.Created {
+		if !r.Peer && ru.Created && !ru.Broken {
 			broken = append(broken, state.Event{Kind: "relation-broken", Rel: r.Key})
 		}
 	}
@@ -440,7 +440,7 @@ func (e *Engine) leaveScope(st *state.State, r *state.Relation, side int, unit s
 	for _, v := range e.peersOf(st, r, side, unit) {
 		vru := v.ru
 		if contains(vru.Seen, unit) {
-			v.u.Enqueue(state.Event{Kind: "relation-departed", Rel: r.Key, RemoteUnit: unit, Departing: unit})
+			enqueueOnce(v.u, state.Event{Kind: "relation-departed", Rel: r.Key, RemoteUnit: unit, Departing: unit})
 		}
 		v.u.Drop(func(ev state.Event) bool {
 			return ev.Rel == r.Key && ev.RemoteUnit == unit && (ev.Kind == "relation-joined" || ev.Kind == "relation-changed")

@@ -192,6 +192,9 @@ func (e *Engine) killRelation(st *state.State, r *state.Relation) {
 			ru.InScope = false
 		}
 		for _, u := range sm.UnitsOf(s.App) {
+			if u.Life != "alive" {
+				continue // its own teardown departs and breaks every relation
+			}
 			ru := s.Units[u.Name]
 			u.Drop(func(ev state.Event) bool {
 				return ev.Rel == r.Key && (ev.Kind == "relation-joined" || ev.Kind == "relation-changed" || ev.Kind == "relation-created")
@@ -204,10 +207,10 @@ func (e *Engine) killRelation(st *state.State, r *state.Relation) {
 				continue
 			}
 			for _, remote := range ru.Seen {
-				u.Enqueue(state.Event{Kind: "relation-departed", Rel: r.Key, RemoteUnit: remote, Departing: remote})
+				enqueueOnce(u, state.Event{Kind: "relation-departed", Rel: r.Key, RemoteUnit: remote, Departing: remote})
 			}
 			if !r.Peer {
-				u.Enqueue(state.Event{Kind: "relation-broken", Rel: r.Key})
+				enqueueOnce(u, state.Event{Kind: "relation-broken", Rel: r.Key})
 			}
 		}
 	}
@@ -696,3 +699,14 @@ func (e *Engine) Action(ref ModelRef, id string) (state.Action, error) {
 
 var _ = sort.Strings
 var _ = charm.ReadCharmDir
+
+// enqueueOnce queues ev unless the same relation event for the same remote unit is pending
+// (a departure may already be queued by the remote unit's own teardown).
+func enqueueOnce(u *state.Unit, ev state.Event) {
+	for _, q := range u.Queue {
+		if q.Kind == ev.Kind && q.Rel == ev.Rel && q.RemoteUnit == ev.RemoteUnit {
+			return
+		}
+	}
+	u.Enqueue(ev)
+}
