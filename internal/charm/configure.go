@@ -74,15 +74,16 @@ func (r *hookRun) hbaRules() ([]postgres.HBARule, error) {
 	return rules, nil
 }
 
-// configure writes the server's configuration files and applies them: a reload when
-// the server runs, or nothing until it starts. Settings that need a restart are noted.
+// configure writes the server's configuration files and applies them. On a running
+// server the server checks them first and a refused file is rolled back, so a bad option
+// blocks the unit with a message instead of leaving a server that cannot restart. Settings
+// that need a restart are noted for the rolling restart.
 func (r *hookRun) configure() error {
 	c := r.local.Cluster
 	if c == nil {
 		return nil
 	}
-	hosts := []string{r.j.Address}
-	cert, key, certChanged, err := postgres.EnsureSelfSignedCert(c, hosts)
+	cert, key, certChanged, err := postgres.EnsureSelfSignedCert(c, []string{r.j.Address})
 	if err != nil {
 		return err
 	}
@@ -94,52 +95,44 @@ func (r *hookRun) configure() error {
 	if err != nil {
 		return err
 	}
+	if _, err := postgres.WriteIdent(c); err != nil {
+		return err
+	}
 	running, err := postgres.IsRunning(r.ctx, c)
 	if err != nil {
 		return err
 	}
-	if running {
-		db, err := postgres.Connect(r.ctx, c, "postgres")
-		if err != nil {
+	if !running {
+		if _, err := postgres.WriteCharmConf(c, s); err != nil {
 			return err
 		}
-		defer db.Close(r.ctx)
-		if err := db.Validate(r.ctx, s); err != nil {
-			var ie *postgres.InvalidSettingsError
-			if errors.As(err, &ie) {
-				return &configError{"extra_pg_conf", err.Error()}
-			}
-			return err
-		}
-	}
-	confChanged, err := postgres.WriteCharmConf(c, s)
-	if err != nil {
+		_, err := postgres.WriteHBA(c, rules)
 		return err
-	}
-	hbaChanged, err := postgres.WriteHBA(c, rules)
-	if err != nil {
-		return err
-	}
-	identChanged, err := postgres.WriteIdent(c)
-	if err != nil {
-		return err
-	}
-	if !running || !(confChanged || hbaChanged || identChanged || certChanged) {
-		return nil
 	}
 	db, err := postgres.Connect(r.ctx, c, "postgres")
 	if err != nil {
 		return err
 	}
 	defer db.Close(r.ctx)
-	pending, err := db.ReloadConf(r.ctx)
+	_, pending, err := db.ApplyCharmConf(r.ctx, s)
+	var invalid *postgres.InvalidSettingsError
+	if errors.As(err, &invalid) {
+		return &configError{"extra_pg_conf", err.Error()}
+	}
 	if err != nil {
 		return err
 	}
-	if bad, err := db.HBAErrors(r.ctx); err != nil {
+	if _, err := db.ApplyHBA(r.ctx, rules); err != nil {
+		var refused *postgres.HBARejectedError
+		if errors.As(err, &refused) {
+			return &configError{"extra_pg_auth", err.Error()}
+		}
 		return err
-	} else if len(bad) > 0 {
-		return &configError{"extra_pg_auth", "pg_hba.conf rejected: " + strings.Join(bad, "; ")}
+	}
+	if certChanged {
+		if pending, err = db.ReloadConf(r.ctx); err != nil {
+			return err
+		}
 	}
 	if len(pending) > 0 {
 		goops.LogInfof("settings waiting for a restart: %s", strings.Join(pending, ", "))
