@@ -117,6 +117,19 @@ func TestCrossModel(t *testing.T) {
 	if b := crec[len(crec)-1]; len(b.Members) != 0 {
 		t.Errorf("relation-list during broken: %v", b.Members)
 	}
+
+	// Destroying the consuming model departs and breaks the relation on the offering side.
+	s.Run("add-relation", "-m", "singapore:server", "server:db", "client-db:backend")
+	s.Run("destroy-model", "singapore:server")
+	crec = records(t, s, "sydney:client", "client/0")
+	hs = hooks(crec)
+	tail := strings.Join(hs[len(hs)-3:], " ")
+	if !strings.HasSuffix(tail, "backend-relation-broken") || strings.Count(tail, "backend-relation-departed(remote-") != 2 {
+		t.Errorf("client after the server model went away: %v", hs[len(hs)-3:])
+	}
+	if st := s.Status("sydney:client"); st.Applications["client"].Units["client/0"].Workload.Current != "active" {
+		t.Errorf("client status: %+v", st.Applications["client"])
+	}
 }
 
 // checkSourceAddress starts a listener in one unit's machine and connects from another's:
