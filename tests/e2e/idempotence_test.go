@@ -79,3 +79,36 @@ func TestShuffledDeploysConverge(t *testing.T) {
 		})
 	}
 }
+
+// TestConfiguration: a bad setting blocks every unit naming the option and changes nothing;
+// fixing it unblocks; a setting that needs a restart restarts standbys before the primary.
+func TestConfiguration(t *testing.T) {
+	s, _ := newSim(t, "conf")
+	s.Run("deploy", postgresqlCharm(t), "postgresql", "-n", "2", "--storage", "pgdata=1G")
+	primary, standbys := expectRoles(t, s, "postgresql", 1)
+	started := func(u string) string { return psql(s, u, "SELECT pg_postmaster_start_time()") }
+	before := map[string]string{primary: started(primary), standbys[0]: started(standbys[0])}
+
+	s.Run("config", "postgresql", "extra_pg_conf=work_mem = 10XB")
+	for name, u := range s.Status("").Applications["postgresql"].Units {
+		if u.Workload.Current != "blocked" || !strings.HasPrefix(u.Workload.Message, "extra_pg_conf: ") || !strings.Contains(u.Workload.Message, "work_mem") {
+			t.Errorf("%s: %s %q; want blocked naming extra_pg_conf and work_mem", name, u.Workload.Current, u.Workload.Message)
+		}
+		if got := psql(s, name, "SHOW work_mem"); got != "4MB" {
+			t.Errorf("%s: work_mem %s after a refused setting", name, got)
+		}
+	}
+	s.Run("config", "postgresql", "extra_pg_conf=work_mem = 10MB", "max_connections=150")
+	expectRoles(t, s, "postgresql", 1)
+	for _, u := range []string{primary, standbys[0]} {
+		if got := psql(s, u, "SHOW work_mem") + " " + psql(s, u, "SHOW max_connections"); got != "10MB 150" {
+			t.Errorf("%s: work_mem and max_connections %s", u, got)
+		}
+		if started(u) == before[u] {
+			t.Errorf("%s was not restarted for max_connections", u)
+		}
+	}
+	if started(standbys[0]) > started(primary) {
+		t.Errorf("the primary restarted (%s) before its standby (%s)", started(primary), started(standbys[0]))
+	}
+}
