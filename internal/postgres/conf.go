@@ -671,6 +671,11 @@ func (db *DB) ApplyCharmConf(ctx context.Context, s Settings) (changed bool, pen
 			return false, nil, err
 		}
 	}
+	if !changed {
+		// Nothing to reload: a reload on every hook would only wake the server.
+		pending, err := db.PendingRestart(ctx)
+		return false, pending, err
+	}
 	pending, err := db.ReloadConf(ctx)
 	return changed, pending, err
 }
