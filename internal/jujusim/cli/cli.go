@@ -93,6 +93,9 @@ func Main(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	if d, err := time.ParseDuration(os.Getenv("JUJUSIM_RETRY_DELAY")); err == nil && d > 0 {
 		engine.RetryDelay = d
 	}
+	if d, err := time.ParseDuration(os.Getenv("JUJUSIM_HOOK_TIMEOUT")); err == nil && d > 0 {
+		engine.HookTimeout = d
+	}
 	if s := os.Getenv("JUJUSIM_SEED"); s != "" {
 		c.seed, _ = strconv.ParseInt(s, 10, 64)
 	}

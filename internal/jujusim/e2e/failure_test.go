@@ -69,6 +69,21 @@ func TestHookFailure(t *testing.T) {
 		t.Errorf("rec/0 should see cli/0's data after the retried hook")
 	}
 	s.Run("wait")
+
+	// resolve --no-retry skips the failed hook.
+	s.Run("config", "cli", "fail-hook=update-status")
+	s.Run("run-hook", "cli/0", "update-status")
+	if u := s.Status("").Applications["cli"].Units["cli/0"]; u.Workload.Message != `hook failed: "update-status"` {
+		t.Fatalf("cli/0 after a failing update-status: %+v", u)
+	}
+	before := len(records(t, s, "", "cli/0"))
+	s.Run("resolve", "cli/0", "--no-retry")
+	if after := len(records(t, s, "", "cli/0")); after != before {
+		t.Errorf("--no-retry must not run the hook again (%d records, was %d)", after, before)
+	}
+	if u := s.Status("").Applications["cli"].Units["cli/0"]; u.Workload.Current != "active" {
+		t.Errorf("after resolve --no-retry: %+v", u)
+	}
 }
 
 // TestActions checks parameters with defaults, nested results, logs, failures and

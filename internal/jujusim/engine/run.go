@@ -21,6 +21,10 @@ import (
 // loudly instead of spinning forever.
 var MaxHooks = 5000
 
+// HookTimeout, when set (JUJUSIM_HOOK_TIMEOUT), kills a hook that runs longer: a safety net
+// for CI. Juju itself has no hook timeout; a killed hook fails like any other.
+var HookTimeout time.Duration
+
 // job is a hook picked to run.
 type job struct {
 	model, modelName, unit, hook string
@@ -304,6 +308,11 @@ func (e *Engine) execute(ctx context.Context, j *job) (int, string, string, time
 		return -1, "", "", 0, err
 	}
 	charmDir := AgentDir(j.unit) + "/charm"
+	if HookTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, HookTimeout)
+		defer cancel()
+	}
 	cmd := mach.Command(ctx, "/bin/sh", "-c", `cd "$0" && exec "$1"`, charmDir, j.handler)
 	cmd.Env = j.env
 	cmd.Stdin = nil
