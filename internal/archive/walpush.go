@@ -256,13 +256,14 @@ func (a *Archive) pushFile(ctx context.Context, path, name string) error {
 	if err != nil {
 		return err
 	}
-	for _, o := range existing {
-		same, err := a.sameContent(ctx, o.Name, path)
+	if len(existing) > 0 {
+		key := preferredObject(existing)
+		same, err := a.sameContent(ctx, key, path)
 		if err != nil {
-			return fmt.Errorf("compare with archived %s: %w", o.Name, err)
+			return fmt.Errorf("compare with archived %s: %w", key, err)
 		}
 		if !same {
-			return fmt.Errorf("%s: %w (%s differs from the local file; refusing to overwrite)", name, ErrWALMismatch, o.Name)
+			return fmt.Errorf("%s: %w (%s differs from the local file; refusing to overwrite)", name, ErrWALMismatch, key)
 		}
 		a.logf("wal-push %s: already archived with the same content", name)
 		return nil
