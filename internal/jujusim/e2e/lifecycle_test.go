@@ -67,6 +67,22 @@ func TestDeployScaleStorage(t *testing.T) {
 		t.Errorf("show-unit rec/1: %+v", info)
 	}
 
+	// network-get reports the machine's real interface.
+	out := s.Exec("rec/0", "sh", "-c", "network-get peers --format=json; ip -o link show eth0 | sed 's/.*link.ether \\([^ ]*\\).*/\\1/'; ip -4 -o addr show eth0")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var ng struct {
+		Bind []struct {
+			MAC   string `json:"mac-address"`
+			Iface string `json:"interface-name"`
+		} `json:"bind-addresses"`
+	}
+	if err := json.Unmarshal([]byte(lines[0]), &ng); err != nil || len(lines) < 3 {
+		t.Fatalf("network-get: %v\n%s", err, out)
+	}
+	if ng.Bind[0].MAC != lines[1] || ng.Bind[0].Iface != "eth0" || !strings.Contains(lines[2], app.Units["rec/0"].Address+"/") {
+		t.Errorf("network-get %+v vs machine %q %q", ng, lines[1], lines[2])
+	}
+
 	// Scale up: the new unit installs; the others see it join.
 	s.Run("add-unit", "rec")
 	r0 = records(t, s, "", "rec/0")
@@ -84,7 +100,7 @@ func TestDeployScaleStorage(t *testing.T) {
 	if strings.Join(dep.Members, ",") != "rec/1" {
 		t.Errorf("relation-list during departed: %v", dep.Members)
 	}
-	out := s.Run("list-storage", "--format=json")
+	out = s.Run("list-storage", "--format=json")
 	var ls struct {
 		Storage map[string]struct {
 			Status struct{ Current string } `json:"status"`

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/netip"
 	"os"
 	"regexp"
 	"sort"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pgcharm/postgresql/internal/jujusim/cmdline"
+	"github.com/pgcharm/postgresql/internal/jujusim/machine"
 	"github.com/pgcharm/postgresql/internal/jujusim/state"
 	"gopkg.in/yaml.v2"
 )
@@ -416,13 +418,14 @@ type netInfo struct {
 	IngressAddresses []string       `yaml:"ingress-addresses,omitempty" json:"ingress-addresses,omitempty"`
 }
 
-// MACAddress derives a stable locally administered MAC from an IP.
+// MACAddress is the MAC of the machine's eth0 with address ip (the machine package makes it
+// from the address, so network-get reports what the machine has).
 func MACAddress(ip string) string {
-	h := uint32(2166136261)
-	for i := 0; i < len(ip); i++ {
-		h = (h ^ uint32(ip[i])) * 16777619
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ""
 	}
-	return fmt.Sprintf("02:6a:%02x:%02x:%02x:%02x", byte(h>>24), byte(h>>16), byte(h>>8), byte(h))
+	return machine.MAC(a)
 }
 
 func networkGet(c *call) error {
