@@ -97,6 +97,11 @@ func (a *Archive) BackupPush(ctx context.Context, opt BackupOptions) (Backup, er
 	if opt.PGData == "" {
 		opt.PGData = dataDir
 	}
+	// pg_backup_stop waits until the last segment is archived: say so now if archiving fails.
+	var failing bool
+	if err := conn.QueryRow(ctx, `SELECT coalesce(last_failed_time > coalesce(last_archived_time, '-infinity'), false) FROM pg_stat_archiver`).Scan(&failing); err == nil && failing {
+		fmt.Fprintln(progress, "backup-push: warning: archive_command is failing (see pg_stat_archiver); the backup cannot finish until WAL archiving works")
+	}
 	if err := a.CheckOwner(ctx, uint64(sysid), versionNum/10000); err != nil {
 		return Backup{}, fmt.Errorf("backup-push: %w", err)
 	}
