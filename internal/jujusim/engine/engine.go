@@ -59,7 +59,7 @@ func New(home string, host Host) (*Engine, error) {
 func (e *Engine) BridgePrefix() string {
 	h := fnv.New32a()
 	h.Write([]byte(filepath.Clean(e.Home)))
-	return fmt.Sprintf("js%05x", h.Sum32()&0xfffff)
+	return fmt.Sprintf("js%08x", h.Sum32())
 }
 
 func (e *Engine) progress(format string, args ...any) {
@@ -202,11 +202,17 @@ func (e *Engine) Bootstrap(ctx context.Context, name, subnet string) (*state.Con
 				return fmt.Errorf("cannot use subnet %s: %w", p, err)
 			}
 		}
-		ctrl = &state.Controller{Name: name, UUID: newUUID(), Subnet: p.String(), NextHost: 2,
-			Bridge: fmt.Sprintf("%s%d", e.BridgePrefix(), len(st.Controllers)+st.NextSeq()%10)}
+		ctrl = &state.Controller{Name: name, UUID: newUUID(), Subnet: p.String(), NextHost: 2}
+		used := map[string]bool{}
 		for _, c := range st.Controllers {
-			if c.Bridge == ctrl.Bridge {
-				ctrl.Bridge = fmt.Sprintf("%s%d", e.BridgePrefix(), st.NextSeq()%100)
+			used[c.Bridge] = true
+		}
+		for n := 0; ctrl.Bridge == ""; n++ {
+			if n == 100 {
+				return errors.New("too many controllers in one jujusim home")
+			}
+			if b := fmt.Sprintf("%s%d", e.BridgePrefix(), n); !used[b] {
+				ctrl.Bridge = b
 			}
 		}
 		st.Controllers[name] = ctrl
