@@ -224,7 +224,7 @@ func init() {
 	reg("ssh", "UNIT|MACHINE [CMD...]", cmdSSH)
 	reg("status", "[--format=tabular|json|yaml]", cmdStatus)
 	reg("list-storage", "[--format=tabular|json|yaml]", cmdListStorage, "storage")
-	reg("debug-log", "[--include UNIT] [-n LINES] [--all-models]  (the current model's log, or -m MODEL)", cmdDebugLog)
+	reg("debug-log", "[--include UNIT] [-n LINES] [--all-models] [--tail]  (the current model's log, or -m MODEL; --tail follows)", cmdDebugLog)
 	reg("import-filesystem", "POOL PROVIDER_ID STORAGE_NAME", cmdImportFilesystem)
 	reg("destroy-model", "MODEL [--release-storage | --destroy-storage] [-y]", cmdDestroyModel)
 	reg("resolve", "UNIT [--no-retry]", cmdResolve, "resolved")
@@ -664,7 +664,8 @@ func cmdImportFilesystem(c *env) error {
 func cmdDebugLog(c *env) error {
 	var include []string
 	var lines int
-	var replay, noTail, allModels bool
+	var replay, noTail, allModels, tail bool
+	c.fs.Bool(&tail, "tail")
 	var level string
 	c.fs.Bool(&allModels, "all-models")
 	c.fs.StringList(&include, "i", "include")
@@ -722,7 +723,59 @@ func cmdDebugLog(c *env) error {
 	for _, l := range out {
 		fmt.Fprintln(c.stdout, l)
 	}
-	return nil
+	if !tail || allModels || len(paths) != 1 {
+		return nil
+	}
+	return follow(c, paths[0], include)
+}
+
+// follow prints lines appended to a model's log until interrupted (debug-log --tail).
+func follow(c *env, path string, include []string) error {
+	var off int64
+	if st, err := os.Stat(path); err == nil {
+		off = st.Size()
+	}
+	var partial string
+	for {
+		select {
+		case <-c.ctx.Done():
+			return nil
+		case <-time.After(200 * time.Millisecond):
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			continue
+		}
+		st, err := f.Stat()
+		if err != nil || st.Size() <= off {
+			f.Close()
+			continue
+		}
+		buf := make([]byte, st.Size()-off)
+		n, _ := f.ReadAt(buf, off)
+		f.Close()
+		off += int64(n)
+		text := partial + string(buf[:n])
+		lines := strings.Split(text, "\n")
+		partial = lines[len(lines)-1]
+		for _, l := range lines[:len(lines)-1] {
+			if matchInclude(l, include) {
+				fmt.Fprintln(c.stdout, l)
+			}
+		}
+	}
+}
+
+func matchInclude(l string, include []string) bool {
+	if len(include) == 0 {
+		return true
+	}
+	for _, inc := range include {
+		if strings.HasPrefix(l, "unit-"+strings.ReplaceAll(inc, "/", "-")+":") || strings.HasPrefix(l, inc+":") {
+			return true
+		}
+	}
+	return false
 }
 
 func cmdExec(c *env) error {
