@@ -368,7 +368,8 @@ func (e *Engine) finish(ctx context.Context, j *job, code int, stdout, stderr st
 			if a == nil {
 				return nil
 			}
-			a.Code, a.Stdout, a.Stderr, a.Completed = code, stdout, stderr, now()
+			a.Code, a.Stdout, a.Stderr, a.Completed = code, clip(stdout), clip(stderr), now()
+			pruneActions(m)
 			switch {
 			case j.handler == "":
 				a.Status, a.Message = "failed", "action not implemented on unit"
@@ -457,6 +458,36 @@ func (e *Engine) logRun(j *job, code int, stdout, stderr, jujuLog string, dur ti
 	lines = append(lines, hooklog.Line(j.modelName, j.unit, t, level, mod, status))
 	hooklog.Append(e.Home, j.model, lines...)
 	e.progress("%s: %s", j.unit, status)
+}
+
+// maxOutput bounds the stdout/stderr kept with an action: every hook tool call reads the
+// whole state, so it must stay small.
+const maxOutput = 256 << 10
+
+func clip(s string) string {
+	if len(s) <= maxOutput {
+		return s
+	}
+	return s[:maxOutput] + "\n[jujusim: output truncated]\n"
+}
+
+// keepActions is how many finished actions a model keeps.
+const keepActions = 200
+
+func pruneActions(m *state.Model) {
+	if len(m.Actions) <= keepActions {
+		return
+	}
+	var done []*state.Action
+	for _, a := range m.Actions {
+		if a.Status == "completed" || a.Status == "failed" {
+			done = append(done, a)
+		}
+	}
+	sort.Slice(done, func(i, j int) bool { return done[i].Completed.Before(done[j].Completed) })
+	for _, a := range done[:max(0, len(m.Actions)-keepActions)] {
+		delete(m.Actions, a.ID)
+	}
 }
 
 // transition applies what a successful (or skipped) hook means for the unit's lifecycle.
