@@ -485,7 +485,7 @@ func pruneActions(m *state.Model) {
 		}
 	}
 	sort.Slice(done, func(i, j int) bool { return done[i].Completed.Before(done[j].Completed) })
-	for _, a := range done[:max(0, len(m.Actions)-keepActions)] {
+	for _, a := range done[:min(len(done), len(m.Actions)-keepActions)] {
 		delete(m.Actions, a.ID)
 	}
 }
