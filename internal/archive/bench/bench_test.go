@@ -10,8 +10,10 @@ import (
 	"math/rand"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -105,6 +107,20 @@ func writeConfig(b *testing.B, srv *storetest.Server, prefix, compression string
 	body, _ := json.Marshal(c)
 	os.WriteFile(cfg, body, 0o600)
 	return cfg
+}
+
+// writeConfigAt writes a configuration postgres can read.
+func writeConfigAt(b *testing.B, path string, srv *storetest.Server, uri string) {
+	c := archive.Config{Credentials: srv.Creds, URI: uri}
+	body, _ := json.Marshal(c)
+	if err := os.WriteFile(path, body, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	if u, err := user.Lookup("postgres"); err == nil {
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		os.Chown(path, uid, gid)
+	}
 }
 
 func servers(b *testing.B) []*storetest.Server {
