@@ -9,9 +9,10 @@ PACK    := $(GO) run ./cmd/charmpack -version $(VERSION) -arch $(ARCH)
 
 all: charm
 
-## charm: build postgresql.charm for ARCH (default: this machine's)
+## charm: build postgresql.charm (and the test client, postgresql-client.charm) for ARCH (default: this machine's)
 charm:
 	$(PACK) -src . -main ./cmd/postgresql-charm -o postgresql.charm
+	$(PACK) -src tests/charms/postgresql-client -main ./tests/charms/postgresql-client -o postgresql-client.charm
 
 ## hooks: rewrite the committed hooks/ symlinks from metadata.yaml
 hooks:

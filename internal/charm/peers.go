@@ -13,6 +13,7 @@ const (
 	keyRestartHolder = "restart-holder" // app: the unit allowed to restart now
 	keySecretID      = "secret-id"      // app: the Juju secret holding the charm's own passwords
 	keyArchiveSysID  = "archive-system-id"
+	keyClientSecrets = "client-secrets" // app: the Juju secret of each client application (relations.go)
 
 	keyAddress   = "address" // unit: where peers and the leader reach this unit's server
 	keyRole      = "role"
@@ -23,6 +24,7 @@ const (
 	keyFollowing = "following"
 	keyVersion   = "version"
 	keyRestart   = "restart-request" // unit: a restart is pending and waits for the lock
+	keyClients   = "clients"         // unit: client requests provisioned on the primary (relations.go)
 )
 
 // AppState is what the leader keeps in the peer relation's application bag.
@@ -32,6 +34,7 @@ type AppState struct {
 	RestartHolder   string
 	SecretID        string
 	ArchiveSystemID string
+	ClientSecrets   string
 }
 
 func parseAppState(d map[string]string) AppState {
@@ -41,6 +44,7 @@ func parseAppState(d map[string]string) AppState {
 		RestartHolder:   d[keyRestartHolder],
 		SecretID:        d[keySecretID],
 		ArchiveSystemID: d[keyArchiveSysID],
+		ClientSecrets:   d[keyClientSecrets],
 	}
 }
 
@@ -51,6 +55,7 @@ func (a AppState) data() map[string]string {
 		keyRestartHolder: a.RestartHolder,
 		keySecretID:      a.SecretID,
 		keyArchiveSysID:  a.ArchiveSystemID,
+		keyClientSecrets: a.ClientSecrets,
 	}
 }
 
@@ -65,6 +70,7 @@ type UnitReport struct {
 	Following      string
 	Version        string
 	RestartRequest bool
+	Clients        string
 }
 
 func parseUnitReport(name string, d map[string]string) (UnitReport, plan.Unit) {
@@ -80,6 +86,7 @@ func parseUnitReport(name string, d map[string]string) (UnitReport, plan.Unit) {
 		Following:      d[keyFollowing],
 		Version:        d[keyVersion],
 		RestartRequest: d[keyRestart] == "true",
+		Clients:        d[keyClients],
 	}
 	_, reported := d[keyHasData]
 	return r, plan.Unit{Name: name, Reported: reported, HasData: r.HasData, SystemID: r.SystemID,
@@ -97,6 +104,7 @@ func (r UnitReport) data() map[string]string {
 		keyFollowing: r.Following,
 		keyVersion:   r.Version,
 		keyRestart:   "",
+		keyClients:   r.Clients,
 	}
 	if r.Timeline > 0 {
 		d[keyTimeline] = strconv.FormatUint(uint64(r.Timeline), 10)

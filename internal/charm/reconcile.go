@@ -268,6 +268,7 @@ func (r *hookRun) publish() error {
 	}
 	rep := r.local.report(r.j.Address, r.following())
 	rep.RestartRequest = r.local.needsRestart
+	rep.Clients = r.j.Clients.Report
 	want := rep.data()
 	if equalBags(r.j.Self, want) {
 		return nil
