@@ -176,7 +176,11 @@ func BenchmarkWALFetch(b *testing.B) {
 				var elapsed time.Duration
 				for range b.N {
 					b.StopTimer()
-					restoreDir := filepath.Join(b.TempDir(), "pg_wal")
+					tmp, err := os.MkdirTemp("", "walfetch-bench-")
+					if err != nil {
+						b.Fatal(err)
+					}
+					restoreDir := filepath.Join(tmp, "pg_wal")
 					os.MkdirAll(restoreDir, 0o700)
 					dest := filepath.Join(restoreDir, "RECOVERYXLOG")
 					b.StartTimer()
@@ -188,6 +192,14 @@ func BenchmarkWALFetch(b *testing.B) {
 						}
 					}
 					elapsed += time.Since(start)
+					// Detached prefetchers may still be writing; let them finish first.
+					for range 100 {
+						if e, _ := os.ReadDir(filepath.Join(restoreDir, ".wal-g", "prefetch", "running")); len(e) == 0 {
+							break
+						}
+						time.Sleep(100 * time.Millisecond)
+					}
+					os.RemoveAll(tmp)
 				}
 				secs := elapsed.Seconds()
 				b.ReportMetric(float64(burst*b.N)/secs, "segments/s")
