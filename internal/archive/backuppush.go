@@ -245,8 +245,9 @@ type tarUploader struct {
 
 // fileEntry is one member to archive: a path on disk and its name in the tar.
 type fileEntry struct {
-	disk   string
-	member string // relative to PGDATA, slash-separated, without leading slash
+	disk     string
+	member   string // relative to PGDATA, slash-separated, without leading slash
+	emptyDir bool   // write an empty directory whatever disk is
 }
 
 func humanBytes(n int64) string {
@@ -331,18 +332,23 @@ func walkDataDir(pgdata string) ([]fileEntry, *TablespaceSpec, error) {
 			rel, _ := filepath.Rel(root, p)
 			if rel == "." {
 				if prefix != "" {
-					out = append(out, fileEntry{p, prefix})
+					out = append(out, fileEntry{disk: p, member: prefix})
 				}
 				return nil
 			}
 			member := filepath.ToSlash(filepath.Join(prefix, rel))
 			base := d.Name()
-			if prefix == "" && d.IsDir() && excludedDirs[member] {
-				out = append(out, fileEntry{p, member})
+			if prefix == "" && excludedDirs[member] && (d.IsDir() || d.Type()&fs.ModeSymlink != 0) {
+				// Kept as empty directories, also when they are symlinks (pg_wal elsewhere):
+				// a restore must not point into the original server's disks.
+				out = append(out, fileEntry{disk: p, member: member, emptyDir: true})
 				if member == "pg_wal" {
-					out = append(out, fileEntry{p, "pg_wal/archive_status"})
+					out = append(out, fileEntry{disk: p, member: "pg_wal/archive_status", emptyDir: true})
 				}
-				return fs.SkipDir
+				if d.IsDir() {
+					return fs.SkipDir
+				}
+				return nil
 			}
 			if d.IsDir() && (base == "pgsql_tmp" || strings.HasPrefix(base, "pgsql_tmp")) {
 				return fs.SkipDir
@@ -360,7 +366,7 @@ func walkDataDir(pgdata string) ([]fileEntry, *TablespaceSpec, error) {
 				spec.Tablespaces[oid] = TablespaceLocation{Location: target + "/", Symlink: member}
 				return walk(target, member)
 			}
-			out = append(out, fileEntry{p, member})
+			out = append(out, fileEntry{disk: p, member: member})
 			return nil
 		})
 	}
@@ -449,6 +455,10 @@ func (u *tarUploader) addFile(p *part, e fileEntry) (int64, error) {
 		return 0, err
 	}
 	member := "/" + e.member
+	if e.emptyDir {
+		return 0, p.tw.WriteHeader(&tar.Header{Name: member + "/", Typeflag: tar.TypeDir, Mode: 0o700,
+			ModTime: info.ModTime(), Format: tar.FormatPAX})
+	}
 	if info.IsDir() {
 		hdr, err := tar.FileInfoHeader(info, "")
 		if err != nil {
@@ -535,7 +545,7 @@ func (u *tarUploader) uploadSingle(name, pgdata string, paths []string, contents
 	p := u.openPart(u.ctx, name)
 	var err error
 	for _, rel := range paths {
-		if _, err = u.addFile(p, fileEntry{filepath.Join(pgdata, rel), rel}); err != nil {
+		if _, err = u.addFile(p, fileEntry{disk: filepath.Join(pgdata, rel), member: rel}); err != nil {
 			break
 		}
 	}
