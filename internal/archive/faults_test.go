@@ -176,11 +176,18 @@ func TestFileArchive(t *testing.T) {
 				t.Fatalf("after killing backup-push at %s: %d backups listed, want %d", delay, got, before)
 			}
 		}
-		// The server ended the interrupted backup with the connection; the next one works.
-		mustTool(t, "backup-push", "--config", cfg, "--host", primary.sock)
+		// The server ended the interrupted backup with the connection; the next one works,
+		// here in many small parts from three streams.
+		out := mustTool(t, "backup-push", "--config", cfg, "--host", primary.sock, "--part-size", "1048576", "--streams", "3")
+		t.Log(out)
 		if got := countBackups(); got != before+1 {
 			t.Errorf("%d backups after a complete push, want %d", got, before+1)
 		}
+		r := restoreTo(t, base, "multipart", cfg)
+		if got := r.sql("SELECT count(*) FROM pgbench_accounts"); got != "100000" {
+			t.Errorf("restore of a backup in many parts: %s accounts, want 100000", got)
+		}
+		r.stop()
 	})
 
 	t.Run("walg reader restores our backup", func(t *testing.T) {

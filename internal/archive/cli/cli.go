@@ -41,7 +41,7 @@ var commands = map[string]command{
 	"wal-push":     {"wal-push [--config F] [--uri U] [--pgdata DIR] PATH", walPush},
 	"wal-fetch":    {"wal-fetch [--config F] [--uri U] [--prefetch N] NAME DEST", walFetch},
 	"wal-prefetch": {"wal-prefetch [--config F] [--uri U] [--count N] NAME DIR", walPrefetch},
-	"backup-push":  {"backup-push [--config F] [--uri U] [--pgdata DIR] [--host H] [--port P] [--user U] [--permanent]", backupPush},
+	"backup-push":  {"backup-push [--config F] [--uri U] [--pgdata DIR] [--host H] [--port P] [--user U] [--permanent] [--part-size B] [--streams N]", backupPush},
 	"backup-list":  {"backup-list [--config F] [--uri U] [--json]", backupList},
 	"backup-fetch": {"backup-fetch [--config F] [--uri U] NAME|LATEST DIR", backupFetch},
 	"delete":       {"delete [--config F] [--uri U] (retain N | before NAME) [--confirm]", deleteCmd},
@@ -233,6 +233,8 @@ func backupPush(ctx context.Context, e *env, args []string) int {
 	user := e.fs.String("user", envOr("PGUSER", "postgres"), "user (a superuser or one granted pg_backup_start)")
 	permanent := e.fs.Bool("permanent", false, "never delete this backup by retention")
 	interval := e.fs.Duration("progress-interval", 5*time.Second, "time between progress lines")
+	partSize := e.fs.Int64("part-size", 0, "start a new tar part beyond this many bytes (default 1 GiB, as WAL-G)")
+	streams := e.fs.Int("streams", 0, "tar parts read, compressed and uploaded at once (default: CPU count, at least 2)")
 	if p, err := strconv.Atoi(os.Getenv("PGPORT")); err == nil {
 		*port = p
 	}
@@ -246,7 +248,7 @@ func backupPush(ctx context.Context, e *env, args []string) int {
 	conn := fmt.Sprintf("host='%s' port=%d user='%s' dbname=postgres application_name=pgcharm-backup-push",
 		connQuote(*host), *port, connQuote(*user))
 	b, err := a.BackupPush(ctx, archive.BackupOptions{ConnString: conn, PGData: *pgdata, Progress: e.stdout,
-		ProgressInterval: *interval, Permanent: *permanent})
+		ProgressInterval: *interval, Permanent: *permanent, PartSize: *partSize, Streams: *streams})
 	if err != nil {
 		return e.fail(err)
 	}
