@@ -24,6 +24,8 @@ func RunHook(ctx context.Context, hook string) (code int) {
 		goops.LogInfof("Ignoring hook %q: not one this charm declares", hook)
 		return 0
 	}
+	timing = startTiming()
+	defer timing.log("hook " + hook)
 	if err := reconcile(ctx, hook); err != nil {
 		return fault("hook "+hook, err)
 	}

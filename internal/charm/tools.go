@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"time"
 )
 
 // Hook tools that carry secrets (relation-set with passwords, secret-add, secret-set) take
@@ -34,6 +35,10 @@ func withPrivateFile(data map[string]string, f func(path string) error) error {
 }
 
 func hookTool(name string, args ...string) ([]byte, error) {
+	if timing != nil {
+		start := time.Now()
+		defer func() { timing.addTool(time.Since(start)) }()
+	}
 	cmd := exec.Command(name, args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
