@@ -26,7 +26,7 @@ func (r *hookRun) converge() error {
 	var last plan.Step = "none"
 	for i := 0; i < maxSteps; i++ {
 		target := r.target()
-		dec := plan.DecideLocal(r.local.planLocal(j.Unit, r.following()), r.app.Primary, target, r.rival())
+		dec := plan.DecideLocal(r.local.planLocal(j.Unit, r.following(), j.Self[keyRestore]), r.app.Primary, target, r.rival())
 		if r.status.Name == "" || dec.Step != plan.StepWait || r.app.Primary != "" {
 			r.status = dec.Status
 		}
@@ -70,7 +70,7 @@ func (r *hookRun) target() plan.Target {
 	}
 	rep, _ := parseUnitReport(p, data)
 	return plan.Target{Name: p, Address: rep.Address, SystemID: rep.SystemID, Timeline: rep.Timeline,
-		Ready: rep.Role == plan.RolePrimary && rep.Address != ""}
+		Restore: rep.Restore, Ready: rep.Role == plan.RolePrimary && rep.Address != ""}
 }
 
 // rival is another unit still reporting itself primary while this one is chosen.
@@ -139,6 +139,7 @@ func (r *hookRun) apply(step plan.Step, t plan.Target) error {
 		if err := r.adopt(); err != nil {
 			return err
 		}
+		r.j.Self[keyRestore] = t.Restore
 		return r.follow(t, up)
 	case plan.StepFollow:
 		up, err := r.upstream(t)
@@ -177,7 +178,8 @@ func (r *hookRun) adopt() error {
 // follow points the standby settings at the primary and (re)starts or reloads.
 func (r *hookRun) follow(t plan.Target, up postgres.Upstream) error {
 	c := r.local.Cluster
-	if _, err := postgres.WriteStandbyConfig(c, postgres.StandbyConfig{Upstream: up, Slot: postgres.SlotName(r.j.Unit)}); err != nil {
+	if _, err := postgres.WriteStandbyConfig(c, postgres.StandbyConfig{Upstream: up, Slot: postgres.SlotName(r.j.Unit),
+		RestoreCommand: r.restoreCommand()}); err != nil {
 		return err
 	}
 	r.j.Self[keyFollowing] = t.Name

@@ -101,9 +101,9 @@ func observeLocal(ctx context.Context, version, storage string) (*localFacts, er
 }
 
 // planLocal turns the facts into the decision's input.
-func (l *localFacts) planLocal(self, following string) plan.Local {
+func (l *localFacts) planLocal(self, following, restore string) plan.Local {
 	p := plan.Local{Self: self, Version: l.Version, FullVersion: l.FullVersion, DataVersion: l.DataVersion,
-		HasData: l.HasData, Running: l.Running, Standby: l.Standby, Following: following}
+		HasData: l.HasData, Running: l.Running, Standby: l.Standby, Following: following, Restore: restore}
 	switch {
 	case l.Server != nil:
 		p.SystemID = l.Server.SystemIdentifier
@@ -118,10 +118,10 @@ func (l *localFacts) planLocal(self, following string) plan.Local {
 }
 
 // report is what this unit publishes to its peers.
-func (l *localFacts) report(address, following string) UnitReport {
-	p := l.planLocal("", following)
+func (l *localFacts) report(address, following, restore string) UnitReport {
+	p := l.planLocal("", following, restore)
 	r := UnitReport{Address: address, HasData: l.HasData, SystemID: p.SystemID, Timeline: p.Timeline, LSN: p.LSN,
-		Version: l.Version, Following: following}
+		Version: l.Version, Following: following, Restore: restore}
 	switch {
 	case l.Running && l.Standby:
 		r.Role = plan.RoleStandby

@@ -24,6 +24,7 @@ const (
 	keyFollowing = "following"
 	keyVersion   = "version"
 	keyRestart   = "restart-request" // unit: a restart is pending and waits for the lock
+	keyRestore   = "restore"         // unit: the point-in-time restore its database descends from
 	keyClients   = "clients"         // unit: client requests provisioned on the primary (relations.go)
 )
 
@@ -71,6 +72,7 @@ type UnitReport struct {
 	Version        string
 	RestartRequest bool
 	Clients        string
+	Restore        string
 }
 
 func parseUnitReport(name string, d map[string]string) (UnitReport, plan.Unit) {
@@ -87,6 +89,7 @@ func parseUnitReport(name string, d map[string]string) (UnitReport, plan.Unit) {
 		Version:        d[keyVersion],
 		RestartRequest: d[keyRestart] == "true",
 		Clients:        d[keyClients],
+		Restore:        d[keyRestore],
 	}
 	_, reported := d[keyHasData]
 	return r, plan.Unit{Name: name, Reported: reported, HasData: r.HasData, SystemID: r.SystemID,
@@ -105,6 +108,7 @@ func (r UnitReport) data() map[string]string {
 		keyVersion:   r.Version,
 		keyRestart:   "",
 		keyClients:   r.Clients,
+		keyRestore:   r.Restore,
 	}
 	if r.Timeline > 0 {
 		d[keyTimeline] = strconv.FormatUint(uint64(r.Timeline), 10)

@@ -100,6 +100,9 @@ func (r *hookRun) run() error {
 	if err := r.clientRelations(); err != nil {
 		return err
 	}
+	if err := r.archiving(); err != nil {
+		return err
+	}
 	if r.local.Cluster != nil {
 		if err := goops.OpenPort(pgPort, "tcp"); err != nil {
 			return err
@@ -189,9 +192,9 @@ func (r *hookRun) leaderDuties() error {
 	j := r.j
 	g := plan.Group{Leader: j.Unit, Units: map[string]plan.Unit{}, Expected: j.Expected,
 		Primary: r.app.Primary, Switchover: r.app.Switchover}
-	self := r.local.planLocal(j.Unit, j.Self[keyFollowing])
+	self := r.local.planLocal(j.Unit, j.Self[keyFollowing], j.Self[keyRestore])
 	g.Units[j.Unit] = plan.Unit{Name: j.Unit, Reported: true, HasData: self.HasData, SystemID: self.SystemID,
-		Timeline: self.Timeline, LSN: self.LSN, Role: r.local.report("", "").Role, Measured: true}
+		Timeline: self.Timeline, LSN: self.LSN, Role: r.local.report("", "", "").Role, Measured: true}
 	failover := r.app.Primary != "" && r.app.Primary != j.Unit && j.Peers[r.app.Primary] == nil
 	for name, data := range j.Peers {
 		rep, u := parseUnitReport(name, data)
@@ -266,7 +269,7 @@ func (r *hookRun) publish() error {
 	if r.j.PeerID == "" || r.local == nil {
 		return nil
 	}
-	rep := r.local.report(r.j.Address, r.following())
+	rep := r.local.report(r.j.Address, r.following(), r.j.Self[keyRestore])
 	rep.RestartRequest = r.local.needsRestart
 	rep.Clients = r.j.Clients.Report
 	want := rep.data()

@@ -15,6 +15,7 @@ type Local struct {
 	Timeline    uint32
 	LSN         uint64
 	Following   string // the primary this unit's standby settings point at
+	Restore     string // which point-in-time restore its database descends from ("" = none)
 }
 
 // Target is the primary as this unit sees it.
@@ -25,6 +26,7 @@ type Target struct {
 	SystemID string
 	Timeline uint32
 	History  []Fork // the primary's timeline history
+	Restore  string // which point-in-time restore the primary's database descends from
 }
 
 // Step is the one thing a unit does to its server in this hook; hooks repeat until the
@@ -98,6 +100,15 @@ func decideStandby(l Local, primary string, t Target) Decision {
 		return wait("Waiting for primary " + primary)
 	case !l.HasData:
 		return Decision{Step: StepClone, Status: Status{"maintenance", "Cloning from " + primary}}
+	case l.Restore != t.Restore:
+		// The primary was restored to a point in time: this standby keeps serving the
+		// old timeline, read-only, until the operator restores it too (as the seed does).
+		msg := fmt.Sprintf("Live secondary (%s) on the timeline before %s was restored; run wal-e-restore here to follow it",
+			l.FullVersion, primary)
+		if !l.Running {
+			return wait(msg)
+		}
+		return Decision{Status: Status{"active", msg}}
 	case l.SystemID != "" && t.SystemID != "" && l.SystemID != t.SystemID:
 		return block(fmt.Sprintf("pgdata holds another database (system id %s; primary %s has %s): detach it or remove this unit",
 			l.SystemID, primary, t.SystemID))

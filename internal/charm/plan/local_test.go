@@ -51,6 +51,12 @@ func TestDecideLocal(t *testing.T) {
 			StepFollow, Status{"maintenance", "Following " + p}},
 		{"stopped standby starts following", stoppedStandby, p, ready, "", StepFollow, Status{"maintenance", "Following " + p}},
 		{"standby following", standby, p, ready, "", StepNone, Status{"active", "Live secondary (15.18)"}},
+		{"standby keeps the old timeline after the primary's restore", standby, p, func() Target { t := ready; t.Restore = "r1"; return t }(), "",
+			StepNone, Status{"active", "Live secondary (15.18) on the timeline before " + p + " was restored; run wal-e-restore here to follow it"}},
+		{"restored standby follows the restored primary", func() Local { l := standby; l.Restore = "r1"; return l }(), p,
+			func() Target { t := ready; t.Restore = "r1"; return t }(), "", StepNone, Status{"active", "Live secondary (15.18)"}},
+		{"an empty unit clones a restored primary", base, p, func() Target { t := ready; t.Restore = "r1"; return t }(), "",
+			StepClone, Status{"maintenance", "Cloning from " + p}},
 	}
 	for _, tc := range cases {
 		got := DecideLocal(tc.l, tc.primary, tc.t, tc.rival)
