@@ -2,7 +2,8 @@
 # Measures wal-push and wal-fetch throughput of the archive engine against the test stores
 # (file:// and whichever servers tests/setup/stores.sh installed). BENCH_STORES=file,s3 limits
 # the stores. Prints Go benchmark lines with segments/s and MB/s.
-# Peers (pgBackRest 2.45, barman-cloud 3.4) are not measured here yet.
+# BenchmarkWALPushPeers compares with pgBackRest 2.45 archive-push on a posix repository (apt
+# install pgbackrest); barman-cloud is not measured yet.
 set -eu
 cd "$(dirname "$0")/../../.."
 exec go test -run '^$' -bench "${BENCH:-.}" -benchtime "${BENCHTIME:-1x}" -timeout 60m ./internal/archive/bench/
