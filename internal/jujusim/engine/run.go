@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/pgcharm/postgresql/internal/jujusim/hooklog"
@@ -315,6 +316,12 @@ func (e *Engine) execute(ctx context.Context, j *job) (int, string, string, time
 	}
 	cmd := mach.Command(ctx, "/bin/sh", "-c", `cd "$0" && exec "$1"`, charmDir, j.handler)
 	cmd.Env = j.env
+	if HookTimeout > 0 {
+		// A Go charm answers SIGQUIT with its goroutines' stacks on stderr, which lands in
+		// the debug log; whatever still runs 10s later is killed.
+		cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGQUIT) }
+		cmd.WaitDelay = 10 * time.Second
+	}
 	cmd.Stdin = nil
 	cmd.Stdout = outF
 	cmd.Stderr = errF
