@@ -460,7 +460,7 @@ func present(ctx context.Context, cluster *postgres.Cluster, db *postgres.DB, c 
 		AND EXISTS (SELECT 1 FROM pg_database WHERE datname = $2)
 		AND (SELECT count(*) FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid JOIN pg_roles u ON u.oid = m.member
 			WHERE u.rolname = $1 AND g.rolname = ANY($3)) = cardinality($3::text[])`,
-		c.User, c.Request.Database, c.Request.Roles).Scan(&ok)
+		c.User, c.Request.Database, append([]string{}, c.Request.Roles...)).Scan(&ok)
 	if err != nil || !ok || len(c.Request.Extensions) == 0 {
 		return ok, err
 	}
