@@ -440,7 +440,7 @@ func (r *hookRun) replicated(ctx context.Context, db *postgres.DB, c plan.Client
 	if p == "" || !plan.HasToken(rep.Clients, c) {
 		return false, nil
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(5 * time.Second)
 	for {
 		ok, err := present(ctx, r.local.Cluster, db, c)
 		if err != nil || ok {
