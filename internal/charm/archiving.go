@@ -1,17 +1,419 @@
 package charm
 
-import "github.com/pgcharm/postgresql/internal/postgres"
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gruyaume/goops"
+
+	"github.com/pgcharm/postgresql/internal/archive"
+	"github.com/pgcharm/postgresql/internal/archive/store"
+	"github.com/pgcharm/postgresql/internal/charm/plan"
+	"github.com/pgcharm/postgresql/internal/postgres"
+)
 
 // Continuous archiving, scheduled backups and point-in-time recovery (wal_e_storage_uri).
-// Filled in by the archiving work: archiveSettings are merged into every unit's settings
-// (archive_mode and archive_command; archive_mode stays on so that configuring archiving
-// never needs a restart), restoreCommand is given to standbys, and archiving() runs after
-// the unit converged (credentials file, cron entry on the primary, archive checks, status).
+// archiveSettings are merged into every unit's settings (archive_mode stays on so that
+// configuring archiving never needs a restart; archive_mode=on archives on the primary only),
+// restoreCommand is given to standbys, and archiving() runs after the unit converged
+// (credentials file, cron entry on the primary, archive checks, status).
 
-func (r *hookRun) archiveSettings() postgres.Settings {
-	return postgres.Settings{{Name: "archive_mode", Value: "on"}, {Name: "archive_command", Value: "/bin/true"}}
+// PostgreSQL runs archive_command and restore_command as postgres, and the charm binary under
+// /var/lib/juju may not be reachable by that user, so a copy lives next to the archive
+// configuration in a root-owned directory postgres can enter. The directory lies in
+// postgres's home, which is private to each machine (also on jujusim).
+const (
+	charmToolsDir     = "/var/lib/postgresql/juju-charm"
+	charmToolsBin     = charmToolsDir + "/pgcharm"
+	archiveConfigPath = charmToolsDir + "/archive.json"
+	restoreConfigPath = charmToolsDir + "/restore.json"
+	cronPath          = "/etc/cron.d/juju-postgresql"
+	archiveCheckState = "archive-check"
+	// readyBacklog is how many WAL segments may wait for archiving before the status says
+	// archiving falls behind.
+	readyBacklog = 16
+)
+
+// archivePrep is decided once per hook (archiveSettings runs on every configure).
+var archivePrep struct {
+	done    bool
+	enabled bool   // archive_command pushes with our binary
+	problem string // static misconfiguration, for the status
+	err     error  // installing the binary or the configuration failed
 }
 
-func (r *hookRun) restoreCommand() string { return "" }
+// archiveCredentials are the store credentials among the charm's options.
+func archiveCredentials(c Config) store.Credentials {
+	return store.Credentials{
+		OSAuthURL: c.OSAuthURL, OSUsername: c.OSUsername, OSPassword: c.OSPassword, OSTenantName: c.OSTenantName,
+		OSProjectName: c.OSProjectName, OSRegionName: c.OSRegionName, OSUserDomainName: c.OSUserDomainName,
+		OSProjectDomainName: c.OSProjectDomainName, OSIdentityAPIVersion: c.OSIdentityAPIVersion,
+		AWSAccessKeyID: c.AWSAccessKeyID, AWSSecretAccessKey: c.AWSSecretAccessKey, AWSRegion: c.AWSRegion,
+		AWSEndpoint: c.AWSEndpoint, WABSAccountName: c.WABSAccountName, WABSAccessKey: c.WABSAccessKey,
+		AzureEndpoint: c.AzureEndpoint, GCSCredentials: c.GCSCredentials, GCSEndpoint: c.GCSEndpoint,
+	}
+}
 
-func (r *hookRun) archiving() error { return nil }
+// archiveConfig is the archive engine's configuration for uri with the charm's credentials.
+func archiveConfig(c Config, uri string) archive.Config {
+	return archive.Config{Credentials: archiveCredentials(c), URI: uri, Compression: c.WalECompression}
+}
+
+// archiveProblem is what is wrong with uri and the credentials before any store is asked.
+func archiveProblem(c Config, uri, option string) string {
+	u, err := store.ParseURI(uri)
+	if err != nil {
+		return fmt.Sprintf("%s: %v", option, err)
+	}
+	if missing := store.MissingCredentials(u, archiveCredentials(c)); len(missing) > 0 {
+		return fmt.Sprintf("%s %s needs %s; set them with juju config", option, uri, strings.Join(missing, ", "))
+	}
+	return ""
+}
+
+func (r *hookRun) prepareArchive() {
+	if archivePrep.done {
+		return
+	}
+	archivePrep.done = true
+	uri := r.j.Config.WalEStorageURI
+	if uri == "" {
+		return
+	}
+	if archivePrep.problem = archiveProblem(r.j.Config, uri, "wal_e_storage_uri"); archivePrep.problem != "" {
+		return
+	}
+	if err := installCharmTools(); err != nil {
+		archivePrep.err = err
+		return
+	}
+	if err := writeArchiveConfig(archiveConfigPath, archiveConfig(r.j.Config, uri)); err != nil {
+		archivePrep.err = err
+		return
+	}
+	archivePrep.enabled = true
+}
+
+func (r *hookRun) archiveSettings() postgres.Settings {
+	r.prepareArchive()
+	cmd := "/bin/true"
+	if archivePrep.enabled {
+		cmd = archive.ArchiveCommand(charmToolsBin, archiveConfigPath)
+	}
+	return postgres.Settings{{Name: "archive_mode", Value: "on"}, {Name: "archive_command", Value: cmd}}
+}
+
+func (r *hookRun) restoreCommand() string {
+	r.prepareArchive()
+	if !archivePrep.enabled {
+		return ""
+	}
+	return archive.RestoreCommand(charmToolsBin, archiveConfigPath, "")
+}
+
+// archiving keeps the credentials file, the backup schedule and the archive checks in line
+// with the configuration, and says in the status what the operator must fix.
+func (r *hookRun) archiving() error {
+	r.prepareArchive()
+	cfg := r.j.Config
+	if archivePrep.err != nil {
+		return archivePrep.err
+	}
+	primary := r.local.Cluster != nil && r.local.Running && !r.local.Standby && r.app.Primary == r.j.Unit
+	if cfg.WalEStorageURI == "" || !archivePrep.enabled {
+		if err := removeIfExists(archiveConfigPath); err != nil {
+			return err
+		}
+		if err := removeIfExists(cronPath); err != nil {
+			return err
+		}
+		if archivePrep.problem != "" {
+			r.archiveStatus(archivePrep.problem, true)
+		}
+		return goops.SetState(archiveCheckState, "")
+	}
+	if err := r.backupSchedule(primary); err != nil {
+		return err
+	}
+	if msg := r.checkArchive(); msg != "" {
+		r.archiveStatus(msg, true)
+		return nil
+	}
+	if primary {
+		if msg := r.archiverHealth(); msg != "" {
+			r.archiveStatus(msg, false)
+		}
+	}
+	return nil
+}
+
+// archiveStatus adds an archiving problem to the unit's status: a misconfiguration blocks, a
+// backlog is said next to the role. A status that is already blocked or in progress stays.
+func (r *hookRun) archiveStatus(msg string, block bool) {
+	switch {
+	case r.status.Name == "blocked":
+	case block:
+		r.status = plan.Status{Name: "blocked", Message: msg}
+	case r.status.Name == "active":
+		r.status.Message += "; " + msg
+	}
+}
+
+// checkArchive asks the store, once per change of the URI, the credentials or the database,
+// whether the credentials work and whether the archive is this database's. The unit's state
+// keeps a hash of what was checked (never the credentials) and the problem found.
+func (r *hookRun) checkArchive() string {
+	sysid := ""
+	if r.local.Server != nil {
+		sysid = r.local.Server.SystemIdentifier
+	}
+	key, _ := json.Marshal(struct {
+		C     archive.Config
+		SysID string
+	}{archiveConfig(r.j.Config, r.j.Config.WalEStorageURI), sysid})
+	sum := sha256.Sum256(key)
+	hash := hex.EncodeToString(sum[:])
+	if prev, err := goops.GetState(archiveCheckState); err == nil {
+		if h, msg, ok := strings.Cut(prev, "\n"); ok && h == hash {
+			return msg
+		}
+	}
+	msg := r.probeArchive(sysid)
+	if msg == "" || !strings.Contains(msg, "unreachable") {
+		if err := goops.SetState(archiveCheckState, hash+"\n"+msg); err != nil {
+			goops.LogWarningf("record the archive check: %v", err)
+		}
+	}
+	return msg
+}
+
+func (r *hookRun) probeArchive(sysid string) string {
+	ctx, cancel := context.WithTimeout(r.ctx, 2*time.Minute)
+	defer cancel()
+	uri := r.j.Config.WalEStorageURI
+	a, err := archive.Open(ctx, archiveConfig(r.j.Config, uri), "")
+	if err == nil {
+		err = store.Check(ctx, a.Store)
+	}
+	if errors.Is(err, store.ErrAuth) {
+		return fmt.Sprintf("wal_e_storage_uri %s: the store rejects the credentials (%v); fix the credential options", uri, err)
+	}
+	if err != nil {
+		goops.LogWarningf("archive check of %s: %v", uri, err)
+		return fmt.Sprintf("wal_e_storage_uri %s is unreachable or refuses access: %v", uri, err)
+	}
+	return foreignArchive(ctx, a, uri, sysid)
+}
+
+// foreignArchive names the other database an archive belongs to, if any.
+func foreignArchive(ctx context.Context, a *archive.Archive, uri, sysid string) string {
+	if sysid == "" {
+		return ""
+	}
+	owner, err := a.ArchiveOwner(ctx)
+	if err != nil || owner == nil {
+		return ""
+	}
+	if ours, _ := strconv.ParseUint(sysid, 10, 64); ours != 0 && owner.SystemIdentifier != ours {
+		return fmt.Sprintf("wal_e_storage_uri %s holds the archive of another database (system id %d, ours %s); use a unique URI",
+			uri, owner.SystemIdentifier, sysid)
+	}
+	return ""
+}
+
+// archiverHealth reports WAL archiving falling behind on the primary: failed pushes newer than
+// the last success, or segments piling up.
+func (r *hookRun) archiverHealth() string {
+	ready, _ := filepath.Glob(filepath.Join(r.local.DataDir, "pg_wal", "archive_status", "*.ready"))
+	db, err := postgres.Connect(r.ctx, r.local.Cluster, "postgres")
+	if err != nil {
+		return ""
+	}
+	defer db.Close(r.ctx)
+	var failing bool
+	var lastFailed string
+	err = db.Conn().QueryRow(r.ctx, `SELECT coalesce(last_failed_time > coalesce(last_archived_time, 'epoch'), false),
+		coalesce(last_failed_wal, '') FROM pg_stat_archiver`).Scan(&failing, &lastFailed)
+	if err != nil {
+		goops.LogWarningf("read pg_stat_archiver: %v", err)
+		return ""
+	}
+	return plan.ArchiverHealth(failing, lastFailed, len(ready), readyBacklog)
+}
+
+// backupSchedule keeps the cron entry on the primary only.
+func (r *hookRun) backupSchedule(primary bool) error {
+	cfg := r.j.Config
+	if !primary || cfg.WalEBackupSchedule == "" {
+		return removeIfExists(cronPath)
+	}
+	text := plan.BackupCron(cfg.WalEBackupSchedule, charmToolsBin, archiveConfigPath, r.local.DataDir, cfg.WalEBackupRetention)
+	return writeIfChanged(cronPath, []byte(text), 0o644, -1, -1)
+}
+
+// installCharmTools copies the running binary where postgres can run it, when it differs.
+func installCharmTools() error {
+	if err := os.MkdirAll(charmToolsDir, 0o755); err != nil {
+		return fmt.Errorf("install the archive tools: %w", err)
+	}
+	if err := os.Chmod(charmToolsDir, 0o755); err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	if self == charmToolsBin {
+		return nil
+	}
+	if same, err := sameFile(self, charmToolsBin); err != nil || same {
+		return err
+	}
+	in, err := os.Open(self)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	tmp, err := os.CreateTemp(charmToolsDir, ".pgcharm-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := io.Copy(tmp, in); err != nil {
+		tmp.Close()
+		return fmt.Errorf("install the archive tools: %w", err)
+	}
+	if err := tmp.Chmod(0o755); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), charmToolsBin)
+}
+
+func sameFile(a, b string) (bool, error) {
+	sa, err := os.Stat(a)
+	if err != nil {
+		return false, err
+	}
+	sb, err := os.Stat(b)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil || sa.Size() != sb.Size() {
+		return false, err
+	}
+	ha, err := fileHash(a)
+	if err != nil {
+		return false, err
+	}
+	hb, err := fileHash(b)
+	return err == nil && bytes.Equal(ha, hb), err
+}
+
+func fileHash(p string) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, err
+	}
+	return h.Sum(nil), nil
+}
+
+// writeArchiveConfig writes the archive configuration, credentials included, readable by
+// postgres only. A changed file is replaced whole, so old secrets do not linger.
+func writeArchiveConfig(path string, c archive.Config) error {
+	data, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	uid, gid, err := postgresIDs()
+	if err != nil {
+		return err
+	}
+	if err := writeIfChanged(path, append(data, '\n'), 0o600, uid, gid); err != nil {
+		return fmt.Errorf("write the archive configuration: %w", err)
+	}
+	return nil
+}
+
+func postgresIDs() (int, int, error) {
+	u, err := user.Lookup(postgres.OSUser)
+	if err != nil {
+		return 0, 0, err
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return uid, gid, nil
+}
+
+// writeIfChanged replaces path atomically unless it already holds data with this mode and
+// owner (uid -1: root's).
+func writeIfChanged(path string, data []byte, mode os.FileMode, uid, gid int) error {
+	if uid < 0 {
+		uid, gid = 0, 0
+	}
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
+		if st, err := os.Stat(path); err == nil && st.Mode().Perm() == mode {
+			if ownedBy(st, uid, gid) {
+				return nil
+			}
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chown(uid, gid); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+func removeIfExists(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+func ownedBy(st os.FileInfo, uid, gid int) bool {
+	s, ok := st.Sys().(*syscall.Stat_t)
+	return ok && int(s.Uid) == uid && int(s.Gid) == gid
+}

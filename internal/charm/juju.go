@@ -74,16 +74,19 @@ func observeJuju(hook string) (*jujuFacts, error) {
 			return nil, fmt.Errorf("observe peer application data: %w", err)
 		}
 	}
-	gs, err := goops.GetGoalState()
-	if err != nil {
-		return nil, fmt.Errorf("observe goal state: %w", err)
-	}
-	for u, st := range gs.Units {
-		if st.Status != "dying" && st.Status != "dead" {
-			f.Expected = append(f.Expected, u)
+	if f.Leader && f.AppBag[keyPrimary] == "" {
+		// Only the first choice of a primary waits for every unit Juju means to have.
+		gs, err := goops.GetGoalState()
+		if err != nil {
+			return nil, fmt.Errorf("observe goal state: %w", err)
 		}
+		for u, st := range gs.Units {
+			if st.Status != "dying" && st.Status != "dead" {
+				f.Expected = append(f.Expected, u)
+			}
+		}
+		sort.Strings(f.Expected)
 	}
-	sort.Strings(f.Expected)
 	nw, err := goops.GetNetwork(peerEndpoint)
 	if err != nil {
 		return nil, fmt.Errorf("observe network: %w", err)

@@ -103,7 +103,10 @@ func (r *hookRun) run() error {
 	if err := r.archiving(); err != nil {
 		return err
 	}
-	if r.local.Cluster != nil {
+	// The port and version only change with the server itself: a unit that already
+	// was running at its last report has set them, unless the charm or its config just changed.
+	announced := r.j.Self[keyRole] != "" && j.Hook != "upgrade-charm" && j.Hook != "config-changed"
+	if r.local.Cluster != nil && !announced {
 		if err := goops.OpenPort(pgPort, "tcp"); err != nil {
 			return err
 		}

@@ -383,8 +383,16 @@ func provision(ctx context.Context, cluster *postgres.Cluster, db *postgres.DB, 
 	if _, err := db.EnsureDatabase(ctx, c.Request.Database, c.User); err != nil {
 		return err
 	}
-	if err := db.GrantDatabase(ctx, c.Request.Database, c.User, []string{"ALL"}); err != nil {
-		return err
+	// GRANT rewrites the catalog even when nothing changes; only grant what is missing.
+	var granted bool
+	if err := db.Conn().QueryRow(ctx, `SELECT has_database_privilege($1, $2, 'CREATE') AND has_database_privilege($1, $2, 'CONNECT')
+		AND has_database_privilege($1, $2, 'TEMPORARY')`, c.User, c.Request.Database).Scan(&granted); err != nil {
+		return fmt.Errorf("privileges of %s on %s: %w", c.User, c.Request.Database, err)
+	}
+	if !granted {
+		if err := db.GrantDatabase(ctx, c.Request.Database, c.User, []string{"ALL"}); err != nil {
+			return err
+		}
 	}
 	for _, role := range c.Request.Roles {
 		exists, err := db.RoleExists(ctx, role)
@@ -415,13 +423,17 @@ func provision(ctx context.Context, cluster *postgres.Cluster, db *postgres.DB, 
 		bySchema[schema] = append(bySchema[schema], name)
 	}
 	for _, schema := range sortedStrings(bySchema) {
+		var exists bool
 		if schema != "" {
-			id := pgx.Identifier{schema}.Sanitize()
-			if _, err := target.Conn().Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+id); err != nil {
-				return fmt.Errorf("create schema %s: %w", schema, err)
+			if err := target.Conn().QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", schema).Scan(&exists); err != nil {
+				return fmt.Errorf("look up schema %s: %w", schema, err)
 			}
-			if _, err := target.Conn().Exec(ctx, "GRANT USAGE ON SCHEMA "+id+" TO PUBLIC"); err != nil {
-				return fmt.Errorf("grant usage on schema %s: %w", schema, err)
+		}
+		if schema != "" && !exists {
+			// A schema of its own for the extension, usable by everyone as the original did.
+			id := pgx.Identifier{schema}.Sanitize()
+			if _, err := target.Conn().Exec(ctx, "CREATE SCHEMA "+id+"; GRANT USAGE ON SCHEMA "+id+" TO PUBLIC"); err != nil {
+				return fmt.Errorf("create schema %s: %w", schema, err)
 			}
 		}
 		if err := target.EnsureExtensions(ctx, bySchema[schema], schema); err != nil {

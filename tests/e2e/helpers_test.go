@@ -88,6 +88,11 @@ func expectRoles(t *testing.T, s *simtest.Sim, app string, n int) (string, []str
 		}
 		t.Fatalf("want one Live master and %d Live secondary units; got primary %q, standbys %v", n, p, sb)
 	}
+	for name, u := range st.Applications[app].Units {
+		if len(u.OpenPorts) != 1 || u.OpenPorts[0] != "5432/tcp" {
+			t.Errorf("%s: open ports %v, want [5432/tcp]", name, u.OpenPorts)
+		}
+	}
 	return p, sb
 }
 
