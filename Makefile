@@ -26,10 +26,11 @@ docs:
 demo:
 	./tests/demo/run $(if $(CHAPTER),--chapter $(CHAPTER))
 
-## test: every test; end-to-end tests need root and real servers (see .ci/run)
+## test: every test; end-to-end tests need root and real servers (see .ci/run). Packages
+## run one at a time: their end-to-end tests each load both cores.
 test:
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 40m ./...
+	$(GO) test -p 1 -count=1 -timeout 40m ./...
 
 ## test-short: unit tests only
 test-short:
