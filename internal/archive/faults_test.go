@@ -2,6 +2,7 @@ package archive_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -95,65 +96,8 @@ func TestFileArchive(t *testing.T) {
 	})
 
 	t.Run("killed wal-push", func(t *testing.T) {
-		// A complete segment of the primary, pushed to a fresh archive and killed at varying
-		// moments: wal-fetch must then find either nothing or exactly the segment.
 		primary.t = t
-		cur := primary.sql("SELECT pg_walfile_name(pg_current_wal_lsn())")
-		entries, _ := os.ReadDir(filepath.Join(primary.dir, "pg_wal"))
-		var name string
-		for _, e := range entries {
-			if archive.ClassifyWAL(e.Name()) == archive.KindSegment && e.Name() < cur {
-				name = e.Name()
-			}
-		}
-		if name == "" {
-			t.Fatal("no complete segment in pg_wal")
-		}
-		src, err := os.ReadFile(filepath.Join(primary.dir, "pg_wal", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		fake := filepath.Join(base, "killed")
-		os.MkdirAll(filepath.Join(fake, "pg_wal"), 0o755)
-		os.WriteFile(filepath.Join(fake, "pg_wal", name), src, 0o644)
-		os.Chown(fake, int(pgUID), int(pgGID))
-		os.Chown(filepath.Join(fake, "pg_wal"), int(pgUID), int(pgGID))
-		killArch := filepath.Join(base, "killed-archive")
-		uri := "file://" + killArch
-		dest := filepath.Join(fake, "fetched")
-		outcomes := map[string]int{}
-		for i := range 16 {
-			cmd := asPostgres(binPath, "wal-push", "--config", cfg, "--uri", uri, "--ahead", "-1", filepath.Join(fake, "pg_wal", name))
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			time.Sleep(time.Duration(i*i) * time.Millisecond / 2)
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			cmd.Wait()
-			os.Remove(dest)
-			_, errs, code := tool(t, "wal-fetch", "--config", cfg, "--uri", uri, "--prefetch", "0", name, dest)
-			switch code {
-			case 74:
-				outcomes["nothing"]++
-			case 0:
-				got, _ := os.ReadFile(dest)
-				if !bytes.Equal(got, src) {
-					t.Fatalf("after a kill at %d: wal-fetch returned a different segment", i)
-				}
-				outcomes["complete"]++
-				os.RemoveAll(filepath.Join(killArch, "wal_005"))
-			default:
-				t.Fatalf("after a kill: wal-fetch exit %d: %s", code, errs)
-			}
-		}
-		t.Logf("kill outcomes: %v", outcomes)
-		mustTool(t, "wal-push", "--config", cfg, "--uri", uri, filepath.Join(fake, "pg_wal", name))
-		mustTool(t, "wal-push", "--config", cfg, "--uri", uri, filepath.Join(fake, "pg_wal", name)) // idempotent
-		os.Remove(dest)
-		mustTool(t, "wal-fetch", "--config", cfg, "--uri", uri, "--prefetch", "0", name, dest)
-		if got, _ := os.ReadFile(dest); !bytes.Equal(got, src) {
-			t.Fatal("segment fetched after a complete push differs")
-		}
+		killPushes(t, primary, base, cfg, "file://"+filepath.Join(base, "killed-archive"), 16)
 	})
 
 	t.Run("killed backup-push", func(t *testing.T) {
@@ -346,4 +290,84 @@ func chownR(t *testing.T, dir string) {
 		}
 		return nil
 	})
+}
+
+// killPushes pushes a complete segment of c to a fresh archive (uri, with cfg's credentials)
+// and kills wal-push at varying moments, rounds times: wal-fetch must then find either
+// nothing or exactly the segment. A final complete push (twice: idempotent) must be fetchable.
+func killPushes(t *testing.T, c *cluster, base, cfg, uri string, rounds int) {
+	t.Helper()
+	cur := c.sql("SELECT pg_walfile_name(pg_current_wal_lsn())")
+	entries, _ := os.ReadDir(filepath.Join(c.dir, "pg_wal"))
+	var name string
+	for _, e := range entries {
+		if archive.ClassifyWAL(e.Name()) == archive.KindSegment && e.Name() < cur {
+			name = e.Name()
+		}
+	}
+	if name == "" {
+		t.Fatal("no complete segment in pg_wal")
+	}
+	src, err := os.ReadFile(filepath.Join(c.dir, "pg_wal", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake, err := os.MkdirTemp(base, "killed-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(fake, "pg_wal"), 0o755)
+	os.WriteFile(filepath.Join(fake, "pg_wal", name), src, 0o644)
+	chownR(t, fake)
+	seg := filepath.Join(fake, "pg_wal", name)
+	dest := filepath.Join(fake, "fetched")
+	outcomes := map[string]int{}
+	for i := range rounds {
+		cmd := asPostgres(binPath, "wal-push", "--config", cfg, "--uri", uri, "--ahead", "-1", seg)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// Kill moments spread over 0 to 150 ms, denser early (start-up, owner check, upload).
+		time.Sleep(time.Duration(i*i) * 150 * time.Millisecond / time.Duration(rounds*rounds))
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait()
+		os.Remove(dest)
+		_, errs, code := tool(t, "wal-fetch", "--config", cfg, "--uri", uri, "--prefetch", "0", name, dest)
+		switch code {
+		case 74:
+			outcomes["nothing"]++
+		case 0:
+			got, _ := os.ReadFile(dest)
+			if !bytes.Equal(got, src) {
+				t.Fatalf("after a kill at round %d: wal-fetch returned a different segment", i)
+			}
+			outcomes["complete"]++
+			// Start over: the next kill must again hit an upload in flight.
+			if a, err := archive.Open(context.Background(), mustConfig(t, cfg), uri); err == nil {
+				objs, _ := a.Store.List(context.Background(), "wal_005/")
+				for _, o := range objs {
+					a.Store.Delete(context.Background(), o.Name)
+				}
+			}
+		default:
+			t.Fatalf("after a kill: wal-fetch exit %d: %s", code, errs)
+		}
+	}
+	t.Logf("kill outcomes: %v", outcomes)
+	mustTool(t, "wal-push", "--config", cfg, "--uri", uri, seg)
+	mustTool(t, "wal-push", "--config", cfg, "--uri", uri, seg) // idempotent
+	os.Remove(dest)
+	mustTool(t, "wal-fetch", "--config", cfg, "--uri", uri, "--prefetch", "0", name, dest)
+	if got, _ := os.ReadFile(dest); !bytes.Equal(got, src) {
+		t.Fatal("segment fetched after a complete push differs")
+	}
+}
+
+func mustConfig(t *testing.T, path string) archive.Config {
+	t.Helper()
+	c, err := archive.LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

@@ -118,6 +118,13 @@ func TestPITR(t *testing.T) {
 				t.Errorf("restored cluster's log shows no WAL restored by restore_command")
 			}
 			latest.stop()
+
+			// wal-push killed mid-upload against this store leaves nothing wal-fetch takes.
+			killURI := srv.URI("pgcharm", "kill-"+srv.Name)
+			if srv.Name == "file" {
+				killURI = "file://" + filepath.Join(base, "kill-file")
+			}
+			killPushes(t, primary, base, cfg, killURI, 8)
 		})
 	}
 }
