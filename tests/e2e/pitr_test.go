@@ -1,0 +1,181 @@
+package e2e
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgcharm/postgresql/internal/archive/store"
+	"github.com/pgcharm/postgresql/internal/jujusim/simtest"
+	"github.com/pgcharm/postgresql/internal/storetest"
+)
+
+// credsYAML is a `juju config --file` document setting the store's credential options.
+func credsYAML(t *testing.T, c store.Credentials) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("postgresql:\n")
+	for _, kv := range [][2]string{
+		{"os_auth_url", c.OSAuthURL}, {"os_username", c.OSUsername}, {"os_password", c.OSPassword},
+		{"os_tenant_name", c.OSTenantName}, {"os_identity_api_version", c.OSIdentityAPIVersion},
+		{"aws_access_key_id", c.AWSAccessKeyID}, {"aws_secret_access_key", c.AWSSecretAccessKey},
+		{"aws_region", c.AWSRegion}, {"aws_endpoint", c.AWSEndpoint},
+		{"wabs_account_name", c.WABSAccountName}, {"wabs_access_key", c.WABSAccessKey}, {"azure_endpoint", c.AzureEndpoint},
+		{"gcs_credentials", c.GCSCredentials}, {"gcs_endpoint", c.GCSEndpoint},
+	} {
+		if kv[1] != "" {
+			fmt.Fprintf(&b, "  %s: %q\n", kv[0], kv[1])
+		}
+	}
+	p := filepath.Join(t.TempDir(), "store.yaml")
+	if err := os.WriteFile(p, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// action runs an action and fails the test unless it completed.
+func action(t *testing.T, s *simtest.Sim, unit, name string, params ...string) simtest.ActionResult {
+	t.Helper()
+	start := time.Now()
+	res := s.RunAction(unit, name, params...)
+	if res.Status != "completed" {
+		t.Fatalf("%s on %s: %s %q\nlog: %s", name, unit, res.Status, res.Message, strings.Join(res.Log, "\n"))
+	}
+	t.Logf("%s on %s: %s", name, unit, time.Since(start).Round(time.Millisecond))
+	return res
+}
+
+// insertTimestamps creates ts and inserts three timestamps a second apart, then switches WAL
+// and waits until the segment is archived; it returns a time between the 2nd and 3rd insert.
+func insertTimestamps(t *testing.T, s *simtest.Sim, primary string) string {
+	t.Helper()
+	psql(s, primary, "CREATE TABLE ts (t timestamptz)")
+	for i := 0; i < 3; i++ {
+		if i > 0 {
+			time.Sleep(1200 * time.Millisecond)
+		}
+		psql(s, primary, "INSERT INTO ts VALUES (clock_timestamp())")
+	}
+	sw := psql(s, primary, "SELECT pg_walfile_name(pg_switch_wal())")
+	eventually(t, 60*time.Second, "segment "+sw+" archived", func() bool {
+		out, err := psqlE(s, primary, "SELECT coalesce(last_archived_wal, '') >= '"+sw+"' FROM pg_stat_archiver")
+		return err == nil && out == "t"
+	})
+	return psql(s, primary, "SELECT to_char(((SELECT t FROM ts ORDER BY t OFFSET 1 LIMIT 1) + "+
+		"((SELECT t FROM ts ORDER BY t OFFSET 2 LIMIT 1) - (SELECT t FROM ts ORDER BY t OFFSET 1 LIMIT 1)) / 2) AT TIME ZONE 'UTC', "+
+		"'YYYY-MM-DD HH24:MI:SS.US') || '+00'")
+}
+
+// TestPITRSwift is the seed's "Point-in-Time Recovery with Juju" story against Swift.
+func TestPITRSwift(t *testing.T) {
+	s, subnet := newSim(t, "walex")
+	host := netip.MustParsePrefix(subnet).Addr().Next()
+	sw := storetest.Swift(t, host.String())
+	creds := credsYAML(t, sw.Creds)
+	uri1, uri2, uri3 := sw.URI("walex_1", ""), sw.URI("walex_2", ""), sw.URI("walex_3", "")
+
+	s.Run("deploy", postgresqlCharm(t), "postgresql", "-n", "3", "--storage", "pgdata=1G")
+	primary, standbys := expectRoles(t, s, "postgresql", 2)
+	s.Run("config", "postgresql", "--file", creds)
+	s.Run("config", "postgresql", "wal_e_storage_uri="+uri1)
+	s.Run("wait")
+	primary, standbys = expectRoles(t, s, "postgresql", 2)
+	if cmd := psql(s, primary, "SHOW archive_command"); !strings.Contains(cmd, "wal-push") {
+		t.Fatalf("archive_command on the primary: %q", cmd)
+	}
+	if out := strings.TrimSpace(s.Exec(primary, "stat", "-c", "%U %a", "/var/lib/postgresql/juju-charm/archive.json")); out != "postgres 600" {
+		t.Errorf("archive configuration file: %q, want owner postgres mode 600", out)
+	}
+	if cron := s.Exec(primary, "cat", "/etc/cron.d/juju-postgresql"); !strings.Contains(cron, "13 0 * * * postgres ") ||
+		!strings.Contains(cron, "backup-push") || !strings.Contains(cron, "retain 2 --confirm") {
+		t.Errorf("cron entry on the primary:\n%s", cron)
+	}
+	for _, u := range standbys {
+		if _, _, err := s.RunE("exec", u, "--", "test", "-e", "/etc/cron.d/juju-postgresql"); err == nil {
+			t.Errorf("standby %s has a backup cron entry", u)
+		}
+	}
+
+	backup := action(t, s, primary, "wal-e-backup")
+	name, _ := backup.Results["backup-name"].(string)
+	if backup.Results["backup-return-code"] != "0" || !strings.HasPrefix(name, "base_") {
+		t.Fatalf("wal-e-backup results: %v", backup.Results)
+	}
+	t.Logf("backup %s: %v, %v bytes", name, backup.Results["duration"], backup.Results["expanded-size-bytes"])
+	if res := s.RunAction(standbys[0], "wal-e-backup"); res.Status != "failed" || !strings.Contains(res.Message, primary) {
+		t.Errorf("wal-e-backup on a standby must fail naming the primary: %s %q", res.Status, res.Message)
+	}
+	list := action(t, s, primary, "wal-e-list-backups")
+	entry, _ := list.Results[strings.ToLower(strings.ReplaceAll(name, "_", "-"))].(map[string]any)
+	if entry["name"] != name || entry["wal-segment-backup-start"] == nil || entry["expanded-size-bytes"] == nil {
+		t.Fatalf("wal-e-list-backups results: %v", list.Results)
+	}
+
+	target := insertTimestamps(t, s, primary)
+	t.Logf("target time %s", target)
+
+	// A fresh unit in a new model with the same configuration but its own URI.
+	s.Run("add-model", "walex2")
+	s.Run("deploy", postgresqlCharm(t), "postgresql", "--storage", "pgdata=1G")
+	s.Run("config", "postgresql", "--file", creds)
+	s.Run("config", "postgresql", "wal_e_storage_uri="+uri2)
+	s.Run("wait")
+	fresh := "postgresql/0"
+	if res := s.RunAction(fresh, "wal-e-restore", "storage-uri="+uri1, "target-time="+target); res.Status != "failed" ||
+		!strings.Contains(res.Message, "confirm=true") {
+		t.Errorf("restore without confirm: %s %q", res.Status, res.Message)
+	}
+	if res := s.RunAction(fresh, "wal-e-restore", "storage-uri="+uri2, "confirm=true"); res.Status != "failed" ||
+		!strings.Contains(res.Message, "own wal_e_storage_uri") {
+		t.Errorf("restore from its own URI: %s %q", res.Status, res.Message)
+	}
+	if res := s.RunAction(fresh, "wal-e-restore", "storage-uri="+uri1, "target-time=yesterday", "confirm=true"); res.Status != "failed" {
+		t.Errorf("restore to an unparseable time: %s %q", res.Status, res.Message)
+	}
+	if res := s.RunAction(fresh, "wal-e-restore", "storage-uri="+uri1, "target-time=2017-08-29 13:32:41.000000+00", "confirm=true"); res.Status != "failed" ||
+		!strings.Contains(res.Message, "before the oldest backup") {
+		t.Errorf("restore to a time before the oldest backup: %s %q", res.Status, res.Message)
+	}
+	res := action(t, s, fresh, "wal-e-restore", "storage-uri="+uri1, "target-time="+target, "confirm=true")
+	t.Logf("fresh restore: %v", res.Results)
+	if out := psql(s, fresh, "SELECT count(*) FROM ts"); out != "2" {
+		t.Fatalf("the fresh unit restored to %s has %s rows, want 2", target, out)
+	}
+	s.Run("wait")
+	expectRoles(t, s, "postgresql", 0)
+	// Done with it (and jujusim's run finds an action by its id in any model).
+	s.Run("destroy-model", "walex2", "--destroy-storage", "-y")
+
+	// Roll the original deployment back: a new URI, then the primary in place.
+	s.Run("switch", "walex")
+	s.Run("config", "postgresql", "wal_e_storage_uri="+uri3)
+	s.Run("wait")
+	if out := psql(s, primary, "SELECT count(*) FROM ts"); out != "3" {
+		t.Fatalf("before the rollback the primary has %s rows", out)
+	}
+	res = action(t, s, primary, "wal-e-restore", "storage-uri="+uri1, "target-time="+target, "confirm=true")
+	t.Logf("in-place restore: %v", res.Results)
+	if out := psql(s, primary, "SELECT count(*) FROM ts"); out != "2" {
+		t.Fatalf("the restored primary has %s rows, want 2", out)
+	}
+	s.Run("wait")
+	if out := psql(s, standbys[1], "SELECT count(*) FROM ts"); out != "3" {
+		t.Errorf("a standby not restored has %s rows, want 3 (the old timeline)", out)
+	}
+
+	// Restore a standby: it follows the restored primary.
+	action(t, s, standbys[0], "wal-e-restore", "storage-uri="+uri1, "target-time="+target, "confirm=true")
+	psql(s, primary, "INSERT INTO ts VALUES (clock_timestamp())")
+	eventually(t, 60*time.Second, "the new row on the restored standby", func() bool {
+		out, err := psqlE(s, standbys[0], "SELECT count(*) FROM ts")
+		return err == nil && out == "3"
+	})
+	if out := psql(s, standbys[0], "SELECT pg_is_in_recovery()"); out != "t" {
+		t.Errorf("the restored standby is not in recovery: %s", out)
+	}
+}
