@@ -227,6 +227,33 @@ func TestFileArchive(t *testing.T) {
 		os.Rename(filepath.Join(base, "victim"), filepath.Join(arch, "wal_005", victim))
 	})
 
+	t.Run("standby from the archive", func(t *testing.T) {
+		primary.t = t
+		mustTool(t, "restore", "--config", cfg, "--standby", filepath.Join(base, "standby"))
+		if _, err := os.Stat(filepath.Join(base, "standby", "standby.signal")); err != nil {
+			t.Fatal("no standby.signal")
+		}
+		s := adopt(t, base, "standby")
+		s.conf("unix_socket_directories = '"+s.sock+"'", "archive_mode = off", "wal_retrieve_retry_interval = '200ms'")
+		s.start()
+		primary.sql("INSERT INTO marks (phase) VALUES ('standby-sees')")
+		primary.sql("SELECT pg_switch_wal()")
+		primary.waitArchived()
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			out, _, code := run(t, filepath.Join(pgBin, "psql"), "-h", s.sock, "-U", "postgres", "-d", "postgres", "-X", "-At", "-c",
+				"SELECT pg_is_in_recovery(), count(*) FROM marks WHERE phase = 'standby-sees'")
+			if code == 0 && strings.TrimSpace(out) == "t|1" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("standby did not replay the archived row (last answer %q)\n%s", out, s.logText())
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		s.stop()
+	})
+
 	t.Run("new timeline after a restore", func(t *testing.T) {
 		primary.t = t
 		primary.sql("INSERT INTO marks (phase) VALUES ('tl1-end')")
