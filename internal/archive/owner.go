@@ -185,3 +185,21 @@ func checkSegmentHead(seg Segment, head []byte, size int64) error {
 	}
 	return nil
 }
+
+// CheckUsable tells the charm, when the configuration changes, whether this cluster can
+// archive here: the store accepts the credentials for listing, writing, reading and deleting,
+// and the archive is unowned or owned by sysid (a *ForeignClusterError otherwise). It claims
+// nothing: the first push does.
+func (a *Archive) CheckUsable(ctx context.Context, sysid uint64) error {
+	if err := store.Check(ctx, a.Store); err != nil {
+		return err
+	}
+	o, err := a.ArchiveOwner(ctx)
+	if err != nil {
+		return err
+	}
+	if o != nil && o.SystemIdentifier != sysid {
+		return &ForeignClusterError{URI: a.Store.String(), Owner: *o, Ours: sysid}
+	}
+	return nil
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"strings"
 	"testing"
@@ -242,5 +243,24 @@ func TestOwner(t *testing.T) {
 	}
 	if err := New(s, LZ4, 2).CheckOwner(ctx, 42, 15); err != nil {
 		t.Errorf("owner refused: %v", err)
+	}
+}
+
+func TestCheckUsable(t *testing.T) {
+	ctx := context.Background()
+	a := New(openTestStore(t), LZ4, 2)
+	if err := a.CheckUsable(ctx, 5); err != nil {
+		t.Fatalf("fresh archive: %v", err)
+	}
+	if o, _ := a.ArchiveOwner(ctx); o != nil {
+		t.Fatal("CheckUsable claimed the archive")
+	}
+	a.CheckOwner(ctx, 5, 15)
+	if err := a.CheckUsable(ctx, 5); err != nil {
+		t.Errorf("owner: %v", err)
+	}
+	var fe *ForeignClusterError
+	if err := a.CheckUsable(ctx, 6); !errors.As(err, &fe) {
+		t.Errorf("other cluster: %v", err)
 	}
 }
