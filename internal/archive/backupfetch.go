@@ -31,6 +31,9 @@ type BackupFetchOptions struct {
 	// Owner, when set, is given every extracted file (the charm runs as root; PostgreSQL
 	// needs to own its data directory).
 	Owner *FileOwner
+	// Tablespaces moves tablespaces (by OID) to new empty directories instead of the
+	// locations recorded in the backup, e.g. to restore beside the original server.
+	Tablespaces map[string]string
 }
 
 // FileOwner is a numeric owner for extracted files.
@@ -65,12 +68,12 @@ func (a *Archive) BackupFetch(ctx context.Context, name, dir string, opt BackupF
 		return Backup{}, fmt.Errorf("backup-fetch %s: %w", b.Name, err)
 	}
 	if b.Sentinel.Spec != nil {
-		if err := makeTablespaces(dir, b.Sentinel.Spec, opt.Owner); err != nil {
+		if err := makeTablespaces(dir, b.Sentinel.Spec, opt.Owner, opt.Tablespaces); err != nil {
 			return Backup{}, fmt.Errorf("backup-fetch %s: %w", b.Name, err)
 		}
 	}
 	fmt.Fprintf(progress, "backup-fetch %s: %d parts into %s\n", b.Name, len(parts), dir)
-	x := &extractor{dir: dir, owner: opt.Owner}
+	x := &extractor{dir: dir, owner: opt.Owner, relocate: opt.Tablespaces}
 	start := time.Now()
 	stop := x.reportProgress(progress, b.Name, opt.ProgressInterval)
 	g, gctx := errgroup.WithContext(ctx)
@@ -134,8 +137,16 @@ func prepareEmptyDir(dir string) error {
 
 // makeTablespaces recreates each tablespace's directory at its recorded location and the
 // symlink to it, as WAL-G does; the location must be empty so that no live tablespace is hit.
-func makeTablespaces(dir string, spec *TablespaceSpec, owner *FileOwner) error {
+func makeTablespaces(dir string, spec *TablespaceSpec, owner *FileOwner, relocate map[string]string) error {
+	for oid := range relocate {
+		if _, ok := spec.Tablespaces[oid]; !ok {
+			return fmt.Errorf("tablespace %s to relocate is not in the backup", oid)
+		}
+	}
 	for oid, loc := range spec.Tablespaces {
+		if to, ok := relocate[oid]; ok {
+			loc.Location = to
+		}
 		if loc.Location == "" {
 			continue
 		}
@@ -209,8 +220,9 @@ func (a *Archive) backupParts(ctx context.Context, name string) (parts []string,
 }
 
 type extractor struct {
-	dir   string
-	owner *FileOwner
+	dir      string
+	owner    *FileOwner
+	relocate map[string]string // tablespace OID -> new location, applied to tablespace_map
 	bytes atomic.Int64
 	parts atomic.Int32
 }
@@ -309,6 +321,14 @@ func (x *extractor) extractOne(r io.Reader, hdr *tar.Header, p string) error {
 		if err := x.mkdir(filepath.Dir(p)); err != nil {
 			return err
 		}
+		if hdr.Name == "tablespace_map" && len(x.relocate) > 0 {
+			// PostgreSQL recreates the pg_tblspc links from this file when recovery starts.
+			b, err := io.ReadAll(io.LimitReader(r, 1<<20))
+			if err != nil {
+				return err
+			}
+			r = strings.NewReader(relocateMap(string(b), x.relocate))
+		}
 		f, err := os.OpenFile(p, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, mode|0o600)
 		if err != nil {
 			return err
@@ -330,4 +350,16 @@ func (x *extractor) extractOne(r io.Reader, hdr *tar.Header, p string) error {
 		return nil
 	}
 	return nil // other member types have no place in a data directory
+}
+
+// relocateMap rewrites the "OID PATH" lines of a tablespace_map for moved tablespaces.
+func relocateMap(m string, relocate map[string]string) string {
+	lines := strings.Split(m, "\n")
+	for i, l := range lines {
+		oid, _, ok := strings.Cut(l, " ")
+		if to, moved := relocate[oid]; ok && moved {
+			lines[i] = oid + " " + strings.TrimSuffix(to, "/")
+		}
+	}
+	return strings.Join(lines, "\n")
 }

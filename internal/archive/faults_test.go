@@ -254,6 +254,32 @@ func TestFileArchive(t *testing.T) {
 		s.stop()
 	})
 
+	t.Run("tablespace restored beside the original", func(t *testing.T) {
+		primary.t = t
+		loc := filepath.Join(base, "ts1")
+		os.MkdirAll(loc, 0o700)
+		os.Chown(loc, int(pgUID), int(pgGID))
+		primary.sql("CREATE TABLESPACE ts1 LOCATION '" + loc + "'")
+		primary.sql("CREATE TABLE in_ts (i int) TABLESPACE ts1")
+		primary.sql("INSERT INTO in_ts SELECT generate_series(1, 1000)")
+		oid := primary.sql("SELECT oid FROM pg_tablespace WHERE spcname = 'ts1'")
+		mustTool(t, "backup-push", "--config", cfg, "--host", primary.sock)
+		primary.sql("INSERT INTO in_ts SELECT generate_series(1001, 1500)")
+		primary.sql("SELECT pg_switch_wal()")
+		primary.waitArchived()
+		moved := filepath.Join(base, "ts1-restored")
+		r := restoreTo(t, base, "with-ts", cfg, "--tablespace", oid+"="+moved)
+		if got := r.sql("SELECT count(*) FROM in_ts"); got != "1500" {
+			t.Errorf("rows in the restored tablespace: %s, want 1500", got)
+		}
+		if got := r.sql("SELECT pg_tablespace_location(" + oid + ")"); got != moved {
+			t.Errorf("restored tablespace at %s, want %s", got, moved)
+		}
+		r.stop()
+		primary.sql("DROP TABLE in_ts")
+		primary.sql("DROP TABLESPACE ts1")
+	})
+
 	t.Run("new timeline after a restore", func(t *testing.T) {
 		primary.t = t
 		primary.sql("INSERT INTO marks (phase) VALUES ('tl1-end')")

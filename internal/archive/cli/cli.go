@@ -46,7 +46,7 @@ var commands = map[string]command{
 	"backup-fetch": {"backup-fetch [--config F] [--uri U] NAME|LATEST DIR", backupFetch},
 	"delete":       {"delete [--config F] [--uri U] (retain N | before NAME) [--confirm]", deleteCmd},
 	"verify":       {"verify [--config F] [--uri U] [--json]", verify},
-	"restore":      {"restore [--config F] [--uri U] [--target-time T] [--timeline latest|current|N] [--action promote|pause|shutdown] [--standby] [--plan-only] [--json] DIR", restore},
+	"restore":      {"restore [--config F] [--uri U] [--target-time T] [--timeline latest|current|N] [--action promote|pause|shutdown] [--standby] [--tablespace OID=DIR]... [--plan-only] [--json] DIR", restore},
 }
 
 // aliases give the generic names a prefix that says what they touch.
@@ -385,6 +385,15 @@ func restore(ctx context.Context, e *env, args []string) int {
 	standby := e.fs.Bool("standby", false, "restore as a standby following the archive")
 	planOnly := e.fs.Bool("plan-only", false, "print the plan, fetch nothing")
 	asJSON := e.fs.Bool("json", false, "print the plan as JSON")
+	tablespaces := map[string]string{}
+	e.fs.Func("tablespace", "OID=DIR: restore tablespace OID into the empty directory DIR (repeatable)", func(v string) error {
+		oid, dir, ok := strings.Cut(v, "=")
+		if !ok || oid == "" || !strings.HasPrefix(dir, "/") {
+			return fmt.Errorf("want OID=/absolute/dir, got %q", v)
+		}
+		tablespaces[oid] = dir
+		return nil
+	})
 	pos, ok := e.parse(args, 1)
 	if !ok {
 		return ExitUsage
@@ -420,7 +429,7 @@ func restore(ctx context.Context, e *env, args []string) int {
 	if *planOnly {
 		return ExitOK
 	}
-	if err := archive.Restore(ctx, a, plan, pos[0], archive.BackupFetchOptions{Progress: e.stdout}); err != nil {
+	if err := archive.Restore(ctx, a, plan, pos[0], archive.BackupFetchOptions{Progress: e.stdout, Tablespaces: tablespaces}); err != nil {
 		return e.fail(err)
 	}
 	return ExitOK
