@@ -223,8 +223,8 @@ type extractor struct {
 	dir      string
 	owner    *FileOwner
 	relocate map[string]string // tablespace OID -> new location, applied to tablespace_map
-	bytes atomic.Int64
-	parts atomic.Int32
+	bytes    atomic.Int64
+	parts    atomic.Int32
 }
 
 func (x *extractor) reportProgress(w io.Writer, name string, every time.Duration) (stop func()) {
