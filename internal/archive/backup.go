@@ -163,7 +163,9 @@ type Backup struct {
 	CompressedSize   int64     `json:"compressed_size"`
 	Hostname         string    `json:"hostname,omitempty"`
 	IsPermanent      bool      `json:"is_permanent"`
-	Sentinel         Sentinel  `json:"-"`
+	// IsDelta marks WAL-G delta backups, which we list but cannot restore.
+	IsDelta  bool     `json:"is_delta,omitempty"`
+	Sentinel Sentinel `json:"-"`
 }
 
 // StartSegment is the segment the backup's WAL starts in (its name's segment).
@@ -286,7 +288,7 @@ func (a *Archive) readBackup(ctx context.Context, o store.Object) (Backup, error
 		Name: name, Timeline: start.TLI, StartLSN: s.StartLSN, FinishLSN: s.FinishLSN,
 		StartTime: s.StartTime, FinishTime: s.FinishTime, Modified: o.Modified, PgVersion: s.PgVersion,
 		UncompressedSize: s.UncompressedSize, CompressedSize: s.CompressedSize, Hostname: s.Hostname,
-		IsPermanent: s.IsPermanent, Sentinel: s,
+		IsPermanent: s.IsPermanent, Sentinel: s, IsDelta: s.DeltaFrom != "" || strings.Contains(name, "_D_"),
 	}
 	if s.SystemIdentifier != nil {
 		b.SystemIdentifier = *s.SystemIdentifier

@@ -47,6 +47,9 @@ func (a *Archive) BackupFetch(ctx context.Context, name, dir string, opt BackupF
 	if err != nil {
 		return Backup{}, fmt.Errorf("backup-fetch: %w", err)
 	}
+	if b.IsDelta {
+		return Backup{}, fmt.Errorf("backup-fetch %s: WAL-G delta backups are not supported; restore a full backup", b.Name)
+	}
 	if opt.Streams <= 0 {
 		opt.Streams = max(2, min(runtime.NumCPU(), a.Concurrency))
 	}

@@ -57,6 +57,14 @@ func TestChooseBackup(t *testing.T) {
 	if _, err := ChooseBackup(all, t0.Add(-time.Second), tl2, false); err == nil || !strings.Contains(err.Error(), "finished after the target") {
 		t.Errorf("target before every backup: %v", err)
 	}
+	d := bk("base_000000020000000000000009_D_000000020000000000000007", 0x9000028, 0x9000100, t0.Add(4*time.Hour))
+	d.IsDelta = true
+	if got, err := ChooseBackup(append(all, d), time.Time{}, tl2, false); err != nil || got.Name != b4.Name {
+		t.Errorf("delta backup chosen or error: %s %v", got.Name, err)
+	}
+	if _, err := ChooseBackup([]Backup{d}, time.Time{}, tl2, false); err == nil || !strings.Contains(err.Error(), "delta") {
+		t.Errorf("only a delta backup: %v", err)
+	}
 	if _, err := ChooseBackup(nil, time.Time{}, tl2, false); err == nil {
 		t.Error("empty archive accepted")
 	}
@@ -262,5 +270,13 @@ func TestCheckUsable(t *testing.T) {
 	var fe *ForeignClusterError
 	if err := a.CheckUsable(ctx, 6); !errors.As(err, &fe) {
 		t.Errorf("other cluster: %v", err)
+	}
+}
+
+func TestRelocateMap(t *testing.T) {
+	in := "16400 /srv/ts1\n16401 /srv/ts 2\n"
+	got := relocateMap(in, map[string]string{"16401": "/new/place/"})
+	if got != "16400 /srv/ts1\n16401 /new/place\n" {
+		t.Errorf("relocated map %q", got)
 	}
 }

@@ -154,7 +154,12 @@ func (a *Archive) PlanRestore(ctx context.Context, req RestoreRequest) (RestoreP
 func ChooseBackup(backups []Backup, target time.Time, tl Timeline, anyTimeline bool) (Backup, error) {
 	var cands []Backup
 	var tooLate, wrongTL []string
+	var delta []string
 	for _, b := range backups {
+		if b.IsDelta {
+			delta = append(delta, b.Name)
+			continue
+		}
 		if !target.IsZero() && b.FinishTime.After(target) {
 			tooLate = append(tooLate, b.Name)
 			continue
@@ -178,6 +183,9 @@ func ChooseBackup(backups []Backup, target time.Time, tl Timeline, anyTimeline b
 		}
 		if len(tooLate) > 0 {
 			msg += fmt.Sprintf(" (%s finished after the target)", strings.Join(tooLate, ", "))
+		}
+		if len(delta) > 0 {
+			msg += fmt.Sprintf(" (%s are WAL-G delta backups, not supported)", strings.Join(delta, ", "))
 		}
 		return Backup{}, errors.New(msg)
 	}
