@@ -210,17 +210,22 @@ func (r *hookRun) clientRelations() error {
 			if err := provision(ctx, l.Cluster, db, c, pw); err != nil {
 				return fmt.Errorf("%s: %w", c.Describe(), err)
 			}
-			tokens = append(tokens, c.Token())
+		}
+		s := server.For(r.j.Address, r.j.Clients.Hosts[c.ID])
+		if primary {
+			tokens = append(tokens, c.Provisioned(s.Host))
 		} else {
-			ok, err := r.replicated(ctx, db, c)
+			host, ok, err := r.replicated(ctx, db, c)
 			if err != nil {
 				return fmt.Errorf("%s: %w", c.Describe(), err)
 			}
 			if !ok {
 				continue
 			}
+			if host != "" && s.Master != "" {
+				s.Master = host
+			}
 		}
-		s := server.For(r.j.Address, r.j.Clients.Hosts[c.ID])
 		if err := r.publishClient(c, plan.Publish(c, s, pw)); err != nil {
 			return err
 		}
@@ -445,22 +450,24 @@ func provision(ctx context.Context, cluster *postgres.Cluster, db *postgres.DB, 
 
 // replicated says whether a standby may publish a client: the primary reports it
 // provisioned the same request, and the user, database, roles and extensions have
-// arrived here (a replica a moment behind gets a few seconds).
-func (r *hookRun) replicated(ctx context.Context, db *postgres.DB, c plan.Client) (bool, error) {
+// arrived here (a replica a moment behind gets a few seconds). It returns the primary's
+// address on the relation.
+func (r *hookRun) replicated(ctx context.Context, db *postgres.DB, c plan.Client) (string, bool, error) {
 	p := r.app.Primary
 	rep, _ := parseUnitReport(p, r.j.Peers[p])
-	if p == "" || !plan.HasToken(rep.Clients, c) {
-		return false, nil
+	host, provisioned := plan.ProvisionedAt(rep.Clients, c)
+	if p == "" || !provisioned {
+		return "", false, nil
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		ok, err := present(ctx, r.local.Cluster, db, c)
 		if err != nil || ok {
-			return ok, err
+			return host, ok, err
 		}
 		if time.Now().After(deadline) {
 			goops.LogWarningf("%s: not replicated here yet; publishing later", c.Describe())
-			return false, nil
+			return "", false, nil
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

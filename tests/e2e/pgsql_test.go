@@ -218,7 +218,12 @@ func TestPgsqlCrossModel(t *testing.T) {
 		"SELECT count(*) FROM pg_extension WHERE extname = 'pgcrypto'")); out != "0" {
 		t.Errorf("pgcrypto was created although the request was refused")
 	}
-	s.Run("config", "-m", server, "other", "extensions=pgcrypto(crypto)", "roles=reader")
+	s.Run("config", "-m", server, "other", "extensions=", "database=bad\"name")
+	st = s.Status(server).Applications["postgresql"].Units[primary].Workload
+	if st.Current != "blocked" || !strings.Contains(st.Message, `database name "bad\"name" is not a valid identifier`) {
+		t.Errorf("bad database name: primary status %+v", st)
+	}
+	s.Run("config", "-m", server, "other", "database=", "extensions=pgcrypto(crypto)", "roles=reader")
 	if out, err := svc(s, server, "other/0", "db_master", "SELECT crypto.gen_random_uuid() IS NOT NULL, pg_has_role('reader', 'member')"); err != nil || out != "t|t" {
 		t.Errorf("extension in its schema and role: %q %v", out, err)
 	}

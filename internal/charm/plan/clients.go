@@ -219,13 +219,18 @@ func uniquePrefixes(ps []netip.Prefix) []netip.Prefix {
 }
 
 // Token names a client request as provisioned: the relation and a digest of what was
-// created for it. The primary publishes the tokens of what it created to its peers, so
-// that standbys publish the same credentials once (and only once) they exist.
+// created for it. The primary publishes the tokens of what it created to its peers (with
+// its address on that relation, Provisioned), so that standbys publish the same
+// credentials once, and only once, they exist, pointing clients at the primary's
+// address on the relation rather than its peer address.
 func (c Client) Token() string {
 	h := sha256.Sum256([]byte(strings.Join([]string{c.Endpoint, c.User, c.Request.Database,
 		strings.Join(c.Request.Roles, ","), strings.Join(c.Request.Extensions, ",")}, "\x00")))
 	return c.ID + "=" + hex.EncodeToString(h[:6])
 }
+
+// Provisioned is the token the primary reports, with where clients reach it.
+func (c Client) Provisioned(host string) string { return c.Token() + "@" + host }
 
 // Tokens joins tokens for the peer relation, sorted.
 func Tokens(tokens []string) string {
@@ -234,15 +239,17 @@ func Tokens(tokens []string) string {
 	return strings.Join(sorted, " ")
 }
 
-// HasToken says whether a published token list holds the client's token.
-func HasToken(list string, c Client) bool {
+// ProvisionedAt says whether the primary's report holds the client's current request,
+// and the primary's address on the relation.
+func ProvisionedAt(list string, c Client) (host string, ok bool) {
 	want := c.Token()
 	for _, t := range strings.Fields(list) {
-		if t == want {
-			return true
+		tok, h, _ := strings.Cut(t, "@")
+		if tok == want {
+			return h, true
 		}
 	}
-	return false
+	return "", false
 }
 
 // For is the view for one relation: this unit's peer address (as it appears in Master

@@ -160,9 +160,15 @@ func TestPublishAndServerView(t *testing.T) {
 func TestTokens(t *testing.T) {
 	c := DecideClient(rel(pgsql.EndpointDB, "cli", map[string]map[string]string{"cli/0": {"roles": "r"}}))
 	d := DecideClient(rel(pgsql.EndpointDB, "cli", map[string]map[string]string{"cli/0": {"roles": "r,s"}}))
-	list := Tokens([]string{c.Token()})
-	if !HasToken(list, c) || HasToken(list, d) || HasToken("", c) {
-		t.Errorf("tokens: %q", list)
+	list := Tokens([]string{c.Provisioned("192.0.2.1")})
+	if h, ok := ProvisionedAt(list, c); !ok || h != "192.0.2.1" {
+		t.Errorf("tokens %q: %q %v", list, h, ok)
+	}
+	if _, ok := ProvisionedAt(list, d); ok {
+		t.Error("a changed request must not count as provisioned")
+	}
+	if _, ok := ProvisionedAt("", c); ok {
+		t.Error("an empty report provisions nothing")
 	}
 	if c.Token() == d.Token() {
 		t.Error("a changed request must change the token")
