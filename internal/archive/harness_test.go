@@ -61,7 +61,11 @@ func needPG(t *testing.T) {
 		}
 		os.Chmod(dir, 0o755)
 		binPath = filepath.Join(dir, "pgcharm-archive")
-		out, err := exec.Command("go", "build", "-o", binPath, "github.com/pgcharm/postgresql/internal/archive/cli/cmdtest").CombinedOutput()
+		args := []string{"build", "-o", binPath}
+		if os.Getenv("ARCHIVE_TEST_RACE") != "" {
+			args = append(args, "-race") // the binary PostgreSQL runs, under the race detector
+		}
+		out, err := exec.Command("go", append(args, "github.com/pgcharm/postgresql/internal/archive/cli/cmdtest")...).CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("build: %v\n%s", err, out)
 		}
