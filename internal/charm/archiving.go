@@ -134,6 +134,9 @@ func (r *hookRun) archiving() error {
 		return archivePrep.err
 	}
 	primary := r.local.Cluster != nil && r.local.Running && !r.local.Standby && r.app.Primary == r.j.Unit
+	if err := r.standbyRestoreCommand(); err != nil {
+		return err
+	}
 	if cfg.WalEStorageURI == "" || !archivePrep.enabled {
 		if err := removeIfExists(archiveConfigPath); err != nil {
 			return err
@@ -202,19 +205,19 @@ func (r *hookRun) checkArchive() string {
 }
 
 func (r *hookRun) probeArchive(sysid string) string {
-	ctx, cancel := context.WithTimeout(r.ctx, 2*time.Minute)
+	ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
 	defer cancel()
 	uri := r.j.Config.WalEStorageURI
 	a, err := archive.Open(ctx, archiveConfig(r.j.Config, uri), "")
 	if err == nil {
 		err = store.Check(ctx, a.Store)
 	}
-	if errors.Is(err, store.ErrAuth) {
+	if errors.Is(err, store.ErrAuth) || authFailure(err) {
 		return fmt.Sprintf("wal_e_storage_uri %s: the store rejects the credentials (%v); fix the credential options", uri, err)
 	}
 	if err != nil {
 		goops.LogWarningf("archive check of %s: %v", uri, err)
-		return fmt.Sprintf("wal_e_storage_uri %s is unreachable or refuses access: %v", uri, err)
+		return fmt.Sprintf("wal_e_storage_uri %s is unreachable: %v; check the URI and the endpoint options", uri, err)
 	}
 	return foreignArchive(ctx, a, uri, sysid)
 }
@@ -416,4 +419,39 @@ func removeIfExists(path string) error {
 func ownedBy(st os.FileInfo, uid, gid int) bool {
 	s, ok := st.Sys().(*syscall.Stat_t)
 	return ok && int(s.Uid) == uid && int(s.Gid) == gid
+}
+
+// standbyRestoreCommand keeps a settled standby's restore_command in line with the archive
+// configuration (setting or clearing wal_e_storage_uri); converge only writes the standby
+// settings when the standby starts following.
+func (r *hookRun) standbyRestoreCommand() error {
+	l := r.local
+	if l.Cluster == nil || !l.Running || !l.Standby || r.app.Primary == r.j.Unit || r.following() != r.app.Primary {
+		return nil
+	}
+	t := r.target()
+	if !t.Ready {
+		return nil
+	}
+	up, err := r.upstream(t)
+	if err != nil {
+		return nil
+	}
+	changed, err := postgres.WriteStandbyConfig(l.Cluster, postgres.StandbyConfig{Upstream: up,
+		Slot: postgres.SlotName(r.j.Unit), RestoreCommand: r.restoreCommand()})
+	if err != nil || !changed {
+		return err
+	}
+	return postgres.Reload(r.ctx, l.Cluster)
+}
+
+// authFailure recognises stores whose client reports rejected credentials without wrapping
+// store.ErrAuth (Swift's "Authorization Failed").
+func authFailure(err error) bool {
+	if err == nil {
+		return false
+	}
+	m := strings.ToLower(err.Error())
+	return strings.Contains(m, "authorization failed") || strings.Contains(m, "unauthorized") ||
+		strings.Contains(m, "forbidden")
 }

@@ -42,7 +42,7 @@ func (r *hookRun) settings(certFile, keyFile string) (postgres.Settings, error) 
 
 // hbaRules admit peers for replication (and rewinds and measurements), the
 // admin_addresses, then the user's extra_pg_auth; everything else is rejected.
-func (r *hookRun) hbaRules() ([]postgres.HBARule, error) {
+func (r *hookRun) hbaRules() (rules []postgres.HBARule, admits []string, err error) {
 	var addrs []string
 	if r.j.Address != "" {
 		addrs = append(addrs, r.j.Address)
@@ -51,10 +51,11 @@ func (r *hookRun) hbaRules() ([]postgres.HBARule, error) {
 		rep, _ := parseUnitReport(name, data)
 		if rep.Address != "" {
 			addrs = append(addrs, rep.Address)
+			admits = append(admits, name)
 		}
 	}
 	sort.Strings(addrs)
-	var rules []postgres.HBARule
+	sort.Strings(admits)
 	for _, a := range addrs {
 		rules = append(rules,
 			postgres.HBARule{Type: "host", Database: postgres.HBAReplication, User: replicationUser, Address: a, Method: "scram-sha-256"},
@@ -63,7 +64,7 @@ func (r *hookRun) hbaRules() ([]postgres.HBARule, error) {
 	rules = append(rules, r.clientHBARules()...)
 	admins, err := ParseAddresses(r.j.Config.AdminAddresses)
 	if err != nil {
-		return nil, &configError{"admin_addresses", err.Error()}
+		return nil, nil, &configError{"admin_addresses", err.Error()}
 	}
 	for _, p := range admins {
 		rules = append(rules, postgres.HBARule{Type: "host", Database: postgres.HBAAll, User: postgres.HBAAll, Address: p.String(), Method: "scram-sha-256"})
@@ -71,7 +72,7 @@ func (r *hookRun) hbaRules() ([]postgres.HBARule, error) {
 	if extra := strings.TrimSpace(r.j.Config.ExtraPgAuth); extra != "" {
 		rules = append(rules, postgres.HBARule{Raw: extra})
 	}
-	return rules, nil
+	return rules, admits, nil
 }
 
 // configure writes the server's configuration files and applies them. On a running
@@ -91,7 +92,7 @@ func (r *hookRun) configure() error {
 	if err != nil {
 		return err
 	}
-	rules, err := r.hbaRules()
+	rules, admits, err := r.hbaRules()
 	if err != nil {
 		return err
 	}
@@ -106,8 +107,11 @@ func (r *hookRun) configure() error {
 		if _, err := postgres.WriteCharmConf(c, s); err != nil {
 			return err
 		}
-		_, err := postgres.WriteHBA(c, rules)
-		return err
+		if _, err := postgres.WriteHBA(c, rules); err != nil {
+			return err
+		}
+		r.admits = admits
+		return nil
 	}
 	db, err := postgres.Connect(r.ctx, c, "postgres")
 	if err != nil {
@@ -129,6 +133,7 @@ func (r *hookRun) configure() error {
 		}
 		return err
 	}
+	r.admits = admits
 	if certChanged {
 		if pending, err = db.ReloadConf(r.ctx); err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -70,7 +71,8 @@ func (r *hookRun) target() plan.Target {
 	}
 	rep, _ := parseUnitReport(p, data)
 	return plan.Target{Name: p, Address: rep.Address, SystemID: rep.SystemID, Timeline: rep.Timeline,
-		Restore: rep.Restore, Ready: rep.Role == plan.RolePrimary && rep.Address != ""}
+		Restore: rep.Restore, Ready: rep.Role == plan.RolePrimary && rep.Address != "" &&
+			slices.Contains(strings.Fields(rep.Admits), r.j.Unit)}
 }
 
 // rival is another unit still reporting itself primary while this one is chosen.

@@ -25,6 +25,7 @@ const (
 	keyVersion   = "version"
 	keyRestart   = "restart-request" // unit: a restart is pending and waits for the lock
 	keyRestore   = "restore"         // unit: the point-in-time restore its database descends from
+	keyAdmits    = "admits"          // unit: peers its pg_hba admits for replication
 	keyClients   = "clients"         // unit: client requests provisioned on the primary (relations.go)
 )
 
@@ -73,6 +74,7 @@ type UnitReport struct {
 	RestartRequest bool
 	Clients        string
 	Restore        string
+	Admits         string
 }
 
 func parseUnitReport(name string, d map[string]string) (UnitReport, plan.Unit) {
@@ -90,6 +92,7 @@ func parseUnitReport(name string, d map[string]string) (UnitReport, plan.Unit) {
 		RestartRequest: d[keyRestart] == "true",
 		Clients:        d[keyClients],
 		Restore:        d[keyRestore],
+		Admits:         d[keyAdmits],
 	}
 	_, reported := d[keyHasData]
 	return r, plan.Unit{Name: name, Reported: reported, HasData: r.HasData, SystemID: r.SystemID,
@@ -109,6 +112,7 @@ func (r UnitReport) data() map[string]string {
 		keyRestart:   "",
 		keyClients:   r.Clients,
 		keyRestore:   r.Restore,
+		keyAdmits:    r.Admits,
 	}
 	if r.Timeline > 0 {
 		d[keyTimeline] = strconv.FormatUint(uint64(r.Timeline), 10)

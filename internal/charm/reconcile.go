@@ -31,6 +31,7 @@ type hookRun struct {
 	local    *localFacts
 	password string // the replication role's, from the application's secret
 	status   plan.Status
+	admits   []string // peers whose addresses the pg_hba in force admits
 }
 
 // reconcile is the one entry point every hook runs: observe everything the decision needs,
@@ -68,6 +69,15 @@ func (r *hookRun) run() error {
 	if !fixed {
 		if err := goops.SetState("version", version); err != nil {
 			return err
+		}
+	}
+	if j.Storage != "" {
+		// A volume's root can come with a restrictive mode (the provisioner's umask);
+		// the server runs as postgres and must reach its data directory through it.
+		if fi, err := os.Stat(j.Storage); err == nil && fi.Mode().Perm()&0o005 != 0o005 {
+			if err := os.Chmod(j.Storage, fi.Mode().Perm()|0o755); err != nil {
+				return fmt.Errorf("open %s to the postgres user: %w", j.Storage, err)
+			}
 		}
 	}
 	if r.local, err = observeLocal(ctx, version, j.Storage); err != nil {
@@ -275,6 +285,7 @@ func (r *hookRun) publish() error {
 	rep := r.local.report(r.j.Address, r.following(), r.j.Self[keyRestore])
 	rep.RestartRequest = r.local.needsRestart
 	rep.Clients = r.j.Clients.Report
+	rep.Admits = strings.Join(r.admits, " ")
 	want := rep.data()
 	if equalBags(r.j.Self, want) {
 		return nil

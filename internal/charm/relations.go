@@ -174,7 +174,7 @@ func (r *hookRun) clientRelations() error {
 	// Access first: the rules with every current client must be in force before any
 	// credentials go out (the original's lp:1577544). configure applied them already;
 	// this is a no-op then, and the guarantee when it could not.
-	rules, err := r.hbaRules()
+	rules, _, err := r.hbaRules()
 	if err != nil {
 		return nil // configure has blocked the unit naming the option
 	}

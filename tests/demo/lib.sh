@@ -53,6 +53,11 @@ for name, u in sorted(st["applications"][sys.argv[1]]["units"].items()):
 }
 
 chapter_result() {
-  if ((failures)); then echo "${red}${bold}Chapter $1: FAIL ($failures checks failed)${reset}"; return 1; fi
+  if ((failures)); then
+    echo "${red}${bold}Chapter $1: FAIL ($failures checks failed)${reset}"
+    echo "What the units logged about it (jujusim debug-log, all models):"
+    "$JUJUSIM" debug-log --all-models 2>/dev/null | grep -E -B3 -A12 "ERROR|hook failed|failed:" | tail -80 | sed 's/^/  /'
+    return 1
+  fi
   echo "${green}${bold}Chapter $1: PASS${reset}"
 }

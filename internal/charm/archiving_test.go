@@ -1,0 +1,58 @@
+package charm
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestArchiveProblem(t *testing.T) {
+	var c Config
+	if got := archiveProblem(c, "swift://walex_1", "wal_e_storage_uri"); !strings.Contains(got, "os_auth_url") ||
+		!strings.Contains(got, "os_password") || !strings.HasPrefix(got, "wal_e_storage_uri swift://walex_1 needs ") {
+		t.Errorf("swift without credentials: %q", got)
+	}
+	c.OSAuthURL, c.OSUsername, c.OSPassword, c.OSIdentityAPIVersion = "http://k/auth/v1.0", "a:b", "pw", "1"
+	if got := archiveProblem(c, "swift://walex_1", "wal_e_storage_uri"); got != "" {
+		t.Errorf("swift with v1 credentials: %q", got)
+	}
+	if got := archiveProblem(c, "s3://bucket", "storage-uri"); !strings.Contains(got, "aws_access_key_id") {
+		t.Errorf("s3 with swift credentials: %q", got)
+	}
+	if got := archiveProblem(c, "ftp://x", "storage-uri"); !strings.HasPrefix(got, "storage-uri: ") {
+		t.Errorf("unknown scheme: %q", got)
+	}
+}
+
+// The configuration file takes the credentials under the charm's option names, so that the
+// archive engine's LoadConfig reads what the charm wrote.
+func TestArchiveConfigKeys(t *testing.T) {
+	c := Config{WalEStorageURI: "swift://walex_1", WalECompression: "zstd", OSPassword: "secret", AWSRegion: "r"}
+	data, err := json.Marshal(archiveConfig(c, c.WalEStorageURI))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]string{"wal_e_storage_uri": "swift://walex_1", "wal_e_compression": "zstd",
+		"os_password": "secret", "aws_region": "r"} {
+		if m[k] != want {
+			t.Errorf("%s = %v, want %q (file: %s)", k, m[k], want, data)
+		}
+	}
+}
+
+func TestAuthFailure(t *testing.T) {
+	for msg, want := range map[string]bool{"Authorization Failed": true, "HTTP 403 Forbidden": true,
+		"dial tcp: connection refused": false} {
+		if got := authFailure(errString(msg)); got != want {
+			t.Errorf("authFailure(%q) = %v", msg, got)
+		}
+	}
+}
+
+type errString string
+
+func (e errString) Error() string { return string(e) }
