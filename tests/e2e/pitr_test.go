@@ -96,6 +96,9 @@ func TestPITRSwift(t *testing.T) {
 		t.Errorf("cron entry on the primary:\n%s", cron)
 	}
 	for _, u := range standbys {
+		if cmd := psql(s, u, "SHOW restore_command"); !strings.Contains(cmd, "wal-fetch") {
+			t.Errorf("restore_command on standby %s: %q", u, cmd)
+		}
 		if _, _, err := s.RunE("exec", u, "--", "test", "-e", "/etc/cron.d/juju-postgresql"); err == nil {
 			t.Errorf("standby %s has a backup cron entry", u)
 		}
@@ -177,5 +180,70 @@ func TestPITRSwift(t *testing.T) {
 	})
 	if out := psql(s, standbys[0], "SELECT pg_is_in_recovery()"); out != "t" {
 		t.Errorf("the restored standby is not in recovery: %s", out)
+	}
+
+	// Misconfiguration blocks with what to fix; clearing the URI turns archiving off.
+	status := func(u string) simtest.StatusValue {
+		return s.Status("").Applications["postgresql"].Units[u].Workload
+	}
+	s.Run("config", "postgresql", "os_password=wrong")
+	s.Run("wait")
+	if st := status(primary); st.Current != "blocked" || !strings.Contains(st.Message, "rejects the credentials") {
+		t.Errorf("with a wrong password: %+v", st)
+	}
+	s.Run("config", "postgresql", "os_password="+sw.Creds.OSPassword, "wal_e_storage_uri=s3://walex-9")
+	s.Run("wait")
+	if st := status(primary); st.Current != "blocked" || !strings.Contains(st.Message, "aws_access_key_id") {
+		t.Errorf("s3 without credentials: %+v", st)
+	}
+	s.Run("config", "postgresql", "wal_e_storage_uri=")
+	s.Run("wait")
+	expectRoles(t, s, "postgresql", 2)
+	if cmd := psql(s, primary, "SHOW archive_command"); cmd != "/bin/true" {
+		t.Errorf("archive_command with archiving off: %q", cmd)
+	}
+	if cmd := psql(s, standbys[1], "SHOW restore_command"); cmd != "" {
+		t.Errorf("restore_command with archiving off: %q", cmd)
+	}
+	for _, f := range []string{"/var/lib/postgresql/juju-charm/archive.json", "/etc/cron.d/juju-postgresql"} {
+		if _, _, err := s.RunE("exec", primary, "--", "test", "-e", f); err == nil {
+			t.Errorf("%s is left with archiving off", f)
+		}
+	}
+}
+
+// TestPITRStores is a shorter story on S3, Azure and GCS: archive a single unit, take a
+// backup, and restore a fresh unit in another model to a point in time.
+func TestPITRStores(t *testing.T) {
+	s, subnet := newSim(t, "pitr")
+	host := netip.MustParsePrefix(subnet).Addr().Next().String()
+	for _, start := range []func(testing.TB, string) *storetest.Server{storetest.S3, storetest.Azure, storetest.GCS} {
+		srv := start(t, host)
+		func() {
+			creds := credsYAML(t, srv.Creds)
+			src, dst := "src-"+srv.Name, "dst-"+srv.Name
+			s.Run("add-model", src)
+			s.Run("deploy", postgresqlCharm(t), "postgresql", "--storage", "pgdata=1G")
+			s.Run("config", "postgresql", "--file", creds)
+			s.Run("config", "postgresql", "wal_e_storage_uri="+srv.URI("walex-1", "pitr"))
+			s.Run("wait")
+			primary, _ := expectRoles(t, s, "postgresql", 0)
+			backup := action(t, s, primary, "wal-e-backup")
+			t.Logf("%s backup: %v, %v bytes", srv.Name, backup.Results["duration"], backup.Results["expanded-size-bytes"])
+			target := insertTimestamps(t, s, primary)
+
+			s.Run("add-model", dst)
+			s.Run("deploy", postgresqlCharm(t), "postgresql", "--storage", "pgdata=1G")
+			s.Run("config", "postgresql", "--file", creds)
+			s.Run("wait")
+			res := action(t, s, "postgresql/0", "wal-e-restore", "storage-uri="+srv.URI("walex-1", "pitr"),
+				"target-time="+target, "confirm=true")
+			t.Logf("%s restore: fetch %v, replay %v", srv.Name, res.Results["fetch-duration"], res.Results["replay-duration"])
+			if out := psql(s, "postgresql/0", "SELECT count(*) FROM ts"); out != "2" {
+				t.Fatalf("restored to %s on %s: %s rows, want 2", target, srv.Name, out)
+			}
+			s.Run("destroy-model", dst, "--destroy-storage", "-y")
+			s.Run("destroy-model", src, "--destroy-storage", "-y")
+		}()
 	}
 }

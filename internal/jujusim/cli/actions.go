@@ -156,7 +156,14 @@ func (c *env) runAction(unit, name string, params []string) (state.Action, error
 	if err := c.settle(); err != nil {
 		return state.Action{}, err
 	}
-	return c.e.Action(engine.ModelRef{}, id)
+	// Action ids count per model: look in the model the action was queued in.
+	ref := c.ref()
+	if ref.Model == "" {
+		if ref, err = c.e.Current(); err != nil {
+			return state.Action{}, err
+		}
+	}
+	return c.e.Action(ref, id)
 }
 
 func cmdRun(c *env) error {
