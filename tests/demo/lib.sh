@@ -8,9 +8,13 @@ bold=$'\e[1m'; green=$'\e[32m'; red=$'\e[31m'; reset=$'\e[0m'
 [[ -t 1 ]] || { bold=; green=; red=; reset=; }
 
 # juju prints the command as the user types it, then runs it on jujusim.
+# Commands that run hooks show each hook as it finishes, so long steps show progress.
 juju() {
   echo "${bold}\$ juju $*${reset}"
-  "$JUJUSIM" "$@" 2>&1 | sed 's/^/  /'
+  local verbose=()
+  case $1 in deploy|add-unit|add-relation|integrate|config|run-action|run|wait|remove-unit) verbose=(--verbose) ;; esac
+  "$JUJUSIM" "$@" "${verbose[@]}" 2>&1 |
+    sed -E 's/^([^ ]+): ran "([^"]+)" hook .* in ([^,]+), exit code ([0-9]+).*/  . \1 \2 (\3, exit \4)/; t; s/^/  /'
   return "${PIPESTATUS[0]}"
 }
 
