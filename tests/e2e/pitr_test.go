@@ -104,10 +104,14 @@ func TestPITRSwift(t *testing.T) {
 		}
 	}
 
-	backup := action(t, s, primary, "wal-e-backup")
+	backup := action(t, s, primary, "wal-e-backup", "prune=true")
 	name, _ := backup.Results["backup-name"].(string)
 	if backup.Results["backup-return-code"] != "0" || !strings.HasPrefix(name, "base_") {
 		t.Fatalf("wal-e-backup results: %v", backup.Results)
+	}
+	if cmd, _ := backup.Results["wal-e-prune-cmd"].(string); !strings.Contains(cmd, "retain 2 --confirm") ||
+		backup.Results["prune-kept-backups"] != "1" || backup.Results["prune-deleted-backups"] != "0" {
+		t.Errorf("wal-e-backup prune=true results: %v", backup.Results)
 	}
 	t.Logf("backup %s: %v, %v bytes", name, backup.Results["duration"], backup.Results["expanded-size-bytes"])
 	if res := s.RunAction(standbys[0], "wal-e-backup"); res.Status != "failed" || !strings.Contains(res.Message, primary) {
@@ -235,6 +239,14 @@ func TestPITRStores(t *testing.T) {
 			s.Run("add-model", dst)
 			s.Run("deploy", postgresqlCharm(t), "postgresql", "--storage", "pgdata=1G")
 			s.Run("config", "postgresql", "--file", creds)
+			// Pointed at the other database's archive, the fresh unit refuses and says why.
+			s.Run("config", "postgresql", "wal_e_storage_uri="+srv.URI("walex-1", "pitr"))
+			s.Run("wait")
+			if st := s.Status("").Applications["postgresql"].Units["postgresql/0"].Workload; st.Current != "blocked" ||
+				!strings.Contains(st.Message, "holds the archive of another database") {
+				t.Errorf("a unit configured with another database's archive: %+v", st)
+			}
+			s.Run("config", "postgresql", "wal_e_storage_uri=")
 			s.Run("wait")
 			res := action(t, s, "postgresql/0", "wal-e-restore", "storage-uri="+srv.URI("walex-1", "pitr"),
 				"target-time="+target, "confirm=true")
