@@ -16,24 +16,36 @@ import (
 	"github.com/pgcharm/postgresql/internal/pack"
 )
 
-var charmDir = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "postgresql-charm-")
-	if err != nil {
-		return "", err
-	}
-	return dir, pack.Layout(context.Background(), pack.Options{SrcDir: "../..", ModDir: "../..",
-		Main: "./cmd/postgresql-charm", GOARCH: runtime.GOARCH, Version: "e2e"}, dir)
-})
+// builtCharm lays out a charm (source directory with its YAML, Go main package) once per
+// test process.
+func builtCharm(src, main string) func() (string, error) {
+	return sync.OnceValues(func() (string, error) {
+		dir, err := os.MkdirTemp("", "charm-e2e-")
+		if err != nil {
+			return "", err
+		}
+		return dir, pack.Layout(context.Background(), pack.Options{SrcDir: src, ModDir: "../..",
+			Main: main, GOARCH: runtime.GOARCH, Version: "e2e"}, dir)
+	})
+}
 
-// postgresqlCharm is the charm directory built once per test process.
-func postgresqlCharm(t *testing.T) string {
+var (
+	postgresqlCharmDir = builtCharm("../..", "./cmd/postgresql-charm")
+	clientCharmDir     = builtCharm("../charms/postgresql-client", "./tests/charms/postgresql-client")
+)
+
+func charmPath(t *testing.T, built func() (string, error)) string {
 	t.Helper()
-	dir, err := charmDir()
+	dir, err := built()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return dir
 }
+
+// postgresqlCharm is the charm under test; clientCharm the pgsql test client.
+func postgresqlCharm(t *testing.T) string { return charmPath(t, postgresqlCharmDir) }
+func clientCharm(t *testing.T) string     { return charmPath(t, clientCharmDir) }
 
 // newSim starts a jujusim world with one controller and a model.
 func newSim(t *testing.T, model string) (*simtest.Sim, string) {

@@ -1,38 +1,14 @@
 package e2e
 
 import (
-	"context"
-	"os"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/pgcharm/postgresql/internal/jujusim/simtest"
-	"github.com/pgcharm/postgresql/internal/pack"
 )
-
-var clientCharmDir = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "postgresql-client-charm-")
-	if err != nil {
-		return "", err
-	}
-	return dir, pack.Layout(context.Background(), pack.Options{SrcDir: "../charms/postgresql-client", ModDir: "../..",
-		Main: "./tests/charms/postgresql-client", GOARCH: runtime.GOARCH, Version: "e2e"}, dir)
-})
-
-// clientCharm is the pgsql test client charm, built once per test process.
-func clientCharm(t *testing.T) string {
-	t.Helper()
-	dir, err := clientCharmDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
 
 // svc runs psql with a pg_service.conf service on a client unit's machine.
 func svc(s *simtest.Sim, model, unit, service, sql string) (string, error) {
