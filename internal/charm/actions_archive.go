@@ -368,6 +368,7 @@ func restorePrimary(ctx context.Context, j *jujuFacts, l *localFacts, a *archive
 	fail := func(err error) (map[string]string, error) {
 		_ = postgres.Stop(ctx, c, postgres.StopImmediate)
 		_ = removeIfExists(filepath.Join(c.ConfDir, "conf.d", recoveryConfName))
+		_ = removeIfExists(restoreConfigPath)
 		if moved != "" {
 			failed := c.DataDir + ".failed-restore-" + time.Now().UTC().Format("20060102T150405")
 			if rerr := os.Rename(c.DataDir, failed); rerr == nil || os.IsNotExist(rerr) {
@@ -415,10 +416,6 @@ func restorePrimary(ctx context.Context, j *jujuFacts, l *localFacts, a *archive
 	if err := os.Chown(signal, uid, gid); err != nil {
 		return fail(err)
 	}
-	// Before the restored server starts pushing its new timeline there.
-	if err := takeOverOwnArchive(ctx, j.Config, l); err != nil {
-		_ = goops.ActionLogf("warning: %v", err)
-	}
 	recStart := time.Now()
 	_ = goops.ActionLogf("starting PostgreSQL to replay WAL from %s", p.StorageURI)
 	if err := postgres.Start(ctx, c); err != nil {
@@ -437,6 +434,13 @@ func restorePrimary(ctx context.Context, j *jujuFacts, l *localFacts, a *archive
 	// (a reload would leave them pending); nobody uses the new primary yet.
 	if err := postgres.Restart(ctx, c); err != nil {
 		return nil, err
+	}
+	// Only now that the restore succeeded: the replaced database's archive stays intact
+	// when a restore fails.
+	if wiped, err := takeOverOwnArchive(ctx, j.Config, l); err != nil {
+		_ = goops.ActionLogf("warning: %v", err)
+	} else if wiped {
+		archiveNow(ctx, c)
 	}
 	_ = removeIfExists(restoreConfigPath)
 	id, err := newRestoreID()
@@ -546,28 +550,50 @@ func restoreStandby(ctx context.Context, j *jujuFacts, app AppState, l *localFac
 // the restored database could not push there otherwise. The original charm emptied it too
 // ("wal-e delete everything"). An archive of any third database is left alone; the status
 // then says to use a unique URI.
-func takeOverOwnArchive(ctx context.Context, cfg Config, old *localFacts) error {
+func takeOverOwnArchive(ctx context.Context, cfg Config, old *localFacts) (bool, error) {
 	uri := cfg.WalEStorageURI
 	if uri == "" || archiveProblem(cfg, uri, "wal_e_storage_uri") != "" || !old.HasData {
-		return nil
+		return false, nil
 	}
 	oldID, _ := strconv.ParseUint(old.planLocal("", "", "").SystemID, 10, 64)
 	a, err := archive.Open(ctx, archiveConfig(cfg, uri), "")
 	if err != nil {
-		return fmt.Errorf("open %s: %w", uri, err)
+		return false, fmt.Errorf("open %s: %w", uri, err)
 	}
 	owner, err := a.ArchiveOwner(ctx)
 	if err != nil || owner == nil || oldID == 0 || owner.SystemIdentifier != oldID {
-		return err
+		return false, err
 	}
 	objs, err := a.Store.List(ctx, "")
 	if err != nil {
-		return err
+		return false, err
 	}
 	names := make([]string, 0, len(objs))
 	for _, o := range objs {
 		names = append(names, o.Name)
 	}
 	_ = goops.ActionLogf("emptying %s (%d objects): it held the archive of the replaced database (system id %d)", uri, len(names), oldID)
-	return a.Store.Delete(ctx, names...)
+	return true, a.Store.Delete(ctx, names...)
+}
+
+// archiveNow wakes the archiver, which waits up to a minute after failed pushes, with a new
+// segment, and waits a little for it to catch up so that the status is right at once.
+func archiveNow(ctx context.Context, c *postgres.Cluster) {
+	db, err := postgres.Connect(ctx, c, "postgres")
+	if err != nil {
+		return
+	}
+	defer db.Close(ctx)
+	if _, err := db.Conn().Exec(ctx, "SELECT pg_switch_wal()"); err != nil {
+		return
+	}
+	for range 30 {
+		var ok bool
+		err := db.Conn().QueryRow(ctx, `SELECT last_failed_time IS NULL OR last_archived_time > last_failed_time
+			FROM pg_stat_archiver`).Scan(&ok)
+		if err != nil || ok {
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 }

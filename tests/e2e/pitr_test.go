@@ -148,6 +148,15 @@ func TestPITRSwift(t *testing.T) {
 		!strings.Contains(res.Message, "before the oldest backup") {
 		t.Errorf("restore to a time before the oldest backup: %s %q", res.Status, res.Message)
 	}
+	// A target the archive never reaches fails the restore, and the old database comes back.
+	future := time.Now().UTC().Add(time.Hour).Format("2006-01-02 15:04:05+00")
+	if res := s.RunAction(fresh, "wal-e-restore", "storage-uri="+uri1, "target-time="+future, "confirm=true"); res.Status != "failed" ||
+		!strings.Contains(res.Message, "put back") {
+		t.Errorf("restore to a time after the archive's end: %s %q\n%s", res.Status, res.Message, strings.Join(res.Log, "\n"))
+	}
+	if out := psql(s, fresh, "SELECT count(*) FROM pg_class WHERE relname = 'ts'"); out != "0" {
+		t.Fatalf("after a failed restore the fresh unit's own database is not back (ts tables: %s)", out)
+	}
 	res := action(t, s, fresh, "wal-e-restore", "storage-uri="+uri1, "target-time="+target, "confirm=true")
 	t.Logf("fresh restore: %v", res.Results)
 	if out := psql(s, fresh, "SELECT count(*) FROM ts"); out != "2" {
