@@ -41,7 +41,7 @@ vet:
 
 ## bench: benchmarks against peers, printed as a table
 bench:
-	./tests/bench/run
+	./internal/archive/bench/run.sh
 
 clean:
 	rm -f postgresql.charm postgresql-client.charm
