@@ -80,11 +80,11 @@ func TestPITRSwift(t *testing.T) {
 	uri1, uri2, uri3 := sw.URI("walex_1", ""), sw.URI("walex_2", ""), sw.URI("walex_3", "")
 
 	s.Run("deploy", postgresqlCharm(t), "postgresql", "-n", "3", "--storage", "pgdata=1G")
-	primary, standbys := expectRoles(t, s, "postgresql", 2)
+	expectRoles(t, s, "postgresql", 2)
 	s.Run("config", "postgresql", "--file", creds)
 	s.Run("config", "postgresql", "wal_e_storage_uri="+uri1)
 	s.Run("wait")
-	primary, standbys = expectRoles(t, s, "postgresql", 2)
+	primary, standbys := expectRoles(t, s, "postgresql", 2)
 	if cmd := psql(s, primary, "SHOW archive_command"); !strings.Contains(cmd, "wal-push") {
 		t.Fatalf("archive_command on the primary: %q", cmd)
 	}
