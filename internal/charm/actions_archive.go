@@ -437,7 +437,7 @@ func restorePrimary(ctx context.Context, j *jujuFacts, l *localFacts, a *archive
 	}
 	// Only now that the restore succeeded: the replaced database's archive stays intact
 	// when a restore fails.
-	if wiped, err := takeOverOwnArchive(ctx, j.Config, l); err != nil {
+	if wiped, err := takeOverOwnArchive(ctx, j.Config, l, b.SystemIdentifier); err != nil {
 		_ = goops.ActionLogf("warning: %v", err)
 	} else if wiped {
 		archiveNow(ctx, c)
@@ -550,7 +550,7 @@ func restoreStandby(ctx context.Context, j *jujuFacts, app AppState, l *localFac
 // the restored database could not push there otherwise. The original charm emptied it too
 // ("wal-e delete everything"). An archive of any third database is left alone; the status
 // then says to use a unique URI.
-func takeOverOwnArchive(ctx context.Context, cfg Config, old *localFacts) (bool, error) {
+func takeOverOwnArchive(ctx context.Context, cfg Config, old *localFacts, restored uint64) (bool, error) {
 	uri := cfg.WalEStorageURI
 	if uri == "" || archiveProblem(cfg, uri, "wal_e_storage_uri") != "" || !old.HasData {
 		return false, nil
@@ -561,7 +561,8 @@ func takeOverOwnArchive(ctx context.Context, cfg Config, old *localFacts) (bool,
 		return false, fmt.Errorf("open %s: %w", uri, err)
 	}
 	owner, err := a.ArchiveOwner(ctx)
-	if err != nil || owner == nil || oldID == 0 || owner.SystemIdentifier != oldID {
+	// Restoring a database in place keeps its system id: its archive stays its own.
+	if err != nil || owner == nil || oldID == 0 || owner.SystemIdentifier != oldID || oldID == restored {
 		return false, err
 	}
 	objs, err := a.Store.List(ctx, "")

@@ -159,6 +159,9 @@ func TestPITRSwift(t *testing.T) {
 	}
 	res := action(t, s, fresh, "wal-e-restore", "storage-uri="+uri1, "target-time="+target, "confirm=true")
 	t.Logf("fresh restore: %v", res.Results)
+	if log := strings.Join(res.Log, "\n"); !strings.Contains(log, "emptying "+uri2) {
+		t.Errorf("the fresh unit's own archive (of the replaced database) was not taken over:\n%s", log)
+	}
 	if out := psql(s, fresh, "SELECT count(*) FROM ts"); out != "2" {
 		t.Fatalf("the fresh unit restored to %s has %s rows, want 2", target, out)
 	}
@@ -176,6 +179,9 @@ func TestPITRSwift(t *testing.T) {
 	}
 	res = action(t, s, primary, "wal-e-restore", "storage-uri="+uri1, "target-time="+target, "confirm=true")
 	t.Logf("in-place restore: %v", res.Results)
+	if log := strings.Join(res.Log, "\n"); strings.Contains(log, "emptying") {
+		t.Errorf("an in-place restore must leave its own archive alone (same database):\n%s", log)
+	}
 	if out := psql(s, primary, "SELECT count(*) FROM ts"); out != "2" {
 		t.Fatalf("the restored primary has %s rows, want 2", out)
 	}
