@@ -61,6 +61,11 @@ func switchover(ctx context.Context) error {
 	return goops.SetActionResults(map[string]string{"result": "Initiated switchover of master to " + p.Master})
 }
 
+// errNotStandby keeps the original charm's wording, which operators' runbooks match.
+//
+//lint:ignore ST1005 the original charm's action message
+var errNotStandby = errors.New("Not a hot standby")
+
 // replication pauses or resumes WAL replay on a hot standby.
 func replication(ctx context.Context, pause bool) error {
 	var cfg Config
@@ -73,11 +78,11 @@ func replication(ctx context.Context, pause bool) error {
 	}
 	c, err := postgres.Lookup(version, clusterName)
 	if err != nil {
-		return errors.New("Not a hot standby: PostgreSQL is not set up on this unit")
+		return fmt.Errorf("%w: PostgreSQL is not set up on this unit", errNotStandby)
 	}
 	db, err := postgres.Connect(ctx, c, "postgres")
 	if err != nil {
-		return fmt.Errorf("Not a hot standby: %w", err)
+		return fmt.Errorf("%w: %w", errNotStandby, err)
 	}
 	defer db.Close(ctx)
 	f, err := db.Facts(ctx)
@@ -85,7 +90,7 @@ func replication(ctx context.Context, pause bool) error {
 		return err
 	}
 	if !f.InRecovery {
-		return errors.New("Not a hot standby")
+		return errNotStandby
 	}
 	result := ""
 	switch {

@@ -426,7 +426,7 @@ func ownedBy(st os.FileInfo, uid, gid int) bool {
 // settings when the standby starts following.
 func (r *hookRun) standbyRestoreCommand() error {
 	l := r.local
-	if l.Cluster == nil || !l.Running || !l.Standby || r.app.Primary == r.j.Unit || r.following() != r.app.Primary {
+	if l.Cluster == nil || !l.Running || !l.Standby || r.app.Primary == r.j.Unit || r.j.Self[keyFollowing] != r.app.Primary {
 		return nil
 	}
 	t := r.target()

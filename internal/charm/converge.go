@@ -27,7 +27,7 @@ func (r *hookRun) converge() error {
 	var last plan.Step = "none"
 	for i := 0; i < maxSteps; i++ {
 		target := r.target()
-		dec := plan.DecideLocal(r.local.planLocal(j.Unit, r.following(), j.Self[keyRestore]), r.app.Primary, target, r.rival())
+		dec := plan.DecideLocal(r.local.planLocal(j.Unit, r.j.Self[keyFollowing], j.Self[keyRestore]), r.app.Primary, target, r.rival())
 		if r.status.Name == "" || dec.Step != plan.StepWait || r.app.Primary != "" {
 			r.status = dec.Status
 		}

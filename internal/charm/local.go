@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/gruyaume/goops"
 
@@ -131,5 +130,3 @@ func (l *localFacts) report(address, following, restore string) UnitReport {
 	}
 	return r
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }

@@ -282,7 +282,7 @@ func (r *hookRun) publish() error {
 	if r.j.PeerID == "" || r.local == nil {
 		return nil
 	}
-	rep := r.local.report(r.j.Address, r.following(), r.j.Self[keyRestore])
+	rep := r.local.report(r.j.Address, r.j.Self[keyFollowing], r.j.Self[keyRestore])
 	rep.RestartRequest = r.local.needsRestart
 	rep.Clients = r.j.Clients.Report
 	rep.Admits = strings.Join(r.admits, " ")
@@ -295,13 +295,6 @@ func (r *hookRun) publish() error {
 	}
 	r.j.Self = maps.Clone(want)
 	return nil
-}
-
-func (r *hookRun) following() string {
-	if f := r.j.Self[keyFollowing]; f != "" {
-		return f
-	}
-	return ""
 }
 
 var errNoUpstream = errors.New("the primary has not published its address")

@@ -71,11 +71,3 @@ func secretAdd(label string, data map[string]string) (string, error) {
 	})
 	return id, err
 }
-
-// secretSet replaces a secret's content with a new revision.
-func secretSet(id string, data map[string]string) error {
-	return withPrivateFile(data, func(path string) error {
-		_, err := hookTool("secret-set", id, "--file", path)
-		return err
-	})
-}
