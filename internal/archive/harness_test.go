@@ -266,10 +266,17 @@ func (c *cluster) logText() string {
 	return string(b)
 }
 
-// archiveSettings makes the cluster archive with our binary and the configuration file cfg.
+// archiveSettings makes the cluster archive with our binary and the configuration file cfg,
+// through the archive_command the charm sets (with its shell fast path for files uploaded ahead).
 func (c *cluster) archiveSettings(cfg string) {
+	c.t.Helper()
+	conf, err := archive.LoadConfig(cfg)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	cmd := archive.ArchiveCommand(binPath, cfg, conf.URI)
 	c.conf("archive_mode = on", "wal_level = replica",
-		fmt.Sprintf("archive_command = '%s wal-push --config %s %%p'", binPath, cfg))
+		"archive_command = '"+strings.ReplaceAll(cmd, "'", "''")+"'")
 }
 
 // pgbench runs a write load for d.

@@ -226,11 +226,3 @@ func Restore(ctx context.Context, a *Archive, plan RestorePlan, dir string, opt 
 	}
 	return opt.Owner.apply(sig)
 }
-
-// ArchiveCommand is the archive_command that pushes WAL with this binary and configuration.
-func ArchiveCommand(binary, configPath string) string {
-	if configPath == "" {
-		configPath = DefaultConfigPath
-	}
-	return shellQuote(binary) + " wal-push --config " + shellQuote(configPath) + ` "%p"`
-}

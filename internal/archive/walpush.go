@@ -137,6 +137,28 @@ func walSystemID(path string, kind WALKind, pgdata string) (uint64, error) {
 	return ReadControlSystemID(pgdata)
 }
 
+// ArchiveCommand is the archive_command that pushes WAL with this binary and configuration to
+// the archive uri (the configuration's wal_e_storage_uri).
+//
+// PostgreSQL starts a shell for every archive_command, one WAL file at a time. Under load most
+// calls are for files an earlier call already uploaded ahead, so the shell answers those itself
+// from the marker (builtins only) and starts the binary only for the rest: the binary links
+// every store's SDK and takes tens of milliseconds to start, which would otherwise bound
+// archiving at a few dozen segments per second. The marker must name this very archive, as in
+// TakeMarker; a marker the shell accepts stays behind and the next full wal-push removes it
+// once PostgreSQL has marked the file done.
+func ArchiveCommand(binary, configPath, uri string) string {
+	if configPath == "" {
+		configPath = DefaultConfigPath
+	}
+	push := "exec " + shellQuote(binary) + " wal-push --config " + shellQuote(configPath) + ` "%p"`
+	u, err := store.ParseURI(uri)
+	if err != nil {
+		return push // the binary reports the bad URI
+	}
+	return `{ read -r m <"pg_wal/` + markerDir + `/%f"; } 2>/dev/null && [ "$m" = ` + shellQuote(u.String()) + " ] || " + push
+}
+
 // takeMarker consumes the marker an earlier call left for name; true when name was uploaded
 // (to this same archive) ahead of PostgreSQL's request.
 func (a *Archive) takeMarker(walDir, name string) bool {

@@ -112,7 +112,7 @@ func (r *hookRun) archiveSettings() postgres.Settings {
 	r.prepareArchive()
 	cmd := "/bin/true"
 	if archivePrep.enabled {
-		cmd = archive.ArchiveCommand(charmToolsBin, archiveConfigPath)
+		cmd = archive.ArchiveCommand(charmToolsBin, archiveConfigPath, r.j.Config.WalEStorageURI)
 	}
 	return postgres.Settings{{Name: "archive_mode", Value: "on"}, {Name: "archive_command", Value: cmd}}
 }
