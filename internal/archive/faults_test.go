@@ -25,7 +25,7 @@ func TestFileArchive(t *testing.T) {
 	arch := filepath.Join(base, "archive")
 	writeConfig(t, cfg, "file://"+arch, archive.Config{}.Credentials)
 	primary := newCluster(t, base, "primary")
-	primary.archiveSettings(cfg)
+	primary.archiveSettings(cfg, "file://"+arch)
 	primary.start()
 	must(t, filepath.Join(pgBin, "pgbench"), "-h", primary.sock, "-U", "postgres", "-i", "-s", "1", "-q", "postgres")
 	primary.sql("CREATE TABLE marks (id serial PRIMARY KEY, phase text, at timestamptz DEFAULT clock_timestamp())")

@@ -266,15 +266,11 @@ func (c *cluster) logText() string {
 	return string(b)
 }
 
-// archiveSettings makes the cluster archive with our binary and the configuration file cfg,
-// through the archive_command the charm sets (with its shell fast path for files uploaded ahead).
-func (c *cluster) archiveSettings(cfg string) {
-	c.t.Helper()
-	conf, err := archive.LoadConfig(cfg)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	cmd := archive.ArchiveCommand(binPath, cfg, conf.URI)
+// archiveSettings makes the cluster archive with our binary and the configuration file cfg
+// through the archive_command the charm sets for uri (with its shell fast path for files
+// uploaded ahead; none when uri is empty). Appended lines win: reload to switch archives.
+func (c *cluster) archiveSettings(cfg, uri string) {
+	cmd := archive.ArchiveCommand(binPath, cfg, uri)
 	c.conf("archive_mode = on", "wal_level = replica",
 		"archive_command = '"+strings.ReplaceAll(cmd, "'", "''")+"'")
 }

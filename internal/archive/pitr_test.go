@@ -22,7 +22,7 @@ func TestPITR(t *testing.T) {
 	servers := storetest.All(t, "127.0.0.1")
 
 	primary := newCluster(t, base, "primary")
-	primary.archiveSettings(cfg)
+	primary.archiveSettings(cfg, "")
 	// Nothing to archive into until the first store's configuration exists: failures are
 	// retried by PostgreSQL, which is also what we want to see work.
 	primary.start()
@@ -39,6 +39,8 @@ func TestPITR(t *testing.T) {
 				uri = "file://" + filepath.Join(base, "archive-file") // where postgres may write
 			}
 			writeConfig(t, cfg, uri, srv.Creds)
+			primary.archiveSettings(cfg, uri)
+			primary.sql("SELECT pg_reload_conf()")
 			primary.sql("SELECT pg_switch_wal()")
 
 			ctx := context.Background()

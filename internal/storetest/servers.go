@@ -2,8 +2,15 @@ package storetest
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	cryptotls "crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -32,7 +39,13 @@ const (
 	anyAlnum   = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 )
 
-func startS3(t testing.TB, ip string) (*Server, error) {
+func startS3(t testing.TB, ip string) (*Server, error) { return startVersity(t, ip, false) }
+
+func startS3TLS(t testing.TB, ip string) (*Server, error) { return startVersity(t, ip, true) }
+
+// startVersity starts versitygw, over HTTPS with a fresh self-signed certificate when tls is set
+// (pgBackRest speaks S3 only over TLS).
+func startVersity(t testing.TB, ip string, tls bool) (*Server, error) {
 	bin, err := lookBin("versitygw")
 	if err != nil {
 		return nil, err
@@ -48,21 +61,36 @@ func startS3(t testing.TB, ip string) (*Server, error) {
 	}
 	access, secret := "AK"+randomString(18, upperAlnum), randomString(40, anyAlnum)
 	addr := net.JoinHostPort(ip, fmt.Sprint(port))
+	endpoint := hostURL(ip, port)
+	args := []string{bin, "--port", addr, "--quiet"}
+	var caFile string
+	client := http.DefaultClient
+	if tls {
+		caFile = filepath.Join(dir, "cert.pem")
+		keyFile := filepath.Join(dir, "key.pem")
+		pool, err := selfSigned(ip, caFile, keyFile)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, "--cert", caFile, "--key", keyFile)
+		endpoint = "https" + strings.TrimPrefix(endpoint, "http")
+		client = &http.Client{Transport: &http.Transport{TLSClientConfig: &cryptotls.Config{RootCAs: pool}}}
+	}
 	g := &group{
 		name: "versitygw",
 		procs: []*proc{{
 			name: "versitygw", log: filepath.Join(dir, "versitygw.log"), dir: dir,
 			// Keys go through the environment, never argv.
 			env:  []string{"ROOT_ACCESS_KEY_ID=" + access, "ROOT_SECRET_ACCESS_KEY=" + secret},
-			args: []string{bin, "--port", addr, "--quiet", "posix", data},
+			args: append(args, "posix", data),
 		}},
-		ready: httpAnswers(hostURL(ip, port)+"/", 0, nil),
+		ready: httpAnswersWith(client, endpoint+"/", 0, nil),
 	}
-	endpoint := hostURL(ip, port)
 	return launch(t, g, &Server{
-		Name: "s3",
-		Addr: addr,
-		URI:  func(bucket, prefix string) string { return "s3://" + joinPrefix(bucket, prefix) },
+		CAFile: caFile,
+		Name:   "s3",
+		Addr:   addr,
+		URI:    func(bucket, prefix string) string { return "s3://" + joinPrefix(bucket, prefix) },
 		Creds: store.Credentials{
 			AWSAccessKeyID: access, AWSSecretAccessKey: secret, AWSRegion: "us-east-1", AWSEndpoint: endpoint,
 		},
@@ -315,4 +343,45 @@ func swiftReady(authURL string) func(context.Context) error {
 		_, err = do(ctx, http.MethodPut, resp.Header.Get("X-Storage-Url")+"/storetest-ready", token)
 		return err
 	}
+}
+
+// selfSigned writes a certificate for ip (valid a day) and its key, and returns a pool that
+// trusts it.
+func selfSigned(ip, certFile, keyFile string) (*x509.CertPool, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: ip},
+		IPAddresses:  []net.IP{net.ParseIP(ip)},
+		DNSNames:     []string{"localhost"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IsCA:         true, BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, fmt.Errorf("certificate: %w", err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		return nil, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return pool, nil
 }

@@ -39,6 +39,9 @@ type Server struct {
 	Start func() error
 	// StartupTime is how long the server took to answer after being started.
 	StartupTime time.Duration
+	// CAFile is the PEM certificate clients must trust when the server speaks TLS with a
+	// self-signed certificate ("" otherwise).
+	CAFile string
 }
 
 // readyTimeout bounds the wait for a server to answer. Generous: on a loaded 2-core CI machine
@@ -86,6 +89,15 @@ func handle(t testing.TB, s *Server, err error) *Server {
 func S3(t testing.TB, listenIP string) *Server {
 	t.Helper()
 	s, err := retry(t, listenIP, startS3)
+	return handle(t, s, err)
+}
+
+// S3TLS starts versitygw over HTTPS with a self-signed certificate for listenIP, which
+// Server.CAFile holds: clients trust it through SSL_CERT_FILE (Go), AWS_CA_BUNDLE (boto3) or
+// repo1-storage-ca-file (pgBackRest).
+func S3TLS(t testing.TB, listenIP string) *Server {
+	t.Helper()
+	s, err := retry(t, listenIP, startS3TLS)
 	return handle(t, s, err)
 }
 
@@ -311,7 +323,12 @@ func launch(t testing.TB, g *group, s *Server) (*Server, error) {
 // httpAnswers is a readiness check: any HTTP answer (even an error status) from url, or the
 // wanted status when want is not zero.
 func httpAnswers(url string, want int, header http.Header) func(context.Context) error {
-	client := &http.Client{Timeout: 10 * time.Second}
+	return httpAnswersWith(http.DefaultClient, url, want, header)
+}
+
+// httpAnswersWith is httpAnswers through client (its transport; the timeout is set here).
+func httpAnswersWith(client *http.Client, url string, want int, header http.Header) func(context.Context) error {
+	client = &http.Client{Transport: client.Transport, Timeout: 10 * time.Second}
 	return func(ctx context.Context) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {

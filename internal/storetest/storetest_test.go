@@ -3,6 +3,10 @@ package storetest
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -48,5 +52,31 @@ func TestServers(t *testing.T) {
 				t.Fatalf("read back %q, %v after restart", b.String(), err)
 			}
 		})
+	}
+}
+
+// TestS3TLS: the HTTPS versitygw answers a client that trusts Server.CAFile and is refused by
+// one that does not.
+func TestS3TLS(t *testing.T) {
+	srv := S3TLS(t, "127.0.0.1")
+	if !strings.HasPrefix(srv.Creds.AWSEndpoint, "https://") {
+		t.Fatalf("endpoint %q is not https", srv.Creds.AWSEndpoint)
+	}
+	pem, err := os.ReadFile(srv.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		t.Fatal("CAFile holds no certificate")
+	}
+	trusting := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := trusting.Get(srv.Creds.AWSEndpoint + "/")
+	if err != nil {
+		t.Fatalf("client trusting CAFile: %v", err)
+	}
+	resp.Body.Close()
+	if _, err := http.Get(srv.Creds.AWSEndpoint + "/"); err == nil {
+		t.Fatal("a client without CAFile was not refused")
 	}
 }

@@ -75,9 +75,9 @@ func pgdata(b *testing.B, first uint64, n int) (string, []string) {
 	return dir, names
 }
 
-// archiver does what PostgreSQL's archiver does: the oldest .ready file, one process per
-// file, .ready renamed to .done on success.
-func archiver(b *testing.B, bin, cfg, dir string, extra ...string) {
+// archiver does what PostgreSQL's archiver does: the oldest .ready file, one archive_command
+// per file through /bin/sh in the data directory, .ready renamed to .done on success.
+func archiver(b *testing.B, command, dir string) {
 	status := filepath.Join(dir, "pg_wal", "archive_status")
 	for {
 		entries, _ := os.ReadDir(status)
@@ -91,14 +91,26 @@ func archiver(b *testing.B, bin, cfg, dir string, extra ...string) {
 			return
 		}
 		sort.Strings(ready)
-		args := append([]string{"wal-push", "--config", cfg}, extra...)
-		cmd := exec.Command(bin, append(args, filepath.Join("pg_wal", ready[0]))...)
+		cmd := exec.Command("/bin/sh", "-c", strings.NewReplacer("%p", "pg_wal/"+ready[0], "%f", ready[0]).Replace(command))
 		cmd.Dir = dir
 		if out, err := cmd.CombinedOutput(); err != nil {
-			b.Fatalf("wal-push %s: %v\n%s", ready[0], err, out)
+			b.Fatalf("archive %s: %v\n%s", ready[0], err, out)
 		}
 		os.Rename(filepath.Join(status, ready[0]+".ready"), filepath.Join(status, ready[0]+".done"))
 	}
+}
+
+// pushCommand is the archive_command for cfg: the charm's (uploads ahead, shell fast path), or
+// with ahead false a plain wal-push of one file per call.
+func pushCommand(bin, cfg string, ahead bool) string {
+	if !ahead {
+		return fmt.Sprintf(`%s wal-push --config %s --ahead -1 "%%p"`, bin, cfg)
+	}
+	c, err := archive.LoadConfig(cfg)
+	if err != nil {
+		panic(err)
+	}
+	return archive.ArchiveCommand(bin, cfg, c.URI)
 }
 
 func writeConfig(b *testing.B, srv *storetest.Server, prefix, compression string) string {
@@ -141,8 +153,8 @@ func BenchmarkWALPush(b *testing.B) {
 		for _, comp := range []string{"lz4", "zstd"} {
 			for _, mode := range []struct {
 				name  string
-				extra []string
-			}{{"ahead", nil}, {"one-by-one", []string{"--ahead", "-1"}}} {
+				ahead bool
+			}{{"ahead", true}, {"one-by-one", false}} {
 				b.Run(fmt.Sprintf("%s/%s/%s", srv.Name, comp, mode.name), func(b *testing.B) {
 					var elapsed time.Duration
 					for i := range b.N {
@@ -151,7 +163,7 @@ func BenchmarkWALPush(b *testing.B) {
 						dir, _ := pgdata(b, 16, burst)
 						b.StartTimer()
 						start := time.Now()
-						archiver(b, bin, cfg, dir, mode.extra...)
+						archiver(b, pushCommand(bin, cfg, mode.ahead), dir)
 						elapsed += time.Since(start)
 					}
 					secs := elapsed.Seconds()
@@ -170,7 +182,7 @@ func BenchmarkWALFetch(b *testing.B) {
 	for _, srv := range servers(b) {
 		cfg := writeConfig(b, srv, fmt.Sprintf("fetch-%d", time.Now().UnixNano()), "lz4")
 		dir, names := pgdata(b, 16, burst)
-		archiver(b, bin, cfg, dir)
+		archiver(b, pushCommand(bin, cfg, true), dir)
 		for _, prefetch := range []string{"8", "0"} {
 			b.Run(fmt.Sprintf("%s/prefetch-%s", srv.Name, prefetch), func(b *testing.B) {
 				var elapsed time.Duration

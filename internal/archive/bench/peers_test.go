@@ -1,13 +1,15 @@
 package bench
 
 import (
-	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"math/rand"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,168 +18,260 @@ import (
 	"time"
 
 	"github.com/pgcharm/postgresql/internal/archive"
+	"github.com/pgcharm/postgresql/internal/storetest"
 )
 
-// BenchmarkWALPushPeers archives the same 1 GiB burst of segments of a real (stopped) cluster
-// with our wal-push and with pgBackRest 2.45 archive-push (synchronous and asynchronous, lz4,
-// posix repository on the same disk), each driven like PostgreSQL's archiver: one command per
-// segment, oldest first, .ready renamed to .done on success.
+// BenchmarkWALPushPeers archives the same 1 GiB bursts of segments of a real (stopped) cluster
+// with our wal-push, pgBackRest 2.45 archive-push (synchronous, and asynchronous with as many
+// processes as cores) and barman-cloud-wal-archive 3.4 (snappy, its fastest compression), into a
+// local repository and into S3 (versitygw over TLS, since pgBackRest speaks S3 only over TLS).
+// Every tool runs as its archive_command, through /bin/sh in the data directory, one file at a
+// time, oldest first, .ready renamed to .done on success: what PostgreSQL's archiver does.
 func BenchmarkWALPushPeers(b *testing.B) {
-	if os.Geteuid() != 0 {
-		b.Skip("needs root to run PostgreSQL as postgres")
-	}
-	pgbr, err := exec.LookPath("pgbackrest")
-	if err != nil {
-		b.Skip("pgbackrest not installed (apt install pgbackrest)")
-	}
-	u, err := user.Lookup("postgres")
-	if err != nil {
-		b.Skip("needs the postgres user")
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	cred := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-	run := func(dir, name string, args ...string) error {
-		cmd := exec.Command(name, args...)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-		cmd.Env = []string{"HOME=/var/lib/postgresql", "PATH=" + pgBin + ":/usr/bin:/bin", "LANG=C.UTF-8"}
-		cmd.Dir = dir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("%s %v: %v\n%s", name, args, err, out)
-		}
-		return nil
-	}
-	base, err := os.MkdirTemp("", "archive-peers-")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer os.RemoveAll(base)
-	os.Chmod(base, 0o777)
-	bin := filepath.Join(base, "pgcharm-archive")
+	pg := newPostgresRunner(b)
+	base := tempDir(b, "archive-peers-")
+	bin := filepath.Join(base, "pgcharm")
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/pgcharm/postgresql/internal/archive/cli/cmdtest").CombinedOutput(); err != nil {
 		b.Fatalf("build: %v\n%s", err, out)
 	}
 	data, sock := filepath.Join(base, "data"), filepath.Join(base, "sock")
-	os.MkdirAll(sock, 0o777)
-	os.Chmod(sock, 0o777)
-	if err := run("/", filepath.Join(pgBin, "initdb"), "-D", data, "-A", "trust", "-U", "postgres", "--no-sync"); err != nil {
-		b.Fatal(err)
-	}
-	conf := fmt.Sprintf("listen_addresses = ''\nunix_socket_directories = '%s'\nfsync = off\n", sock)
-	os.WriteFile(filepath.Join(data, "postgresql.auto.conf"), []byte(conf), 0o600)
-	os.Chown(filepath.Join(data, "postgresql.auto.conf"), uid, gid)
+	mkdirAll(b, sock)
+	pg.must(b, "/", filepath.Join(pgBin, "initdb"), "-D", data, "-A", "trust", "-U", "postgres", "--no-sync")
+	pg.writeFile(b, filepath.Join(data, "postgresql.auto.conf"),
+		fmt.Sprintf("listen_addresses = ''\nunix_socket_directories = '%s'\nfsync = off\n", sock))
 	sysid, err := archive.ReadControlSystemID(data)
 	if err != nil {
 		b.Fatal(err)
 	}
-
-	// Fresh segments in the stopped cluster's pg_wal for each measured run.
-	var first uint64 = 0x100
-	prepare := func() {
-		wal := filepath.Join(data, "pg_wal")
-		entries, _ := os.ReadDir(filepath.Join(wal, "archive_status"))
-		for _, e := range entries {
-			os.Remove(filepath.Join(wal, "archive_status", e.Name()))
-		}
-		r := rand.New(rand.NewSource(int64(first)))
-		for i := range burst {
-			s := archive.Segment{TLI: 1, SegNo: first + uint64(i)}
-			buf := walLike(s, sysid, r)
-			binary.LittleEndian.PutUint64(buf[24:], sysid)
-			p := filepath.Join(wal, s.Name())
-			os.WriteFile(p, buf, 0o600)
-			os.Chown(p, uid, gid)
-			st := filepath.Join(wal, "archive_status", s.Name()+".ready")
-			os.WriteFile(st, nil, 0o600)
-			os.Chown(st, uid, gid)
-		}
-		first += burst
-	}
-	archiver := func(cmdFor func(name string) []string) error {
-		status := filepath.Join(data, "pg_wal", "archive_status")
-		for {
-			entries, _ := os.ReadDir(status)
-			var ready []string
-			for _, e := range entries {
-				if n, ok := strings.CutSuffix(e.Name(), ".ready"); ok {
-					ready = append(ready, n)
-				}
-			}
-			if len(ready) == 0 {
-				return nil
-			}
-			sort.Strings(ready)
-			args := cmdFor(filepath.Join("pg_wal", ready[0]))
-			if err := run(data, args[0], args[1:]...); err != nil {
-				return err
-			}
-			os.Rename(filepath.Join(status, ready[0]+".ready"), filepath.Join(status, ready[0]+".done"))
-		}
-	}
-
-	// pgBackRest needs its stanza created against the running server.
-	pgbrConf := func(async bool) string {
-		name := "sync"
-		if async {
-			name = "async"
-		}
-		dir := filepath.Join(base, "pgbr-"+name)
-		for _, d := range []string{"repo", "spool", "log", "lock"} {
-			os.MkdirAll(filepath.Join(dir, d), 0o777)
-			os.Chmod(filepath.Join(dir, d), 0o777)
-		}
-		c := fmt.Sprintf("[global]\nrepo1-path=%s/repo\ncompress-type=lz4\nlog-path=%s/log\nlock-path=%s/lock\nspool-path=%s/spool\n"+
-			"process-max=4\narchive-async=%s\nlog-level-console=warn\n[bench]\npg1-path=%s\npg1-socket-path=%s\n",
-			dir, dir, dir, dir, map[bool]string{true: "y", false: "n"}[async], data, sock)
-		p := filepath.Join(dir, "pgbackrest.conf")
-		os.WriteFile(p, []byte(c), 0o644)
-		return p
-	}
-	syncConf, asyncConf := pgbrConf(false), pgbrConf(true)
-	if err := run("/", filepath.Join(pgBin, "pg_ctl"), "-D", data, "-l", filepath.Join(base, "log"), "-w", "start"); err != nil {
+	s3 := storetest.S3TLS(b, "127.0.0.1")
+	ep, err := url.Parse(s3.Creds.AWSEndpoint)
+	if err != nil {
 		b.Fatal(err)
 	}
-	for _, c := range []string{syncConf, asyncConf} {
-		if err := run("/", pgbr, "--config="+c, "--stanza=bench", "stanza-create"); err != nil {
-			run("/", filepath.Join(pgBin, "pg_ctl"), "-D", data, "-m", "immediate", "stop")
-			b.Fatal(err)
+	s3Env := []string{"SSL_CERT_FILE=" + s3.CAFile, "AWS_CA_BUNDLE=" + s3.CAFile,
+		"AWS_ACCESS_KEY_ID=" + s3.Creds.AWSAccessKeyID, "AWS_SECRET_ACCESS_KEY=" + s3.Creds.AWSSecretAccessKey,
+		"AWS_DEFAULT_REGION=us-east-1",
+		"PGBACKREST_REPO1_S3_KEY=" + s3.Creds.AWSAccessKeyID, "PGBACKREST_REPO1_S3_KEY_SECRET=" + s3.Creds.AWSSecretAccessKey}
+
+	// One archive per tool and repository; ours made by writing its configuration file.
+	ours := func(name, uri string) string {
+		cfg := filepath.Join(base, name+".json")
+		c := archive.Config{URI: uri, Compression: "lz4"}
+		if strings.HasPrefix(uri, "s3:") {
+			c.Credentials = s3.Creds
+		}
+		body, _ := json.Marshal(c)
+		pg.writeFile(b, cfg, string(body))
+		return archive.ArchiveCommand(bin, cfg, uri)
+	}
+	procs := max(2, runtime.NumCPU())
+	pgbr := func(name string, s3repo, async bool) string {
+		dir := filepath.Join(base, name)
+		for _, d := range []string{"repo", "spool", "log", "lock"} {
+			mkdirAll(b, filepath.Join(dir, d))
+		}
+		repo := fmt.Sprintf("repo1-path=%s/repo\n", dir)
+		if s3repo {
+			repo = fmt.Sprintf("repo1-type=s3\nrepo1-path=/%s\nrepo1-s3-bucket=pgbackrest\nrepo1-s3-endpoint=%s\n"+
+				"repo1-storage-port=%s\nrepo1-s3-region=us-east-1\nrepo1-s3-uri-style=path\nrepo1-storage-ca-file=%s\n",
+				name, ep.Hostname(), ep.Port(), s3.CAFile)
+		}
+		conf := filepath.Join(dir, "pgbackrest.conf")
+		pg.writeFile(b, conf, fmt.Sprintf("[global]\n%scompress-type=lz4\nlog-path=%s/log\nlock-path=%s/lock\nspool-path=%s/spool\n"+
+			"process-max=%d\narchive-async=%s\nlog-level-console=warn\n[bench]\npg1-path=%s\npg1-socket-path=%s\n",
+			repo, dir, dir, dir, procs, map[bool]string{true: "y", false: "n"}[async], data, sock))
+		return conf
+	}
+	type tool struct {
+		repo, name string
+		command    string // archive_command
+		peer       string // the program a peer needs installed
+	}
+	var tools []tool
+	tools = append(tools,
+		tool{"local", "ours-lz4", ours("ours-local", "file://"+filepath.Join(base, "ours-local")), ""},
+		tool{"local", "ours-lz4-one-by-one", "", ""},
+		tool{"s3", "ours-lz4", ours("ours-s3", "s3://ours/wal"), ""},
+		tool{"s3", "ours-lz4-one-by-one", "", ""})
+	// One by one: the same binary without uploads ahead, hence without the shell's fast path.
+	tools[1].command = fmt.Sprintf(`%s wal-push --config %s --ahead -1 "%%p"`, bin, filepath.Join(base, "ours-local.json"))
+	tools[3].command = fmt.Sprintf(`%s wal-push --config %s --ahead -1 "%%p"`, bin, filepath.Join(base, "ours-s3.json"))
+	if p, err := exec.LookPath("pgbackrest"); err == nil {
+		for _, repo := range []string{"local", "s3"} {
+			for _, async := range []bool{false, true} {
+				name := "pgbackrest-lz4-sync"
+				if async {
+					name = fmt.Sprintf("pgbackrest-lz4-async-%d", procs)
+				}
+				conf := pgbr(repo+"-"+name, repo == "s3", async)
+				tools = append(tools, tool{repo, name, fmt.Sprintf(`%s --config=%s --stanza=bench archive-push "%%p"`, p, conf), "pgbackrest"})
+			}
+		}
+	} else {
+		tools = append(tools, tool{"local", "pgbackrest", "", "pgbackrest"}, tool{"s3", "pgbackrest", "", "pgbackrest"})
+	}
+	if p, err := exec.LookPath("barman-cloud-wal-archive"); err == nil {
+		tools = append(tools, tool{"s3", "barman-cloud-snappy", fmt.Sprintf(`%s --cloud-provider aws-s3 --endpoint-url %s --snappy s3://barman/wal bench "%%p"`,
+			p, s3.Creds.AWSEndpoint), "barman-cloud-wal-archive"})
+	} else {
+		tools = append(tools, tool{"s3", "barman-cloud", "", "barman-cloud-wal-archive"})
+	}
+
+	// Ours creates its bucket on first use; pgBackRest needs its bucket and stanza first, and
+	// stanza-create needs the server running.
+	pg.env = append(pg.env, s3Env...)
+	pg.must(b, "/", bin, "backup-list", "--config", filepath.Join(base, "ours-s3.json"))
+	for _, bucket := range []string{"pgbackrest", "barman"} {
+		pg.must(b, "/", bin, "backup-list", "--config", filepath.Join(base, "ours-s3.json"), "--uri", "s3://"+bucket+"/probe")
+	}
+	pg.must(b, "/", filepath.Join(pgBin, "pg_ctl"), "-D", data, "-l", filepath.Join(base, "server.log"), "-w", "start")
+	for _, t := range tools {
+		if strings.HasPrefix(t.name, "pgbackrest") && t.command != "" {
+			conf := strings.TrimPrefix(strings.Fields(t.command)[1], "--config=")
+			if err := pg.run("/", "pgbackrest", "--config="+conf, "--stanza=bench", "stanza-create"); err != nil {
+				pg.run("/", filepath.Join(pgBin, "pg_ctl"), "-D", data, "-m", "immediate", "stop")
+				b.Fatal(err)
+			}
 		}
 	}
-	run("/", filepath.Join(pgBin, "pg_ctl"), "-D", data, "-m", "fast", "stop")
+	pg.must(b, "/", filepath.Join(pgBin, "pg_ctl"), "-D", data, "-m", "fast", "stop")
 
-	ourCfg := filepath.Join(base, "archive.json")
-	tools := []struct {
-		name string
-		cmd  func(string) []string
-	}{
-		{"ours-lz4", func(p string) []string { return []string{bin, "wal-push", "--config", ourCfg, p} }},
-		{"ours-lz4-one-by-one", func(p string) []string { return []string{bin, "wal-push", "--config", ourCfg, "--ahead", "-1", p} }},
-		{"pgbackrest-lz4-sync", func(p string) []string {
-			return []string{pgbr, "--config=" + syncConf, "--stanza=bench", "archive-push", p}
-		}},
-		{"pgbackrest-lz4-async-4", func(p string) []string {
-			return []string{pgbr, "--config=" + asyncConf, "--stanza=bench", "archive-push", p}
-		}},
-	}
-	for _, tool := range tools {
-		b.Run(tool.name, func(b *testing.B) {
+	next := uint64(0x100)
+	for _, t := range tools {
+		b.Run(t.repo+"/"+t.name, func(b *testing.B) {
+			if t.command == "" {
+				b.Skipf("%s is not installed (make bench installs the peers)", t.peer)
+			}
 			var elapsed time.Duration
-			for i := range b.N {
+			for range b.N {
 				b.StopTimer()
-				arch := filepath.Join(base, fmt.Sprintf("ours-%s-%d", tool.name, i))
-				body := fmt.Sprintf(`{"wal_e_storage_uri": "file://%s", "wal_e_compression": "lz4"}`, arch)
-				os.WriteFile(ourCfg, []byte(body), 0o600)
-				os.Chown(ourCfg, uid, gid)
-				prepare()
+				pg.readySegments(b, data, next, burst, sysid)
+				next += burst
 				b.StartTimer()
 				start := time.Now()
-				if err := archiver(tool.cmd); err != nil {
-					b.Fatal(err)
-				}
+				pg.archiveAll(b, data, t.command)
 				elapsed += time.Since(start)
 			}
 			b.ReportMetric(float64(burst*b.N)/elapsed.Seconds(), "segments/s")
 			b.ReportMetric(float64(burst*b.N*segSize)/elapsed.Seconds()/1e6, "MB/s")
 		})
 	}
+}
+
+// postgresRunner runs programs as the postgres user, which PostgreSQL and the peers require.
+type postgresRunner struct {
+	cred     *syscall.Credential
+	uid, gid int
+	env      []string
+}
+
+func newPostgresRunner(b *testing.B) *postgresRunner {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root to run PostgreSQL and the archivers as postgres")
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		b.Skip("needs the postgres user (apt install postgresql)")
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return &postgresRunner{
+		cred: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, uid: uid, gid: gid,
+		env: []string{"HOME=/var/lib/postgresql", "PATH=" + pgBin + ":/usr/bin:/bin", "LANG=C.UTF-8"},
+	}
+}
+
+func (p *postgresRunner) run(dir, name string, args ...string) error {
+	cmd := exec.Command(name, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: p.cred}
+	cmd.Env, cmd.Dir = p.env, dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+func (p *postgresRunner) must(b *testing.B, dir, name string, args ...string) {
+	b.Helper()
+	if err := p.run(dir, name, args...); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// writeFile writes a file postgres owns.
+func (p *postgresRunner) writeFile(b *testing.B, path, body string) {
+	b.Helper()
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	os.Chown(path, p.uid, p.gid)
+}
+
+// readySegments puts n WAL-like segments from segment number first into data's pg_wal, each
+// marked .ready, as a busy primary leaves them.
+func (p *postgresRunner) readySegments(b *testing.B, data string, first uint64, n int, sysid uint64) {
+	b.Helper()
+	wal := filepath.Join(data, "pg_wal")
+	status := filepath.Join(wal, "archive_status")
+	entries, _ := os.ReadDir(status)
+	for _, e := range entries {
+		os.Remove(filepath.Join(status, e.Name()))
+	}
+	r := rand.New(rand.NewSource(int64(first)))
+	for i := range n {
+		s := archive.Segment{TLI: 1, SegNo: first + uint64(i)}
+		p.writeFile(b, filepath.Join(wal, s.Name()), string(walLike(s, sysid, r)))
+		p.writeFile(b, filepath.Join(status, s.Name()+".ready"), "")
+	}
+}
+
+// archiveAll is PostgreSQL's archiver: while files are .ready, run command for the oldest
+// (history files first) through /bin/sh in the data directory with %p and %f replaced.
+func (p *postgresRunner) archiveAll(b *testing.B, data, command string) {
+	b.Helper()
+	status := filepath.Join(data, "pg_wal", "archive_status")
+	for {
+		entries, _ := os.ReadDir(status)
+		var ready []string
+		for _, e := range entries {
+			if n, ok := strings.CutSuffix(e.Name(), ".ready"); ok {
+				ready = append(ready, n)
+			}
+		}
+		if len(ready) == 0 {
+			return
+		}
+		sort.Slice(ready, func(i, j int) bool {
+			hi, hj := strings.HasSuffix(ready[i], ".history"), strings.HasSuffix(ready[j], ".history")
+			if hi != hj {
+				return hi
+			}
+			return ready[i] < ready[j]
+		})
+		name := ready[0]
+		cmd := strings.NewReplacer("%p", "pg_wal/"+name, "%f", name).Replace(command)
+		if err := p.run(data, "/bin/sh", "-c", cmd); err != nil {
+			b.Fatalf("archive %s: %v", name, err)
+		}
+		os.Rename(filepath.Join(status, name+".ready"), filepath.Join(status, name+".done"))
+	}
+}
+
+func tempDir(b *testing.B, pattern string) string {
+	b.Helper()
+	dir, err := os.MkdirTemp("", pattern)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o777)
+	return dir
+}
+
+func mkdirAll(b *testing.B, dir string) {
+	b.Helper()
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		b.Fatal(err)
+	}
+	os.Chmod(dir, 0o777)
 }

@@ -1,11 +1,30 @@
-#!/bin/sh
-# Measures wal-push and wal-fetch throughput of the archive engine against the test stores
-# (file:// and whichever servers tests/setup/stores.sh installed). BENCH_STORES=file,s3 limits
-# the stores, BENCH_SCALE the pgbench scale of BenchmarkBackup, BENCH_WAL_MB the WAL replayed by
-# BenchmarkPITR. Prints Go benchmark lines with segments/s and MB/s.
-# BenchmarkWALPushPeers compares with pgBackRest 2.45 archive-push on a posix repository (apt
-# install pgbackrest); BenchmarkWALPushS3Peers with barman-cloud-wal-archive 3.4 on versitygw (apt
-# install barman-cli-cloud python3-boto3). Both skip when the peer is not installed.
-set -eu
+#!/bin/bash
+# make bench: measures the archive engine against the peers that run here, in one run, and
+# prints tables with ratios (ours/it: above 1x we are faster). Needs root and the servers of
+# tests/setup/stores.sh; installs the peers (pgBackRest 2.45, barman-cli-cloud 3.4 with snappy)
+# from Debian when they are missing.
+#   BENCH=regexp        which benchmarks (default: all; e.g. BENCH=Peers for the comparisons only)
+#   BENCH_STORES=file,s3  stores of the per-store benchmarks (default: every installed one)
+#   BENCH_SCALE=135     pgbench scale of the backup comparison (135: about 2 GiB)
+#   BENCH_WAL_MB=1024   WAL replayed by the PITR benchmarks
+# Raw `go test -bench` lines go to bench.out beside the tables.
+set -euo pipefail
 cd "$(dirname "$0")/../../.."
-exec go test -run '^$' -bench "${BENCH:-.}" -benchtime "${BENCHTIME:-1x}" -timeout 60m ./internal/archive/bench/
+export PATH=/usr/local/go/bin:$HOME/go/bin:/usr/local/bin:$PATH
+
+peers=(pgbackrest barman-cli-cloud python3-boto3 python3-snappy)
+missing=()
+for p in "${peers[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})) && [[ $(id -u) == 0 ]]; then
+	echo "bench: apt-get install ${missing[*]}" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q >/dev/null
+	apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+out=${BENCH_OUT:-bench.out}
+echo "bench: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); raw lines in $out" >&2
+go test -run '^$' -bench "${BENCH:-.}" -benchtime "${BENCHTIME:-1x}" -timeout 90m ./internal/archive/bench/ | tee "$out"
+go run ./internal/archive/bench/report "$out"

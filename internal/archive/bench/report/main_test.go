@@ -1,0 +1,43 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+const sample = `goos: linux
+BenchmarkWALPushPeers/s3/ours-lz4-2         	       1	2000000000 ns/op	        40.00 segments/s	       671.0 MB/s
+BenchmarkWALPushPeers/s3/ours-lz4-one-by-one-2 	       1	4000000000 ns/op	        20.00 segments/s	       335.5 MB/s
+BenchmarkWALPushPeers/s3/pgbackrest-lz4-sync-2	       1	8000000000 ns/op	        10.00 segments/s	       167.8 MB/s
+--- SKIP: BenchmarkWALPushPeers/s3/barman-cloud
+BenchmarkPITRPeers/s3/ours-2 	       1	1 ns/op	        5.000 replay-s	        20.00 total-s
+BenchmarkPITRPeers/s3/pgbackrest-2 	       1	1 ns/op	        10.00 replay-s	        30.00 total-s
+BenchmarkPITRPeers/s3/limit-x-2 	       1	1 ns/op	        1.000 replay-s
+PASS
+`
+
+func TestReport(t *testing.T) {
+	rs, err := parse(strings.NewReader(sample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 6 {
+		t.Fatalf("parsed %d results, want 6: %+v", len(rs), rs)
+	}
+	if rs[1].tool != "ours-lz4-one-by-one" || rs[1].group != "BenchmarkWALPushPeers/s3" {
+		t.Errorf("name split: %+v", rs[1])
+	}
+	var b strings.Builder
+	render(&b, rs)
+	out := b.String()
+	for _, want := range []string{
+		"| pgbackrest-lz4-sync | 168 | 4.00x | 10.0 | 4.00x |", // rate: ours best / it
+		"| ours-lz4-one-by-one | 336 | 2.00x |",
+		"| pgbackrest | 10.0 | 2.00x | 30.0 | 1.50x |", // durations: it / ours
+		"| limit-x | 1.00 | 0.20x |  |  |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+}
