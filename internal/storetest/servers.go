@@ -356,7 +356,7 @@ func selfSigned(ip, certFile, keyFile string) (*x509.CertPool, error) {
 		SerialNumber: big.NewInt(time.Now().UnixNano()),
 		Subject:      pkix.Name{CommonName: ip},
 		IPAddresses:  []net.IP{net.ParseIP(ip)},
-		DNSNames:     []string{"localhost"},
+		DNSNames:     []string{ip, "localhost"}, // pgBackRest matches names only, not IP addresses
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,

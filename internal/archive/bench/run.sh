@@ -1,7 +1,7 @@
 #!/bin/bash
 # make bench: measures the archive engine against the peers that run here, in one run, and
 # prints tables with ratios (ours/it: above 1x we are faster). Needs root and the servers of
-# tests/setup/stores.sh; installs the peers (pgBackRest 2.45, barman-cli-cloud 3.4 with snappy)
+# tests/setup/stores.sh; installs the peers (pgBackRest 2.45, barman-cli-cloud 3.4)
 # from Debian when they are missing.
 #   BENCH=regexp        which benchmarks (default: all; e.g. BENCH=Peers for the comparisons only)
 #   BENCH_STORES=file,s3  stores of the per-store benchmarks (default: every installed one)
@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../../.."
 export PATH=/usr/local/go/bin:$HOME/go/bin:/usr/local/bin:$PATH
 
-peers=(pgbackrest barman-cli-cloud python3-boto3 python3-snappy)
+peers=(pgbackrest barman-cli-cloud python3-boto3)
 missing=()
 for p in "${peers[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
