@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -46,6 +47,11 @@ func openS3(ctx context.Context, u URI, c Credentials) (*s3Store, error) {
 		}
 		opts.BaseEndpoint = aws.String(strings.TrimRight(ep, "/"))
 		opts.UsePathStyle = true
+	}
+	if c.AWSEndpoint == "" || strings.HasPrefix(aws.ToString(opts.BaseEndpoint), "https://") {
+		// TLS already protects the payload: hashing every part for the signature as well
+		// would cost a SHA-256 pass over everything archived, on the database's host.
+		opts.APIOptions = append(opts.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
 	}
 	s := &s3Store{uri: u, client: s3.New(opts), tuning: DefaultTuning}
 	if err := s.ensureBucket(ctx, region); err != nil {

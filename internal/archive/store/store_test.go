@@ -7,7 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"encoding/json"
 	"math/rand/v2"
+	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -106,6 +109,34 @@ func TestStores(t *testing.T) {
 			t.Logf("%s server started in %s", srv.Name, srv.StartupTime.Round(time.Millisecond))
 			testStore(t, srv)
 		})
+	}
+}
+
+// TestS3OverTLS runs the S3 backend against versitygw over HTTPS (where payloads are sent
+// unsigned, TLS protecting them). The system's trusted roots are read once per process, so
+// the test runs itself again with SSL_CERT_FILE naming the server's certificate.
+func TestS3OverTLS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real object-store server")
+	}
+	if env := os.Getenv("STORE_TEST_TLS_CREDENTIALS"); env != "" {
+		srv := storetest.Server{Name: "s3", URI: func(bucket, prefix string) string { return "s3://" + bucket + "/" + prefix }}
+		if err := json.Unmarshal([]byte(env), &srv.Creds); err != nil {
+			t.Fatal(err)
+		}
+		testStore(t, &srv)
+		return
+	}
+	srv := storetest.S3TLS(t, "127.0.0.1")
+	creds, err := json.Marshal(srv.Creds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestS3OverTLS$", "-test.v")
+	cmd.Env = append(os.Environ(), "SSL_CERT_FILE="+srv.CAFile, "STORE_TEST_TLS_CREDENTIALS="+string(creds))
+	out, err := cmd.CombinedOutput()
+	if err != nil || !bytes.Contains(out, []byte("--- PASS: TestS3OverTLS")) {
+		t.Fatalf("S3 over TLS: %v\n%s", err, out)
 	}
 }
 
