@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -67,5 +68,63 @@ func TestArchiveCommandFailure(t *testing.T) {
 	sh.Dir = t.TempDir()
 	if err := sh.Run(); err == nil {
 		t.Fatal("archive_command succeeded although wal-push failed")
+	}
+}
+
+// TestRestoreCommandShell runs the restore_command through /bin/sh as recovery does: a
+// prefetched segment is moved into place without the binary; otherwise the binary runs, and
+// its exit status (74: not archived) is the command's.
+func TestRestoreCommandShell(t *testing.T) {
+	const name = "00000001000000000000002A"
+	for _, tc := range []struct {
+		desc       string
+		prefetched bool
+		exit       int
+	}{
+		{"prefetched", true, 0},
+		{"not prefetched", false, 0},
+		{"not archived", false, 74},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			data := t.TempDir()
+			prefetch := filepath.Join(data, "pg_wal", ".wal-g", "prefetch")
+			os.MkdirAll(prefetch, 0o700)
+			if tc.prefetched {
+				os.WriteFile(filepath.Join(prefetch, name), []byte("segment"), 0o600)
+			}
+			os.WriteFile(filepath.Join(data, "pg_wal", "RECOVERYXLOG"), []byte("previous"), 0o600)
+			bin := filepath.Join(t.TempDir(), "charm")
+			calls := filepath.Join(t.TempDir(), "calls")
+			os.WriteFile(bin, []byte(fmt.Sprintf("#!/bin/sh\necho \"$@\" >>'%s'\nexit %d\n", calls, tc.exit)), 0o755)
+
+			cmd := RestoreCommand(bin, "/etc/x/archive.json", "s3://b/p")
+			cmd = strings.NewReplacer("%p", "pg_wal/RECOVERYXLOG", "%f", name).Replace(cmd)
+			sh := exec.Command("/bin/sh", "-c", cmd)
+			sh.Dir = data
+			out, err := sh.CombinedOutput()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tc.exit || len(out) > 0 {
+				t.Fatalf("exit %d, output %q; want exit %d, no output (command: %s)", code, out, tc.exit, cmd)
+			}
+			got, _ := os.ReadFile(calls)
+			if tc.prefetched {
+				if len(got) > 0 {
+					t.Errorf("the binary ran for a prefetched segment: %q", got)
+				}
+				if b, _ := os.ReadFile(filepath.Join(data, "pg_wal", "RECOVERYXLOG")); string(b) != "segment" {
+					t.Errorf("RECOVERYXLOG holds %q, want the prefetched segment", b)
+				}
+				if _, err := os.Stat(filepath.Join(prefetch, name)); !os.IsNotExist(err) {
+					t.Errorf("the prefetched copy is still there: %v", err)
+				}
+			} else if want := "wal-fetch --config /etc/x/archive.json --uri s3://b/p " + name + " pg_wal/RECOVERYXLOG\n"; string(got) != want {
+				t.Errorf("binary calls %q, want %q", got, want)
+			}
+		})
 	}
 }

@@ -77,7 +77,7 @@ func TestRecoverySettings(t *testing.T) {
 	s := RecoverySettings{RestoreCommand: RestoreCommand("/usr/bin/charm", "/etc/x y/a.json", "s3://b/p"),
 		RecoveryTargetTime:     FormatTargetTime(time.Date(2026, 1, 2, 3, 4, 5, 600000000, time.FixedZone("x", 3600))),
 		RecoveryTargetTimeline: "latest", RecoveryTargetAction: "promote"}
-	want := `restore_command = '/usr/bin/charm wal-fetch --config ''/etc/x y/a.json'' --uri s3://b/p "%f" "%p"'
+	want := `restore_command = 'mv -f "pg_wal/.wal-g/prefetch/%f" "%p" 2>/dev/null || exec /usr/bin/charm wal-fetch --config ''/etc/x y/a.json'' --uri s3://b/p "%f" "%p"'
 recovery_target_time = '2026-01-02 02:04:05.6+00'
 recovery_target_timeline = 'latest'
 recovery_target_action = 'promote'

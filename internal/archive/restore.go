@@ -71,18 +71,6 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// RestoreCommand is the restore_command that fetches WAL with this binary and configuration.
-func RestoreCommand(binary, configPath, uri string) string {
-	if configPath == "" {
-		configPath = DefaultConfigPath
-	}
-	cmd := shellQuote(binary) + " wal-fetch --config " + shellQuote(configPath)
-	if uri != "" {
-		cmd += " --uri " + shellQuote(uri)
-	}
-	return cmd + ` "%f" "%p"`
-}
-
 // PlanRestore picks the backup to restore and the recovery settings for req: the newest backup
 // that finished before the target time on the target timeline's history.
 func (a *Archive) PlanRestore(ctx context.Context, req RestoreRequest) (RestorePlan, error) {
