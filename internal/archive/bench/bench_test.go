@@ -175,14 +175,19 @@ func BenchmarkWALPush(b *testing.B) {
 	}
 }
 
-// BenchmarkWALFetch restores a 1 GiB run of segments as recovery does (one restore_command per
-// segment, prefetch in the background) with and without prefetch.
+// BenchmarkWALFetch restores a 1 GiB run of segments as recovery does: one restore_command per
+// segment through /bin/sh in the data directory, the charm's (prefetch in the background, the
+// shell serving prefetched segments) and a plain wal-fetch without prefetch.
 func BenchmarkWALFetch(b *testing.B) {
 	bin := buildBinary(b)
 	for _, srv := range servers(b) {
 		cfg := writeConfig(b, srv, fmt.Sprintf("fetch-%d", time.Now().UnixNano()), "lz4")
 		dir, names := pgdata(b, 16, burst)
 		archiver(b, pushCommand(bin, cfg, true), dir)
+		commands := map[string]string{
+			"8": archive.RestoreCommand(bin, cfg, ""),
+			"0": fmt.Sprintf(`%s wal-fetch --config %s --prefetch 0 "%%f" "%%p"`, bin, cfg),
+		}
 		for _, prefetch := range []string{"8", "0"} {
 			b.Run(fmt.Sprintf("%s/prefetch-%s", srv.Name, prefetch), func(b *testing.B) {
 				var elapsed time.Duration
@@ -198,9 +203,13 @@ func BenchmarkWALFetch(b *testing.B) {
 					b.StartTimer()
 					start := time.Now()
 					for _, n := range names {
-						out, err := exec.Command(bin, "wal-fetch", "--config", cfg, "--prefetch", prefetch, n, dest).CombinedOutput()
-						if err != nil {
-							b.Fatalf("wal-fetch %s: %v\n%s", n, err, out)
+						cmd := exec.Command("/bin/sh", "-c", strings.NewReplacer("%p", "pg_wal/RECOVERYXLOG", "%f", n).Replace(commands[prefetch]))
+						cmd.Dir = tmp
+						if out, err := cmd.CombinedOutput(); err != nil {
+							b.Fatalf("restore_command %s: %v\n%s", n, err, out)
+						}
+						if st, err := os.Stat(dest); err != nil || st.Size() != segSize {
+							b.Fatalf("restore_command %s left no segment: %v", n, err)
 						}
 					}
 					elapsed += time.Since(start)
