@@ -38,6 +38,10 @@ type BackupOptions struct {
 	Streams int
 	// Permanent marks the backup so that retention never deletes it.
 	Permanent bool
+	// ArchiveTimeout bounds the wait for the backup's last WAL segment to reach the archive
+	// while PostgreSQL's archiver makes no progress (default 5 minutes): a backup is only
+	// committed once the WAL that makes it consistent is archived.
+	ArchiveTimeout time.Duration
 }
 
 // Files PostgreSQL recreates or must not find in a restored data directory; the same list as
@@ -69,6 +73,9 @@ func (a *Archive) BackupPush(ctx context.Context, opt BackupOptions) (Backup, er
 	if opt.ProgressInterval <= 0 {
 		opt.ProgressInterval = 5 * time.Second
 	}
+	if opt.ArchiveTimeout <= 0 {
+		opt.ArchiveTimeout = 5 * time.Minute
+	}
 	progress := opt.Progress
 	if progress == nil {
 		progress = io.Discard
@@ -97,7 +104,7 @@ func (a *Archive) BackupPush(ctx context.Context, opt BackupOptions) (Backup, er
 	if opt.PGData == "" {
 		opt.PGData = dataDir
 	}
-	// pg_backup_stop waits until the last segment is archived: say so now if archiving fails.
+	// The backup is committed only once its last segment is archived: say so now if archiving fails.
 	var failing bool
 	if err := conn.QueryRow(ctx, `SELECT coalesce(last_failed_time > coalesce(last_archived_time, '-infinity'), false) FROM pg_stat_archiver`).Scan(&failing); err == nil && failing {
 		fmt.Fprintln(progress, "backup-push: warning: archive_command is failing (see pg_stat_archiver); the backup cannot finish until WAL archiving works")
@@ -119,11 +126,13 @@ func (a *Archive) BackupPush(ctx context.Context, opt BackupOptions) (Backup, er
 
 	started := time.Now().UTC()
 	label := "pgcharm " + started.Format(time.RFC3339)
+	// The stop does not wait for the archiver (it would wait forever when archiving fails);
+	// waitArchived below waits for the archive itself, bounded.
 	startSQL := `SELECT pg_backup_start($1, true)::text`
-	stopSQL := `SELECT lsn::text, labelfile, spcmapfile FROM pg_backup_stop(true)`
+	stopSQL := `SELECT lsn::text, labelfile, spcmapfile FROM pg_backup_stop(false)`
 	if versionNum < 150000 {
 		startSQL = `SELECT pg_start_backup($1, true, false)::text`
-		stopSQL = `SELECT lsn::text, labelfile, spcmapfile FROM pg_stop_backup(false, true)`
+		stopSQL = `SELECT lsn::text, labelfile, spcmapfile FROM pg_stop_backup(false, false)`
 	}
 	var startText string
 	if err := conn.QueryRow(ctx, startSQL, label).Scan(&startText); err != nil {
@@ -187,6 +196,13 @@ func (a *Archive) BackupPush(ctx context.Context, opt BackupOptions) (Backup, er
 		var tliNow uint32
 		if err := conn.QueryRow(ctx, `SELECT timeline_id FROM pg_control_checkpoint()`).Scan(&tliNow); err == nil && tliNow != tli {
 			return Backup{}, fmt.Errorf("backup-push %s: the timeline changed from %d to %d during the backup; it is not usable and was not committed", name, tli, tliNow)
+		}
+	}
+	if !inRecovery {
+		// A standby does not archive (archive_mode=on); its primary archives the same WAL.
+		last := SegmentOf(tli, finishLSN-1)
+		if err := a.waitArchived(ctx, conn, last.Name(), opt.ArchiveTimeout, opt.ProgressInterval, progress); err != nil {
+			return Backup{}, fmt.Errorf("backup-push %s: %w; the backup was not committed", name, err)
 		}
 	}
 	labels := map[string]string{"backup_label": labelFile}
@@ -571,4 +587,57 @@ func (u *tarUploader) uploadSingle(name, pgdata string, paths []string, contents
 		return err
 	}
 	return u.closePart(p)
+}
+
+// waitArchived waits until the archive holds the WAL file name, as long as PostgreSQL's
+// archiver keeps making progress: it fails once nothing was archived for timeout, naming the
+// archiver's last failure. It asks the archive itself rather than pg_stat_archiver, so a
+// backup is never committed while its WAL went anywhere else.
+func (a *Archive) waitArchived(ctx context.Context, conn *pgx.Conn, name string, timeout, every time.Duration, progress io.Writer) error {
+	var lastCount int64 = -1
+	progressed, reported := time.Now(), time.Now()
+	for {
+		objs, err := a.findWAL(ctx, name)
+		if err != nil {
+			return fmt.Errorf("wait for WAL %s: %w", name, err)
+		}
+		if len(objs) > 0 {
+			return nil
+		}
+		var (
+			count     int64
+			failedWAL string
+			failedAt  *time.Time
+			failing   bool // the archiver's last attempt failed
+		)
+		err = conn.QueryRow(ctx, `SELECT archived_count, coalesce(last_failed_wal, ''), last_failed_time,
+			coalesce(last_failed_time > coalesce(last_archived_time, '-infinity'), false) FROM pg_stat_archiver`).
+			Scan(&count, &failedWAL, &failedAt, &failing)
+		if err != nil {
+			return fmt.Errorf("wait for WAL %s: %w", name, err)
+		}
+		if count != lastCount {
+			lastCount, progressed = count, time.Now()
+		}
+		if time.Since(progressed) > timeout {
+			why := "the archiver archived nothing"
+			if failing && failedAt != nil {
+				why = fmt.Sprintf("archive_command keeps failing (last failure on %s at %s; see the server log)", failedWAL, failedAt.UTC().Format(time.RFC3339))
+			}
+			return fmt.Errorf("WAL %s did not reach %s within %s: %s", name, a.Store, timeout, why)
+		}
+		if time.Since(reported) >= every {
+			reported = time.Now()
+			state := "archiving"
+			if failing {
+				state = "archive_command failing on " + failedWAL
+			}
+			fmt.Fprintf(progress, "backup-push: waiting for WAL %s to be archived (%s)\n", name, state)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }

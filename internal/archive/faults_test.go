@@ -69,6 +69,56 @@ func TestFileArchive(t *testing.T) {
 		r.stop()
 	})
 
+	t.Run("backup while archiving fails", func(t *testing.T) {
+		primary.t = t
+		saved := primary.sql("SHOW archive_command")
+		setArchiveCommand := func(cmd string) {
+			primary.sql("ALTER SYSTEM SET archive_command = $cmd$" + cmd + "$cmd$")
+			primary.sql("SELECT pg_reload_conf()")
+		}
+		backups := func() string { return mustTool(t, "backup-list", "--config", cfg) }
+		before := backups()
+
+		// Bounded: the backup is not committed without its WAL, and the error says why.
+		setArchiveCommand("/bin/false")
+		_, errs, code := tool(t, "backup-push", "--config", cfg, "--host", primary.sock, "--archive-timeout", "3s")
+		if code == 0 || !strings.Contains(errs, "did not reach") || !strings.Contains(errs, "not committed") {
+			t.Errorf("backup-push with archiving broken: exit %d: %s", code, errs)
+		}
+		if after := backups(); after != before {
+			t.Errorf("a backup was listed although its WAL was never archived:\n%s", after)
+		}
+
+		// Waits while the archiver fails, and commits once archiving works again.
+		done := make(chan error, 1)
+		go func() {
+			out, errs, code := run(t, binPath, "backup-push", "--config", cfg, "--host", primary.sock, "--progress-interval", "1s")
+			if code != 0 {
+				done <- fmt.Errorf("exit %d: %s%s", code, out, errs)
+				return
+			}
+			if !strings.Contains(out, "waiting for WAL") {
+				done <- fmt.Errorf("no progress line while waiting for the archiver:\n%s", out)
+				return
+			}
+			done <- nil
+		}()
+		time.Sleep(4 * time.Second)
+		setArchiveCommand(saved)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("backup-push once archiving works again: %v", err)
+			}
+		case <-time.After(2 * time.Minute):
+			t.Fatal("backup-push still waiting two minutes after archiving works again")
+		}
+		if after := backups(); after == before {
+			t.Error("no new backup listed")
+		}
+		primary.waitArchived()
+	})
+
 	t.Run("second cluster refused", func(t *testing.T) {
 		other := newCluster(t, base, "other")
 		seg := filepath.Join(other.dir, "pg_wal", "000000010000000000000001")

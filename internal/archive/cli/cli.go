@@ -41,7 +41,7 @@ var commands = map[string]command{
 	"wal-push":     {"wal-push [--config F] [--uri U] [--pgdata DIR] PATH", walPush},
 	"wal-fetch":    {"wal-fetch [--config F] [--uri U] [--prefetch N] NAME DEST", walFetch},
 	"wal-prefetch": {"wal-prefetch [--config F] [--uri U] [--count N] NAME DIR", walPrefetch},
-	"backup-push":  {"backup-push [--config F] [--uri U] [--pgdata DIR] [--host H] [--port P] [--user U] [--permanent] [--part-size B] [--streams N]", backupPush},
+	"backup-push":  {"backup-push [--config F] [--uri U] [--pgdata DIR] [--host H] [--port P] [--user U] [--permanent] [--part-size B] [--streams N] [--archive-timeout D]", backupPush},
 	"backup-list":  {"backup-list [--config F] [--uri U] [--json]", backupList},
 	"backup-fetch": {"backup-fetch [--config F] [--uri U] NAME|LATEST DIR", backupFetch},
 	"delete":       {"delete [--config F] [--uri U] (retain N | before NAME) [--confirm]", deleteCmd},
@@ -235,6 +235,7 @@ func backupPush(ctx context.Context, e *env, args []string) int {
 	interval := e.fs.Duration("progress-interval", 5*time.Second, "time between progress lines")
 	partSize := e.fs.Int64("part-size", 0, "start a new tar part beyond this many bytes (default 1 GiB, as WAL-G)")
 	streams := e.fs.Int("streams", 0, "tar parts read, compressed and uploaded at once (default: CPU count, at least 2)")
+	archiveTimeout := e.fs.Duration("archive-timeout", 5*time.Minute, "give up when the backup's last WAL segment is not archived and the archiver made no progress for this long")
 	if p, err := strconv.Atoi(os.Getenv("PGPORT")); err == nil {
 		*port = p
 	}
@@ -248,7 +249,7 @@ func backupPush(ctx context.Context, e *env, args []string) int {
 	conn := fmt.Sprintf("host='%s' port=%d user='%s' dbname=postgres application_name=pgcharm-backup-push",
 		connQuote(*host), *port, connQuote(*user))
 	b, err := a.BackupPush(ctx, archive.BackupOptions{ConnString: conn, PGData: *pgdata, Progress: e.stdout,
-		ProgressInterval: *interval, Permanent: *permanent, PartSize: *partSize, Streams: *streams})
+		ProgressInterval: *interval, Permanent: *permanent, PartSize: *partSize, Streams: *streams, ArchiveTimeout: *archiveTimeout})
 	if err != nil {
 		return e.fail(err)
 	}
