@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -75,29 +74,17 @@ func pgdata(b *testing.B, first uint64, n int) (string, []string) {
 	return dir, names
 }
 
-// archiver does what PostgreSQL's archiver does: the oldest .ready file, one archive_command
-// per file through /bin/sh in the data directory, .ready renamed to .done on success.
+// archiver does what PostgreSQL's archiver does, as this user (see archiveReady).
 func archiver(b *testing.B, command, dir string) {
-	status := filepath.Join(dir, "pg_wal", "archive_status")
-	for {
-		entries, _ := os.ReadDir(status)
-		var ready []string
-		for _, e := range entries {
-			if n, ok := strings.CutSuffix(e.Name(), ".ready"); ok {
-				ready = append(ready, n)
-			}
-		}
-		if len(ready) == 0 {
-			return
-		}
-		sort.Strings(ready)
-		cmd := exec.Command("/bin/sh", "-c", strings.NewReplacer("%p", "pg_wal/"+ready[0], "%f", ready[0]).Replace(command))
+	b.Helper()
+	archiveReady(b, dir, command, func(dir, name string, args ...string) error {
+		cmd := exec.Command(name, args...)
 		cmd.Dir = dir
 		if out, err := cmd.CombinedOutput(); err != nil {
-			b.Fatalf("archive %s: %v\n%s", ready[0], err, out)
+			return fmt.Errorf("%v\n%s", err, out)
 		}
-		os.Rename(filepath.Join(status, ready[0]+".ready"), filepath.Join(status, ready[0]+".done"))
-	}
+		return nil
+	})
 }
 
 // pushCommand is the archive_command for cfg: the charm's (uploads ahead, shell fast path), or

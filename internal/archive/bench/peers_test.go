@@ -231,9 +231,16 @@ func (p *postgresRunner) readySegments(b *testing.B, data string, first uint64, 
 	}
 }
 
-// archiveAll is PostgreSQL's archiver: while files are .ready, run command for the oldest
-// (history files first) through /bin/sh in the data directory with %p and %f replaced.
+// archiveAll is PostgreSQL's archiver, as postgres (see archiveReady).
 func (p *postgresRunner) archiveAll(b *testing.B, data, command string) {
+	b.Helper()
+	archiveReady(b, data, command, p.run)
+}
+
+// archiveReady does what PostgreSQL's archiver does: while files are .ready, run command for
+// the oldest (history files first) through /bin/sh in the data directory with %p and %f
+// replaced, one at a time, and rename .ready to .done on success.
+func archiveReady(b *testing.B, data, command string, run func(dir, name string, args ...string) error) {
 	b.Helper()
 	status := filepath.Join(data, "pg_wal", "archive_status")
 	for {
@@ -256,7 +263,7 @@ func (p *postgresRunner) archiveAll(b *testing.B, data, command string) {
 		})
 		name := ready[0]
 		cmd := strings.NewReplacer("%p", "pg_wal/"+name, "%f", name).Replace(command)
-		if err := p.run(data, "/bin/sh", "-c", cmd); err != nil {
+		if err := run(data, "/bin/sh", "-c", cmd); err != nil {
 			b.Fatalf("archive %s: %v", name, err)
 		}
 		os.Rename(filepath.Join(status, name+".ready"), filepath.Join(status, name+".done"))
