@@ -9,7 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	"github.com/pgcharm/postgresql/internal/archive/store"
 )
 
 // fakeSegment is a segment-sized file with a valid long page header and varied content.
@@ -189,5 +192,84 @@ func TestWALPushRefusesForeignSegment(t *testing.T) {
 	}
 	if objs, _ := s.List(ctx, WALFolder); len(objs) != 1 {
 		t.Errorf("archive holds %d WAL objects after a refused push, want 1", len(objs))
+	}
+}
+
+// listCounter counts the listings of WAL objects.
+type listCounter struct {
+	store.Store
+	lists atomic.Int32
+}
+
+func (c *listCounter) List(ctx context.Context, prefix string) ([]store.Object, error) {
+	if strings.HasPrefix(prefix, WALFolder) {
+		c.lists.Add(1)
+	}
+	return c.Store.List(ctx, prefix)
+}
+
+// TestWALPushAheadBatch: the files of one push are looked up with one listing, and what that
+// listing finds is treated as each file's own lookup would: same content is success (in
+// whatever compression), different content is refused and never overwritten.
+func TestWALPushAheadBatch(t *testing.T) {
+	ctx := context.Background()
+	st := &listCounter{Store: openTestStore(t)}
+	a := New(st, LZ4, 4)
+	var segs []Segment
+	for i := range 5 {
+		segs = append(segs, Segment{1, uint64(0x10 + i)})
+	}
+	pgdata := fakePGData(t, 77, segs...)
+	wal := filepath.Join(pgdata, "pg_wal")
+	path := func(s Segment) string { return filepath.Join(wal, s.Name()) }
+	// Already archived before PostgreSQL's first call: segs[2] as it is, segs[3] with other
+	// content, segs[4] as it is but with zstd.
+	if err := a.WALPush(ctx, path(segs[2]), PushOptions{AheadLimit: -1}); err != nil {
+		t.Fatal(err)
+	}
+	mine, _ := os.ReadFile(path(segs[3]))
+	os.WriteFile(path(segs[3]), fakeSegment(segs[3], 77, 999), 0o600)
+	if err := a.WALPush(ctx, path(segs[3]), PushOptions{AheadLimit: -1}); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(path(segs[3]), mine, 0o600)
+	if err := New(st, ZSTD, 4).WALPush(ctx, path(segs[4]), PushOptions{AheadLimit: -1}); err != nil {
+		t.Fatal(err)
+	}
+
+	st.lists.Store(0)
+	if err := a.WALPush(ctx, path(segs[0]), PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := st.lists.Load(); n != 1 {
+		t.Errorf("%d listings of WAL for one push of 5 files, want 1", n)
+	}
+	for i, want := range []bool{false, true, true, false, true} {
+		_, err := os.Stat(filepath.Join(wal, markerDir, segs[i].Name()))
+		if got := err == nil; got != want {
+			t.Errorf("marker for %s: %v, want %v", segs[i], got, want)
+		}
+	}
+	for i, wantExts := range [][]string{{".lz4"}, {".lz4"}, {".lz4"}, {".lz4"}, {".zst"}} {
+		objs, _ := st.Store.List(ctx, WALFolder+segs[i].Name())
+		var exts []string
+		for _, o := range objs {
+			_, ext := SplitExt(o.Name)
+			exts = append(exts, "."+ext)
+		}
+		if strings.Join(exts, " ") != strings.Join(wantExts, " ") {
+			t.Errorf("%s archived as %v, want %v", segs[i], exts, wantExts)
+		}
+	}
+	// PostgreSQL's own call for the refused file fails loudly; the archived copy stays.
+	if err := a.WALPush(ctx, path(segs[3]), PushOptions{AheadLimit: -1}); !errors.Is(err, ErrWALMismatch) {
+		t.Errorf("push of segs[3]: %v, want ErrWALMismatch", err)
+	}
+	dest := filepath.Join(t.TempDir(), "RECOVERYXLOG")
+	if err := a.WALFetch(ctx, segs[3].Name(), dest, FetchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(dest); !bytes.Equal(got, fakeSegment(segs[3], 77, 999)) {
+		t.Error("the archived segs[3] was overwritten")
 	}
 }

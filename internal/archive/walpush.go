@@ -67,8 +67,14 @@ func (a *Archive) WALPush(ctx context.Context, path string, opt PushOptions) err
 		return fmt.Errorf("wal-push %s: %w", name, err)
 	}
 
-	var wg sync.WaitGroup
+	var ahead []string
 	if opt.AheadLimit > 0 {
+		ahead = a.readyFiles(walDir, name, opt.AheadLimit)
+	}
+	known := a.archivedAmong(ctx, append([]string{name}, ahead...))
+
+	var wg sync.WaitGroup
+	if len(ahead) > 0 {
 		jobs := make(chan string)
 		if opt.Workers <= 0 {
 			opt.Workers = max(8, a.Concurrency)
@@ -80,7 +86,7 @@ func (a *Archive) WALPush(ctx context.Context, path string, opt PushOptions) err
 				for other := range jobs {
 					// Failures here are not ours to report: PostgreSQL asks for the file
 					// itself later and sees the error then.
-					if err := a.pushAhead(ctx, walDir, other, opt.PGData, sysid); err != nil {
+					if err := a.pushAhead(ctx, walDir, other, opt.PGData, sysid, known); err != nil {
 						a.logf("wal-push %s (ahead): %v", other, err)
 					}
 				}
@@ -88,7 +94,7 @@ func (a *Archive) WALPush(ctx context.Context, path string, opt PushOptions) err
 		}
 		go func() {
 			defer close(jobs)
-			for _, other := range a.readyFiles(walDir, name, opt.AheadLimit) {
+			for _, other := range ahead {
 				select {
 				case jobs <- other:
 				case <-ctx.Done():
@@ -97,7 +103,7 @@ func (a *Archive) WALPush(ctx context.Context, path string, opt PushOptions) err
 			}
 		}()
 	}
-	err = a.pushFile(ctx, abs, name)
+	err = a.pushFile(ctx, abs, name, known)
 	wg.Wait()
 	if err != nil {
 		return fmt.Errorf("wal-push %s: %w", name, err)
@@ -231,7 +237,7 @@ func (a *Archive) readyFiles(walDir, skip string, limit int) []string {
 }
 
 // pushAhead uploads a file PostgreSQL has not asked for yet and leaves a marker for it.
-func (a *Archive) pushAhead(ctx context.Context, walDir, name, pgdata string, sysid uint64) error {
+func (a *Archive) pushAhead(ctx context.Context, walDir, name, pgdata string, sysid uint64, known archivedFiles) error {
 	p := filepath.Join(walDir, name)
 	kind := ClassifyWAL(name)
 	id, err := walSystemID(p, kind, pgdata)
@@ -241,7 +247,7 @@ func (a *Archive) pushAhead(ctx context.Context, walDir, name, pgdata string, sy
 	if id != sysid {
 		return fmt.Errorf("file belongs to system identifier %d, not %d", id, sysid)
 	}
-	if err := a.pushFile(ctx, p, name); err != nil {
+	if err := a.pushFile(ctx, p, name, known); err != nil {
 		return err
 	}
 	dir := filepath.Join(walDir, markerDir)
@@ -270,13 +276,53 @@ func (a *Archive) findWAL(ctx context.Context, name string) ([]store.Object, err
 	return out, nil
 }
 
-// pushFile uploads one WAL file unless the archive already has it. Identical content counts
-// as success (PostgreSQL retries after crashes); different content is an error and the
-// archived object stays.
-func (a *Archive) pushFile(ctx context.Context, path, name string) error {
-	existing, err := a.findWAL(ctx, name)
+// archivedFiles maps WAL file names to their archive objects (any compression), for a set of
+// names looked up together; a name of the set that is absent is not archived.
+type archivedFiles map[string][]store.Object
+
+// archivedAmong looks up which of names the archive holds with one listing when they share a
+// log (the 256 segments whose names share their first 22 characters; a typical batch of
+// uploads ahead), instead of one listing each. nil means: look each one up.
+func (a *Archive) archivedAmong(ctx context.Context, names []string) archivedFiles {
+	if len(names) < 2 {
+		return nil
+	}
+	prefix := names[0]
+	for _, n := range names[1:] {
+		for !strings.HasPrefix(n, prefix) {
+			prefix = prefix[:len(prefix)-1]
+		}
+	}
+	if len(prefix) < 22 {
+		return nil // a listing could cover the whole archive
+	}
+	objs, err := a.Store.List(ctx, WALFolder+prefix)
 	if err != nil {
-		return err
+		return nil // each file's own lookup reports the error
+	}
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	found := archivedFiles{}
+	for _, o := range objs {
+		if n, _ := SplitExt(strings.TrimPrefix(o.Name, WALFolder)); want[n] {
+			found[n] = append(found[n], o)
+		}
+	}
+	return found
+}
+
+// pushFile uploads one WAL file unless the archive already has it (known, when not nil, says
+// whether it does). Identical content counts as success (PostgreSQL retries after crashes);
+// different content is an error and the archived object stays.
+func (a *Archive) pushFile(ctx context.Context, path, name string, known archivedFiles) error {
+	existing := known[name]
+	if known == nil {
+		var err error
+		if existing, err = a.findWAL(ctx, name); err != nil {
+			return err
+		}
 	}
 	if len(existing) > 0 {
 		key := preferredObject(existing)
