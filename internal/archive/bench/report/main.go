@@ -5,7 +5,8 @@
 // ours, one starting with "limit-" a physical limit, anything else a peer. Units ending in "/s"
 // are rates (higher is better); units ending in "-s" are durations (lower is better). Each
 // row's ratio says how many times better ours is than that row (the best of our variants, for
-// each unit), so a peer at 0.5x is twice as fast as we are.
+// each unit), so a peer at 0.5x is twice as fast as we are; a group with no figure of ours
+// (limits measured apart) compares with ours in the same benchmark's other groups.
 package main
 
 import (
@@ -105,18 +106,18 @@ func render(w io.Writer, results []result) {
 	for _, g := range groups {
 		rows := byGroup[g]
 		units := unitsOf(rows)
-		best := map[string]float64{} // our best value per unit
-		for _, u := range units {
-			higher, _ := higherIsBetter(u)
-			for _, r := range rows {
-				v, ok := r.metrics[u]
-				if !ok || !isOurs(r.tool) {
-					continue
-				}
-				if b, seen := best[u]; !seen || (higher && v > b) || (!higher && v < b) {
-					best[u] = v
+		best := oursBest(rows, units)
+		if len(best) == 0 {
+			// A group of limits only (say BackupPeers/local) compares with our figures of the
+			// same benchmark's other groups.
+			top, _, _ := strings.Cut(g, "/")
+			var siblings []result
+			for _, r := range results {
+				if t, _, _ := strings.Cut(r.group, "/"); t == top {
+					siblings = append(siblings, r)
 				}
 			}
+			best = oursBest(siblings, units)
 		}
 		fmt.Fprintf(w, "\n%s\n\n| tool |", strings.TrimPrefix(g, "Benchmark"))
 		for _, u := range units {
@@ -138,6 +139,24 @@ func render(w io.Writer, results []result) {
 			fmt.Fprintln(w)
 		}
 	}
+}
+
+// oursBest is our best value per unit among rows.
+func oursBest(rows []result, units []string) map[string]float64 {
+	best := map[string]float64{}
+	for _, u := range units {
+		higher, _ := higherIsBetter(u)
+		for _, r := range rows {
+			v, ok := r.metrics[u]
+			if !ok || !isOurs(r.tool) {
+				continue
+			}
+			if b, seen := best[u]; !seen || (higher && v > b) || (!higher && v < b) {
+				best[u] = v
+			}
+		}
+	}
+	return best
 }
 
 // ratio is how many times better our best is than v ("" when we have no figure to compare).

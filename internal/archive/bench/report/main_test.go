@@ -13,6 +13,7 @@ BenchmarkWALPushPeers/s3/pgbackrest-lz4-sync-2	       1	8000000000 ns/op	       
 BenchmarkPITRPeers/s3/ours-2 	       1	1 ns/op	        5.000 replay-s	        20.00 total-s
 BenchmarkPITRPeers/s3/pgbackrest-2 	       1	1 ns/op	        10.00 replay-s	        30.00 total-s
 BenchmarkPITRPeers/s3/limit-x-2 	       1	1 ns/op	        1.000 replay-s
+BenchmarkPITRPeers/local/limit-y-2 	       1	1 ns/op	        2.000 replay-s
 PASS
 `
 
@@ -21,8 +22,8 @@ func TestReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rs) != 6 {
-		t.Fatalf("parsed %d results, want 6: %+v", len(rs), rs)
+	if len(rs) != 7 {
+		t.Fatalf("parsed %d results, want 7: %+v", len(rs), rs)
 	}
 	if rs[1].tool != "ours-lz4-one-by-one" || rs[1].group != "BenchmarkWALPushPeers/s3" {
 		t.Errorf("name split: %+v", rs[1])
@@ -35,6 +36,7 @@ func TestReport(t *testing.T) {
 		"| ours-lz4-one-by-one | 336 | 2.00x |",
 		"| pgbackrest | 10.0 | 2.00x | 30.0 | 1.50x |", // durations: it / ours
 		"| limit-x | 1.00 | 0.20x |  |  |",
+		"| limit-y | 2.00 | 0.40x |", // a group without ours compares with the benchmark's ours
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
