@@ -1,8 +1,14 @@
 #!/bin/bash
 # make bench: measures the archive engine against the peers that run here, in one run, and
-# prints tables with ratios (ours/it: above 1x we are faster). Needs root and the servers of
-# tests/setup/stores.sh; installs the peers (pgBackRest 2.45, barman-cli-cloud 3.4)
-# from Debian when they are missing.
+# prints tables with ratios (ours/it: above 1x we are better). Needs root and the servers of
+# tests/setup/stores.sh; installs the peers (pgBackRest 2.45, barman-cli-cloud 3.4) from Debian
+# when they are missing. About 45 minutes on 2 cores. The benchmarks:
+#   WALPushPeers   1 GiB bursts archived as PostgreSQL's archiver does, ours vs pgBackRest (sync
+#                  and async) vs barman-cloud-wal-archive, local repository and S3 over TLS
+#   BackupPeers    base backup and restore of a BENCH_SCALE pgbench database, same peers, S3 over
+#                  TLS, beside the physical limits (disk read, loopback copy)
+#   PITRPeers      base backup + BENCH_WAL_MB of WAL replayed to the end, same peers
+#   WALPush, WALFetch, Backup, PITR   ours alone on every store (BENCH_STORES)
 #   BENCH=regexp        which benchmarks (default: all; e.g. BENCH=Peers for the comparisons only)
 #   BENCH_STORES=file,s3  stores of the per-store benchmarks (default: every installed one)
 #   BENCH_SCALE=135     pgbench scale of the backup comparison (135: about 2 GiB)
