@@ -596,6 +596,7 @@ func (u *tarUploader) uploadSingle(name, pgdata string, paths []string, contents
 func (a *Archive) waitArchived(ctx context.Context, conn *pgx.Conn, name string, timeout, every time.Duration, progress io.Writer) error {
 	var lastCount int64 = -1
 	progressed, reported := time.Now(), time.Now()
+	var claimed time.Time // when the archiver first said it had archived name
 	for {
 		objs, err := a.findWAL(ctx, name)
 		if err != nil {
@@ -605,16 +606,24 @@ func (a *Archive) waitArchived(ctx context.Context, conn *pgx.Conn, name string,
 			return nil
 		}
 		var (
-			count     int64
-			failedWAL string
-			failedAt  *time.Time
-			failing   bool // the archiver's last attempt failed
+			count                  int64
+			archivedWAL, failedWAL string
+			failedAt               *time.Time
+			failing                bool // the archiver's last attempt failed
 		)
-		err = conn.QueryRow(ctx, `SELECT archived_count, coalesce(last_failed_wal, ''), last_failed_time,
-			coalesce(last_failed_time > coalesce(last_archived_time, '-infinity'), false) FROM pg_stat_archiver`).
-			Scan(&count, &failedWAL, &failedAt, &failing)
+		err = conn.QueryRow(ctx, `SELECT archived_count, coalesce(last_archived_wal, ''), coalesce(last_failed_wal, ''),
+			last_failed_time, coalesce(last_failed_time > coalesce(last_archived_time, '-infinity'), false) FROM pg_stat_archiver`).
+			Scan(&count, &archivedWAL, &failedWAL, &failedAt, &failing)
 		if err != nil {
 			return fmt.Errorf("wait for WAL %s: %w", name, err)
+		}
+		// The archiver works in name order: once it is past name, name went somewhere else.
+		if len(archivedWAL) >= len(name) && archivedWAL[:8] == name[:8] && archivedWAL[:len(name)] >= name {
+			if claimed.IsZero() {
+				claimed = time.Now()
+			} else if time.Since(claimed) > 5*time.Second {
+				return fmt.Errorf("PostgreSQL archived WAL %s, but not into %s: archive_command archives elsewhere (see SHOW archive_command)", name, a.Store)
+			}
 		}
 		if count != lastCount {
 			lastCount, progressed = count, time.Now()

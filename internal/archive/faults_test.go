@@ -89,7 +89,24 @@ func TestFileArchive(t *testing.T) {
 			t.Errorf("a backup was listed although its WAL was never archived:\n%s", after)
 		}
 
+		// A backup into an archive that archive_command does not archive into is refused
+		// as soon as the archiver is past its WAL, naming the cause.
+		setArchiveCommand(saved)
+		elsewhere := "file://" + filepath.Join(base, "elsewhere")
+		start := time.Now()
+		_, errs, code = tool(t, "backup-push", "--config", cfg, "--uri", elsewhere, "--host", primary.sock)
+		if code == 0 || !strings.Contains(errs, "archives elsewhere") {
+			t.Errorf("backup-push into an archive without the WAL: exit %d: %s", code, errs)
+		}
+		if d := time.Since(start); d > time.Minute {
+			t.Errorf("backup-push took %s to find archive_command archiving elsewhere", d)
+		}
+		if list := mustTool(t, "backup-list", "--config", cfg, "--uri", elsewhere); strings.Contains(list, "base_") {
+			t.Errorf("a backup was listed although its WAL went elsewhere:\n%s", list)
+		}
+
 		// Waits while the archiver fails, and commits once archiving works again.
+		setArchiveCommand("/bin/false")
 		done := make(chan error, 1)
 		go func() {
 			out, errs, code := run(t, binPath, "backup-push", "--config", cfg, "--host", primary.sock, "--progress-interval", "1s")

@@ -8,9 +8,12 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pgcharm/postgresql/internal/archive"
 )
 
 const pgBin = "/usr/lib/postgresql/15/bin"
@@ -105,6 +108,10 @@ func BenchmarkBackup(b *testing.B) {
 					uri = "file://" + filepath.Join(base, fmt.Sprintf("arch-%d", i))
 				}
 				writeConfigAt(b, cfg, srv, uri)
+				// A backup is committed once its WAL is in the same archive: archive there.
+				cmd := strings.ReplaceAll(archive.ArchiveCommand(bin, cfg, uri), "'", "''")
+				asPostgres(b, filepath.Join(pgBin, "psql"), "-h", sock, "-U", "postgres", "-X", "-c", "ALTER SYSTEM SET archive_command = '"+cmd+"'")
+				asPostgres(b, filepath.Join(pgBin, "psql"), "-h", sock, "-U", "postgres", "-X", "-c", "SELECT pg_reload_conf()")
 				start := time.Now()
 				asPostgres(b, bin, "backup-push", "--config", cfg, "--host", sock)
 				push := time.Since(start)

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pgcharm/postgresql/internal/archive"
 )
 
 // BenchmarkPITR measures a restore to the end of the archive: fetching a base backup, then
@@ -65,7 +67,8 @@ func BenchmarkPITR(b *testing.B) {
 			pg(filepath.Join(pgBin, "initdb"), "-D", data, "-A", "trust", "-U", "postgres", "--no-sync")
 			auto := filepath.Join(data, "postgresql.auto.conf")
 			os.WriteFile(auto, []byte(fmt.Sprintf("listen_addresses = ''\nunix_socket_directories = '%s'\nfsync = off\n"+
-				"archive_mode = on\narchive_command = '%s wal-push --config %s %%p'\nmax_wal_size = '4GB'\n", sock, bin, cfg)), 0o600)
+				"archive_mode = on\narchive_command = '%s'\nmax_wal_size = '4GB'\n", sock,
+				strings.ReplaceAll(archive.ArchiveCommand(bin, cfg, uri), "'", "''"))), 0o600)
 			os.Chown(auto, uid, gid)
 			pg(filepath.Join(pgBin, "pg_ctl"), "-D", data, "-l", filepath.Join(base, "log"), "-w", "start")
 			defer pg(filepath.Join(pgBin, "pg_ctl"), "-D", data, "-m", "immediate", "stop")
