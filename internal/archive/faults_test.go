@@ -417,6 +417,9 @@ func chownR(t *testing.T, dir string) {
 // nothing or exactly the segment. A final complete push (twice: idempotent) must be fetchable.
 func killPushes(t *testing.T, c *cluster, base, cfg, uri string, rounds int) {
 	t.Helper()
+	// A segment just completed: checkpoints may have removed every older one.
+	c.sql("SELECT txid_current()")
+	c.sql("SELECT pg_switch_wal()")
 	cur := c.sql("SELECT pg_walfile_name(pg_current_wal_lsn())")
 	entries, _ := os.ReadDir(filepath.Join(c.dir, "pg_wal"))
 	var name string
