@@ -14,6 +14,11 @@ import (
 	"gopkg.in/yaml.v2"
 )
 
+func init() {
+	reg("status", "[--format=tabular|json|yaml]", cmdStatus)
+	reg("list-storage", "[--format=tabular|json|yaml]", cmdListStorage, "storage")
+}
+
 type statusValue struct {
 	Current string `json:"current" yaml:"current"`
 	Message string `json:"message,omitempty" yaml:"message,omitempty"`

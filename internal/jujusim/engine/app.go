@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/pgcharm/postgresql/internal/jujusim/state"
@@ -154,9 +153,6 @@ func (e *Engine) Refresh(ctx context.Context, ref ModelRef, appName, path string
 		return nil
 	})
 }
-
-var _ = os.Stat
-var _ = filepath.Join
 
 // ExecInContext runs argv in a unit's machine as root inside a hook context, as `juju exec`
 // does: hook tools work, and their buffered writes are committed if argv exits 0.

@@ -2,8 +2,6 @@ package engine
 
 import (
 	"math/rand"
-	"net/netip"
-	"strings"
 
 	"github.com/pgcharm/postgresql/internal/jujusim/state"
 	"github.com/pgcharm/postgresql/internal/jujusim/tools"
@@ -19,6 +17,3 @@ func (e *Engine) rand() *rand.Rand {
 }
 
 func egress(m *state.Model, mc *state.Machine) []string { return tools.EgressSubnets(m, mc) }
-
-var _ = netip.Addr{}
-var _ = strings.Cut

@@ -1,0 +1,175 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/pgcharm/postgresql/internal/jujusim/cmdline"
+	"github.com/pgcharm/postgresql/internal/jujusim/engine"
+)
+
+func init() {
+	reg("deploy", "CHARM_DIR|FILE.charm [APP] [-n N] [--storage NAME=[POOL,]SIZE] [--attach-storage ID[,ID]] [--config K=V|FILE]", cmdDeploy)
+	reg("add-unit", "APP [-n N] [--attach-storage ID]", cmdAddUnit)
+	reg("remove-unit", "UNIT... [--destroy-storage]", cmdRemoveUnit)
+	reg("elect", "UNIT", cmdElect)
+	reg("remove-application", "APP [--destroy-storage]", cmdRemoveApplication, "remove-saas")
+	reg("refresh", "APP --path CHARM", cmdRefresh, "upgrade-charm")
+}
+
+func storageArgs(list []string) (map[string]string, error) {
+	res := map[string]string{}
+	for _, s := range list {
+		k, v, ok := strings.Cut(s, "=")
+		if !ok {
+			return nil, cmdline.Usagef("expected NAME=[POOL,][SIZE][,COUNT] for --storage, got %q", s)
+		}
+		res[k] = v
+	}
+	return res, nil
+}
+
+func splitList(list []string) []string {
+	var res []string
+	for _, s := range list {
+		for _, x := range strings.Split(s, ",") {
+			if x = strings.TrimSpace(x); x != "" {
+				res = append(res, x)
+			}
+		}
+	}
+	return res
+}
+
+func cmdDeploy(c *env) error {
+	var n int
+	var storage, attach, config []string
+	var ignored string
+	c.fs.Int(&n, "n", "num-units")
+	c.fs.StringList(&storage, "storage")
+	c.fs.StringList(&attach, "attach-storage")
+	c.fs.StringList(&config, "config")
+	c.fs.String(&ignored, "base")
+	c.fs.String(&ignored, "series")
+	c.fs.String(&ignored, "channel")
+	c.fs.String(&ignored, "constraints")
+	args, err := c.parse()
+	if err != nil {
+		return err
+	}
+	if err := nargs(args, 1, 2, "deploy CHARM [APP]"); err != nil {
+		return err
+	}
+	a := engine.DeployArgs{Charm: args[0], N: n, AttachStorage: splitList(attach), Config: map[string]string{}}
+	if len(args) > 1 {
+		a.App = args[1]
+	}
+	if a.Storage, err = storageArgs(storage); err != nil {
+		return err
+	}
+	for _, cv := range config {
+		if k, v, ok := strings.Cut(cv, "="); ok {
+			a.Config[k] = v
+		} else {
+			a.ConfigFile = cv
+		}
+	}
+	if err := c.e.Deploy(c.ctx, c.ref(), a); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stderr, "Deploying charm %q.\n", args[0])
+	return c.settle()
+}
+
+func cmdAddUnit(c *env) error {
+	var n int
+	var attach []string
+	c.fs.Int(&n, "n", "num-units")
+	c.fs.StringList(&attach, "attach-storage")
+	args, err := c.parse()
+	if err != nil {
+		return err
+	}
+	if err := nargs(args, 1, 1, "add-unit APP"); err != nil {
+		return err
+	}
+	if err := c.e.AddUnit(c.ctx, c.ref(), args[0], n, splitList(attach)); err != nil {
+		return err
+	}
+	return c.settle()
+}
+
+func cmdRemoveUnit(c *env) error {
+	var destroy, force, noPrompt bool
+	c.fs.Bool(&destroy, "destroy-storage")
+	c.fs.Bool(&force, "force")
+	c.fs.Bool(&noPrompt, "no-prompt")
+	args, err := c.parse()
+	if err != nil {
+		return err
+	}
+	if err := nargs(args, 1, -1, "remove-unit UNIT"); err != nil {
+		return err
+	}
+	for _, u := range args {
+		if err := c.e.RemoveUnit(c.ref(), u, destroy); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stderr, "will remove unit %s\n", u)
+	}
+	return c.settle()
+}
+
+func cmdElect(c *env) error {
+	args, err := c.parse()
+	if err != nil {
+		return err
+	}
+	if err := nargs(args, 1, 1, "elect UNIT"); err != nil {
+		return err
+	}
+	if err := c.e.Elect(c.ref(), args[0]); err != nil {
+		return err
+	}
+	return c.settle()
+}
+
+func cmdRemoveApplication(c *env) error {
+	var destroy, force, noPrompt bool
+	c.fs.Bool(&destroy, "destroy-storage")
+	c.fs.Bool(&force, "force")
+	c.fs.Bool(&noPrompt, "no-prompt")
+	args, err := c.parse()
+	if err != nil {
+		return err
+	}
+	if err := nargs(args, 1, -1, "remove-application APP"); err != nil {
+		return err
+	}
+	for _, a := range args {
+		if err := c.e.RemoveApplication(c.ref(), a, destroy); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stderr, "will remove application %s\n", a)
+	}
+	return c.settle()
+}
+
+func cmdRefresh(c *env) error {
+	var path string
+	c.fs.String(&path, "path")
+	args, err := c.parse()
+	if err != nil {
+		return err
+	}
+	if err := nargs(args, 1, 1, "refresh APP --path CHARM"); err != nil {
+		return err
+	}
+	if path == "" {
+		return cmdline.Usagef("jujusim refreshes local charms only: --path CHARM is required")
+	}
+	if err := c.e.Refresh(c.ctx, c.ref(), args[0], path); err != nil {
+		return err
+	}
+	return c.settle()
+}

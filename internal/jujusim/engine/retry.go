@@ -1,0 +1,124 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/pgcharm/postgresql/internal/jujusim/state"
+)
+
+// With model config automatically-retry-hooks=true a failed hook is retried after
+// RetryDelay, doubling, at most MaxAutoRetries times per hook (Juju: 5s doubling up to
+// 5 minutes, forever). Off by default in jujusim: tests resolve explicitly.
+var (
+	RetryDelay     = 5 * time.Second
+	MaxAutoRetries = 5
+)
+
+// autoRetry waits for the earliest scheduled automatic retry and clears that unit's error;
+// it reports false when no retry is scheduled.
+func (e *Engine) autoRetry(ctx context.Context) (bool, error) {
+	var at time.Time
+	_ = e.Store.View(func(st *state.State) error {
+		for _, m := range st.Models {
+			for _, u := range m.Units {
+				if u.Failed != nil && !u.RetryAt.IsZero() && (at.IsZero() || u.RetryAt.Before(at)) {
+					at = u.RetryAt
+				}
+			}
+		}
+		return nil
+	})
+	if at.IsZero() {
+		return false, nil
+	}
+	select {
+	case <-ctx.Done():
+		return false, ctx.Err()
+	case <-time.After(time.Until(at)):
+	}
+	err := e.Store.Update(func(st *state.State) error {
+		for _, m := range st.Models {
+			for _, u := range m.Units {
+				if u.Failed != nil && !u.RetryAt.IsZero() && !u.RetryAt.After(time.Now()) {
+					u.Failed, u.RetryAt = nil, time.Time{}
+					u.Retries++
+					if u.Before != nil {
+						u.Workload, u.Before = *u.Before, nil
+					}
+				}
+			}
+		}
+		return nil
+	})
+	return true, err
+}
+
+// Resolve clears a unit's error: the failed hook runs again, or with noRetry is skipped.
+func (e *Engine) Resolve(ref ModelRef, unitName string, noRetry bool) error {
+	return e.Store.Update(func(st *state.State) error {
+		m, err := model(st, ref)
+		if err != nil {
+			return err
+		}
+		u := m.Units[unitName]
+		if u == nil {
+			return fmt.Errorf("unit %q not found", unitName)
+		}
+		if u.Failed == nil {
+			return fmt.Errorf("unit %q is not in an error state", unitName)
+		}
+		ev := *u.Failed
+		u.Failed = nil
+		u.Retries, u.RetryAt = 0, time.Time{}
+		if u.Before != nil {
+			u.Workload = *u.Before
+			u.Before = nil
+		}
+		if noRetry {
+			if len(u.Queue) > 0 {
+				u.Queue = u.Queue[1:]
+			}
+			for _, f := range e.transition(st, m, u, ev) {
+				defer f()
+			}
+		}
+		return nil
+	})
+}
+
+// RunHook queues a non-relation hook (update-status, config-changed, ...) on a unit.
+func (e *Engine) RunHook(ref ModelRef, unitName, hook string) error {
+	switch hook {
+	case "update-status", "config-changed", "start", "stop", "install", "upgrade-charm", "leader-settings-changed", "leader-elected":
+	default:
+		return fmt.Errorf("run-hook supports update-status, config-changed, start, stop, install, upgrade-charm, leader-elected and leader-settings-changed, not %q", hook)
+	}
+	return e.Store.Update(func(st *state.State) error {
+		m, err := model(st, ref)
+		if err != nil {
+			return err
+		}
+		u := m.Units[unitName]
+		if u == nil {
+			return fmt.Errorf("unit %q not found", unitName)
+		}
+		u.Enqueue(state.Event{Kind: hook})
+		return nil
+	})
+}
+
+// UpdateStatus queues update-status on every started unit of every model.
+func (e *Engine) UpdateStatus() error {
+	return e.Store.Update(func(st *state.State) error {
+		for _, m := range st.Models {
+			for _, u := range m.Units {
+				if u.Started && u.Life == "alive" && !u.Removed {
+					u.Enqueue(state.Event{Kind: "update-status"})
+				}
+			}
+		}
+		return nil
+	})
+}
