@@ -6,8 +6,11 @@ import (
 	"io"
 	"strings"
 
+	"github.com/andybalholm/brotli"
 	"github.com/klauspost/compress/zstd"
+	"github.com/pgcharm/postgresql/internal/archive/lzop"
 	"github.com/pierrec/lz4/v4"
+	"github.com/ulikunitz/xz/lzma"
 )
 
 // Compression is a compression method by its WAL-G name.
@@ -52,8 +55,9 @@ func (c Compression) AddExt(name string) string {
 }
 
 // readExts lists the extensions we can decompress, in the order wal-fetch probes them; "" is
-// an uncompressed object and comes last, as in WAL-G.
-var readExts = []string{"lz4", "zst", ""}
+// an uncompressed object and comes last, as in WAL-G. We write only the first two; br and
+// lzma are what WAL-G 3 writes with WALG_COMPRESSION_METHOD=brotli|lzma, lzo what WAL-E wrote.
+var readExts = []string{"lz4", "zst", "br", "lzma", "lzo", ""}
 
 // knownExts are extensions WAL-G or WAL-E may write; objects with the ones we cannot read are
 // recognised (so never mistaken for something else) but reported as unsupported.
@@ -109,10 +113,27 @@ func NewDecompressor(ext string, r io.Reader) (io.ReadCloser, error) {
 			return nil, fmt.Errorf("zstd reader: %w", err)
 		}
 		return zstdCloser{zr}, nil
+	case "br":
+		// WAL-G's brotli is a raw brotli stream (cbrotli), which carries no checksum.
+		return io.NopCloser(brotli.NewReader(bufio.NewReaderSize(r, 1<<20))), nil
+	case "lzma":
+		// WAL-G's lzma is the classic .lzma format (ulikunitz/xz/lzma writer).
+		zr, err := lzma.NewReader(bufio.NewReaderSize(r, 1<<20))
+		if err != nil {
+			return nil, fmt.Errorf("lzma reader: %w", err)
+		}
+		return io.NopCloser(zr), nil
+	case "lzo":
+		// WAL-E's objects: `lzop -c` output, blocks checked with their Adler-32.
+		zr, err := lzop.NewReader(r)
+		if err != nil {
+			return nil, err
+		}
+		return io.NopCloser(zr), nil
 	case "":
 		return io.NopCloser(r), nil
 	}
-	return nil, fmt.Errorf("objects compressed as .%s are not supported (only lz4, zst and uncompressed)", ext)
+	return nil, fmt.Errorf("objects compressed as .%s are not supported (only lz4, zst, br, lzma, lzo and uncompressed)", ext)
 }
 
 type zstdCloser struct{ *zstd.Decoder }

@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/andybalholm/brotli"
 	"github.com/pgcharm/postgresql/internal/archive/store"
+	"github.com/ulikunitz/xz/lzma"
 )
 
 var t0 = time.Date(2026, 11, 24, 7, 0, 0, 0, time.UTC)
@@ -181,8 +183,29 @@ func TestCompressionRoundTrip(t *testing.T) {
 			t.Errorf("%s: truncated frame read without error", c)
 		}
 	}
-	if _, err := NewDecompressor("lzo", nil); err == nil {
-		t.Error("lzo accepted")
+	if _, err := NewDecompressor("gz", nil); err == nil {
+		t.Error("gz accepted")
+	}
+	// WAL-G 3 writes brotli (a raw stream) and lzma (the classic format) with its libraries'
+	// writers; we only read them.
+	var br, lz bytes.Buffer
+	bw := brotli.NewWriterLevel(&br, 3)
+	bw.Write(data)
+	bw.Close()
+	lw, err := lzma.NewWriter(&lz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lw.Write(data)
+	lw.Close()
+	for ext, body := range map[string][]byte{"br": br.Bytes(), "lzma": lz.Bytes()} {
+		r, err := NewDecompressor(ext, bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := io.ReadAll(r); err != nil || !bytes.Equal(got, data) {
+			t.Errorf("%s: %v, %d bytes", ext, err, len(got))
+		}
 	}
 	for in, want := range map[string]Compression{"": LZ4, "LZ4": LZ4, "zstd": ZSTD, "none": None} {
 		if got, err := ParseCompression(in); err != nil || got != want {

@@ -2,7 +2,8 @@
 # PostgreSQL and the tools the charm's tests use, on a fresh Debian 12 machine (root).
 set -euo pipefail
 need=()
-for p in postgresql postgresql-contrib postgresql-client iproute2 util-linux procps zip unzip curl ca-certificates git make; do
+# lzop: the archive tests compress WAL-E fixtures with the real tool (WAL-E ran `lzop -c`).
+for p in postgresql postgresql-contrib postgresql-client iproute2 util-linux procps zip unzip curl ca-certificates git make lzop; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
 if ((${#need[@]})); then
