@@ -5,7 +5,7 @@ ARCH    ?= $(shell $(GO) env GOARCH)
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 PACK    := $(GO) run ./cmd/charmpack -version $(VERSION) -arch $(ARCH)
 
-.PHONY: all charm hooks docs demo test test-short vet bench clean
+.PHONY: all charm hooks docs demo test test-short vet bench clean image
 
 all: charm
 
@@ -21,6 +21,10 @@ hooks:
 ## docs: regenerate the configuration and action reference in README.md
 docs:
 	$(GO) run ./cmd/charmdocs README.md
+
+## image: build jujusim's machine image (debootstrapped Debian 12 with systemd; once per recipe)
+image:
+	$(GO) run ./cmd/jujusim image build
 
 ## demo: the seed walkthrough end to end on jujusim (root)
 demo:
