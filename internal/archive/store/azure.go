@@ -79,7 +79,7 @@ func azureErr(err error) error {
 	return err
 }
 
-func (s *azureStore) String() string { return s.uri.String() }
+func (s *azureStore) String() string { return describe(s.uri) }
 
 func (s *azureStore) key(name string) string { return keyPrefix(s.uri) + name }
 

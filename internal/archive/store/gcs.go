@@ -102,7 +102,7 @@ func gcsErr(err error) error {
 	return err
 }
 
-func (s *gcsStore) String() string { return s.uri.String() }
+func (s *gcsStore) String() string { return describe(s.uri) }
 
 func (s *gcsStore) key(name string) string { return keyPrefix(s.uri) + name }
 

@@ -60,7 +60,7 @@ func openS3(ctx context.Context, u URI, c Credentials) (*s3Store, error) {
 	return s, nil
 }
 
-func (s *s3Store) String() string { return s.uri.String() }
+func (s *s3Store) String() string { return describe(s.uri) }
 
 func (s *s3Store) key(name string) string { return keyPrefix(s.uri) + name }
 

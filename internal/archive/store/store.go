@@ -80,6 +80,10 @@ type URI struct {
 	Bucket string // bucket or container; empty for file
 	Prefix string // path inside the bucket, without leading or trailing slash; may be empty
 	Path   string // file: the absolute directory, cleaned
+	// Slash says that object names begin with "/" before the prefix: WAL-E named its Swift and
+	// GCS objects "/basebackups_005/..." (and "/PREFIX/basebackups_005/..."). ParseURI never
+	// sets it, so no URI an operator writes changes meaning; LeadingSlash opens such a view.
+	Slash bool
 }
 
 // String renders the URI in its canonical form.
@@ -226,6 +230,39 @@ func OpenWith(ctx context.Context, uri string, c Credentials, t Tuning) (Store, 
 		ts.setTuning(t.withDefaults())
 	}
 	return s, nil
+}
+
+// LeadingSlash returns a view of the same bucket or container whose object names begin with
+// "/" (URI.Slash), for reading archives WAL-E wrote; ok is false for the file store, where a
+// leading slash names the same file. The view shares the connection and credentials.
+func LeadingSlash(s Store) (view Store, ok bool) {
+	switch b := s.(type) {
+	case *s3Store:
+		c := *b
+		c.uri.Slash = true
+		return &c, true
+	case *azureStore:
+		c := *b
+		c.uri.Slash = true
+		return &c, true
+	case *gcsStore:
+		c := *b
+		c.uri.Slash = true
+		return &c, true
+	case *swiftStore:
+		c := &swiftStore{uri: b.uri, conn: b.conn, segs: b.segs, tuning: b.tuning}
+		c.uri.Slash = true
+		return c, true
+	}
+	return nil, false
+}
+
+// describe renders a store's URI for messages, noting a leading-slash view.
+func describe(u URI) string {
+	if u.Slash {
+		return u.String() + " (object names beginning with /)"
+	}
+	return u.String()
 }
 
 // Check verifies, once when the configuration changes, that the credentials allow everything the

@@ -111,7 +111,7 @@ func swiftErr(err error) error {
 	return err
 }
 
-func (s *swiftStore) String() string { return s.uri.String() }
+func (s *swiftStore) String() string { return describe(s.uri) }
 
 func (s *swiftStore) key(name string) string { return keyPrefix(s.uri) + name }
 

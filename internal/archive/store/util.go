@@ -37,12 +37,17 @@ func checkName(name string) error {
 	return nil
 }
 
-// keyPrefix is the bucket-level prefix of a URI with a trailing slash, or "" at the bucket root.
+// keyPrefix is the bucket-level prefix of a URI with a trailing slash, or "" at the bucket root;
+// with Slash, it begins with "/" (so "/" alone at the bucket root).
 func keyPrefix(u URI) string {
-	if u.Prefix == "" {
-		return ""
+	p := ""
+	if u.Prefix != "" {
+		p = u.Prefix + "/"
 	}
-	return u.Prefix + "/"
+	if u.Slash {
+		p = "/" + p
+	}
+	return p
 }
 
 func sortObjects(objs []Object) []Object {
