@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"sort"
 	"strings"
@@ -17,6 +18,9 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sys/unix"
+
+	"github.com/pgcharm/postgresql/internal/safefs"
 )
 
 // BackupFetchOptions tune BackupFetch.
@@ -28,20 +32,36 @@ type BackupFetchOptions struct {
 	// Streams is the number of parts downloaded and extracted at once (default CPU count, at
 	// least 2, at most the configured concurrency).
 	Streams int
-	// Owner, when set, is given every extracted file (the charm runs as root; PostgreSQL
-	// needs to own its data directory).
+	// Owner, when set, is given every extracted file (when root extracts; PostgreSQL needs to
+	// own its data directory). Extracting as postgres needs none.
 	Owner *FileOwner
 	// Tablespaces moves tablespaces (by OID) to new empty directories instead of the
 	// locations recorded in the backup, e.g. to restore beside the original server.
 	Tablespaces map[string]string
+	// TablespaceRoot is where the locations recorded in the backup are accepted (the storage);
+	// a tablespace recorded elsewhere needs a mapping in Tablespaces. Empty: every tablespace
+	// needs one. The archive is not trusted to name places on the machine.
+	TablespaceRoot string
 }
 
 // FileOwner is a numeric owner for extracted files.
 type FileOwner struct{ UID, GID int }
 
+func (o *FileOwner) safe() *safefs.Owner {
+	if o == nil {
+		return nil
+	}
+	return &safefs.Owner{UID: o.UID, GID: o.GID}
+}
+
 // BackupFetch restores backup name (or LATEST) into dir, which must be empty or absent. Parts
 // are extracted in parallel; pg_control and backup_label come last, so a directory left by an
 // interrupted fetch never starts as if complete (it has no pg_control).
+//
+// Nothing is written outside dir and the tablespace locations allowed by opt: every file is
+// created relative to an open directory with no symbolic link followed on the way (see
+// safefs), links in the archive are created as data and never traversed, and member names,
+// with or without WAL-G 3's leading "/", are relative to dir.
 func (a *Archive) BackupFetch(ctx context.Context, name, dir string, opt BackupFetchOptions) (Backup, error) {
 	b, err := a.FindBackup(ctx, name)
 	if err != nil {
@@ -60,23 +80,23 @@ func (a *Archive) BackupFetch(ctx context.Context, name, dir string, opt BackupF
 	if progress == nil {
 		progress = io.Discard
 	}
-	if err := prepareEmptyDir(dir); err != nil {
+	root, err := openEmptyDir(dir, opt.Owner)
+	if err != nil {
 		return Backup{}, fmt.Errorf("backup-fetch %s: %w", b.Name, err)
 	}
-	if err := opt.Owner.apply(dir); err != nil {
-		return Backup{}, fmt.Errorf("backup-fetch %s: %w", b.Name, err)
-	}
+	defer root.Close()
 	parts, control, label, err := a.backupParts(ctx, b.Name)
 	if err != nil {
 		return Backup{}, fmt.Errorf("backup-fetch %s: %w", b.Name, err)
 	}
-	if b.Sentinel.Spec != nil {
-		if err := makeTablespaces(dir, b.Sentinel.Spec, opt.Owner, opt.Tablespaces); err != nil {
+	x := &extractor{root: root, owner: opt.Owner.safe(), tablespaces: map[string]*safefs.Dir{}, locations: map[string]string{}}
+	defer x.closeTablespaces()
+	if b.Sentinel.Spec != nil || len(opt.Tablespaces) > 0 {
+		if err := x.makeTablespaces(b.Sentinel.Spec, opt); err != nil {
 			return Backup{}, fmt.Errorf("backup-fetch %s: %w", b.Name, err)
 		}
 	}
 	fmt.Fprintf(progress, "backup-fetch %s: %d parts into %s\n", b.Name, len(parts), dir)
-	x := &extractor{dir: dir, owner: opt.Owner, relocate: opt.Tablespaces}
 	start := time.Now()
 	stop := x.reportProgress(progress, b.Name, opt.ProgressInterval)
 	g, gctx := errgroup.WithContext(ctx)
@@ -100,11 +120,11 @@ func (a *Archive) BackupFetch(ctx context.Context, name, dir string, opt BackupF
 		if d == "log" || d == "pg_log" || d == "pg_xlog" {
 			continue
 		}
-		if err := x.mkdir(filepath.Join(dir, d)); err != nil {
+		if err := x.mkdir(d); err != nil {
 			return Backup{}, fmt.Errorf("backup-fetch %s: %w", b.Name, err)
 		}
 	}
-	if err := x.mkdir(filepath.Join(dir, "pg_wal", "archive_status")); err != nil {
+	if err := x.mkdir("pg_wal/archive_status"); err != nil {
 		return Backup{}, fmt.Errorf("backup-fetch %s: %w", b.Name, err)
 	}
 	secs := max(time.Since(start).Seconds(), 0.001)
@@ -113,64 +133,139 @@ func (a *Archive) BackupFetch(ctx context.Context, name, dir string, opt BackupF
 	return b, nil
 }
 
-func (o *FileOwner) apply(p string) error {
-	if o == nil {
-		return nil
+// openEmptyDir creates dir (0700) or checks that it is an empty directory (apart from a file
+// system's lost+found) and not a link, and opens it.
+func openEmptyDir(dir string, owner *FileOwner) (*safefs.Dir, error) {
+	if err := safefs.CheckPath(filepath.Clean(dir)); err != nil {
+		return nil, err
 	}
-	return os.Lchown(p, o.UID, o.GID)
-}
-
-// prepareEmptyDir creates dir (0700) or checks that it is empty, apart from a file system's
-// lost+found.
-func prepareEmptyDir(dir string) error {
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return os.MkdirAll(dir, 0o700)
-	}
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		if e.Name() != "lost+found" {
-			return fmt.Errorf("%s is not empty (holds %s): refusing to restore over existing files", dir, e.Name())
+	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
 		}
 	}
-	return os.Chmod(dir, 0o700)
+	d, err := safefs.OpenDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	names, err := d.ReadDirNames()
+	if err == nil {
+		for _, n := range names {
+			if n != "lost+found" {
+				err = fmt.Errorf("%s is not empty (holds %s): refusing to restore over existing files", dir, n)
+				break
+			}
+		}
+	}
+	if err == nil {
+		err = d.Chmod(0o700)
+	}
+	if err == nil {
+		err = d.Chown(owner.safe())
+	}
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
 }
 
-// makeTablespaces recreates each tablespace's directory at its recorded location and the
-// symlink to it, as WAL-G does; the location must be empty so that no live tablespace is hit.
-func makeTablespaces(dir string, spec *TablespaceSpec, owner *FileOwner, relocate map[string]string) error {
-	for oid := range relocate {
-		if _, ok := spec.Tablespaces[oid]; !ok {
+var oidRE = regexp.MustCompile(`^[1-9][0-9]{0,9}$`)
+
+// makeTablespaces opens each tablespace's location, empty, and links pg_tblspc/OID to it, as
+// WAL-G does. A location is accepted when the operator mapped it (opt.Tablespaces) or when the
+// backup recorded it beneath opt.TablespaceRoot; it is then created beneath that root with no
+// link followed. Files of the tablespace are then extracted through the open location, never
+// through the link.
+func (x *extractor) makeTablespaces(spec *TablespaceSpec, opt BackupFetchOptions) error {
+	recorded := map[string]TablespaceLocation{}
+	if spec != nil {
+		recorded = spec.Tablespaces
+	}
+	for oid := range opt.Tablespaces {
+		if _, ok := recorded[oid]; !ok {
 			return fmt.Errorf("tablespace %s to relocate is not in the backup", oid)
 		}
 	}
-	for oid, loc := range spec.Tablespaces {
-		if to, ok := relocate[oid]; ok {
-			loc.Location = to
+	oids := make([]string, 0, len(recorded))
+	for oid := range recorded {
+		oids = append(oids, oid)
+	}
+	sort.Strings(oids)
+	for _, oid := range oids {
+		if !oidRE.MatchString(oid) {
+			return fmt.Errorf("tablespace %q: not an OID", oid)
 		}
-		if loc.Location == "" {
-			continue
-		}
-		if err := prepareEmptyDir(loc.Location); err != nil {
+		loc, err := x.openTablespace(oid, recorded[oid].Location, opt)
+		if err != nil {
 			return fmt.Errorf("tablespace %s: %w", oid, err)
 		}
-		if err := owner.apply(loc.Location); err != nil {
-			return err
-		}
-		link := filepath.Join(dir, "pg_tblspc", oid)
-		if err := os.MkdirAll(filepath.Dir(link), 0o700); err != nil {
-			return err
-		}
-		if err := os.Symlink(strings.TrimSuffix(loc.Location, "/"), link); err != nil {
+		x.tablespaces[oid] = loc
+		x.locations[oid] = loc.Name()
+		if err := x.root.Symlink(loc.Name(), "pg_tblspc/"+oid, x.owner); err != nil {
 			return fmt.Errorf("tablespace %s: %w", oid, err)
-		}
-		if err := owner.apply(link); err != nil {
-			return err
 		}
 	}
 	return nil
+}
+
+func (x *extractor) openTablespace(oid, recorded string, opt BackupFetchOptions) (*safefs.Dir, error) {
+	var d *safefs.Dir
+	var err error
+	if to, ok := opt.Tablespaces[oid]; ok {
+		to = strings.TrimSuffix(to, "/")
+		if err := safefs.CheckPath(to); err != nil {
+			return nil, err
+		}
+		d, err = safefs.MkdirAllOpen(to, 0o700)
+	} else {
+		loc := strings.TrimSuffix(recorded, "/")
+		rootDir := filepath.Clean(opt.TablespaceRoot)
+		if loc == "" {
+			return nil, errors.New("the backup records no location")
+		}
+		if cerr := safefs.CheckPath(loc); cerr != nil || opt.TablespaceRoot == "" || !safefs.Within(loc, rootDir) || loc == rootDir {
+			where := "no place for the backup's own locations was allowed"
+			if opt.TablespaceRoot != "" {
+				where = "it is not beneath " + rootDir
+			}
+			return nil, fmt.Errorf("the backup records location %q, but %s; map it to an empty directory (--tablespace %s=DIR)",
+				recorded, where, oid)
+		}
+		r, err := safefs.OpenDir(rootDir)
+		if err != nil {
+			return nil, err
+		}
+		d, err = r.MkdirAll(strings.TrimPrefix(loc, rootDir+"/"), 0o700, x.owner)
+		r.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	names, err := d.ReadDirNames()
+	if err == nil && len(names) > 0 && !(len(names) == 1 && names[0] == "lost+found") {
+		err = fmt.Errorf("%s is not empty (holds %s): refusing to restore over existing files", d.Name(), names[0])
+	}
+	if err == nil {
+		err = d.Chmod(0o700)
+	}
+	if err == nil {
+		err = d.Chown(x.owner)
+	}
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+func (x *extractor) closeTablespaces() {
+	for _, d := range x.tablespaces {
+		d.Close()
+	}
 }
 
 // backupParts finds a backup's tar parts. When files_metadata.json names them, only those are
@@ -223,11 +318,12 @@ func (a *Archive) backupParts(ctx context.Context, name string) (parts []string,
 }
 
 type extractor struct {
-	dir      string
-	owner    *FileOwner
-	relocate map[string]string // tablespace OID -> new location, applied to tablespace_map
-	bytes    atomic.Int64
-	parts    atomic.Int32
+	root        *safefs.Dir
+	owner       *safefs.Owner
+	tablespaces map[string]*safefs.Dir // OID -> open location
+	locations   map[string]string      // OID -> location path, written into tablespace_map
+	bytes       atomic.Int64
+	parts       atomic.Int32
 }
 
 func (x *extractor) reportProgress(w io.Writer, name string, every time.Duration) (stop func()) {
@@ -253,20 +349,28 @@ func (x *extractor) reportProgress(w io.Writer, name string, every time.Duration
 	return func() { close(done); <-finished }
 }
 
-func (x *extractor) mkdir(p string) error {
-	if err := os.MkdirAll(p, 0o700); err != nil {
+func (x *extractor) mkdir(rel string) error {
+	d, err := x.root.MkdirAll(rel, 0o700, x.owner)
+	if err != nil {
 		return err
 	}
-	return x.owner.apply(p)
+	return d.Close()
 }
 
-// target maps a tar member name to a path under dir, refusing names that would escape it.
-func (x *extractor) target(member string) (string, error) {
-	clean := path.Clean("/" + member)
-	if clean == "/" {
-		return "", fmt.Errorf("tar member %q names the data directory itself", member)
+// target maps a tar member name to the directory it is extracted in and its name there.
+// Names are relative to the data directory whether or not they start with "/" (WAL-G 3 writes
+// "/", "/PG_VERSION", "/base/1/112"); ".." cannot climb above it. Files of a tablespace
+// (pg_tblspc/OID/...) go to its open location; "" means the member names the data directory
+// or a tablespace link itself, which are already made.
+func (x *extractor) target(member string) (*safefs.Dir, string) {
+	clean := path.Clean("/" + member)[1:]
+	if rest, ok := strings.CutPrefix(clean, "pg_tblspc/"); ok {
+		oid, inside, _ := strings.Cut(rest, "/")
+		if d, known := x.tablespaces[oid]; known {
+			return d, inside
+		}
 	}
-	return filepath.Join(x.dir, filepath.FromSlash(clean[1:])), nil
+	return x.root, clean
 }
 
 func (a *Archive) extractPart(ctx context.Context, key string, x *extractor) error {
@@ -284,11 +388,8 @@ func (a *Archive) extractPart(ctx context.Context, key string, x *extractor) err
 		if err != nil {
 			return fmt.Errorf("read %s: %w", key, err)
 		}
-		p, err := x.target(hdr.Name)
-		if err != nil {
-			return fmt.Errorf("%s: %w", key, err)
-		}
-		if err := x.extractOne(tr, hdr, p); err != nil {
+		d, rel := x.target(hdr.Name)
+		if err := x.extractOne(tr, hdr, d, rel); err != nil {
 			return fmt.Errorf("%s: extract %s: %w", key, hdr.Name, err)
 		}
 	}
@@ -300,69 +401,74 @@ func (a *Archive) extractPart(ctx context.Context, key string, x *extractor) err
 	return nil
 }
 
-func (x *extractor) extractOne(r io.Reader, hdr *tar.Header, p string) error {
+func (x *extractor) extractOne(r io.Reader, hdr *tar.Header, d *safefs.Dir, rel string) error {
 	mode := os.FileMode(hdr.Mode).Perm()
+	if rel == "" || rel == "." {
+		if hdr.Typeflag == tar.TypeDir || hdr.Typeflag == tar.TypeSymlink {
+			return nil // the data directory or a tablespace link, made already
+		}
+		return errors.New("names the data directory itself")
+	}
 	switch hdr.Typeflag {
 	case tar.TypeDir:
-		if err := os.MkdirAll(p, 0o700); err != nil {
+		sub, err := d.MkdirAll(rel, 0o700, x.owner)
+		if err != nil {
 			return err
 		}
-		if err := os.Chmod(p, mode|0o700); err != nil {
+		defer sub.Close()
+		if err := sub.Chmod(mode | 0o700); err != nil {
 			return err
 		}
-		return x.owner.apply(p)
+		return sub.Chown(x.owner)
 	case tar.TypeSymlink:
-		if err := x.mkdir(filepath.Dir(p)); err != nil {
-			return err
-		}
-		os.Remove(p)
-		if err := os.Symlink(hdr.Linkname, p); err != nil {
-			return err
-		}
-		return x.owner.apply(p)
+		// The target is data: nothing here ever resolves it.
+		return d.Symlink(hdr.Linkname, rel, x.owner)
 	case tar.TypeReg:
-		if err := x.mkdir(filepath.Dir(p)); err != nil {
-			return err
-		}
-		if hdr.Name == "tablespace_map" && len(x.relocate) > 0 {
-			// PostgreSQL recreates the pg_tblspc links from this file when recovery starts.
+		if d == x.root && rel == "tablespace_map" {
+			// PostgreSQL recreates the pg_tblspc links from this file when recovery starts:
+			// it names the locations accepted here, never the archive's.
 			b, err := io.ReadAll(io.LimitReader(r, 1<<20))
 			if err != nil {
 				return err
 			}
-			r = strings.NewReader(relocateMap(string(b), x.relocate))
+			m, err := rewriteTablespaceMap(string(b), x.locations)
+			if err != nil {
+				return err
+			}
+			r = strings.NewReader(m)
 		}
-		f, err := os.OpenFile(p, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, mode|0o600)
+		f, err := d.Create(rel, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, mode|0o600, x.owner)
 		if err != nil {
 			return err
 		}
 		n, err := io.Copy(f, r)
 		x.bytes.Add(n)
+		if err == nil && !hdr.ModTime.IsZero() {
+			tv := unix.NsecToTimeval(hdr.ModTime.UnixNano())
+			_ = unix.Futimes(int(f.Fd()), []unix.Timeval{tv, tv})
+		}
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
-		if err != nil {
-			return err
-		}
-		if err := x.owner.apply(p); err != nil {
-			return err
-		}
-		if !hdr.ModTime.IsZero() {
-			os.Chtimes(p, hdr.ModTime, hdr.ModTime)
-		}
-		return nil
+		return err
 	}
-	return nil // other member types have no place in a data directory
+	return nil // other member types (hard links, devices) have no place in a data directory
 }
 
-// relocateMap rewrites the "OID PATH" lines of a tablespace_map for moved tablespaces.
-func relocateMap(m string, relocate map[string]string) string {
+// rewriteTablespaceMap makes every "OID PATH" line of a tablespace_map name the location
+// opened for that tablespace; a tablespace the sentinel does not list is refused.
+func rewriteTablespaceMap(m string, locations map[string]string) (string, error) {
 	lines := strings.Split(m, "\n")
 	for i, l := range lines {
-		oid, _, ok := strings.Cut(l, " ")
-		if to, moved := relocate[oid]; ok && moved {
-			lines[i] = oid + " " + strings.TrimSuffix(to, "/")
+		if l == "" {
+			continue
 		}
+		oid, _, _ := strings.Cut(l, " ")
+		loc, ok := locations[oid]
+		if !ok {
+			return "", fmt.Errorf("tablespace_map names tablespace %q, which the backup's sentinel does not list", oid)
+		}
+		lines[i] = oid + " " + loc
 	}
-	return strings.Join(lines, "\n")
+	return strings.Join(lines, "\n"), nil
 }

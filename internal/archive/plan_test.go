@@ -296,10 +296,13 @@ func TestCheckUsable(t *testing.T) {
 	}
 }
 
-func TestRelocateMap(t *testing.T) {
+func TestRewriteTablespaceMap(t *testing.T) {
 	in := "16400 /srv/ts1\n16401 /srv/ts 2\n"
-	got := relocateMap(in, map[string]string{"16401": "/new/place/"})
-	if got != "16400 /srv/ts1\n16401 /new/place\n" {
-		t.Errorf("relocated map %q", got)
+	got, err := rewriteTablespaceMap(in, map[string]string{"16400": "/srv/ts1", "16401": "/new/place"})
+	if err != nil || got != "16400 /srv/ts1\n16401 /new/place\n" {
+		t.Errorf("rewritten map %q, %v", got, err)
+	}
+	if _, err := rewriteTablespaceMap("16402 /etc\n", map[string]string{"16400": "/srv/ts1"}); err == nil {
+		t.Error("a tablespace the sentinel does not list was accepted")
 	}
 }

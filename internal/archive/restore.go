@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
+	"io/fs"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pgcharm/postgresql/internal/safefs"
 )
 
 // RestoreRequest says what to restore to.
@@ -193,24 +194,36 @@ func Restore(ctx context.Context, a *Archive, plan RestorePlan, dir string, opt 
 	if _, err := a.BackupFetch(ctx, plan.Backup.Name, dir, opt); err != nil {
 		return err
 	}
-	auto := filepath.Join(dir, "postgresql.auto.conf")
-	f, err := os.OpenFile(auto, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	// The archive may have planted links at these names: they are replaced, never followed.
+	d, err := safefs.OpenDir(dir)
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	_, err = io.WriteString(f, "# recovery settings written by restore\n"+plan.Settings.Conf())
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	defer d.Close()
+	auto := "postgresql.auto.conf"
+	old, err := readSmall(d, auto)
 	if err != nil {
-		return fmt.Errorf("restore: %s: %w", auto, err)
-	}
-	if err := opt.Owner.apply(auto); err != nil {
-		return err
-	}
-	sig := filepath.Join(dir, plan.SignalFile)
-	if err := os.WriteFile(sig, nil, 0o600); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	return opt.Owner.apply(sig)
+	conf := append(old, "# recovery settings written by restore\n"+plan.Settings.Conf()...)
+	if err := d.WriteFile(auto, conf, 0o600, opt.Owner.safe()); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	if err := d.WriteFile(plan.SignalFile, nil, 0o600, opt.Owner.safe()); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	return nil
+}
+
+// readSmall reads a regular file beneath d (a link reads as absent), nil when missing.
+func readSmall(d *safefs.Dir, name string) ([]byte, error) {
+	f, err := d.Open(name)
+	if errors.Is(err, fs.ErrNotExist) || safefs.InTheWay(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, 16<<20))
 }

@@ -43,10 +43,10 @@ var commands = map[string]command{
 	"wal-prefetch": {"wal-prefetch [--config F] [--uri U] [--count N] NAME DIR", walPrefetch},
 	"backup-push":  {"backup-push [--config F] [--uri U] [--pgdata DIR] [--host H] [--port P] [--user U] [--permanent] [--part-size B] [--streams N] [--archive-timeout D]", backupPush},
 	"backup-list":  {"backup-list [--config F] [--uri U] [--json]", backupList},
-	"backup-fetch": {"backup-fetch [--config F] [--uri U] NAME|LATEST DIR", backupFetch},
+	"backup-fetch": {"backup-fetch [--config F] [--uri U] [--tablespace OID=DIR]... [--tablespace-root DIR] NAME|LATEST DIR", backupFetch},
 	"delete":       {"delete [--config F] [--uri U] (retain N | before NAME) [--confirm]", deleteCmd},
 	"verify":       {"verify [--config F] [--uri U] [--json]", verify},
-	"restore":      {"restore [--config F] [--uri U] [--target-time T] [--timeline latest|current|N] [--action promote|pause|shutdown] [--standby] [--tablespace OID=DIR]... [--plan-only] [--json] DIR", restore},
+	"restore":      {"restore [--config F] [--uri U] [--target-time T] [--timeline latest|current|N] [--action promote|pause|shutdown] [--standby] [--tablespace OID=DIR]... [--tablespace-root DIR] [--plan-only] [--json] DIR", restore},
 }
 
 // aliases give the generic names a prefix that says what they touch.
@@ -296,7 +296,24 @@ func backupList(ctx context.Context, e *env, args []string) int {
 	return ExitOK
 }
 
+// tablespaceFlags adds --tablespace OID=DIR (repeatable) and --tablespace-root DIR: where a
+// restore may put tablespaces. The archive's own locations are used only beneath the root.
+func (e *env) tablespaceFlags() (map[string]string, *string) {
+	tablespaces := map[string]string{}
+	e.fs.Func("tablespace", "OID=DIR: restore tablespace OID into the empty directory DIR (repeatable)", func(v string) error {
+		oid, dir, ok := strings.Cut(v, "=")
+		if !ok || oid == "" || !strings.HasPrefix(dir, "/") {
+			return fmt.Errorf("want OID=/absolute/dir, got %q", v)
+		}
+		tablespaces[oid] = dir
+		return nil
+	})
+	root := e.fs.String("tablespace-root", "", "accept tablespace locations recorded in the backup beneath this directory")
+	return tablespaces, root
+}
+
 func backupFetch(ctx context.Context, e *env, args []string) int {
+	tablespaces, tsRoot := e.tablespaceFlags()
 	pos, ok := e.parse(args, 2)
 	if !ok {
 		return ExitUsage
@@ -305,7 +322,8 @@ func backupFetch(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return e.fail(err)
 	}
-	if _, err := a.BackupFetch(ctx, pos[0], pos[1], archive.BackupFetchOptions{Progress: e.stdout}); err != nil {
+	if _, err := a.BackupFetch(ctx, pos[0], pos[1], archive.BackupFetchOptions{Progress: e.stdout, Tablespaces: tablespaces,
+		TablespaceRoot: *tsRoot}); err != nil {
 		return e.fail(err)
 	}
 	return ExitOK
@@ -386,15 +404,7 @@ func restore(ctx context.Context, e *env, args []string) int {
 	standby := e.fs.Bool("standby", false, "restore as a standby following the archive")
 	planOnly := e.fs.Bool("plan-only", false, "print the plan, fetch nothing")
 	asJSON := e.fs.Bool("json", false, "print the plan as JSON")
-	tablespaces := map[string]string{}
-	e.fs.Func("tablespace", "OID=DIR: restore tablespace OID into the empty directory DIR (repeatable)", func(v string) error {
-		oid, dir, ok := strings.Cut(v, "=")
-		if !ok || oid == "" || !strings.HasPrefix(dir, "/") {
-			return fmt.Errorf("want OID=/absolute/dir, got %q", v)
-		}
-		tablespaces[oid] = dir
-		return nil
-	})
+	tablespaces, tsRoot := e.tablespaceFlags()
 	pos, ok := e.parse(args, 1)
 	if !ok {
 		return ExitUsage
@@ -430,7 +440,8 @@ func restore(ctx context.Context, e *env, args []string) int {
 	if *planOnly {
 		return ExitOK
 	}
-	if err := archive.Restore(ctx, a, plan, pos[0], archive.BackupFetchOptions{Progress: e.stdout, Tablespaces: tablespaces}); err != nil {
+	if err := archive.Restore(ctx, a, plan, pos[0], archive.BackupFetchOptions{Progress: e.stdout, Tablespaces: tablespaces,
+		TablespaceRoot: *tsRoot}); err != nil {
 		return e.fail(err)
 	}
 	return ExitOK
