@@ -40,6 +40,8 @@ type Config struct {
 	AzureEndpoint        string `json:"azure_endpoint"`
 	GCSCredentials       string `json:"gcs_credentials"`
 	GCSEndpoint          string `json:"gcs_endpoint"`
+
+	DatabaseAllowSuperuser bool `json:"database_allow_superuser"`
 }
 
 // ConfigProblem is an option whose value the charm cannot use, with what to do about it.

@@ -29,7 +29,8 @@ type jujuFacts struct {
 	Address string // this unit's ingress address on the peer binding
 	Storage string // where pgdata is mounted; empty when not attached (or detaching)
 
-	Clients clientFacts // the db and db-admin relations
+	Clients  clientFacts   // the db and db-admin relations
+	Database databaseFacts // the database relations (database.go)
 }
 
 func observeJuju(hook string) (*jujuFacts, error) {
@@ -95,6 +96,9 @@ func observeJuju(hook string) (*jujuFacts, error) {
 		f.Address = nw.IngressAddresses[0]
 	}
 	if err := observeClients(f); err != nil {
+		return nil, err
+	}
+	if err := observeDatabase(f); err != nil {
 		return nil, err
 	}
 	if hook != "pgdata-storage-detaching" {

@@ -13,7 +13,8 @@ const (
 	keyRestartHolder = "restart-holder" // app: the unit allowed to restart now
 	keySecretID      = "secret-id"      // app: the Juju secret holding the charm's own passwords
 	keyArchiveSysID  = "archive-system-id"
-	keyClientSecrets = "client-secrets" // app: the Juju secret of each client application (relations.go)
+	keyClientSecrets = "client-secrets"   // app: the Juju secret of each client application (relations.go)
+	keyDBSecrets     = "database-secrets" // app: the credentials secret of each database relation (database.go)
 
 	keyAddress   = "address" // unit: where peers and the leader reach this unit's server
 	keyRole      = "role"
@@ -37,6 +38,7 @@ type AppState struct {
 	SecretID        string
 	ArchiveSystemID string
 	ClientSecrets   string
+	DatabaseSecrets string
 }
 
 func parseAppState(d map[string]string) AppState {
@@ -47,6 +49,7 @@ func parseAppState(d map[string]string) AppState {
 		SecretID:        d[keySecretID],
 		ArchiveSystemID: d[keyArchiveSysID],
 		ClientSecrets:   d[keyClientSecrets],
+		DatabaseSecrets: d[keyDBSecrets],
 	}
 }
 
@@ -58,6 +61,7 @@ func (a AppState) data() map[string]string {
 		keySecretID:      a.SecretID,
 		keyArchiveSysID:  a.ArchiveSystemID,
 		keyClientSecrets: a.ClientSecrets,
+		keyDBSecrets:     a.DatabaseSecrets,
 	}
 }
 

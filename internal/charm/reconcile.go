@@ -110,6 +110,9 @@ func (r *hookRun) run() error {
 	if err := r.clientRelations(); err != nil {
 		return err
 	}
+	if err := r.databaseRelations(); err != nil {
+		return err
+	}
 	if err := r.archiving(); err != nil {
 		return err
 	}

@@ -129,7 +129,7 @@ func ingressAddress(endpoint, id string) (string, error) {
 }
 
 func (r *hookRun) clientHBARules() []postgres.HBARule {
-	return plan.ClientRules(r.j.Clients.Clients)
+	return append(plan.ClientRules(r.j.Clients.Clients), plan.DatabaseRules(r.j.Database.Clients)...)
 }
 
 // clientRelations provisions (primary) and publishes (every unit) each client's access.
@@ -190,10 +190,22 @@ func (r *hookRun) clientRelations() error {
 	if err != nil {
 		return err
 	}
+	claims, err := r.claimDecisions(ctx, db)
+	if err != nil {
+		return err
+	}
 	server := r.serverView()
 	var tokens []string
 	for _, c := range clients {
 		if c.Problem != "" {
+			continue
+		}
+		if msg := claims[c.ID].Problem; msg != "" {
+			refuse(c, msg)
+			continue
+		}
+		if c.Admin() && !claims[c.ID].Create && !claims[c.ID].Exists {
+			goops.LogInfof("%s: waiting for the client that asked for %s first to create it", c.Describe(), c.Request.Database)
 			continue
 		}
 		if msg, err := checkRequest(ctx, db, c, avail); err != nil {
@@ -352,7 +364,9 @@ func formatSecretList(ids map[string]string) string {
 
 // checkRequest refuses what the server cannot or must not do for a client: extensions
 // that are not installed, and roles to grant that already exist with powers of their own
-// (logging in, superuser, ...), which would hand the client someone else's access.
+// (logging in, superuser, ...) or are members of roles that have them or of PostgreSQL's
+// predefined roles, directly or through others, which would hand the client someone
+// else's access (isolation.go).
 func checkRequest(ctx context.Context, db *postgres.DB, c plan.Client, avail map[string]string) (string, error) {
 	var missing []string
 	for _, e := range c.Request.Extensions {
@@ -363,21 +377,10 @@ func checkRequest(ctx context.Context, db *postgres.DB, c plan.Client, avail map
 	if len(missing) > 0 {
 		return fmt.Sprintf("extension %s not installed on this server", strings.Join(missing, ", ")), nil
 	}
-	for _, role := range c.Request.Roles {
-		var powerful bool
-		err := db.Conn().QueryRow(ctx, `SELECT rolcanlogin OR rolsuper OR rolreplication OR rolcreaterole OR rolcreatedb OR rolbypassrls
-			FROM pg_roles WHERE rolname = $1`, role).Scan(&powerful)
-		if errors.Is(err, pgx.ErrNoRows) {
-			continue
-		}
-		if err != nil {
-			return "", fmt.Errorf("look up role %s: %w", role, err)
-		}
-		if powerful {
-			return fmt.Sprintf("role %q exists with login or administrative powers and cannot be granted", role), nil
-		}
+	if c.Admin() {
+		return "", nil // a superuser has every role's powers anyway
 	}
-	return "", nil
+	return checkRoles(ctx, db, c.Request.Roles)
 }
 
 // provision creates what the client asked for, on the primary. Everything was checked
@@ -388,6 +391,11 @@ func provision(ctx context.Context, cluster *postgres.Cluster, db *postgres.DB, 
 	}
 	if _, err := db.EnsureDatabase(ctx, c.Request.Database, c.User); err != nil {
 		return err
+	}
+	if !c.Admin() {
+		if err := securePublicSchema(ctx, cluster, c.Request.Database, c.User); err != nil {
+			return err
+		}
 	}
 	// GRANT rewrites the catalog even when nothing changes; only grant what is missing.
 	var granted bool

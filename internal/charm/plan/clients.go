@@ -70,8 +70,8 @@ func reservedRole(name string) string {
 // DecideClient resolves a client relation's request and checks it. The request is
 // read from the remote application's bag and then each unit's bag in name order (the
 // first non-empty value wins), as clients of the original interface set it per unit.
-func DecideClient(rel ClientRelation) Client {
-	c := Client{Endpoint: rel.Endpoint, ID: rel.ID, App: rel.App, User: pgsql.UserName(rel.Endpoint, rel.App)}
+func DecideClient(rel ClientRelation) (c Client) {
+	c = Client{Endpoint: rel.Endpoint, ID: rel.ID, App: rel.App, User: pgsql.UserName(rel.Endpoint, rel.App)}
 	merged := map[string]string{}
 	set := func(bag map[string]string) {
 		for _, k := range []string{"database", "roles", "extensions"} {
@@ -87,6 +87,13 @@ func DecideClient(rel ClientRelation) Client {
 		c.Subnets = append(c.Subnets, UnitSubnets(rel.Units[u])...)
 	}
 	c.Subnets = uniquePrefixes(c.Subnets)
+	var wide string
+	c.Subnets, wide = FilterSubnets(c.Subnets)
+	defer func() {
+		if c.Problem == "" {
+			c.Problem = wide
+		}
+	}()
 	c.Request = pgsql.ParseRequest(merged)
 	if c.Request.Database == "" {
 		app, _, _ := strings.Cut(rel.App, "/")

@@ -1,0 +1,475 @@
+package charm
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/gruyaume/goops"
+
+	"github.com/pgcharm/postgresql/internal/charm/plan"
+	"github.com/pgcharm/postgresql/internal/pgclient"
+	"github.com/pgcharm/postgresql/internal/postgres"
+)
+
+// The database relation (postgresql_client interface, as Canonical's data_interfaces
+// library speaks it). observeDatabase reads every relation and decides (in plan) what
+// each client asked for and from where it connects; pg_hba admits each client from its
+// egress subnets on every unit (clientHBARules). After the unit converged,
+// databaseRelations:
+//   - the leader keeps one application-owned secret per relation (username, password
+//     and the URIs the client asked for as secrets), listed in the peer application
+//     bag (relation id=secret URI) so that every unit can read the password;
+//   - the primary creates the client application's user (juju_database_<app>, never a
+//     superuser unless asked and allowed), with exactly the extra-user-roles asked for,
+//     and its database, and reports that it did (a token with its address on the
+//     relation) to its peers; standbys report their addresses;
+//   - the leader answers in the relation's application bag once the primary reported
+//     the current request: database, endpoints (the primary), read-only-endpoints (the
+//     standbys), version and secret-user, granting the secret to the relation. A
+//     changed primary changes endpoints; the secret's content stays.
+// When a relation is gone, the leader removes its secret and the primary disables the
+// user unless the application has another database relation; the database is kept.
+
+// databaseFacts is what the database relations hold, observed with the rest of the hook.
+type databaseFacts struct {
+	Clients []plan.DatabaseClient
+	Hosts   map[string]string            // relation id: this unit's ingress address on it
+	Own     map[string]map[string]string // relation id: our application bag (leader only)
+	Report  []string                     // tokens this unit reports to its peers
+}
+
+func observeDatabase(f *jujuFacts) error {
+	d := databaseFacts{Hosts: map[string]string{}, Own: map[string]map[string]string{}}
+	broken := ""
+	if strings.HasSuffix(f.Hook, "-relation-broken") {
+		broken = os.Getenv("JUJU_RELATION_ID")
+	}
+	ids, err := goops.GetRelationIDs(pgclient.Endpoint)
+	if err != nil {
+		return fmt.Errorf("observe %s relations: %w", pgclient.Endpoint, err)
+	}
+	var rels []plan.DatabaseRelation
+	for _, id := range ids {
+		if id == broken {
+			continue
+		}
+		rel := plan.DatabaseRelation{ID: id, Units: map[string]map[string]string{}}
+		units, err := goops.ListRelationUnits(id)
+		if err != nil {
+			return fmt.Errorf("observe relation %s: %w", id, err)
+		}
+		if rel.App, err = goops.GetRelationApp(id); err != nil || rel.App == "" {
+			rel.App = ""
+			if len(units) > 0 {
+				rel.App, _, _ = strings.Cut(units[0], "/")
+			}
+		}
+		if rel.App == "" {
+			continue
+		}
+		for _, u := range units {
+			if u == f.Departing {
+				continue
+			}
+			if rel.Units[u], err = goops.GetUnitRelationData(id, u); err != nil {
+				return fmt.Errorf("observe relation %s unit %s: %w", id, u, err)
+			}
+		}
+		if rel.AppBag, err = goops.GetAppRelationData(id, rel.App); err != nil {
+			return fmt.Errorf("observe relation %s: the request of %s: %w", id, rel.App, err)
+		}
+		if f.Leader {
+			if d.Own[id], err = goops.GetAppRelationData(id, f.Unit); err != nil {
+				return fmt.Errorf("observe relation %s: own application data: %w", id, err)
+			}
+		}
+		if d.Hosts[id], err = ingressAddress(pgclient.Endpoint, id); err != nil {
+			return fmt.Errorf("observe network of %s: %w", id, err)
+		}
+		rels = append(rels, rel)
+	}
+	d.Clients = plan.DecideDatabases(rels, plan.DatabaseOptions{AllowSuperuser: f.Config.DatabaseAllowSuperuser})
+	f.Database = d
+	return nil
+}
+
+// dbSecret is a relation's credentials secret.
+type dbSecret struct {
+	URI     string
+	Content map[string]string
+}
+
+// databaseRelations provisions (primary), reports (every running unit) and answers
+// (leader) each database relation. A refused request blocks the unit naming the
+// relation; other clients carry on.
+func (r *hookRun) databaseRelations() error {
+	d := &r.j.Database
+	secrets, err := r.databaseSecrets(d.Clients)
+	if err != nil {
+		return err
+	}
+	var problems []string
+	refuse := func(c plan.DatabaseClient, msg string) {
+		goops.LogErrorf("%s refused: %s", c.Describe(), msg)
+		problems = append(problems, c.ID+": "+msg)
+	}
+	for _, c := range d.Clients {
+		if c.Problem != "" {
+			refuse(c, c.Problem)
+		}
+	}
+	defer func() {
+		if len(problems) > 0 && r.status.Name != "blocked" {
+			r.status = plan.Status{Name: "blocked", Message: "Refused " + strings.Join(problems, "; ")}
+		}
+	}()
+	if err := r.databaseServer(secrets, refuse); err != nil {
+		return err
+	}
+	if len(d.Report) > 0 {
+		r.j.Clients.Report = plan.Tokens(append(strings.Fields(r.j.Clients.Report), d.Report...))
+	}
+	if r.j.Leader {
+		return r.databaseAnswer(secrets)
+	}
+	return nil
+}
+
+// databaseSecrets reads each relation's secret; the leader creates the missing ones
+// (relations of one application share its user's password) and removes those of
+// relations that are gone.
+func (r *hookRun) databaseSecrets(clients []plan.DatabaseClient) (map[string]dbSecret, error) {
+	refs := plan.ParseSecretRefs(r.app.DatabaseSecrets)
+	out := map[string]dbSecret{}
+	live := map[string]bool{}
+	byApp := map[string]string{}
+	for _, c := range clients {
+		live[c.ID] = true
+		uri := refs[c.ID]
+		if uri == "" {
+			continue
+		}
+		content, err := goops.GetSecretByID(uri, false, false)
+		if err != nil {
+			return nil, fmt.Errorf("read the credentials of %s: %w", c.Describe(), err)
+		}
+		out[c.ID] = dbSecret{URI: uri, Content: content}
+		if byApp[c.App] == "" {
+			byApp[c.App] = content[pgclient.FieldPassword]
+		}
+	}
+	if !r.j.Leader || r.j.PeerID == "" {
+		return out, nil
+	}
+	changed := false
+	for _, c := range clients {
+		if _, ok := out[c.ID]; ok || !c.Admit || c.Problem != "" {
+			continue
+		}
+		pw := byApp[c.App]
+		if pw == "" {
+			var err error
+			if pw, err = newPassword(); err != nil {
+				return nil, err
+			}
+			byApp[c.App] = pw
+		}
+		content := map[string]string{pgclient.FieldUsername: c.User, pgclient.FieldPassword: pw}
+		uri, err := secretAddDescribed(fmt.Sprintf("credentials of relation %s (%s)", c.ID, c.App), content)
+		if err != nil {
+			return nil, fmt.Errorf("create the credentials of %s: %w", c.Describe(), err)
+		}
+		goops.LogInfof("%s: created credentials for %s", c.Describe(), c.User)
+		refs[c.ID], out[c.ID], changed = uri, dbSecret{URI: uri, Content: content}, true
+	}
+	for id, uri := range refs {
+		if live[id] {
+			continue
+		}
+		if err := goops.RemoveSecret(uri); err != nil {
+			goops.LogWarningf("remove the credentials of the departed relation %s: %v", id, err)
+		}
+		delete(refs, id)
+		changed = true
+	}
+	if changed {
+		r.app.DatabaseSecrets = plan.FormatSecretRefs(refs)
+		if err := r.writeApp(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// databaseServer checks each request against the server (whose database it is, what
+// its roles reach), provisions it on the primary, revokes the users of relations that
+// are gone, and collects the tokens this unit reports.
+func (r *hookRun) databaseServer(secrets map[string]dbSecret, refuse func(plan.DatabaseClient, string)) error {
+	d := &r.j.Database
+	l := r.local
+	if l == nil || l.Cluster == nil || !l.Running {
+		return nil
+	}
+	primary := !l.Standby && r.app.Primary == r.j.Unit
+	if !primary && !l.Standby {
+		return nil
+	}
+	ctx := r.ctx
+	db, err := postgres.Connect(ctx, l.Cluster, "postgres")
+	if err != nil {
+		return err
+	}
+	defer db.Close(ctx)
+	claims, err := r.claimDecisions(ctx, db)
+	if err != nil {
+		return err
+	}
+	for _, c := range d.Clients {
+		if !c.Admit || c.Problem != "" {
+			continue
+		}
+		if msg := claims[c.ID].Problem; msg != "" {
+			refuse(c, msg)
+			continue
+		}
+		if msg, err := checkExtraRoles(ctx, db, c.Roles); err != nil {
+			return err
+		} else if msg != "" {
+			refuse(c, msg)
+			continue
+		}
+		host := d.Hosts[c.ID]
+		if !primary {
+			d.Report = append(d.Report, c.StandbyToken(host))
+			continue
+		}
+		pw := secrets[c.ID].Content[pgclient.FieldPassword]
+		if pw == "" {
+			goops.LogInfof("%s: waiting for the leader to create its credentials", c.Describe())
+			continue
+		}
+		if err := provisionDatabase(ctx, l.Cluster, db, c, pw, claims[c.ID]); err != nil {
+			return fmt.Errorf("%s: %w", c.Describe(), err)
+		}
+		d.Report = append(d.Report, c.Token()+"@"+host)
+	}
+	if !primary {
+		return nil
+	}
+	return revokeDatabaseUsers(ctx, db, d.Clients)
+}
+
+// checkExtraRoles refuses roles that do not exist (the database relation never creates
+// them) and roles that reach past a group's privileges.
+func checkExtraRoles(ctx context.Context, db *postgres.DB, roles []string) (string, error) {
+	for _, role := range roles {
+		f, err := roleFacts(ctx, db, role)
+		if err != nil {
+			return "", err
+		}
+		if !f.Exists {
+			return fmt.Sprintf("extra-user-roles: role %q does not exist on this server", role), nil
+		}
+		if msg := plan.CheckRole(f); msg != "" {
+			return "extra-user-roles: " + msg, nil
+		}
+	}
+	return "", nil
+}
+
+// provisionDatabase creates the client's user with exactly its roles, and its
+// database, on the primary; each step is idempotent.
+func provisionDatabase(ctx context.Context, cluster *postgres.Cluster, db *postgres.DB, c plan.DatabaseClient, password string, claim plan.ClaimDecision) error {
+	if _, err := db.EnsureRole(ctx, c.Role(password)); err != nil {
+		return err
+	}
+	rows, err := db.Conn().Query(ctx, `SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+		JOIN pg_roles u ON u.oid = m.member WHERE u.rolname = $1`, c.User)
+	if err != nil {
+		return fmt.Errorf("memberships of %s: %w", c.User, err)
+	}
+	member := map[string]bool{}
+	for rows.Next() {
+		var g string
+		if err := rows.Scan(&g); err != nil {
+			rows.Close()
+			return fmt.Errorf("memberships of %s: %w", c.User, err)
+		}
+		member[g] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("memberships of %s: %w", c.User, err)
+	}
+	want := map[string]bool{}
+	for _, role := range c.Roles {
+		want[role] = true
+		if !member[role] {
+			if _, err := db.GrantRole(ctx, role, c.User); err != nil {
+				return err
+			}
+		}
+	}
+	for g := range member {
+		if !want[g] {
+			if err := db.RevokeRole(ctx, g, c.User); err != nil {
+				return err
+			}
+		}
+	}
+	if !claim.Exists {
+		if _, err := db.EnsureDatabase(ctx, c.Request.Database, c.User); err != nil {
+			return err
+		}
+	}
+	var granted bool
+	if err := db.Conn().QueryRow(ctx, `SELECT has_database_privilege($1, $2, 'CREATE') AND has_database_privilege($1, $2, 'CONNECT')
+		AND has_database_privilege($1, $2, 'TEMPORARY')`, c.User, c.Request.Database).Scan(&granted); err != nil {
+		return fmt.Errorf("privileges of %s on %s: %w", c.User, c.Request.Database, err)
+	}
+	if !granted {
+		if err := db.GrantDatabase(ctx, c.Request.Database, c.User, []string{"ALL"}); err != nil {
+			return err
+		}
+	}
+	return securePublicSchema(ctx, cluster, c.Request.Database, c.User)
+}
+
+// revokeDatabaseUsers disables the users of applications that no longer have a
+// database relation, and ends their sessions: their data stays, owned by them, for the
+// application to find again if it is related again under the same name.
+func revokeDatabaseUsers(ctx context.Context, db *postgres.DB, live []plan.DatabaseClient) error {
+	rows, err := db.Conn().Query(ctx, `SELECT rolname FROM pg_roles WHERE rolcanlogin AND starts_with(rolname, $1)`, pgclient.UserPrefix)
+	if err != nil {
+		return fmt.Errorf("list database relation users: %w", err)
+	}
+	var login []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return fmt.Errorf("list database relation users: %w", err)
+		}
+		login = append(login, n)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("list database relation users: %w", err)
+	}
+	for _, u := range plan.StaleDatabaseUsers(login, live) {
+		if _, err := db.EnsureRole(ctx, postgres.Role{Name: u}); err != nil {
+			return err
+		}
+		if _, err := db.Conn().Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1`, u); err != nil {
+			return fmt.Errorf("end the sessions of %s: %w", u, err)
+		}
+		goops.LogInfof("revoked the access of %s: its application has no database relation left", u)
+	}
+	return nil
+}
+
+// databaseAnswer publishes each provisioned relation's answer (leader).
+func (r *hookRun) databaseAnswer(secrets map[string]dbSecret) error {
+	d := &r.j.Database
+	reports := map[string]string{r.j.Unit: strings.Join(d.Report, " ")}
+	var standbys []string
+	for name, data := range r.j.Peers {
+		rep, _ := parseUnitReport(name, data)
+		reports[name] = rep.Clients
+		if rep.Role == plan.RoleStandby {
+			standbys = append(standbys, name)
+		}
+	}
+	if r.local != nil && r.local.Standby {
+		standbys = append(standbys, r.j.Unit)
+	}
+	version := ""
+	if r.local != nil {
+		version = r.local.FullVersion
+	}
+	for _, c := range d.Clients {
+		s, ok := secrets[c.ID]
+		if !c.Admit || c.Problem != "" || !ok {
+			continue
+		}
+		h := plan.HostsFor(c, r.app.Primary, reports, standbys)
+		if !h.Provisioned {
+			continue
+		}
+		pw := s.Content[pgclient.FieldPassword]
+		bag, secret := c.Offer(h, strconv.Itoa(pgPort), version, pw).Split(c.Request)
+		content := plan.SecretContent(secret, c.User, pw)
+		if !equalBags(s.Content, content) {
+			if err := secretSetContent(s.URI, content); err != nil {
+				return fmt.Errorf("update the credentials of %s: %w", c.Describe(), err)
+			}
+		}
+		if c.Request.SecretsKnown {
+			bag[pgclient.KeySecretUser] = s.URI
+		}
+		if equalBags(d.Own[c.ID], bag) {
+			continue
+		}
+		if c.Request.SecretsKnown {
+			if err := goops.GrantSecretToRelation(s.URI, c.ID); err != nil {
+				return fmt.Errorf("grant the credentials to %s: %w", c.Describe(), err)
+			}
+		}
+		if err := relationSet(c.ID, true, bag); err != nil {
+			return fmt.Errorf("answer %s: %w", c.Describe(), err)
+		}
+		goops.LogInfof("%s: %s on %s for %s", c.Describe(), c.Request.Database, bag[pgclient.KeyEndpoints], c.User)
+		d.Own[c.ID] = bag
+	}
+	return nil
+}
+
+// secretAddDescribed creates an application-owned secret without a label (labels are
+// unique per owner and would outlive a failed removal) and returns its URI.
+func secretAddDescribed(description string, data map[string]string) (string, error) {
+	var id string
+	err := withPrivateFile(data, func(path string) error {
+		out, err := hookTool("secret-add", "--owner", "application", "--description", description, "--file", path)
+		id = strings.TrimSpace(string(out))
+		return err
+	})
+	return id, err
+}
+
+// secretSetContent writes a new revision of a secret, its content through a file.
+func secretSetContent(uri string, data map[string]string) error {
+	return withPrivateFile(data, func(path string) error {
+		_, err := hookTool("secret-set", uri, "--file", path)
+		return err
+	})
+}
+
+// primaryInfo is the get-primary action: the primary unit and where it listens.
+func primaryInfo(ctx context.Context) error {
+	j, err := observeJuju("")
+	if err != nil {
+		return err
+	}
+	app := parseAppState(j.AppBag)
+	if app.Primary == "" {
+		return fmt.Errorf("no primary has been chosen yet")
+	}
+	addr := j.Address
+	if app.Primary != j.Unit {
+		rep, _ := parseUnitReport(app.Primary, j.Peers[app.Primary])
+		addr = rep.Address
+	}
+	res := map[string]string{"primary": app.Primary}
+	if addr != "" {
+		res["address"] = addr
+		res["endpoint"] = pgclient.Endpoints([]string{addr}, strconv.Itoa(pgPort))[0]
+	}
+	return goops.SetActionResults(res)
+}
+
+func init() {
+	actionHandlers["get-primary"] = primaryInfo
+}
