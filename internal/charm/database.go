@@ -39,6 +39,8 @@ type databaseFacts struct {
 	Hosts   map[string]string            // relation id: this unit's ingress address on it
 	Own     map[string]map[string]string // relation id: our application bag (leader only)
 	Report  []string                     // tokens this unit reports to its peers
+	// Claims are the decisions on every client's database (isolation.go), once read.
+	Claims map[string]plan.ClaimDecision
 }
 
 func observeDatabase(f *jujuFacts) error {
@@ -122,8 +124,13 @@ func (r *hookRun) databaseRelations() error {
 		}
 	}
 	defer func() {
-		if len(problems) > 0 && r.status.Name != "blocked" {
+		switch {
+		case len(problems) == 0:
+		case r.status.Name != "blocked":
 			r.status = plan.Status{Name: "blocked", Message: "Refused " + strings.Join(problems, "; ")}
+		case strings.HasPrefix(r.status.Message, "Refused "):
+			// The pgsql relations' refusals: one message names them all.
+			r.status.Message += "; " + strings.Join(problems, "; ")
 		}
 	}()
 	if err := r.databaseServer(secrets, refuse); err != nil {
@@ -223,9 +230,9 @@ func (r *hookRun) databaseServer(secrets map[string]dbSecret, refuse func(plan.D
 		return err
 	}
 	defer db.Close(ctx)
-	claims, err := r.claimDecisions(ctx, db)
-	if err != nil {
-		return err
+	claims := r.claims()
+	if claims == nil {
+		return fmt.Errorf("decide the client databases: the server did not answer")
 	}
 	for _, c := range d.Clients {
 		if !c.Admit || c.Problem != "" {

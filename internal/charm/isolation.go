@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/gruyaume/goops"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgcharm/postgresql/internal/charm/plan"
@@ -17,8 +18,51 @@ import (
 // on (who owns each requested database, what each requested role reaches), and the
 // public schema of client databases made private as PostgreSQL 15 has it.
 
-// claimDecisions decides, for every client relation of either protocol, whether its
-// database is its own to have.
+// claims decides, for every client relation of either protocol, whether its database
+// is its own to have, reading the owners from the local server once per hook. It is nil
+// while the server cannot be asked (not running): pg_hba then admits no client to its
+// database until it can (the next configure after the server starts).
+func (r *hookRun) claims() map[string]plan.ClaimDecision {
+	d := &r.j.Database
+	if d.Claims != nil || r.local == nil || r.local.Cluster == nil {
+		return d.Claims
+	}
+	running, err := postgres.IsRunning(r.ctx, r.local.Cluster)
+	if err != nil || !running {
+		return nil
+	}
+	db, err := postgres.Connect(r.ctx, r.local.Cluster, "postgres")
+	if err != nil {
+		goops.LogWarningf("client databases: %v", err)
+		return nil
+	}
+	defer db.Close(r.ctx)
+	if d.Claims, err = r.claimDecisions(r.ctx, db); err != nil {
+		goops.LogWarningf("client databases: %v", err)
+	}
+	return d.Claims
+}
+
+// claimedRules are the pg_hba rules of the clients whose database is theirs; db-admin
+// clients (every database) are never refused one.
+func (r *hookRun) claimedRules() []postgres.HBARule {
+	claims := r.claims()
+	var pgsqlClients []plan.Client
+	for _, c := range r.j.Clients.Clients {
+		if d, ok := claims[c.ID]; c.Admin() || (ok && d.Problem == "") {
+			pgsqlClients = append(pgsqlClients, c)
+		}
+	}
+	var dbClients []plan.DatabaseClient
+	for _, c := range r.j.Database.Clients {
+		if d, ok := claims[c.ID]; ok && d.Problem == "" {
+			dbClients = append(dbClients, c)
+		}
+	}
+	return append(plan.ClientRules(pgsqlClients), plan.DatabaseRules(dbClients)...)
+}
+
+// claimDecisions decides the claims on the server db.
 func (r *hookRun) claimDecisions(ctx context.Context, db *postgres.DB) (map[string]plan.ClaimDecision, error) {
 	var claims []plan.Claim
 	var names []string

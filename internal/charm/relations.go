@@ -129,7 +129,7 @@ func ingressAddress(endpoint, id string) (string, error) {
 }
 
 func (r *hookRun) clientHBARules() []postgres.HBARule {
-	return append(plan.ClientRules(r.j.Clients.Clients), plan.DatabaseRules(r.j.Database.Clients)...)
+	return r.claimedRules() // isolation.go: only clients whose database is theirs
 }
 
 // clientRelations provisions (primary) and publishes (every unit) each client's access.
@@ -190,9 +190,9 @@ func (r *hookRun) clientRelations() error {
 	if err != nil {
 		return err
 	}
-	claims, err := r.claimDecisions(ctx, db)
-	if err != nil {
-		return err
+	claims := r.claims()
+	if claims == nil {
+		return fmt.Errorf("decide the client databases: the server did not answer")
 	}
 	server := r.serverView()
 	var tokens []string

@@ -81,14 +81,17 @@ func DecideClient(rel ClientRelation) (c Client) {
 		}
 	}
 	set(rel.AppBag)
+	var wide string
 	for _, u := range sortedKeys(rel.Units) {
 		set(rel.Units[u])
 		c.Units = append(c.Units, u)
-		c.Subnets = append(c.Subnets, UnitSubnets(rel.Units[u])...)
+		ps, why := ClientUnitSubnets(rel.Units[u])
+		c.Subnets = append(c.Subnets, ps...)
+		if wide == "" && why != "" {
+			wide = fmt.Sprintf("unit %s: %s", u, why)
+		}
 	}
 	c.Subnets = uniquePrefixes(c.Subnets)
-	var wide string
-	c.Subnets, wide = FilterSubnets(c.Subnets)
 	defer func() {
 		if c.Problem == "" {
 			c.Problem = wide

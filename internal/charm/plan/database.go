@@ -52,12 +52,16 @@ type DatabaseOptions struct {
 // its database yet is neither admitted nor refused.
 func DecideDatabase(rel DatabaseRelation, o DatabaseOptions) (c DatabaseClient) {
 	c = DatabaseClient{ID: rel.ID, App: rel.App, User: pgclient.UserName(rel.App)}
+	var wide string
 	for _, u := range sortedKeys(rel.Units) {
 		c.Units = append(c.Units, u)
-		c.Subnets = append(c.Subnets, UnitSubnets(rel.Units[u])...)
+		ps, why := ClientUnitSubnets(rel.Units[u])
+		c.Subnets = append(c.Subnets, ps...)
+		if wide == "" && why != "" {
+			wide = fmt.Sprintf("unit %s: %s", u, why)
+		}
 	}
-	var wide string
-	c.Subnets, wide = FilterSubnets(uniquePrefixes(c.Subnets))
+	c.Subnets = uniquePrefixes(c.Subnets)
 	defer func() {
 		if c.Problem == "" {
 			c.Problem = wide

@@ -70,8 +70,8 @@ func TestDecideDatabaseRefusals(t *testing.T) {
 	}
 	// The attacker's egress-subnets: refused, the other subnets stay.
 	c := DecideDatabase(dbRel("database:3", "cli", map[string]string{"database": "d"},
-		map[string]map[string]string{"cli/0": {"egress-subnets": "0.0.0.0/0"}, "cli/1": {"egress-subnets": "10.2.0.9/32"}}), DatabaseOptions{})
-	if !strings.Contains(c.Problem, "0.0.0.0/0") || !c.Admit || joinP(c.Subnets) != "10.2.0.9/32" {
+		map[string]map[string]string{"cli/0": {"egress-subnets": "0.0.0.0/0", "ingress-address": "10.2.0.8"}, "cli/1": {"egress-subnets": "10.2.0.9/32"}}), DatabaseOptions{})
+	if !strings.Contains(c.Problem, "0.0.0.0/0") || !c.Admit || joinP(c.Subnets) != "10.2.0.8/32,10.2.0.9/32" {
 		t.Errorf("catch-all: %+v", c)
 	}
 }

@@ -47,6 +47,18 @@ func FilterSubnets(ps []netip.Prefix) (kept []netip.Prefix, problem string) {
 	return kept, problem
 }
 
+// ClientUnitSubnets is where a client unit may connect from (UnitSubnets) without the
+// catch-all subnets; a unit that claims only those keeps its own address (its
+// ingress-address), so the refusal takes nothing away from it.
+func ClientUnitSubnets(bag map[string]string) (ps []netip.Prefix, problem string) {
+	ps, problem = FilterSubnets(UnitSubnets(bag))
+	if len(ps) == 0 && problem != "" {
+		rest := map[string]string{"ingress-address": bag["ingress-address"], "private-address": bag["private-address"]}
+		ps, _ = FilterSubnets(UnitSubnets(rest))
+	}
+	return ps, problem
+}
+
 // Claim is a client relation's request for a database.
 type Claim struct {
 	ID       string // relation id, "db:5" or "database:7"

@@ -42,8 +42,11 @@ func TestDecideClientCatchAllEgress(t *testing.T) {
 				t.Errorf("%s: pg_hba admits %s", bad, r.Address)
 			}
 		}
-		if !strings.Contains(joinP(c.Subnets), "10.2.0.6/32") {
-			t.Errorf("%s: the other unit lost access: %v", bad, c.Subnets)
+		if !strings.Contains(joinP(c.Subnets), "10.2.0.6/32") || !strings.Contains(joinP(c.Subnets), "10.2.0.5/32") {
+			t.Errorf("%s: a unit lost its own address: %v", bad, c.Subnets)
+		}
+		if !strings.Contains(c.Problem, "unit cli/0") {
+			t.Errorf("%s: the problem must name the unit: %q", bad, c.Problem)
 		}
 	}
 }
