@@ -9,10 +9,11 @@ PACK    := $(GO) run ./cmd/charmpack -version $(VERSION) -arch $(ARCH)
 
 all: charm
 
-## charm: build postgresql.charm (and the test client, postgresql-client.charm) for ARCH (default: this machine's)
+## charm: build postgresql.charm (and the test clients, postgresql-client.charm and database-client.charm) for ARCH (default: this machine's)
 charm:
 	$(PACK) -src . -main ./cmd/postgresql-charm -o postgresql.charm
 	$(PACK) -src tests/charms/postgresql-client -main ./tests/charms/postgresql-client -o postgresql-client.charm
+	$(PACK) -src tests/charms/database-client -main ./tests/charms/database-client -o database-client.charm
 
 ## hooks: rewrite the committed hooks/ symlinks from metadata.yaml
 hooks:
@@ -48,4 +49,4 @@ bench:
 	./internal/archive/bench/run.sh
 
 clean:
-	rm -f postgresql.charm postgresql-client.charm
+	rm -f postgresql.charm postgresql-client.charm database-client.charm
