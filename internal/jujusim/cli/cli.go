@@ -72,7 +72,7 @@ func Main(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	e, err := engine.New(Home(), engine.NamespaceHost{})
+	e, err := engine.New(Home(), engine.DefaultHost(Home()))
 	if err != nil {
 		fmt.Fprintf(stderr, "ERROR %v\n", err)
 		return 1

@@ -3,8 +3,13 @@ package engine
 import (
 	"context"
 	"net/netip"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
 
+	"github.com/pgcharm/postgresql/internal/jujusim/image"
 	"github.com/pgcharm/postgresql/internal/jujusim/machine"
 )
 
@@ -35,7 +40,20 @@ type Machine interface {
 	Destroy(ctx context.Context) error
 }
 
-// NamespaceHost is the real Host.
+// DefaultHost is the Host of a jujusim home: system machines (systemd as PID 1 on the
+// default image) when JUJUSIM_MACHINES=system, else namespace machines.
+// JUJUSIM_BOOT_TIMEOUT bounds a machine's boot (default 2m).
+func DefaultHost(home string) Host {
+	if d, err := time.ParseDuration(os.Getenv("JUJUSIM_BOOT_TIMEOUT")); err == nil && d > 0 {
+		machine.BootTimeout = d
+	}
+	if os.Getenv("JUJUSIM_MACHINES") == "system" {
+		return &SystemHost{Home: home}
+	}
+	return NamespaceHost{}
+}
+
+// NamespaceHost makes namespace machines, which share the host's root filesystem.
 type NamespaceHost struct{}
 
 // EnsureNetwork implements Host.
@@ -74,4 +92,58 @@ func (NamespaceHost) Load(dir string) (Machine, error) {
 // CleanupAll implements Host.
 func (NamespaceHost) CleanupAll(ctx context.Context, root, bridgePrefix string) error {
 	return machine.CleanupAll(ctx, root, bridgePrefix)
+}
+
+// SystemHost makes system machines: systemd as PID 1 on an overlay of the default image
+// (built on first use), with the home bind-mounted at its own path inside (where hook tools
+// find the state) and its bin directory (the jujusim binary) read-only. JUJUSIM_SHARED lists
+// more host directories (colon-separated) that machines see at the same path.
+type SystemHost struct {
+	NamespaceHost
+	Home string
+}
+
+// Create implements Host.
+func (h *SystemHost) Create(ctx context.Context, s MachineSpec) (Machine, error) {
+	img, err := image.Ensure(ctx, image.CacheDir(), image.Default(), os.Stderr)
+	if err != nil {
+		return nil, err
+	}
+	home, err := filepath.Abs(h.Home)
+	if err != nil {
+		return nil, err
+	}
+	// The tools' binary is put in bin/ later; the directory must exist at boot to be bound
+	// read-only.
+	if err := os.MkdirAll(filepath.Join(home, "bin"), 0o755); err != nil {
+		return nil, err
+	}
+	shared := []string{home}
+	for _, d := range filepath.SplitList(os.Getenv("JUJUSIM_SHARED")) {
+		if d = strings.TrimSpace(d); filepath.IsAbs(d) {
+			shared = append(shared, d)
+		}
+	}
+	m, err := machine.CreateSystem(ctx, machine.SystemSpec{
+		Spec:     machine.Spec{Dir: s.Dir, Hostname: s.Hostname, Bridge: s.Bridge, Addr: s.Addr, Gateway: s.Gateway},
+		Image:    img.Root(),
+		Shared:   shared,
+		ReadOnly: []string{filepath.Join(home, "bin")},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Load implements Host; it also loads the namespace machines of an older home.
+func (h *SystemHost) Load(dir string) (Machine, error) {
+	if !machine.IsSystem(dir) {
+		return NamespaceHost{}.Load(dir)
+	}
+	m, err := machine.LoadSystem(dir)
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
 }

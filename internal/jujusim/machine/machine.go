@@ -458,6 +458,16 @@ func CleanupAll(ctx context.Context, root, bridgePrefix string) error {
 		errs = append(errs, fmt.Errorf("cleanup: find machines under %s: %w", root, err))
 	}
 	for _, dir := range dirs {
+		if IsSystem(dir) {
+			m, err := LoadSystem(dir)
+			if err == nil {
+				err = m.Destroy(ctx)
+			}
+			if err != nil {
+				errs = append(errs, err)
+			}
+			continue
+		}
 		m, err := load(dir)
 		if err != nil {
 			errs = append(errs, err)

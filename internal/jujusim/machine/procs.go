@@ -62,7 +62,12 @@ func (m *Machine) nsIDs() (map[nsID]bool, error) {
 	return ids, nil
 }
 
-func processesIn(ids map[nsID]bool) ([]int, error) {
+// processesIn lists the processes in any of the namespaces ids, looking at the given kinds of
+// namespace (default net and mnt).
+func processesIn(ids map[nsID]bool, kinds ...string) ([]int, error) {
+	if len(kinds) == 0 {
+		kinds = []string{"net", "mnt"}
+	}
 	if len(ids) == 0 {
 		return nil, nil
 	}
@@ -77,7 +82,7 @@ func processesIn(ids map[nsID]bool) ([]int, error) {
 		if err != nil || pid == self {
 			continue
 		}
-		for _, kind := range []string{"net", "mnt"} {
+		for _, kind := range kinds {
 			id, err := nsOf(filepath.Join("/proc", e.Name(), "ns", kind))
 			if err == nil && ids[id] {
 				pids = append(pids, pid)

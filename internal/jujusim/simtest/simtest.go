@@ -151,6 +151,10 @@ func New(t testing.TB) *Sim {
 func (s *Sim) command(args ...string) *exec.Cmd {
 	cmd := exec.Command(s.Bin, args...)
 	cmd.Env = append(os.Environ(), "JUJUSIM_HOME="+s.Home)
+	// Tests run the binary (netcheck-dial, say) and test files inside system machines.
+	if dir, err := ProcessDir(); err == nil {
+		cmd.Env = append(cmd.Env, "JUJUSIM_SHARED="+dir)
+	}
 	if s.Seed != 0 {
 		cmd.Env = append(cmd.Env, fmt.Sprintf("JUJUSIM_SEED=%d", s.Seed))
 	}
