@@ -160,6 +160,13 @@ func (r *hookRun) databaseSecrets(clients []plan.DatabaseClient) (map[string]dbS
 			continue
 		}
 		content, err := goops.GetSecretByID(uri, false, false)
+		if err != nil && strings.Contains(err.Error(), "not found") {
+			// Removed meanwhile (the relation is going away, or someone removed it):
+			// the leader creates a new one, the others wait for it.
+			goops.LogWarningf("the credentials of %s (%s) are gone", c.Describe(), uri)
+			delete(refs, c.ID)
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("read the credentials of %s: %w", c.Describe(), err)
 		}
@@ -171,7 +178,7 @@ func (r *hookRun) databaseSecrets(clients []plan.DatabaseClient) (map[string]dbS
 	if !r.j.Leader || r.j.PeerID == "" {
 		return out, nil
 	}
-	changed := false
+	changed := len(refs) != len(plan.ParseSecretRefs(r.app.DatabaseSecrets))
 	for _, c := range clients {
 		if _, ok := out[c.ID]; ok || !c.Admit || c.Problem != "" {
 			continue

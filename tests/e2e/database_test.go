@@ -213,6 +213,22 @@ func TestDatabaseRelation(t *testing.T) {
 	}
 	primary, primaryAddr = standbys[0], standbyAddr
 
+	// Another leader, then a charm upgrade: the same secret, the same content.
+	uri := g.Bag["secret-user"]
+	other := "postgresql/0"
+	if leader == other {
+		other = "postgresql/1"
+	}
+	s.Run("elect", other)
+	s.Run("wait")
+	s.Run("refresh", "postgresql", "--path", pg)
+	s.Run("wait")
+	s.Run("run-hook", "app/0", "update-status")
+	g = connected(t, s, server, "app/0", "juju_database_app@"+primaryAddr)
+	if g.Bag["secret-user"] != uri || g.Credentials != c {
+		t.Errorf("after a leader change and an upgrade: secret-user %q (was %q), same content %v", g.Bag["secret-user"], uri, g.Credentials == c)
+	}
+
 	// A second client unit is admitted.
 	s.Run("add-unit", "app")
 	connected(t, s, server, "app/1", "juju_database_app@"+primaryAddr)
