@@ -65,7 +65,8 @@ type Archive struct {
 	// Log receives one line per notable event (never credentials). Nil discards.
 	Log io.Writer
 
-	owner ownerCheck
+	owner   ownerCheck
+	slashed slashedView
 }
 
 // Open opens the archive the configuration names; uri, when not empty, replaces the
@@ -96,7 +97,11 @@ func New(s store.Store, c Compression, concurrency int) *Archive {
 	if c == "" {
 		c = LZ4
 	}
-	return &Archive{Store: s, Compression: c, Concurrency: concurrency}
+	a := &Archive{Store: s, Compression: c, Concurrency: concurrency}
+	if v, ok := store.LeadingSlash(s); ok {
+		a.slashed.view = v
+	}
+	return a
 }
 
 func (a *Archive) logf(format string, args ...any) {

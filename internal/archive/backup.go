@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -164,8 +165,14 @@ type Backup struct {
 	Hostname         string    `json:"hostname,omitempty"`
 	IsPermanent      bool      `json:"is_permanent"`
 	// IsDelta marks WAL-G delta backups, which we list but cannot restore.
-	IsDelta  bool     `json:"is_delta,omitempty"`
-	Sentinel Sentinel `json:"-"`
+	IsDelta bool `json:"is_delta,omitempty"`
+	// Format is the layout the backup was found in: wal-g (ours too) or wal-e.
+	Format Format `json:"format"`
+	// ExtendedVersion is WAL-E's extended_version.txt (SELECT version() at backup time).
+	ExtendedVersion string `json:"extended_version,omitempty"`
+	// Unsupported, when set, says why the backup is listed but cannot be restored.
+	Unsupported string   `json:"unsupported,omitempty"`
+	Sentinel    Sentinel `json:"-"`
 }
 
 // StartSegment is the segment the backup's WAL starts in (its name's segment).
@@ -214,7 +221,9 @@ var ErrBackupNotFound = errors.New("backup not found")
 // ListBackups returns the complete backups (those with a sentinel), oldest first by sentinel
 // store time; sentinels that cannot be read are reported in the error only if none can be.
 func (a *Archive) ListBackups(ctx context.Context) ([]Backup, error) {
-	objs, err := a.Store.List(ctx, BackupFolder)
+	objs, err := a.listFallback(ctx, BackupFolder, func(objs []store.Object) bool {
+		return slices.ContainsFunc(objs, func(o store.Object) bool { return strings.HasSuffix(o.Name, SentinelSuffix) })
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list backups: %w", err)
 	}
@@ -279,9 +288,17 @@ func sortBackups(list []Backup) {
 
 func (a *Archive) readBackup(ctx context.Context, o store.Object) (Backup, error) {
 	name := strings.TrimSuffix(strings.TrimPrefix(o.Name, BackupFolder), SentinelSuffix)
-	var s Sentinel
-	if err := a.readJSON(ctx, o.Name, &s); err != nil {
+	raw, err := a.readSmall(ctx, o.Name)
+	if err != nil {
 		return Backup{}, fmt.Errorf("backup %s: %w", name, err)
+	}
+	var s Sentinel
+	var wale waleSentinel
+	if err := json.Unmarshal([]byte(raw), &s); err != nil {
+		return Backup{}, fmt.Errorf("backup %s: read %s: %w", name, o.Name, err)
+	}
+	if err := json.Unmarshal([]byte(raw), &wale); err != nil {
+		return Backup{}, fmt.Errorf("backup %s: read %s: %w", name, o.Name, err)
 	}
 	start, _ := ParseBackupName(name)
 	b := Backup{
@@ -293,7 +310,17 @@ func (a *Archive) readBackup(ctx context.Context, o store.Object) (Backup, error
 	if s.SystemIdentifier != nil {
 		b.SystemIdentifier = *s.SystemIdentifier
 	}
-	// Version 1 sentinels and WAL-E carry no times: metadata.json may.
+	if wale.StopSegment != "" {
+		// WAL-E records no time at all: the sentinel, uploaded last, was stored when the backup
+		// finished (WAL-E's own backup-list shows the same last-modified time).
+		b.FinishTime = o.Modified
+		if err := a.applyWALE(ctx, &b, wale); err != nil {
+			return Backup{}, err
+		}
+		return b, nil
+	}
+	b.Format = FormatWALG
+	// Version 1 sentinels carry no times: metadata.json may.
 	if b.FinishTime.IsZero() {
 		var m Metadata
 		if err := a.readJSON(ctx, BackupFolder+name+"/"+MetadataFile, &m); err == nil {
@@ -308,7 +335,7 @@ func (a *Archive) readBackup(ctx context.Context, o store.Object) (Backup, error
 }
 
 func (a *Archive) readJSON(ctx context.Context, key string, v any) error {
-	rc, err := a.Store.Get(ctx, key)
+	rc, err := a.src().Get(ctx, key)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", key, err)
 	}

@@ -35,6 +35,9 @@ type BackupFetchOptions struct {
 	// Owner, when set, is given every extracted file (when root extracts; PostgreSQL needs to
 	// own its data directory). Extracting as postgres needs none.
 	Owner *FileOwner
+	// PgMajor, when set, is the major version of the server that will run the restored
+	// directory: a backup of another major version is refused before anything is written.
+	PgMajor int
 	// Tablespaces moves tablespaces (by OID) to new empty directories instead of the
 	// locations recorded in the backup, e.g. to restore beside the original server.
 	Tablespaces map[string]string
@@ -67,8 +70,8 @@ func (a *Archive) BackupFetch(ctx context.Context, name, dir string, opt BackupF
 	if err != nil {
 		return Backup{}, fmt.Errorf("backup-fetch: %w", err)
 	}
-	if b.IsDelta {
-		return Backup{}, fmt.Errorf("backup-fetch %s: WAL-G delta backups are not supported; restore a full backup", b.Name)
+	if err := CheckRestorable(b, opt.PgMajor); err != nil {
+		return Backup{}, fmt.Errorf("backup-fetch: %w", err)
 	}
 	if opt.Streams <= 0 {
 		opt.Streams = max(2, min(runtime.NumCPU(), a.Concurrency))
@@ -130,6 +133,9 @@ func (a *Archive) BackupFetch(ctx context.Context, name, dir string, opt BackupF
 	secs := max(time.Since(start).Seconds(), 0.001)
 	fmt.Fprintf(progress, "backup-fetch %s: done, %s in %.1fs, %s/s\n", b.Name, humanBytes(x.bytes.Load()), secs,
 		humanBytes(int64(float64(x.bytes.Load())/secs)))
+	if b.SystemIdentifier == 0 {
+		b.SystemIdentifier = systemIDFromControl(dir) // WAL-E records none
+	}
 	return b, nil
 }
 
@@ -272,7 +278,7 @@ func (x *extractor) closeTablespaces() {
 // used, so leftovers of an interrupted earlier attempt under the same name are never mixed in.
 func (a *Archive) backupParts(ctx context.Context, name string) (parts []string, control, label string, err error) {
 	folder := BackupFolder + name + "/" + TarPartitions
-	objs, err := a.Store.List(ctx, folder)
+	objs, err := a.src().List(ctx, folder)
 	if err != nil {
 		return nil, "", "", fmt.Errorf("list parts: %w", err)
 	}

@@ -145,7 +145,7 @@ func ChooseBackup(backups []Backup, target time.Time, tl Timeline, anyTimeline b
 	var tooLate, wrongTL []string
 	var delta []string
 	for _, b := range backups {
-		if b.IsDelta {
+		if b.IsDelta || b.Unsupported != "" {
 			delta = append(delta, b.Name)
 			continue
 		}
@@ -174,7 +174,7 @@ func ChooseBackup(backups []Backup, target time.Time, tl Timeline, anyTimeline b
 			msg += fmt.Sprintf(" (%s finished after the target)", strings.Join(tooLate, ", "))
 		}
 		if len(delta) > 0 {
-			msg += fmt.Sprintf(" (%s are WAL-G delta backups, not supported)", strings.Join(delta, ", "))
+			msg += fmt.Sprintf(" (%s cannot be restored by the charm: WAL-G delta backups, which WAL-G's own backup-fetch restores, or unsupported WAL-E backups)", strings.Join(delta, ", "))
 		}
 		return Backup{}, errors.New(msg)
 	}

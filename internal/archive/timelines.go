@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/pgcharm/postgresql/internal/archive/store"
 )
 
 // archiveWAL is what the WAL folder holds, by kind.
@@ -15,7 +17,7 @@ type archiveWAL struct {
 
 // scanWAL lists the WAL folder once.
 func (a *Archive) scanWAL(ctx context.Context) (archiveWAL, error) {
-	objs, err := a.Store.List(ctx, WALFolder)
+	objs, err := a.listFallback(ctx, WALFolder, func(objs []store.Object) bool { return len(objs) > 0 })
 	if err != nil {
 		return archiveWAL{}, fmt.Errorf("list %s: %w", WALFolder, err)
 	}

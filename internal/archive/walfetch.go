@@ -113,7 +113,7 @@ func waitRunning(p string) {
 // fetchTo downloads and decompresses name into dest through a temporary file, checking
 // segments before they become visible.
 func (a *Archive) fetchTo(ctx context.Context, name, dest string) error {
-	objs, err := a.findWAL(ctx, name)
+	objs, err := a.findWALToRead(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -244,7 +244,7 @@ func (a *Archive) prefetchOne(ctx context.Context, seg Segment, running, final s
 		return nil
 	}
 	f.Close()
-	objs, err := a.findWAL(ctx, seg.Name())
+	objs, err := a.findWALToRead(ctx, seg.Name())
 	if err == nil && len(objs) == 0 {
 		err = ErrWALNotFound
 	}

@@ -267,13 +267,27 @@ func (a *Archive) findWAL(ctx context.Context, name string) ([]store.Object, err
 	if err != nil {
 		return nil, fmt.Errorf("list %s%s: %w", WALFolder, name, err)
 	}
+	return walObjectsNamed(objs, name), nil
+}
+
+func walObjectsNamed(objs []store.Object, name string) []store.Object {
 	var out []store.Object
 	for _, o := range objs {
 		if n, _ := SplitExt(strings.TrimPrefix(o.Name, WALFolder)); n == name {
 			out = append(out, o)
 		}
 	}
-	return out, nil
+	return out
+}
+
+// findWALToRead is findWAL for wal-fetch and prefetch: also under the leading-slash names
+// (WAL-E's on Swift and GCS) when the ordinary ones hold nothing.
+func (a *Archive) findWALToRead(ctx context.Context, name string) ([]store.Object, error) {
+	objs, err := a.listFallback(ctx, WALFolder+name, func(objs []store.Object) bool { return len(walObjectsNamed(objs, name)) > 0 })
+	if err != nil {
+		return nil, fmt.Errorf("list %s%s: %w", WALFolder, name, err)
+	}
+	return walObjectsNamed(objs, name), nil
 }
 
 // archivedFiles maps WAL file names to their archive objects (any compression), for a set of
@@ -385,7 +399,7 @@ func (a *Archive) sameContent(ctx context.Context, key, path string) (bool, erro
 		return false, err
 	}
 	defer f.Close()
-	rc, err := a.getDecompressed(ctx, key)
+	rc, err := a.getDecompressedFrom(ctx, a.Store, key)
 	if err != nil {
 		return false, err
 	}
@@ -413,9 +427,16 @@ func sameReaders(x, y io.Reader) (bool, error) {
 	}
 }
 
-// getDecompressed opens an archived object and decompresses it by its extension.
+// getDecompressed opens an archived object for reading (see src) and decompresses it by its
+// extension.
 func (a *Archive) getDecompressed(ctx context.Context, key string) (io.ReadCloser, error) {
-	rc, err := a.Store.Get(ctx, key)
+	return a.getDecompressedFrom(ctx, a.src(), key)
+}
+
+// getDecompressedFrom is getDecompressed from a given store: pushes compare with what the
+// ordinary names hold, never with a WAL-E archive under the leading-slash names.
+func (a *Archive) getDecompressedFrom(ctx context.Context, st store.Store, key string) (io.ReadCloser, error) {
+	rc, err := st.Get(ctx, key)
 	if err != nil {
 		return nil, err
 	}

@@ -209,12 +209,23 @@ func walEListBackups(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("list %s: %w", uri, err)
 	}
-	res := map[string]string{"count": strconv.Itoa(len(list))}
+	res := map[string]string{"count": strconv.Itoa(len(list)), "read-from": a.ReadFrom()}
 	for _, b := range list {
 		k := plan.ResultKey(b.Name) + "."
 		start, stop := b.StartSegment(), archive.SegmentOf(b.Timeline, b.FinishLSN)
 		res[k+"name"] = b.Name
-		res[k+"start-time"] = b.StartTime.UTC().Format(time.RFC3339Nano)
+		res[k+"format"] = string(b.Format)
+		if b.ExtendedVersion != "" {
+			res[k+"extended-version"] = b.ExtendedVersion
+		}
+		if b.Unsupported != "" {
+			res[k+"unsupported"] = b.Unsupported
+		} else if b.IsDelta {
+			res[k+"unsupported"] = "WAL-G delta backup: restore it with WAL-G's own backup-fetch"
+		}
+		if !b.StartTime.IsZero() { // WAL-E records no start time
+			res[k+"start-time"] = b.StartTime.UTC().Format(time.RFC3339Nano)
+		}
 		res[k+"finish-time"] = b.FinishTime.UTC().Format(time.RFC3339Nano)
 		res[k+"last-modified"] = b.Modified.UTC().Format(time.RFC3339Nano)
 		res[k+"expanded-size-bytes"] = plan.FormatBytes(b.UncompressedSize)
@@ -226,7 +237,9 @@ func walEListBackups(ctx context.Context) error {
 		res[k+"start-lsn"] = b.StartLSN.String()
 		res[k+"finish-lsn"] = b.FinishLSN.String()
 		res[k+"timeline"] = strconv.FormatUint(uint64(b.Timeline), 10)
-		res[k+"system-identifier"] = strconv.FormatUint(b.SystemIdentifier, 10)
+		if b.SystemIdentifier != 0 { // WAL-E records none
+			res[k+"system-identifier"] = strconv.FormatUint(b.SystemIdentifier, 10)
+		}
 		res[k+"permanent"] = strconv.FormatBool(b.IsPermanent)
 	}
 	return goops.SetActionResults(res)
@@ -319,6 +332,12 @@ func walERestore(ctx context.Context) error {
 			return fmt.Errorf("backup %s in %s: %w", p.BackupName, p.StorageURI, err)
 		}
 	}
+	// Delta backups, unsupported layouts and other major versions are refused here, before
+	// the database is stopped.
+	major, _ := strconv.Atoi(version)
+	if err := archive.CheckRestorable(rp.Backup, major); err != nil {
+		return err
+	}
 	start := time.Now()
 	res, err := restorePrimary(ctx, j, l, a, rp, p)
 	if err != nil {
@@ -353,7 +372,7 @@ func restorePrimary(ctx context.Context, j *jujuFacts, l *localFacts, a *archive
 	if err != nil {
 		return nil, err
 	}
-	_ = goops.ActionLogf("restoring backup %s from %s, target time %q, timeline %s", rp.Backup.Name, p.StorageURI,
+	_ = goops.ActionLogf("restoring %s backup %s from %s, target time %q, timeline %s", rp.Backup.Format, rp.Backup.Name, a.ReadFrom(),
 		rp.Settings.RecoveryTargetTime, p.TargetTimeline)
 	if err := postgres.Stop(ctx, c, postgres.StopFast); err != nil {
 		return nil, fmt.Errorf("stop PostgreSQL: %w", err)
@@ -389,7 +408,8 @@ func restorePrimary(ctx context.Context, j *jujuFacts, l *localFacts, a *archive
 		return fail(err)
 	}
 	fetchStart := time.Now()
-	b, err := a.BackupFetch(ctx, rp.Backup.Name, c.DataDir, archive.BackupFetchOptions{Progress: &actionLog{},
+	major, _ := strconv.Atoi(c.Version)
+	b, err := a.BackupFetch(ctx, rp.Backup.Name, c.DataDir, archive.BackupFetchOptions{Progress: &actionLog{}, PgMajor: major,
 		Owner: &archive.FileOwner{UID: uid, GID: gid}})
 	if err != nil {
 		return fail(fmt.Errorf("fetch backup %s: %w", rp.Backup.Name, err))
@@ -454,6 +474,8 @@ func restorePrimary(ctx context.Context, j *jujuFacts, l *localFacts, a *archive
 	}
 	res := map[string]string{
 		"backup-name":     b.Name,
+		"format":          string(b.Format),
+		"read-from":       a.ReadFrom(),
 		"storage-uri":     p.StorageURI,
 		"target-time":     rp.Settings.RecoveryTargetTime,
 		"timeline":        strconv.Itoa(facts.Timeline),

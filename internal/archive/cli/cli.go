@@ -286,11 +286,18 @@ func backupList(ctx context.Context, e *env, args []string) int {
 		return ExitOK
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "name\tstart_time\tfinish_time\ttimeline\tstart_lsn\tfinish_lsn\tsize\tstored\tsystem_identifier\tpermanent")
+	fmt.Fprintln(tw, "name\tformat\tstart_time\tfinish_time\ttimeline\tstart_lsn\tfinish_lsn\tsize\tstored\tsystem_identifier\tpermanent")
 	for _, b := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%d\t%d\t%d\t%v\n", b.Name, b.StartTime.UTC().Format(time.RFC3339),
+		start := "-" // WAL-E records no start time
+		if !b.StartTime.IsZero() {
+			start = b.StartTime.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%d\t%d\t%d\t%v\n", b.Name, b.Format, start,
 			b.FinishTime.UTC().Format(time.RFC3339), b.Timeline, b.StartLSN, b.FinishLSN, b.UncompressedSize,
 			b.CompressedSize, b.SystemIdentifier, b.IsPermanent)
+	}
+	if a.ReadFrom() != a.Store.String() {
+		fmt.Fprintf(e.stderr, "read from %s\n", a.ReadFrom())
 	}
 	tw.Flush()
 	return ExitOK
