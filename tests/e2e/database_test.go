@@ -261,8 +261,28 @@ func TestDatabaseRelation(t *testing.T) {
 		t.Errorf("another client's machine used the remote client's credentials: %q %v", out, err)
 	}
 
-	// Removing the relation revokes access (sessions included) and keeps the data.
 	s.Run("switch", server)
+
+	// A third unit joins read-only-endpoints and the URIs (a new revision of the secret
+	// reaches the client); the primary's unit going away moves endpoints to the new
+	// primary, and the client follows.
+	s.Run("add-unit", "postgresql")
+	expectRolesIn(t, s, server, "postgresql", 2)
+	third := addressOf(t, s, server, "postgresql/2")
+	eventually(t, 2*time.Minute, "the third unit in read-only-endpoints and the URIs", func() bool {
+		g := got(t, s, server, "app/0")
+		return strings.Contains(g.Bag["read-only-endpoints"], third+":5432") && strings.Contains(g.Credentials.URIs, third+":5432") &&
+			g.Credentials.Password == c.Password
+	})
+	s.Run("remove-unit", primary)
+	np, _ := expectRolesIn(t, s, server, "postgresql", 1)
+	primary, primaryAddr = np, addressOf(t, s, server, np)
+	g = connected(t, s, server, "app/0", "juju_database_app@"+primaryAddr+":5432/app")
+	if out, err := viaURI(s, server, "app/0", g.Credentials.URIs, "INSERT INTO kept VALUES ('three'); SELECT count(*) FROM kept"); err != nil || !strings.HasSuffix(out, "3") {
+		t.Errorf("write after failover: %q %v", out, err)
+	}
+
+	// Removing the relation revokes access (sessions included) and keeps the data.
 	s.Run("remove-relation", "postgresql:database", "app:database")
 	s.Run("wait")
 	eventually(t, time.Minute, "the user disabled", func() bool {
@@ -281,7 +301,7 @@ func TestDatabaseRelation(t *testing.T) {
 	s.Run("integrate", "postgresql:database", "app:database")
 	s.Run("wait")
 	again := connected(t, s, server, "app/0", "juju_database_app@"+primaryAddr)
-	if out, err := viaURI(s, server, "app/0", again.Credentials.URIs, "SELECT string_agg(v, ',' ORDER BY v) FROM kept"); err != nil || out != "one,two" {
+	if out, err := viaURI(s, server, "app/0", again.Credentials.URIs, "SELECT string_agg(v, ',' ORDER BY v) FROM kept"); err != nil || out != "one,three,two" {
 		t.Errorf("related again: %q %v", out, err)
 	}
 }
