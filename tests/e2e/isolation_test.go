@@ -48,11 +48,12 @@ func TestClientIsolation(t *testing.T) {
 	s.Run("deploy", dbClient, "c", "--config", "database=a")
 	s.Run("integrate", "postgresql:database", "c:database")
 	s.Run("wait")
-	st, msg := unitStatus(s, model, primary)
-	if st != "blocked" || !strings.Contains(msg, `database "a" belongs to another client application (owner juju_a)`) ||
-		!strings.Contains(msg, relationID(t, s, model, "b/0", "db")) || !strings.Contains(msg, "database:") {
-		t.Errorf("status %s %q", st, msg)
-	}
+	bRel := relationID(t, s, model, "b/0", "db")
+	eventually(t, time.Minute, "both refusals in the primary's status", func() bool {
+		st, msg := unitStatus(s, model, primary)
+		return st == "blocked" && strings.Contains(msg, `database "a" belongs to another client application (owner juju_a)`) &&
+			strings.Contains(msg, bRel+":") && strings.Contains(msg, "database:")
+	})
 	if g := got(t, s, model, "c/0"); g.Bag["secret-user"] != "" || g.Credentials.Password != "" {
 		t.Errorf("c got credentials for a's database: %v", g.Bag)
 	}
