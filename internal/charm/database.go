@@ -228,7 +228,7 @@ func (r *hookRun) databaseServer(secrets map[string]dbSecret, refuse func(plan.D
 		return nil
 	}
 	primary := !l.Standby && r.app.Primary == r.j.Unit
-	if !primary && !l.Standby {
+	if (!primary && !l.Standby) || (!primary && len(d.Clients) == 0) {
 		return nil
 	}
 	ctx := r.ctx
