@@ -235,6 +235,9 @@ func finishConfig(version, name string) (*Cluster, error) {
 	if _, err := WriteHBA(c, nil); err != nil {
 		return nil, err
 	}
+	if err := ManualStart(c); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -74,13 +75,56 @@ func Start(ctx context.Context, c *Cluster) error {
 	if err != nil {
 		return err
 	}
+	if err := ManualStart(c); err != nil {
+		return err
+	}
 	if !running {
-		t := strconv.Itoa(int(StartTimeout / time.Second))
-		if err := ctl(ctx, c, "start", "--", "-t", t); err != nil {
-			return err
+		if systemdRunning() {
+			// Without extra options pg_ctlcluster hands over to systemctl, which supervises
+			// the server (postgresql@V-N); WaitReady does the waiting.
+			if err := ctl(ctx, c, "start"); err != nil {
+				return err
+			}
+		} else {
+			t := strconv.Itoa(int(StartTimeout / time.Second))
+			if err := ctl(ctx, c, "start", "--", "-t", t); err != nil {
+				return err
+			}
 		}
 	}
 	return WaitReady(ctx, c)
+}
+
+// systemdRunning tells whether systemd runs this machine, the test pg_ctlcluster makes before
+// it redirects start, stop and restart to systemctl (and only when given no extra options).
+func systemdRunning() bool {
+	st, err := os.Stat("/run/systemd/system")
+	return err == nil && st.IsDir()
+}
+
+// ManualStart makes the cluster's start.conf "manual": nothing starts the server at boot, so
+// that after a reboot or a crash it runs only once the charm has decided the unit's role (an
+// old primary started by systemd at boot would take writes beside the new one). pg_ctlcluster
+// and systemctl still start it on request.
+func ManualStart(c *Cluster) error {
+	path := filepath.Join(ConfDir(c.Version, c.Name), "start.conf")
+	if data, err := os.ReadFile(path); err == nil && startMode(string(data)) == "manual" {
+		return nil
+	}
+	if _, err := writeFileAtomic(path, []byte("# Written by the PostgreSQL charm: the charm, not boot, starts this cluster.\nmanual\n"), 0o644, false); err != nil {
+		return fmt.Errorf("start.conf of cluster %s: %w", c, err)
+	}
+	return nil
+}
+
+// startMode is the first word of start.conf that is not a comment (auto, manual, disabled).
+func startMode(conf string) string {
+	for _, l := range strings.Split(conf, "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			return l
+		}
+	}
+	return ""
 }
 
 // StopMode is pg_ctl's shutdown mode.
@@ -105,6 +149,15 @@ func Stop(ctx context.Context, c *Cluster, mode StopMode) error {
 	if err != nil || !running {
 		return err
 	}
+	if systemdRunning() {
+		if mode == StopFast {
+			return ctl(ctx, c, "stop") // systemctl stop: the unit stops with -m fast
+		}
+		// Another mode bypasses systemd, which then marks the unit failed; clear that.
+		err := ctl(ctx, c, "stop", "-m", string(mode))
+		_ = exec.CommandContext(ctx, "systemctl", "reset-failed", "postgresql@"+c.Version+"-"+c.Name).Run()
+		return err
+	}
 	return ctl(ctx, c, "stop", "-m", string(mode))
 }
 
@@ -117,6 +170,12 @@ func Restart(ctx context.Context, c *Cluster) error {
 	}
 	if !running {
 		return Start(ctx, c)
+	}
+	if systemdRunning() {
+		if err := ctl(ctx, c, "restart"); err != nil { // systemctl restart
+			return err
+		}
+		return WaitReady(ctx, c)
 	}
 	t := strconv.Itoa(int(StartTimeout / time.Second))
 	if err := ctl(ctx, c, "restart", "-m", "fast", "--", "-t", t); err != nil {

@@ -316,3 +316,16 @@ local all all peer map=x
 hostssl replication repl fd00::/64 scram-sha-256 clientcert=verify-ca
 
 `
+
+func TestStartMode(t *testing.T) {
+	for conf, want := range map[string]string{
+		"auto\n": "auto",
+		"# Automatic startup configuration\n#   auto: automatically start the cluster\n#\nmanual\n": "manual",
+		"  disabled  \n":    "disabled",
+		"# only comments\n": "",
+	} {
+		if got := startMode(conf); got != want {
+			t.Errorf("startMode(%q) = %q, want %q", conf, got, want)
+		}
+	}
+}

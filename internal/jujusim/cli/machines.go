@@ -1,14 +1,59 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 
+	"github.com/pgcharm/postgresql/internal/jujusim/engine"
 	"github.com/pgcharm/postgresql/internal/jujusim/image"
 )
 
 // Verbs of machines: their images and faults (reboot, crash, partition, ...).
 func init() {
 	reg("image", "build [--base debian@12] [--packages P[,P]] [--force] | show [--base ...] [--packages ...]  (machine images)", cmdImage)
+	reg("reboot", "MACHINE|UNIT  (clean poweroff, boot on the same disk and volumes; the units run start)", faultVerb((*engine.Engine).Reboot))
+	reg("crash", "MACHINE|UNIT  (SIGKILL of PID 1: units stay, lost, and run no hooks)", faultVerb((*engine.Engine).Crash))
+	reg("start-machine", "MACHINE|UNIT  (boot a crashed machine on the disk the crash left; the units run start)", faultVerb((*engine.Engine).StartMachine))
+	reg("partition", "MACHINE|UNIT  (cut its network both ways; processes keep running, hooks wait for heal)", faultVerb((*engine.Engine).Partition))
+	reg("heal", "MACHINE|UNIT  (restore a partitioned machine's network; held hooks run)", faultVerb((*engine.Engine).Heal))
+	reg("remove-machine", "MACHINE --force  (remove a machine whose agent is gone, with its units, running none of their hooks)", cmdRemoveMachine)
+}
+
+// faultVerb makes a CLI verb of an engine fault: one machine (or a unit's machine), then the
+// hooks it causes, unless --no-wait.
+func faultVerb(f func(*engine.Engine, context.Context, engine.ModelRef, string) error) func(c *env) error {
+	return func(c *env) error {
+		args, err := c.parse()
+		if err != nil {
+			return err
+		}
+		if err := nargs(args, 1, 1, "MACHINE"); err != nil {
+			return err
+		}
+		if err := f(c.e, c.ctx, c.ref(), args[0]); err != nil {
+			return err
+		}
+		return c.settle()
+	}
+}
+
+func cmdRemoveMachine(c *env) error {
+	var force bool
+	c.fs.Bool(&force, "force")
+	args, err := c.parse()
+	if err != nil {
+		return err
+	}
+	if err := nargs(args, 1, 1, "remove-machine MACHINE --force"); err != nil {
+		return err
+	}
+	if !force {
+		return fmt.Errorf("remove-machine without --force: remove the machine's units instead (remove-unit); --force removes a machine whose agent is gone")
+	}
+	if err := c.e.RemoveMachineForce(c.ctx, c.ref(), args[0]); err != nil {
+		return err
+	}
+	return c.settle()
 }
 
 func cmdImage(c *env) error {

@@ -64,9 +64,9 @@ func statusDoc(st *state.State, m *state.Model) map[string]any {
 	machines := map[string]any{}
 	for id, mc := range m.Machines {
 		machines[id] = map[string]any{
-			"juju-status": map[string]string{"current": "started"}, "hostname": mc.Hostname, "dns-name": mc.Addr,
+			"juju-status": sv(mc.JujuStatus()), "hostname": mc.Hostname, "dns-name": mc.Addr,
 			"ip-addresses": []string{mc.Addr}, "instance-id": mc.Instance,
-			"machine-status": map[string]string{"current": "running", "message": "running"},
+			"machine-status": sv(mc.InstanceStatus()),
 			"base":           map[string]string{"name": "debian", "channel": "12"},
 		}
 	}
@@ -324,7 +324,7 @@ func tabularStatus(w io.Writer, st *state.State, m *state.Model) error {
 		})
 		for _, id := range ids {
 			mc := m.Machines[id]
-			fmt.Fprintf(tw, "%s\tstarted\t%s\t%s\tdebian@12\t\trunning\n", id, mc.Addr, mc.Instance)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\tdebian@12\t\t%s\n", id, mc.JujuStatus().Current, mc.Addr, mc.Instance, mc.InstanceStatus().Message)
 		}
 		tw.Flush()
 	}

@@ -40,6 +40,9 @@ func (e *Engine) Settle(ctx context.Context) error {
 	if err := e.ensureTools(); err != nil {
 		return err
 	}
+	if err := e.expireLeases(); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(filepath.Join(e.Home, "run"), 0o700); err != nil {
 		return err
 	}
@@ -86,8 +89,8 @@ func (e *Engine) next() (*job, error) {
 		for _, m := range st.SortedModels() {
 			for _, name := range m.SortedUnitNames() {
 				u := m.Units[name]
-				if len(u.Queue) == 0 || u.Failed != nil {
-					continue
+				if len(u.Queue) == 0 || u.Failed != nil || !m.Machines[u.Machine].Reachable() {
+					continue // nothing to run, in error, or its agent cannot reach us (faults.go)
 				}
 				cands = append(cands, cand{m, u, unitKey(m, name)})
 			}

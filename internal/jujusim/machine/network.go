@@ -370,7 +370,7 @@ func listLinks(ctx context.Context) (map[string]link, error) {
 // deleteLink deletes an interface; one that vanished meanwhile (the other end of a veth) is fine.
 func deleteLink(ctx context.Context, name string) error {
 	err := run(ctx, "ip", "link", "del", name)
-	if err != nil && strings.Contains(err.Error(), "Cannot find device") {
+	if err != nil && (strings.Contains(err.Error(), "Cannot find device") || strings.Contains(err.Error(), "No such device")) {
 		return nil
 	}
 	return err

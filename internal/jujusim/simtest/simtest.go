@@ -125,6 +125,8 @@ type Sim struct {
 	Seed int64
 	// Verbose logs every hook run (JUJUSIM_VERBOSE).
 	Verbose bool
+
+	env []string // more variables for every command (Setenv, SystemMachines)
 }
 
 // New returns a Sim with a fresh home; cleanup kills every controller it made. It skips the
@@ -155,6 +157,7 @@ func (s *Sim) command(args ...string) *exec.Cmd {
 	if dir, err := ProcessDir(); err == nil {
 		cmd.Env = append(cmd.Env, "JUJUSIM_SHARED="+dir)
 	}
+	cmd.Env = append(cmd.Env, s.env...)
 	if s.Seed != 0 {
 		cmd.Env = append(cmd.Env, fmt.Sprintf("JUJUSIM_SEED=%d", s.Seed))
 	}

@@ -146,6 +146,9 @@ type Unit struct {
 	DestroySt bool              `json:"destroy-storage,omitempty"`
 	Retries   int               `json:"retries,omitempty"`  // automatic retries of the failed hook so far
 	RetryAt   time.Time         `json:"retry-at,omitempty"` // next automatic retry (zero: none)
+	// Lost holds the workload and agent status the unit had before its machine became
+	// unreachable (status then shows Juju's "lost"); they come back with the agent.
+	Lost *[2]Status `json:"lost,omitempty"`
 }
 
 // Machine is one namespace machine.
@@ -157,6 +160,32 @@ type Machine struct {
 	Hostname string `json:"hostname"`
 	Instance string `json:"instance"`
 	Unit     string `json:"unit,omitempty"`
+	// Down: the machine is off (crashed or powered off): no agent runs. Partitioned: its
+	// network is cut, so its agent cannot reach the controller. Either way its units run no
+	// hooks (Reachable) and, after the lease time, lose leadership.
+	Down        bool      `json:"down,omitempty"`
+	Partitioned bool      `json:"partitioned,omitempty"`
+	LostSince   time.Time `json:"lost-since,omitempty"`
+}
+
+// Reachable tells whether the machine's agent talks to the controller: the scheduler runs
+// hooks only for units on reachable machines.
+func (mc *Machine) Reachable() bool { return mc == nil || (!mc.Down && !mc.Partitioned) }
+
+// JujuStatus is the machine's agent status as juju status shows it.
+func (mc *Machine) JujuStatus() Status {
+	if mc.Reachable() {
+		return Status{Current: "started"}
+	}
+	return Status{Current: "down", Message: "agent is not communicating with the server", Since: mc.LostSince}
+}
+
+// InstanceStatus is the machine's instance status as juju status shows it.
+func (mc *Machine) InstanceStatus() Status {
+	if mc.Down {
+		return Status{Current: "stopped", Message: "stopped", Since: mc.LostSince}
+	}
+	return Status{Current: "running", Message: "running"}
 }
 
 // Relation joins two sides (one for peers). Side models may differ (cross-model).

@@ -1,0 +1,133 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgcharm/postgresql/internal/jujusim/simtest"
+)
+
+// TestMachineFaults reboots, crashes and partitions system machines under the recorder charm.
+// Juju's behaviour followed: after a reboot the uniter runs start (worker/uniter/uniter.go,
+// reboot detection in worker/uniter/operation); a unit whose agent cannot reach the controller
+// runs nothing and shows lost (apiserver/facades/client/client/status.go: "agent lost, see
+// 'juju show-status-log UNIT'"); leadership moves once the lease expires
+// (core/lease, one-minute leases).
+func TestMachineFaults(t *testing.T) {
+	s := simtest.New(t)
+	s.SystemMachines()
+	s.Setenv("JUJUSIM_LEASE_TIME", "2s")
+	ch := recorderCharm(t)
+	s.Bootstrap("ctl")
+	s.Run("deploy", ch, "rec", "-n", "3")
+	if l := s.Leader("", "rec"); l != "rec/0" {
+		t.Fatalf("leader %q, want rec/0", l)
+	}
+	if got := strings.TrimSpace(s.Exec("rec/1", "sh", "-c", "cat /proc/1/comm; systemctl is-system-running")); got != "systemd\nrunning" {
+		t.Fatalf("rec/1's machine: %q, want systemd running", got)
+	}
+
+	t.Run("reboot", func(t *testing.T) {
+		s.Exec("rec/1", "sh", "-c", "echo disk > /etc/jujusim-marker")
+		before := len(records(t, s, "", "rec/1"))
+		s.Reboot("rec/1")
+		recs := records(t, s, "", "rec/1")
+		if after := hooks(recs[before:]); len(after) == 0 || after[0] != "start" {
+			t.Errorf("hooks after the reboot: %v, want start first", after)
+		}
+		if got := strings.TrimSpace(s.Exec("rec/1", "cat", "/etc/jujusim-marker")); got != "disk" {
+			t.Errorf("the disk after a reboot: %q", got)
+		}
+		if u := s.Status("").Applications["rec"].Units["rec/1"]; u.Agent.Current != "idle" {
+			t.Errorf("rec/1 after a reboot: agent %+v", u.Agent)
+		}
+	})
+
+	t.Run("crash", func(t *testing.T) {
+		before := len(records(t, s, "", "rec/2"))
+		s.Crash("rec/2")
+		st := s.Status("")
+		u := st.Applications["rec"].Units["rec/2"]
+		if u.Agent.Current != "lost" || u.Workload.Current != "unknown" || u.Workload.Message != "agent lost, see 'juju show-status-log rec/2'" {
+			t.Errorf("crashed unit's status: agent %+v, workload %+v", u.Agent, u.Workload)
+		}
+		if _, _, err := s.RunE("exec", "rec/2", "--", "true"); err == nil {
+			t.Error("exec in a crashed machine succeeded")
+		}
+		s.Run("config", "rec", "greeting=after-crash")
+		s.Run("run-hook", "rec/2", "update-status")
+		out := s.Run("status")
+		for _, want := range []string{"lost", "down"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("tabular status lacks %q:\n%s", want, out)
+			}
+		}
+		s.StartMachine("rec/2")
+		recs := records(t, s, "", "rec/2")
+		after := hooks(recs[before:])
+		if len(after) < 2 || after[0] != "start" || indexOf(after, "config-changed") < 0 || indexOf(after, "update-status") < 0 {
+			t.Errorf("hooks of rec/2 once started again: %v, want start, then the held config-changed and update-status", after)
+		}
+		if u := s.Status("").Applications["rec"].Units["rec/2"]; u.Agent.Current != "idle" || u.Workload.Current == "unknown" {
+			t.Errorf("rec/2 after start-machine: agent %+v workload %+v", u.Agent, u.Workload)
+		}
+	})
+
+	t.Run("partition", func(t *testing.T) {
+		before := len(records(t, s, "", "rec/0"))
+		s.Exec("rec/0", "sh", "-c", "nohup sleep 600 >/dev/null 2>&1 </dev/null & echo $! > /root/sleep.pid")
+		s.Partition("rec/0")
+		// (Traffic both ways is cut: machine.TestSystemMachine/partition checks it.)
+		s.Run("config", "rec", "greeting=during-partition")
+		if n := len(records(t, s, "", "rec/0")); n != before {
+			t.Errorf("partitioned rec/0 ran %v", hooks(records(t, s, "", "rec/0")[before:]))
+		}
+		if u := s.Status("").Applications["rec"].Units["rec/0"]; u.Agent.Current != "lost" {
+			t.Errorf("partitioned unit's agent: %+v", u.Agent)
+		}
+		if got := strings.TrimSpace(s.Exec("rec/0", "sh", "-c", "kill -0 $(cat /root/sleep.pid) && echo alive")); got != "alive" {
+			t.Errorf("a process of the partitioned machine: %q", got)
+		}
+		// The lease of the partitioned leader expires; another unit leads.
+		time.Sleep(2500 * time.Millisecond)
+		s.Run("wait")
+		l := s.Leader("", "rec")
+		if l == "rec/0" || l == "" {
+			t.Fatalf("leader after the lease expired: %q", l)
+		}
+		if recs := records(t, s, "", l); hooks(recs)[len(recs)-1] != "leader-elected" {
+			t.Errorf("new leader %s last ran %s", l, hooks(recs)[len(recs)-1])
+		}
+		s.Heal("rec/0")
+		after := hooks(records(t, s, "", "rec/0")[before:])
+		if indexOf(after, "config-changed") < 0 {
+			t.Errorf("held hooks of rec/0 after heal: %v, want config-changed", after)
+		}
+		if u := s.Status("").Applications["rec"].Units["rec/0"]; u.Agent.Current != "idle" {
+			t.Errorf("healed unit's agent: %+v", u.Agent)
+		}
+	})
+
+	t.Run("remove-machine --force", func(t *testing.T) {
+		st := s.Status("")
+		m2 := st.Applications["rec"].Units["rec/2"].Machine
+		s.Crash(m2)
+		s.Run("remove-machine", m2, "--force")
+		st = s.Status("")
+		if _, ok := st.Applications["rec"].Units["rec/2"]; ok {
+			t.Error("rec/2 still in the model")
+		}
+		if _, ok := st.Machines[m2]; ok {
+			t.Errorf("machine %s still in the model", m2)
+		}
+		if d := find(records(t, s, "", "rec/1"), "peers-relation-departed"); len(d) == 0 {
+			t.Error("rec/1 never saw rec/2 depart")
+		}
+		if entries, _ := os.ReadDir(filepath.Join(s.Home, "machines")); len(entries) != 2 {
+			t.Errorf("machine directories left: %d, want 2", len(entries))
+		}
+	})
+}
