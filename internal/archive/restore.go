@@ -17,7 +17,14 @@ import (
 // RestoreRequest says what to restore to.
 type RestoreRequest struct {
 	// TargetTime is the recovery target; zero means the end of the archived WAL (latest).
+	// At most one of TargetTime, TargetLSN, TargetXID, TargetName and TargetImmediate.
 	TargetTime time.Time
+	// TargetLSN ("X/Y"), TargetXID (decimal), TargetName (a restore point recorded by
+	// CreateRestorePoint) and TargetImmediate (the end of the backup) are the other targets.
+	TargetLSN, TargetXID, TargetName string
+	TargetImmediate                  bool
+	// TargetInclusive, when set, is recovery_target_inclusive (time, LSN and xid targets).
+	TargetInclusive *bool
 	// TargetTimeline is "latest" (default), "current" or a timeline number.
 	TargetTimeline string
 	// Standby asks for a standby (standby.signal, no target, follows the archive forever).
@@ -41,20 +48,37 @@ type RestorePlan struct {
 
 // RecoverySettings are PostgreSQL 12+ recovery parameters; empty ones are left unset.
 type RecoverySettings struct {
-	RestoreCommand         string `json:"restore_command"`
-	RecoveryTargetTime     string `json:"recovery_target_time,omitempty"`
-	RecoveryTargetTimeline string `json:"recovery_target_timeline,omitempty"`
-	RecoveryTargetAction   string `json:"recovery_target_action,omitempty"`
+	RestoreCommand          string `json:"restore_command"`
+	RecoveryTarget          string `json:"recovery_target,omitempty"` // "immediate"
+	RecoveryTargetTime      string `json:"recovery_target_time,omitempty"`
+	RecoveryTargetLSN       string `json:"recovery_target_lsn,omitempty"`
+	RecoveryTargetXID       string `json:"recovery_target_xid,omitempty"`
+	RecoveryTargetName      string `json:"recovery_target_name,omitempty"`
+	RecoveryTargetInclusive string `json:"recovery_target_inclusive,omitempty"`
+	RecoveryTargetTimeline  string `json:"recovery_target_timeline,omitempty"`
+	RecoveryTargetAction    string `json:"recovery_target_action,omitempty"`
+}
+
+// Pairs lists the settings that are set, as (name, value), restore_command first.
+func (s RecoverySettings) Pairs() [][2]string {
+	var out [][2]string
+	for _, kv := range [][2]string{{"restore_command", s.RestoreCommand}, {"recovery_target", s.RecoveryTarget},
+		{"recovery_target_time", s.RecoveryTargetTime}, {"recovery_target_lsn", s.RecoveryTargetLSN},
+		{"recovery_target_xid", s.RecoveryTargetXID}, {"recovery_target_name", s.RecoveryTargetName},
+		{"recovery_target_inclusive", s.RecoveryTargetInclusive},
+		{"recovery_target_timeline", s.RecoveryTargetTimeline}, {"recovery_target_action", s.RecoveryTargetAction}} {
+		if kv[1] != "" {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // Conf renders the settings as postgresql.conf lines.
 func (s RecoverySettings) Conf() string {
 	var b strings.Builder
-	for _, kv := range [][2]string{{"restore_command", s.RestoreCommand}, {"recovery_target_time", s.RecoveryTargetTime},
-		{"recovery_target_timeline", s.RecoveryTargetTimeline}, {"recovery_target_action", s.RecoveryTargetAction}} {
-		if kv[1] != "" {
-			fmt.Fprintf(&b, "%s = '%s'\n", kv[0], strings.ReplaceAll(kv[1], "'", "''"))
-		}
+	for _, kv := range s.Pairs() {
+		fmt.Fprintf(&b, "%s = '%s'\n", kv[0], strings.ReplaceAll(kv[1], "'", "''"))
 	}
 	return b.String()
 }
@@ -72,11 +96,23 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// PlanRestore picks the backup to restore and the recovery settings for req: the newest backup
-// that finished before the target time on the target timeline's history.
+// PlanRestore picks the backup to restore and the recovery settings for req: for a target
+// time, the newest backup that finished before it on the target timeline's history; for an
+// LSN or a restore point, the newest consistent before it; for a transaction ID, the oldest
+// (nothing locates a transaction in a backup); for immediate and latest, the newest. Targets
+// the archive cannot reach are refused here, before the caller stops or replaces anything.
 func (a *Archive) PlanRestore(ctx context.Context, req RestoreRequest) (RestorePlan, error) {
 	if req.Binary == "" {
 		return RestorePlan{}, errors.New("plan restore: the binary for restore_command is not set")
+	}
+	kind, err := req.kind()
+	if err != nil {
+		return RestorePlan{}, fmt.Errorf("plan restore: %w", err)
+	}
+	switch req.Action {
+	case "", "promote", "pause", "shutdown":
+	default:
+		return RestorePlan{}, fmt.Errorf("plan restore: recovery target action %q: want promote, pause or shutdown", req.Action)
 	}
 	backups, err := a.ListBackups(ctx)
 	if err != nil {
@@ -100,6 +136,9 @@ func (a *Archive) PlanRestore(ctx context.Context, req RestoreRequest) (RestoreP
 		if err != nil || n == 0 {
 			return RestorePlan{}, fmt.Errorf("plan restore: target timeline %q: want latest, current or a number", tt)
 		}
+		if !w.knowsTimeline(uint32(n), backups) {
+			return RestorePlan{}, fmt.Errorf("plan restore: target timeline %d is unknown to the archive (no history file, WAL or backup of it; the newest is %d)", n, tli)
+		}
 		tli, tlSetting = uint32(n), tt
 	}
 	var tl Timeline
@@ -112,28 +151,31 @@ func (a *Archive) PlanRestore(ctx context.Context, req RestoreRequest) (RestoreP
 			a.logf("plan restore: %v; only backups on timeline %d qualify", err, tli)
 		}
 	}
-	b, err := ChooseBackup(backups, req.TargetTime, tl, tlSetting == "current")
-	if err != nil {
-		return RestorePlan{}, fmt.Errorf("plan restore: %w", err)
-	}
-	plan := RestorePlan{Backup: b, SignalFile: "recovery.signal"}
-	plan.Settings.RestoreCommand = RestoreCommand(req.Binary, req.ConfigPath, req.URI)
-	plan.Settings.RecoveryTargetTimeline = tlSetting
+	plan := RestorePlan{SignalFile: "recovery.signal"}
 	if req.Standby {
-		plan.SignalFile = "standby.signal"
-		return plan, nil
-	}
-	if !req.TargetTime.IsZero() {
-		plan.Settings.RecoveryTargetTime = FormatTargetTime(req.TargetTime)
-		switch req.Action {
-		case "":
-			plan.Settings.RecoveryTargetAction = "promote"
-		case "promote", "pause", "shutdown":
+		b, err := ChooseBackup(backups, time.Time{}, tl, tlSetting == "current")
+		if err != nil {
+			return RestorePlan{}, fmt.Errorf("plan restore: %w", err)
+		}
+		plan.Backup, plan.SignalFile = b, "standby.signal"
+	} else {
+		b, err := a.planTarget(ctx, req, kind, backups, w, tl, tlSetting == "current", &plan.Settings)
+		if err != nil {
+			return RestorePlan{}, fmt.Errorf("plan restore: %w", err)
+		}
+		plan.Backup = b
+		if kind != TargetLatest {
 			plan.Settings.RecoveryTargetAction = req.Action
-		default:
-			return RestorePlan{}, fmt.Errorf("plan restore: recovery target action %q: want promote, pause or shutdown", req.Action)
+			if req.Action == "" {
+				plan.Settings.RecoveryTargetAction = "promote"
+			}
+			if req.TargetInclusive != nil {
+				plan.Settings.RecoveryTargetInclusive = strconv.FormatBool(*req.TargetInclusive)
+			}
 		}
 	}
+	plan.Settings.RestoreCommand = RestoreCommand(req.Binary, req.ConfigPath, req.URI)
+	plan.Settings.RecoveryTargetTimeline = tlSetting
 	return plan, nil
 }
 

@@ -1,6 +1,8 @@
 package archive
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"io"
 	"slices"
@@ -35,6 +37,34 @@ func synthetic(t *testing.T, backups []Backup, objects []string, histories map[s
 	return a
 }
 
+// realParts gives synthetic backups the tar objects verify opens: WAL-G's part, pg_control.tar
+// and backup_label.tar as lz4 tars, listed in files_metadata.json.
+func realParts(t *testing.T, a *Archive, backups ...Backup) *Archive {
+	ctx := context.Background()
+	for _, b := range backups {
+		for _, part := range []string{"part_001.tar", "pg_control.tar", "backup_label.tar"} {
+			a.Store.Put(ctx, BackupFolder+b.Name+"/"+TarPartitions+part+".lz4", bytes.NewReader(lz4Tar(t, "/"+part)))
+		}
+		a.putJSON(ctx, BackupFolder+b.Name+"/"+FilesMetadataFile, FilesMetadata{TarFileSets: map[string][]string{
+			"part_001.tar.lz4": {"/"}, "backup_label.tar.lz4": {"backup_label"}}})
+	}
+	return a
+}
+
+// lz4Tar is a small tar with one directory member, lz4-compressed as WAL-G does.
+func lz4Tar(t *testing.T, member string) []byte {
+	var buf bytes.Buffer
+	zw, err := NewCompressor(LZ4, &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tw := tar.NewWriter(zw)
+	tw.WriteHeader(&tar.Header{Name: member, Typeflag: tar.TypeDir, Mode: 0o700})
+	tw.Close()
+	zw.Close()
+	return buf.Bytes()
+}
+
 func walKeys(segs ...string) []string {
 	var out []string
 	for _, s := range segs {
@@ -51,7 +81,7 @@ func TestVerifySynthetic(t *testing.T) {
 		"000000020000000000000005", "000000020000000000000006", "000000020000000000000007", "000000020000000000000009")
 	objects = append(objects, WALFolder+"000000010000000000000005.partial.lz4", WALFolder+"000000010000000000000002.00000028.backup.lz4")
 	hist := map[string]string{"00000002.history": "1\t0/5800000\tno recovery target specified\n"}
-	a := synthetic(t, []Backup{b1, off}, objects, hist)
+	a := realParts(t, synthetic(t, []Backup{b1, off}, objects, hist), b1, off)
 	r, err := a.Verify(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -78,17 +108,35 @@ func TestVerifySynthetic(t *testing.T) {
 	}
 
 	// Complete archive, one timeline: OK.
-	a = synthetic(t, []Backup{b1}, walKeys("000000010000000000000002", "000000010000000000000003"), nil)
+	a = realParts(t, synthetic(t, []Backup{b1}, walKeys("000000010000000000000002", "000000010000000000000003"), nil), b1)
 	if r, err := a.Verify(ctx); err != nil || !r.OK() || r.Checked != 2 {
 		t.Errorf("complete archive: %+v %v", r, err)
 	}
+	// A part files_metadata.json lists but the archive lacks, a damaged part and a missing
+	// pg_control.tar are problems of that backup.
+	a = realParts(t, synthetic(t, []Backup{b1}, walKeys("000000010000000000000002", "000000010000000000000003"), nil), b1)
+	parts := BackupFolder + b1.Name + "/" + TarPartitions
+	a.Store.Delete(ctx, parts+"backup_label.tar.lz4", parts+"pg_control.tar.lz4")
+	a.Store.Put(ctx, parts+"part_001.tar.lz4", strings.NewReader("not lz4"))
+	r, err = a.Verify(ctx)
+	if err != nil || r.OK() || len(r.Backups) != 1 || len(r.Backups[0].Problems) != 3 {
+		t.Errorf("damaged backup: %+v %v", r.Backups, err)
+	}
+	sb.Reset()
+	r.Print(&sb)
+	for _, want := range []string{"lists backup_label.tar.lz4", "pg_control.tar is missing", "part_001.tar.lz4 is not readable"} {
+		if !strings.Contains(sb.String(), want) {
+			t.Errorf("printed report lacks %q:\n%s", want, sb.String())
+		}
+	}
 	// A missing history file of the newest timeline is a problem.
-	a = synthetic(t, []Backup{b1}, walKeys("000000010000000000000002", "000000020000000000000003"), nil)
+	a = realParts(t, synthetic(t, []Backup{b1}, walKeys("000000010000000000000002", "000000020000000000000003"), nil), b1)
 	if r, _ := a.Verify(ctx); r.OK() || len(r.Problems) == 0 {
 		t.Errorf("missing history accepted: %+v", r)
 	}
 	// A backup whose own WAL is not archived yet: its range counts.
-	a = synthetic(t, []Backup{bk("base_000000010000000000000004", 0x4000028, 0x5000100, t0)}, nil, nil)
+	b4 := bk("base_000000010000000000000004", 0x4000028, 0x5000100, t0)
+	a = realParts(t, synthetic(t, []Backup{b4}, nil, nil), b4)
 	if r, _ := a.Verify(ctx); r.OK() || len(r.Gaps) != 1 || r.Gaps[0].Last.Name() != "000000010000000000000005" {
 		t.Errorf("backup without WAL: %+v", r)
 	}

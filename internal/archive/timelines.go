@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/pgcharm/postgresql/internal/archive/store"
 )
@@ -11,8 +12,9 @@ import (
 // archiveWAL is what the WAL folder holds, by kind.
 type archiveWAL struct {
 	segments  map[Segment]bool
-	histories map[uint32]string // timeline -> object key
-	objects   []string          // every key in the folder
+	modified  map[Segment]time.Time // store time of each segment's newest object
+	histories map[uint32]string     // timeline -> object key
+	objects   []string              // every key in the folder
 }
 
 // scanWAL lists the WAL folder once.
@@ -21,7 +23,7 @@ func (a *Archive) scanWAL(ctx context.Context) (archiveWAL, error) {
 	if err != nil {
 		return archiveWAL{}, fmt.Errorf("list %s: %w", WALFolder, err)
 	}
-	w := archiveWAL{segments: map[Segment]bool{}, histories: map[uint32]string{}}
+	w := archiveWAL{segments: map[Segment]bool{}, histories: map[uint32]string{}, modified: map[Segment]time.Time{}}
 	for _, o := range objs {
 		w.objects = append(w.objects, o.Name)
 		name, ext := SplitExt(strings.TrimPrefix(o.Name, WALFolder))
@@ -32,6 +34,9 @@ func (a *Archive) scanWAL(ctx context.Context) (archiveWAL, error) {
 		case KindSegment:
 			s, _ := ParseSegment(name)
 			w.segments[s] = true
+			if o.Modified.After(w.modified[s]) {
+				w.modified[s] = o.Modified
+			}
 		case KindHistory:
 			var tli uint32
 			fmt.Sscanf(name[:8], "%08X", &tli)

@@ -22,10 +22,19 @@ type VerifyReport struct {
 	OffBranch []string // backups on other branches, with their own gaps checked below
 	Other     []Gap    // gaps inside off-branch backups' own ranges
 	Problems  []string // other findings (missing history files)
+	// Backups holds, per backup (oldest first), whether its tar objects are there and open.
+	Backups []BackupCheck
 }
 
 // OK says whether nothing is missing.
-func (r VerifyReport) OK() bool { return len(r.Gaps) == 0 && len(r.Other) == 0 && len(r.Problems) == 0 }
+func (r VerifyReport) OK() bool {
+	for _, b := range r.Backups {
+		if len(b.Problems) > 0 {
+			return false
+		}
+	}
+	return len(r.Gaps) == 0 && len(r.Other) == 0 && len(r.Problems) == 0
+}
 
 // Verify checks that every segment recovery would read, from the oldest backup's start up to the
 // newest archived segment along the newest timeline's history, is in the archive; backups on
@@ -40,6 +49,7 @@ func (a *Archive) Verify(ctx context.Context) (VerifyReport, error) {
 	if err != nil {
 		return r, err
 	}
+	r.Backups = a.checkBackups(ctx, backups)
 	tli := w.latestTLI()
 	for _, b := range backups {
 		tli = max(tli, b.Timeline)
@@ -145,6 +155,14 @@ func (r VerifyReport) Print(w io.Writer) {
 	}
 	for _, p := range r.Problems {
 		fmt.Fprintf(w, "PROBLEM %s\n", p)
+	}
+	for _, b := range r.Backups {
+		if len(b.Problems) == 0 {
+			fmt.Fprintf(w, "backup %s: %d tar objects readable\n", b.Name, b.Parts)
+		}
+		for _, p := range b.Problems {
+			fmt.Fprintf(w, "PROBLEM backup %s: %s\n", b.Name, p)
+		}
 	}
 	if r.OK() {
 		fmt.Fprintln(w, "OK")

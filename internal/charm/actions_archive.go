@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +28,8 @@ func init() {
 	actionHandlers["wal-e-backup"] = walEBackup
 	actionHandlers["wal-e-list-backups"] = walEListBackups
 	actionHandlers["wal-e-restore"] = walERestore
+	actionHandlers["wal-e-restore-point"] = walERestorePoint
+	actionHandlers["wal-e-verify"] = walEVerify
 }
 
 // recoveryConfName holds the recovery settings of a restore in progress; it goes once the
@@ -246,11 +249,84 @@ func walEListBackups(ctx context.Context) error {
 }
 
 type restoreParams struct {
-	StorageURI     string `json:"storage-uri"`
-	BackupName     string `json:"backup-name"`
-	TargetTime     string `json:"target-time"`
-	TargetTimeline string `json:"target-timeline"`
-	Confirm        bool   `json:"confirm"`
+	StorageURI      string      `json:"storage-uri"`
+	BackupName      string      `json:"backup-name"`
+	TargetTime      string      `json:"target-time"`
+	TargetLSN       string      `json:"target-lsn"`
+	TargetXID       json.Number `json:"target-xid"` // an integer in actions.yaml: juju run types 1234 as one
+	TargetName      string      `json:"target-name"`
+	Target          string      `json:"target"`
+	TargetInclusive *bool       `json:"target-inclusive"`
+	TargetTimeline  string      `json:"target-timeline"`
+	Confirm         bool        `json:"confirm"`
+}
+
+// restoreTarget checks the target parameters alone (at most one target; each well formed)
+// and turns them into the engine's request, so that a bad combination fails the action
+// before anything is looked at, let alone stopped. Whether the archive can reach the target
+// is PlanRestore's to say, still before anything is stopped.
+func restoreTarget(p restoreParams) (archive.RestoreRequest, error) {
+	req := archive.RestoreRequest{TargetTimeline: p.TargetTimeline, Action: "promote", TargetInclusive: p.TargetInclusive,
+		TargetLSN: strings.TrimSpace(p.TargetLSN), TargetXID: strings.TrimSpace(p.TargetXID.String()), TargetName: strings.TrimSpace(p.TargetName)}
+	var given []string
+	if strings.TrimSpace(p.TargetTime) != "" {
+		t, err := cli.ParseTargetTime(p.TargetTime)
+		if err != nil {
+			return req, err
+		}
+		req.TargetTime = t
+		given = append(given, "target-time")
+	}
+	if req.TargetLSN != "" {
+		if _, err := archive.ParseLSN(req.TargetLSN); err != nil {
+			return req, fmt.Errorf("target-lsn: %w", err)
+		}
+		given = append(given, "target-lsn")
+	}
+	if req.TargetXID != "" {
+		if _, err := archive.ParseXID(req.TargetXID); err != nil {
+			return req, err
+		}
+		given = append(given, "target-xid")
+	}
+	if req.TargetName != "" {
+		if err := archive.CheckRestorePointName(req.TargetName); err != nil {
+			return req, fmt.Errorf("target-name: %w", err)
+		}
+		given = append(given, "target-name")
+	}
+	switch strings.TrimSpace(p.Target) {
+	case "", "latest":
+	case "immediate":
+		req.TargetImmediate = true
+		given = append(given, "target=immediate")
+	default:
+		return req, fmt.Errorf("target %q: want immediate (the end of the backup) or latest (the end of the archive)", p.Target)
+	}
+	if len(given) > 1 {
+		return req, fmt.Errorf("give one recovery target, not %s", strings.Join(given, " and "))
+	}
+	if p.TargetInclusive != nil && req.TargetTime.IsZero() && req.TargetLSN == "" && req.TargetXID == "" {
+		return req, errors.New("target-inclusive applies to target-time, target-lsn and target-xid only")
+	}
+	return req, nil
+}
+
+// describeTarget says what a restore plan recovers to, for the action's log and results.
+func describeTarget(s archive.RecoverySettings) string {
+	switch {
+	case s.RecoveryTarget != "":
+		return s.RecoveryTarget
+	case s.RecoveryTargetTime != "":
+		return "time " + s.RecoveryTargetTime
+	case s.RecoveryTargetLSN != "":
+		return "lsn " + s.RecoveryTargetLSN
+	case s.RecoveryTargetXID != "":
+		return "xid " + s.RecoveryTargetXID
+	case s.RecoveryTargetName != "":
+		return "restore point " + s.RecoveryTargetName
+	}
+	return "latest"
 }
 
 // walERestore replaces this unit's database with one recovered from an archive. On the
@@ -279,12 +355,11 @@ func walERestore(ctx context.Context) error {
 	if msg := archiveProblem(cfg, p.StorageURI, "storage-uri"); msg != "" {
 		return errors.New(msg)
 	}
-	var target time.Time
-	if p.TargetTime != "" {
-		if target, err = cli.ParseTargetTime(p.TargetTime); err != nil {
-			return err
-		}
+	req, err := restoreTarget(p)
+	if err != nil {
+		return err
 	}
+	target := req.TargetTime
 	a, err := archive.Open(ctx, archiveConfig(cfg, p.StorageURI), "")
 	if err != nil {
 		return fmt.Errorf("open %s: %w", p.StorageURI, err)
@@ -321,11 +396,10 @@ func walERestore(ctx context.Context) error {
 	if !onPrimary {
 		return restoreStandby(ctx, j, app, l)
 	}
-	req := archive.RestoreRequest{TargetTime: target, TargetTimeline: p.TargetTimeline, Action: "promote",
-		Binary: charmToolsBin, ConfigPath: restoreConfigPath, URI: p.StorageURI}
+	req.Binary, req.ConfigPath, req.URI = charmToolsBin, restoreConfigPath, p.StorageURI
 	rp, err := a.PlanRestore(ctx, req)
 	if err != nil {
-		return fmt.Errorf("plan the restore: %w", err)
+		return err // "plan restore: ..."
 	}
 	if p.BackupName != "LATEST" {
 		if rp.Backup, err = a.FindBackup(ctx, p.BackupName); err != nil {
@@ -372,8 +446,8 @@ func restorePrimary(ctx context.Context, j *jujuFacts, l *localFacts, a *archive
 	if err != nil {
 		return nil, err
 	}
-	_ = goops.ActionLogf("restoring %s backup %s from %s, target time %q, timeline %s", rp.Backup.Format, rp.Backup.Name, a.ReadFrom(),
-		rp.Settings.RecoveryTargetTime, p.TargetTimeline)
+	_ = goops.ActionLogf("restoring %s backup %s from %s, target %s, timeline %s", rp.Backup.Format, rp.Backup.Name, a.ReadFrom(),
+		describeTarget(rp.Settings), p.TargetTimeline)
 	if err := postgres.Stop(ctx, c, postgres.StopFast); err != nil {
 		return nil, fmt.Errorf("stop PostgreSQL: %w", err)
 	}
@@ -419,12 +493,9 @@ func restorePrimary(ctx context.Context, j *jujuFacts, l *localFacts, a *archive
 	if err := postgres.RemoveStandbyConfig(c); err != nil {
 		return fail(err)
 	}
-	s := postgres.Settings{{Name: "restore_command", Value: rp.Settings.RestoreCommand}}
-	for _, kv := range [][2]string{{"recovery_target_time", rp.Settings.RecoveryTargetTime},
-		{"recovery_target_timeline", rp.Settings.RecoveryTargetTimeline}, {"recovery_target_action", rp.Settings.RecoveryTargetAction}} {
-		if kv[1] != "" {
-			s = append(s, postgres.Setting{Name: kv[0], Value: kv[1]})
-		}
+	var s postgres.Settings
+	for _, kv := range rp.Settings.Pairs() { // restore_command and the target's settings
+		s = append(s, postgres.Setting{Name: kv[0], Value: kv[1]})
 	}
 	if _, err := postgres.WriteConf(c, recoveryConfName, s); err != nil {
 		return fail(err)
@@ -478,6 +549,7 @@ func restorePrimary(ctx context.Context, j *jujuFacts, l *localFacts, a *archive
 		"read-from":       a.ReadFrom(),
 		"storage-uri":     p.StorageURI,
 		"target-time":     rp.Settings.RecoveryTargetTime,
+		"target":          describeTarget(rp.Settings),
 		"timeline":        strconv.Itoa(facts.Timeline),
 		"lsn":             facts.CurrentLSN.String(),
 		"restore-id":      id,
@@ -619,4 +691,153 @@ func archiveNow(ctx context.Context, c *postgres.Cluster) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+}
+
+// walERestorePoint creates a named restore point on the primary and records it in the
+// archive, so that wal-e-restore target-name=NAME can later be checked before anything is
+// stopped. The charm tools run it as postgres (peer authentication), like backup-push.
+func walERestorePoint(ctx context.Context) error {
+	var p struct {
+		Name string `json:"name"`
+	}
+	if err := goops.GetActionParams(&p); err != nil {
+		return err
+	}
+	if err := archive.CheckRestorePointName(p.Name); err != nil {
+		return err
+	}
+	j, err := observeJuju("")
+	if err != nil {
+		return err
+	}
+	app := parseAppState(j.AppBag)
+	if app.Primary != j.Unit {
+		return fmt.Errorf("wal-e-restore-point must run on the primary unit, %s (this is %s)", orUnknown(app.Primary), j.Unit)
+	}
+	if j.Config.WalEStorageURI == "" {
+		return errors.New("wal_e_storage_uri is not set; configure the archive first")
+	}
+	if msg := archiveProblem(j.Config, j.Config.WalEStorageURI, "wal_e_storage_uri"); msg != "" {
+		return errors.New(msg)
+	}
+	if err := installCharmTools(); err != nil {
+		return err
+	}
+	if err := writeArchiveConfig(archiveConfigPath, archiveConfig(j.Config, j.Config.WalEStorageURI)); err != nil {
+		return err
+	}
+	version, _, err := installedVersion(ctx, j.Config)
+	if err != nil {
+		return err
+	}
+	c, err := postgres.Lookup(version, clusterName)
+	if err != nil {
+		return fmt.Errorf("no database on this unit: %w", err)
+	}
+	out, code, runErr := runAsPostgres(ctx, charmToolsBin, "restore-point", "--config", archiveConfigPath,
+		"--port", strconv.Itoa(c.Port), p.Name)
+	if runErr != nil {
+		return fmt.Errorf("restore point %s failed (exit %d): %s", p.Name, code, lastLine(out))
+	}
+	res, err := parseRestorePoint(out)
+	if err != nil {
+		return err
+	}
+	res["storage-uri"] = j.Config.WalEStorageURI
+	return goops.SetActionResults(res)
+}
+
+// parseRestorePoint reads the tools' "restore point NAME at LSN on timeline N (TIME)" line.
+func parseRestorePoint(out string) (map[string]string, error) {
+	for _, l := range strings.Split(out, "\n") {
+		var name, lsn, at string
+		var tli int
+		if n, _ := fmt.Sscanf(l, "restore point %s at %s on timeline %d (%s", &name, &lsn, &tli, &at); n == 4 {
+			return map[string]string{"name": name, "lsn": lsn, "timeline": strconv.Itoa(tli), "time": strings.TrimSuffix(at, ")")}, nil
+		}
+	}
+	return nil, fmt.Errorf("restore point: unexpected output: %s", lastLine(out))
+}
+
+// walEVerify runs the engine's verify on this application's archive (or storage-uri): the WAL
+// recovery would read along the newest timeline from the oldest backup to the newest segment,
+// and each backup's tar objects. Findings are results (ok=false), not an action failure: the
+// action did its job.
+func walEVerify(ctx context.Context) error {
+	var p struct {
+		StorageURI string `json:"storage-uri"`
+	}
+	if err := goops.GetActionParams(&p); err != nil {
+		return err
+	}
+	var cfg Config
+	if err := goops.GetConfig(&cfg); err != nil {
+		return err
+	}
+	uri := p.StorageURI
+	if uri == "" {
+		uri = cfg.WalEStorageURI
+	}
+	if uri == "" {
+		return errors.New("no storage-uri given and wal_e_storage_uri is not set")
+	}
+	if msg := archiveProblem(cfg, uri, "storage-uri"); msg != "" {
+		return errors.New(msg)
+	}
+	a, err := archive.Open(ctx, archiveConfig(cfg, uri), "")
+	if err != nil {
+		return fmt.Errorf("open %s: %w", uri, err)
+	}
+	_ = goops.ActionLogf("verifying %s", uri)
+	r, err := a.Verify(ctx)
+	if err != nil {
+		return fmt.Errorf("verify %s: %w", uri, err)
+	}
+	res := verifyResults(r)
+	res["storage-uri"] = uri
+	res["read-from"] = a.ReadFrom()
+	return goops.SetActionResults(res)
+}
+
+// verifyResults turns a report into action results: a summary, the gaps, and per backup
+// what was read and what is wrong.
+func verifyResults(r archive.VerifyReport) map[string]string {
+	missing := 0
+	var gaps []string
+	for _, g := range append(append([]archive.Gap{}, r.Gaps...), r.Other...) {
+		missing += int(g.Last.SegNo-g.First.SegNo) + 1
+		if g.First == g.Last {
+			gaps = append(gaps, g.First.Name())
+		} else {
+			gaps = append(gaps, g.First.Name()+".."+g.Last.Name())
+		}
+	}
+	res := map[string]string{
+		"ok":               strconv.FormatBool(r.OK()),
+		"timeline":         strconv.FormatUint(uint64(r.Timeline.TLI), 10),
+		"segments-checked": strconv.Itoa(r.Checked),
+		"segments-missing": strconv.Itoa(missing),
+		"backups-checked":  strconv.Itoa(len(r.Backups)),
+	}
+	if r.Checked > 0 {
+		res["from"], res["to"] = r.From.Name(), r.To.Name()
+	}
+	if len(gaps) > 0 {
+		res["gaps"] = strings.Join(gaps, " ")
+	}
+	if len(r.OffBranch) > 0 {
+		res["off-branch-backups"] = strings.Join(r.OffBranch, " ")
+	}
+	if len(r.Problems) > 0 {
+		res["problems"] = strings.Join(r.Problems, "; ")
+	}
+	for _, b := range r.Backups {
+		k := "backups." + plan.ResultKey(b.Name) + "."
+		res[k+"format"] = string(b.Format)
+		res[k+"tar-objects-readable"] = strconv.Itoa(b.Parts)
+		if len(b.Problems) > 0 {
+			res[k+"problems"] = strings.Join(b.Problems, "; ")
+		}
+	}
+	return res
 }

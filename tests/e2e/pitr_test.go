@@ -119,12 +119,23 @@ func TestPITRSwift(t *testing.T) {
 	}
 	list := action(t, s, primary, "wal-e-list-backups")
 	entry, _ := list.Results[strings.ToLower(strings.ReplaceAll(name, "_", "-"))].(map[string]any)
-	if entry["name"] != name || entry["wal-segment-backup-start"] == nil || entry["expanded-size-bytes"] == nil {
+	if entry["name"] != name || entry["wal-segment-backup-start"] == nil || entry["expanded-size-bytes"] == nil || entry["format"] != "wal-g" {
 		t.Fatalf("wal-e-list-backups results: %v", list.Results)
 	}
 
 	target := insertTimestamps(t, s, primary)
 	t.Logf("target time %s", target)
+	if v := action(t, s, primary, "wal-e-verify"); v.Results["ok"] != "true" || v.Results["backups-checked"] != "1" || v.Results["segments-missing"] != "0" {
+		t.Errorf("wal-e-verify of a complete archive: %v", v.Results)
+	}
+	// A named restore point after the three rows, recorded in the archive.
+	point := action(t, s, primary, "wal-e-restore-point", "name=after-three")
+	if point.Results["name"] != "after-three" || point.Results["lsn"] == nil {
+		t.Fatalf("wal-e-restore-point results: %v", point.Results)
+	}
+	if res := s.RunAction(primary, "wal-e-restore-point", "name=after-three"); res.Status != "failed" || !strings.Contains(res.Message, "already exists") {
+		t.Errorf("a second restore point of the same name: %s %q", res.Status, res.Message)
+	}
 
 	// A fresh unit in a new model with the same configuration but its own URI.
 	s.Run("add-model", "walex2")
@@ -148,11 +159,20 @@ func TestPITRSwift(t *testing.T) {
 		!strings.Contains(res.Message, "before the oldest backup") {
 		t.Errorf("restore to a time before the oldest backup: %s %q", res.Status, res.Message)
 	}
-	// A target the archive never reaches fails the restore, and the old database comes back.
+	// Targets the archive cannot reach are refused before anything is stopped.
 	future := time.Now().UTC().Add(time.Hour).Format("2006-01-02 15:04:05+00")
-	if res := s.RunAction(fresh, "wal-e-restore", "storage-uri="+uri1, "target-time="+future, "confirm=true"); res.Status != "failed" ||
+	for _, params := range [][]string{{"target-time=" + future}, {"target-lsn=FF/0"}, {"target-name=never-made"},
+		{"target-lsn=0/3000000", "target-xid=1234"}} {
+		res := s.RunAction(fresh, "wal-e-restore", append([]string{"storage-uri=" + uri1, "confirm=true"}, params...)...)
+		if res.Status != "failed" || strings.Contains(res.Message, "put back") || strings.Contains(strings.Join(res.Log, "\n"), "stop") {
+			t.Errorf("restore to %v: %s %q (want refused before stopping)\n%s", params, res.Status, res.Message, strings.Join(res.Log, "\n"))
+		}
+	}
+	// A transaction that never commits cannot be located beforehand: recovery ends without
+	// reaching it, the restore fails, and the old database comes back.
+	if res := s.RunAction(fresh, "wal-e-restore", "storage-uri="+uri1, "target-xid=4000000000", "confirm=true"); res.Status != "failed" ||
 		!strings.Contains(res.Message, "put back") {
-		t.Errorf("restore to a time after the archive's end: %s %q\n%s", res.Status, res.Message, strings.Join(res.Log, "\n"))
+		t.Errorf("restore to a transaction never committed: %s %q\n%s", res.Status, res.Message, strings.Join(res.Log, "\n"))
 	}
 	if out := psql(s, fresh, "SELECT count(*) FROM pg_class WHERE relname = 'ts'"); out != "0" {
 		t.Fatalf("after a failed restore the fresh unit's own database is not back (ts tables: %s)", out)
@@ -164,6 +184,9 @@ func TestPITRSwift(t *testing.T) {
 	}
 	if out := psql(s, fresh, "SELECT count(*) FROM ts"); out != "2" {
 		t.Fatalf("the fresh unit restored to %s has %s rows, want 2", target, out)
+	}
+	if target, _ := res.Results["target"].(string); res.Results["format"] != "wal-g" || !strings.HasPrefix(target, "time ") {
+		t.Errorf("restore results name no format or target: %v", res.Results)
 	}
 	s.Run("wait")
 	expectRoles(t, s, "postgresql", 0)

@@ -38,15 +38,16 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"wal-push":     {"wal-push [--config F] [--uri U] [--pgdata DIR] PATH", walPush},
-	"wal-fetch":    {"wal-fetch [--config F] [--uri U] [--prefetch N] NAME DEST", walFetch},
-	"wal-prefetch": {"wal-prefetch [--config F] [--uri U] [--count N] NAME DIR", walPrefetch},
-	"backup-push":  {"backup-push [--config F] [--uri U] [--pgdata DIR] [--host H] [--port P] [--user U] [--permanent] [--part-size B] [--streams N] [--archive-timeout D]", backupPush},
-	"backup-list":  {"backup-list [--config F] [--uri U] [--json]", backupList},
-	"backup-fetch": {"backup-fetch [--config F] [--uri U] [--tablespace OID=DIR]... [--tablespace-root DIR] NAME|LATEST DIR", backupFetch},
-	"delete":       {"delete [--config F] [--uri U] (retain N | before NAME) [--confirm]", deleteCmd},
-	"verify":       {"verify [--config F] [--uri U] [--json]", verify},
-	"restore":      {"restore [--config F] [--uri U] [--target-time T] [--timeline latest|current|N] [--action promote|pause|shutdown] [--standby] [--tablespace OID=DIR]... [--tablespace-root DIR] [--plan-only] [--json] DIR", restore},
+	"wal-push":      {"wal-push [--config F] [--uri U] [--pgdata DIR] PATH", walPush},
+	"wal-fetch":     {"wal-fetch [--config F] [--uri U] [--prefetch N] NAME DEST", walFetch},
+	"wal-prefetch":  {"wal-prefetch [--config F] [--uri U] [--count N] NAME DIR", walPrefetch},
+	"backup-push":   {"backup-push [--config F] [--uri U] [--pgdata DIR] [--host H] [--port P] [--user U] [--permanent] [--part-size B] [--streams N] [--archive-timeout D]", backupPush},
+	"backup-list":   {"backup-list [--config F] [--uri U] [--json]", backupList},
+	"backup-fetch":  {"backup-fetch [--config F] [--uri U] [--tablespace OID=DIR]... [--tablespace-root DIR] NAME|LATEST DIR", backupFetch},
+	"delete":        {"delete [--config F] [--uri U] (retain N | before NAME) [--confirm]", deleteCmd},
+	"verify":        {"verify [--config F] [--uri U] [--json]", verify},
+	"restore":       {"restore [--config F] [--uri U] [--target-time T | --target-lsn X/Y | --target-xid N | --target-name P | --target-immediate] [--target-inclusive true|false] [--timeline latest|current|N] [--action promote|pause|shutdown] [--standby] [--tablespace OID=DIR]... [--tablespace-root DIR] [--plan-only] [--json] DIR", restore},
+	"restore-point": {"restore-point [--config F] [--uri U] [--host H] [--port P] [--user U] NAME", restorePoint},
 }
 
 // aliases give the generic names a prefix that says what they touch.
@@ -406,6 +407,11 @@ func ParseTargetTime(s string) (time.Time, error) {
 
 func restore(ctx context.Context, e *env, args []string) int {
 	target := e.fs.String("target-time", "", "recovery target time (default: the end of the archive)")
+	targetLSN := e.fs.String("target-lsn", "", "recovery target LSN (X/Y)")
+	targetXID := e.fs.String("target-xid", "", "recovery target transaction ID")
+	targetName := e.fs.String("target-name", "", "recovery target: a restore point recorded by restore-point")
+	immediate := e.fs.Bool("target-immediate", false, "recover to the end of the backup only")
+	inclusive := e.fs.String("target-inclusive", "", "recovery_target_inclusive: true or false (default PostgreSQL's, true)")
 	timeline := e.fs.String("timeline", "latest", "recovery_target_timeline: latest, current or a number")
 	action := e.fs.String("action", "promote", "recovery_target_action: promote, pause or shutdown")
 	standby := e.fs.Bool("standby", false, "restore as a standby following the archive")
@@ -416,7 +422,16 @@ func restore(ctx context.Context, e *env, args []string) int {
 	if !ok {
 		return ExitUsage
 	}
-	req := archive.RestoreRequest{TargetTimeline: *timeline, Standby: *standby, Action: *action, ConfigPath: *e.config, URI: *e.uri}
+	req := archive.RestoreRequest{TargetTimeline: *timeline, Standby: *standby, Action: *action, ConfigPath: *e.config, URI: *e.uri,
+		TargetLSN: *targetLSN, TargetXID: *targetXID, TargetName: *targetName, TargetImmediate: *immediate}
+	if *inclusive != "" {
+		v, err := strconv.ParseBool(*inclusive)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "--target-inclusive %q: want true or false\n", *inclusive)
+			return ExitUsage
+		}
+		req.TargetInclusive = &v
+	}
 	if *target != "" {
 		t, err := ParseTargetTime(*target)
 		if err != nil {
@@ -451,5 +466,36 @@ func restore(ctx context.Context, e *env, args []string) int {
 		TablespaceRoot: *tsRoot}); err != nil {
 		return e.fail(err)
 	}
+	return ExitOK
+}
+
+// restorePoint creates a named restore point on the primary and records it in the archive,
+// so that restore --target-name can check it before anything is stopped.
+func restorePoint(ctx context.Context, e *env, args []string) int {
+	host := e.fs.String("host", envOr("PGHOST", "/var/run/postgresql"), "server host or unix socket directory")
+	port := e.fs.Int("port", 5432, "server port")
+	user := e.fs.String("user", envOr("PGUSER", "postgres"), "user (a superuser or one granted pg_create_restore_point)")
+	if p, err := strconv.Atoi(os.Getenv("PGPORT")); err == nil {
+		*port = p
+	}
+	pos, ok := e.parse(args, 1)
+	if !ok {
+		return ExitUsage
+	}
+	if err := archive.CheckRestorePointName(pos[0]); err != nil {
+		fmt.Fprintln(e.stderr, err)
+		return ExitUsage
+	}
+	a, _, err := e.open(ctx)
+	if err != nil {
+		return e.fail(err)
+	}
+	conn := fmt.Sprintf("host='%s' port=%d user='%s' dbname=postgres application_name=pgcharm-restore-point",
+		connQuote(*host), *port, connQuote(*user))
+	p, err := a.CreateRestorePoint(ctx, conn, pos[0])
+	if err != nil {
+		return e.fail(err)
+	}
+	fmt.Fprintf(e.stdout, "restore point %s at %s on timeline %d (%s)\n", p.Name, p.LSN, p.Timeline, p.Time.Format(time.RFC3339Nano))
 	return ExitOK
 }
