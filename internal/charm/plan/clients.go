@@ -70,6 +70,7 @@ func reservedRole(name string) string {
 // DecideClient resolves a client relation's request and checks it. The request is
 // read from the remote application's bag and then each unit's bag in name order (the
 // first non-empty value wins), as clients of the original interface set it per unit.
+// A unit's catch-all egress subnets are dropped and block the relation (isolation.go).
 func DecideClient(rel ClientRelation) (c Client) {
 	c = Client{Endpoint: rel.Endpoint, ID: rel.ID, App: rel.App, User: pgsql.UserName(rel.Endpoint, rel.App)}
 	merged := map[string]string{}
