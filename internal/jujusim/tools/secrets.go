@@ -280,11 +280,11 @@ func (c *call) granted(s *state.Secret) bool {
 	if s.Grants == nil {
 		return false
 	}
-	if _, ok := s.Grants[c.u.Name]; ok {
+	if rel, ok := s.Grants[c.u.Name]; ok && c.grantHolds(rel) {
 		return true
 	}
-	_, ok := s.Grants[c.u.App]
-	return ok
+	rel, ok := s.Grants[c.u.App]
+	return ok && c.grantHolds(rel)
 }
 
 func secretGet(c *call) error {
