@@ -89,7 +89,7 @@ func TestRealToolLayouts(t *testing.T) {
 
 	walgArch := filepath.Join(base, "walg")
 	var walgNames []string
-	for _, method := range []string{"lz4", "zstd", "brotli", "none"} {
+	for _, method := range []string{"lz4", "zstd", "brotli", "lzma", "none"} {
 		src.sql("SELECT pg_switch_wal()") // each backup starts in a segment of its own, so names differ
 		name, members := legacyfixture.WALG309Backup(t, srcFx, walgArch, method, 4<<20)
 		walgNames = append(walgNames, name)
@@ -144,7 +144,7 @@ func TestRealToolLayouts(t *testing.T) {
 			t.Fatal(err)
 		}
 		list, err := a.ListBackups(ctx)
-		if err != nil || len(list) != 4 {
+		if err != nil || len(list) != 5 {
 			t.Fatalf("backup-list: %v %+v", err, list)
 		}
 		for _, b := range list {
@@ -152,6 +152,25 @@ func TestRealToolLayouts(t *testing.T) {
 				t.Errorf("listed %+v", b)
 			}
 		}
+		// A delta backup (WAL-G's name and sentinel fields for one) is listed but refused,
+		// naming WAL-G's own backup-fetch.
+		last := walgNames[len(walgNames)-1]
+		raw, _ := os.ReadFile(filepath.Join(walgArch, "basebackups_005", last+"_backup_stop_sentinel.json"))
+		delta := strings.Replace(last, "base_", "base_", 1) + "_D_" + strings.TrimPrefix(walgNames[0], "base_")
+		deltaSentinel := strings.Replace(string(raw), `"PgVersion"`, `"DeltaLSN":1,"DeltaFrom":"`+walgNames[0]+`","DeltaFullName":"`+walgNames[0]+`","DeltaCount":1,"PgVersion"`, 1)
+		os.WriteFile(filepath.Join(walgArch, "basebackups_005", delta+"_backup_stop_sentinel.json"), []byte(deltaSentinel), 0o644)
+		db, err := a.FindBackup(ctx, delta)
+		if err != nil || !db.IsDelta {
+			t.Fatalf("delta backup listed as %+v, %v", db, err)
+		}
+		if _, err := a.BackupFetch(ctx, delta, filepath.Join(base, "delta"), archive.BackupFetchOptions{PgMajor: 15}); err == nil ||
+			!strings.Contains(err.Error(), "wal-g backup-fetch") {
+			t.Errorf("fetch of a delta backup: %v", err)
+		}
+		if plan, err := a.PlanRestore(ctx, archive.RestoreRequest{Binary: binPath}); err != nil || plan.Backup.IsDelta {
+			t.Errorf("a plan chose the delta backup: %+v %v", plan.Backup, err)
+		}
+		os.Remove(filepath.Join(walgArch, "basebackups_005", delta+"_backup_stop_sentinel.json"))
 		for i, name := range walgNames {
 			r := restoreFixture(t, base, fmt.Sprintf("from-walg-%d", i), cfg, "file://"+walgArch, name, target)
 			if got := r.sql("SELECT count(*) FROM marks"); got != want {

@@ -41,6 +41,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
+	"github.com/ulikunitz/xz/lzma"
 
 	"github.com/pgcharm/postgresql/internal/archive"
 	"github.com/pgcharm/postgresql/internal/archive/store"
@@ -77,6 +78,12 @@ func walgCompress(t testing.TB, method string, w io.Writer) (io.WriteCloser, str
 		return zw, "zst"
 	case "brotli":
 		return brotli.NewWriterLevel(w, 3), "br" // cbrotli Quality 3
+	case "lzma":
+		zw, err := lzma.NewWriter(w) // ulikunitz/xz/lzma, the classic .lzma format
+		if err != nil {
+			t.Fatal(err)
+		}
+		return zw, "lzma"
 	}
 	return nopCloser{w}, ""
 }
@@ -98,13 +105,12 @@ func (c *countWriter) Write(p []byte) (int, error) {
 
 // walgTar is one tarball being written (internal/storage_tar_ball.go).
 type walgTar struct {
-	name   string
-	f      *os.File
-	cw     *countWriter
-	zw     io.WriteCloser
-	tw     *tar.Writer
-	size   int64 // what TarBall.AddSize counted: the members' sizes
-	closed bool
+	name string
+	f    *os.File
+	cw   *countWriter
+	zw   io.WriteCloser
+	tw   *tar.Writer
+	size int64 // what TarBall.AddSize counted: the members' sizes
 }
 
 func newWALGTar(t testing.TB, folder, plain, method string) *walgTar {
@@ -621,22 +627,15 @@ func UploadTree(t testing.TB, dir string, s store.Store) {
 			sentinels = append(sentinels, rel) // last, as the tools upload them
 			return nil
 		}
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		return s.Put(ctx, filepath.ToSlash(rel), f)
+		return putFile(ctx, s, filepath.ToSlash(rel), p)
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, rel := range sentinels {
-		f, _ := os.Open(filepath.Join(dir, rel))
-		if err := s.Put(ctx, filepath.ToSlash(rel), f); err != nil {
+		if err := putFile(ctx, s, filepath.ToSlash(rel), filepath.Join(dir, rel)); err != nil {
 			t.Fatal(err)
 		}
-		f.Close()
 	}
 }
 
@@ -660,4 +659,25 @@ type prefixed struct {
 
 func (p prefixed) Put(ctx context.Context, name string, r io.Reader) error {
 	return p.Store.Put(ctx, p.p+name, r)
+}
+
+// putFile uploads a file, retrying a few times as the tools do: a Swift all-in-one server
+// answers 503 for a moment after it started.
+func putFile(ctx context.Context, s store.Store, name, path string) error {
+	var err error
+	for try := 0; try < 5; try++ {
+		if try > 0 {
+			time.Sleep(time.Duration(try) * time.Second)
+		}
+		var f *os.File
+		if f, err = os.Open(path); err != nil {
+			return err
+		}
+		err = s.Put(ctx, name, f)
+		f.Close()
+		if err == nil {
+			return nil
+		}
+	}
+	return err
 }
