@@ -31,11 +31,11 @@ image:
 demo:
 	./tests/demo/run $(if $(CHAPTER),--chapter $(CHAPTER))
 
-## test: every test; end-to-end tests need root and real servers (see .ci/run). Packages
-## run one at a time: their end-to-end tests each load both cores.
+## test: set-up (as root: tests/setup/*.sh and the machine image, quick once done), go vet,
+## then every test, packages one at a time (their end-to-end tests each load both cores),
+## ending with a one-line summary of skipped tests and why.
 test:
-	$(GO) vet ./...
-	$(GO) test -p 1 -count=1 -timeout 40m ./...
+	./tests/run
 
 ## test-short: unit tests only
 test-short:

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -79,27 +78,17 @@ func Start(ctx context.Context, c *Cluster) error {
 		return err
 	}
 	if !running {
-		if systemdRunning() {
-			// Without extra options pg_ctlcluster hands over to systemctl, which supervises
-			// the server (postgresql@V-N); WaitReady does the waiting.
-			if err := ctl(ctx, c, "start"); err != nil {
-				return err
-			}
-		} else {
-			t := strconv.Itoa(int(StartTimeout / time.Second))
-			if err := ctl(ctx, c, "start", "--", "-t", t); err != nil {
-				return err
-			}
+		// The extra options make pg_ctlcluster start the server itself even when systemd
+		// runs (it would otherwise hand over to systemctl, whose Debian unit waits forever
+		// for a server that failed to start: ExecStart=- and TimeoutStartSec=0), and pg_ctl
+		// reports a server that exits during startup (a recovery target never reached) at
+		// once. Stop and Restart pass options too, so they act on that server the same way.
+		t := strconv.Itoa(int(StartTimeout / time.Second))
+		if err := ctl(ctx, c, "start", "--", "-t", t); err != nil {
+			return err
 		}
 	}
 	return WaitReady(ctx, c)
-}
-
-// systemdRunning tells whether systemd runs this machine, the test pg_ctlcluster makes before
-// it redirects start, stop and restart to systemctl (and only when given no extra options).
-func systemdRunning() bool {
-	st, err := os.Stat("/run/systemd/system")
-	return err == nil && st.IsDir()
 }
 
 // ManualStart makes the cluster's start.conf "manual": nothing starts the server at boot, so
@@ -149,15 +138,6 @@ func Stop(ctx context.Context, c *Cluster, mode StopMode) error {
 	if err != nil || !running {
 		return err
 	}
-	if systemdRunning() {
-		if mode == StopFast {
-			return ctl(ctx, c, "stop") // systemctl stop: the unit stops with -m fast
-		}
-		// Another mode bypasses systemd, which then marks the unit failed; clear that.
-		err := ctl(ctx, c, "stop", "-m", string(mode))
-		_ = exec.CommandContext(ctx, "systemctl", "reset-failed", "postgresql@"+c.Version+"-"+c.Name).Run()
-		return err
-	}
 	return ctl(ctx, c, "stop", "-m", string(mode))
 }
 
@@ -170,12 +150,6 @@ func Restart(ctx context.Context, c *Cluster) error {
 	}
 	if !running {
 		return Start(ctx, c)
-	}
-	if systemdRunning() {
-		if err := ctl(ctx, c, "restart"); err != nil { // systemctl restart
-			return err
-		}
-		return WaitReady(ctx, c)
 	}
 	t := strconv.Itoa(int(StartTimeout / time.Second))
 	if err := ctl(ctx, c, "restart", "-m", "fast", "--", "-t", t); err != nil {

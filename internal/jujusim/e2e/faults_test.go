@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -130,4 +132,56 @@ func TestMachineFaults(t *testing.T) {
 			t.Errorf("machine directories left: %d, want 2", len(entries))
 		}
 	})
+}
+
+// TestCleanupAfterFaults checks that kill-controller --all leaves nothing of system machines on
+// the host, one of them crashed and one partitioned: no process, mount, cgroup or veth.
+func TestCleanupAfterFaults(t *testing.T) {
+	s := simtest.New(t)
+	s.SystemMachines()
+	ch := recorderCharm(t)
+	s.Bootstrap("ctl")
+	s.Run("deploy", ch, "rec", "-n", "3")
+	type machineFile struct {
+		PID    int    `json:"pid"`
+		Veth   string `json:"veth"`
+		Cgroup string `json:"cgroup"`
+	}
+	var ms []machineFile
+	dirs, _ := filepath.Glob(filepath.Join(s.Home, "machines", "*", "machine.json"))
+	for _, f := range dirs {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m machineFile
+		if err := json.Unmarshal(data, &m); err != nil || m.PID == 0 || m.Cgroup == "" {
+			t.Fatalf("%s: %v %+v", f, err, m)
+		}
+		ms = append(ms, m)
+	}
+	if len(ms) != 3 {
+		t.Fatalf("%d machine files, want 3", len(ms))
+	}
+	s.Crash("rec/1")
+	s.Partition("rec/2")
+	s.Run("kill-controller", "--all")
+	for _, m := range ms {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", m.PID)); err == nil {
+			t.Errorf("PID 1 %d of a machine still runs", m.PID)
+		}
+		if _, err := os.Stat(m.Cgroup); err == nil {
+			t.Errorf("cgroup %s left", m.Cgroup)
+		}
+		if _, err := os.Stat("/sys/class/net/" + m.Veth); err == nil {
+			t.Errorf("veth %s left", m.Veth)
+		}
+	}
+	mounts, _ := os.ReadFile("/proc/self/mountinfo")
+	if strings.Contains(string(mounts), s.Home) {
+		t.Errorf("mounts under %s left:\n%s", s.Home, mounts)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(s.Home, "machines")); len(entries) != 0 {
+		t.Errorf("%d machine directories left", len(entries))
+	}
 }

@@ -1,5 +1,11 @@
 // Package machine makes jujusim's machines out of Linux namespaces, so that every unit runs the
-// way it would on a machine of its own while the host's packages (/usr) serve them all.
+// way it would on a machine of its own.
+//
+// jujusim's machines are System machines (system.go): systemd as PID 1 in their own PID, mount,
+// UTS, IPC, network and cgroup namespaces, on an overlay of an image (package image), like the
+// LXD system containers Juju gives a charm; they reboot, crash and can be partitioned. The rest
+// of this comment describes the older namespace Machine, which shares the host's root
+// filesystem and runs no systemd (JUJUSIM_MACHINES=namespace); both share the networks.
 //
 // A controller is a Linux bridge with its own subnet (EnsureNetwork); the host takes the first
 // address, routes between bridges without NAT (source addresses are preserved end to end) and
