@@ -100,6 +100,12 @@ func (e *Engine) finish(ctx context.Context, j *job, code int, stdout, stderr st
 		if len(u.Queue) > 0 && u.Queue[0] == j.ev {
 			u.Queue = u.Queue[1:]
 		}
+		if j.action == nil && (code != 0 || runErr != nil) && !m.Machines[u.Machine].Reachable() {
+			// Killed by its machine's crash (faults.go): as Juju's uniter after a restart, the
+			// hook runs again once the machine is back; its buffered writes are dropped.
+			u.Queue = append([]state.Event{j.ev}, u.Queue...)
+			return nil
+		}
 		u.Agent = state.Status{Current: "idle", Since: now()}
 		if j.action != nil {
 			a := m.Actions[j.ev.Action]

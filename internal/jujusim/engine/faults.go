@@ -169,10 +169,8 @@ func (e *Engine) Crash(ctx context.Context, ref ModelRef, id string) error {
 	if err != nil {
 		return err
 	}
-	if err := fm.Crash(ctx); err != nil {
-		return err
-	}
-	return e.updateMachine(ref, mc.ID, func(_ *state.State, _ *state.Model, x *state.Machine, units []*state.Unit) {
+	// Recorded first, so that a hook the crash kills is seen as interrupted, not failed.
+	if err := e.updateMachine(ref, mc.ID, func(_ *state.State, _ *state.Model, x *state.Machine, units []*state.Unit) {
 		now := time.Now().UTC()
 		x.Down = true
 		if x.LostSince.IsZero() {
@@ -181,7 +179,10 @@ func (e *Engine) Crash(ctx context.Context, ref ModelRef, id string) error {
 		for _, u := range units {
 			lose(u, now)
 		}
-	})
+	}); err != nil {
+		return err
+	}
+	return fm.Crash(ctx)
 }
 
 // Partition cuts a machine's network both ways; its processes keep running, its units run no
