@@ -2,6 +2,7 @@ package archive
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -125,7 +126,12 @@ func NewDecompressor(ext string, r io.Reader) (io.ReadCloser, error) {
 		return io.NopCloser(zr), nil
 	case "lzo":
 		// WAL-E's objects: `lzop -c` output, blocks checked with their Adler-32.
-		zr, err := lzop.NewReader(r)
+		br := bufio.NewReaderSize(r, 64<<10)
+		if head, _ := br.Peek(1); len(head) == 1 && head[0]&0x80 != 0 && head[0] != 0x89 {
+			// An OpenPGP packet, not lzop's magic: WAL-E with WALE_GPG_KEY_ID ran gpg after lzop.
+			return nil, errors.New("the object is encrypted with gpg (WAL-E's WALE_GPG_KEY_ID); encrypted WAL-E archives are not supported: decrypt them with gpg first")
+		}
+		zr, err := lzop.NewReader(br)
 		if err != nil {
 			return nil, err
 		}

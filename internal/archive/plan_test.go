@@ -183,6 +183,10 @@ func TestCompressionRoundTrip(t *testing.T) {
 			t.Errorf("%s: truncated frame read without error", c)
 		}
 	}
+	// gpg output (an OpenPGP public-key encrypted session key packet) is named, not misread.
+	if _, err := NewDecompressor("lzo", bytes.NewReader([]byte{0x85, 0x01, 0x0c, 0x03})); err == nil || !strings.Contains(err.Error(), "gpg") {
+		t.Errorf("gpg-encrypted lzo: %v", err)
+	}
 	if _, err := NewDecompressor("gz", nil); err == nil {
 		t.Error("gz accepted")
 	}
