@@ -133,6 +133,27 @@ func TestDatabaseRelation(t *testing.T) {
 		t.Errorf("the client's user attributes: %q", out)
 	}
 
+	// Hooks run again on the settled servers change nothing the client sees: no
+	// relation write (no relation-changed on the client), no new secret revision.
+	changedHooks := func() int {
+		return strings.Count(s.Run("debug-log", "-m", server, "--include", "app/0"), `ran "database-relation-changed" hook`)
+	}
+	revision := func() string {
+		return s.Run("exec", "-m", server, leaderOf(t, s, server), "--", "secret-info-get", bag["secret-user"], "--format=json")
+	}
+	hooksBefore, revBefore := changedHooks(), revision()
+	if hooksBefore == 0 || !strings.Contains(revBefore, `"revision"`) {
+		t.Fatalf("counted %d relation-changed hooks on the client and secret info %q: the check below would prove nothing", hooksBefore, revBefore)
+	}
+	for _, u := range []string{primary, standbys[0]} {
+		for _, hook := range []string{"config-changed", "update-status", "upgrade-charm", "leader-settings-changed"} {
+			s.Run("run-hook", u, hook)
+		}
+	}
+	if n, rev := changedHooks(), revision(); n != hooksBefore || rev != revBefore {
+		t.Errorf("hooks run again on settled servers: %d relation-changed hooks on the client (was %d), secret %s (was %s)", n, hooksBefore, rev, revBefore)
+	}
+
 	// Write through uris (libpq finds the primary among all units), read back through
 	// read-only-uris (a standby).
 	if out, err := viaURI(s, server, "app/0", c.URIs, "CREATE TABLE kept (v text); INSERT INTO kept VALUES ('one'); SELECT current_user, current_database()"); err != nil ||
@@ -304,6 +325,11 @@ func TestDatabaseRelation(t *testing.T) {
 	if out, err := viaURI(s, server, "app/0", again.Credentials.URIs, "SELECT string_agg(v, ',' ORDER BY v) FROM kept"); err != nil || out != "one,three,two" {
 		t.Errorf("related again: %q %v", out, err)
 	}
+}
+
+func leaderOf(t *testing.T, s *simtest.Sim, model string) string {
+	t.Helper()
+	return s.Leader(model, "postgresql")
 }
 
 // noCredentialsInBags fails if the password (or a URI holding it) appears in any bag a
