@@ -1,7 +1,8 @@
 // Command testsummary reads `go test -json` on stdin, prints what `go test` would (package
 // results, and the output of failed tests), and ends with one line summing up the skipped
-// tests by reason, so that a run that skipped whole areas says so. It exits 1 if a test or a
-// package failed.
+// tests by reason, so that a run that skipped whole areas says so, and with the plain count
+// "tests: N passed, N failed, N skipped" (subtests included) that CI reads. It exits 1 if a
+// test or a package failed.
 //
 //	go test -json ./... | go run ./cmd/testsummary
 package main
@@ -37,6 +38,7 @@ func run(in io.Reader, out io.Writer) int {
 	outputs := map[string][]string{} // package/test -> output lines
 	skips := map[string]int{}        // reason -> tests
 	var failed []string
+	var passed, skipped, failedTests int
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 1024*1024), 16*1024*1024)
 	for sc.Scan() {
@@ -59,12 +61,14 @@ func run(in io.Reader, out io.Writer) int {
 		case "skip":
 			if ev.Test != "" {
 				skips[skipReason(outputs[key])]++
+				skipped++
 			}
 			delete(outputs, key)
 		case "fail":
 			if ev.Test == "" {
 				failed = append(failed, ev.Package) // a build failure, a panic, a timeout
 			} else {
+				failedTests++
 				failed = append(failed, ev.Package+"."+ev.Test)
 				fmt.Fprintf(out, "--- FAIL: %s (%s, %.1fs)\n", ev.Test, ev.Package, ev.Elapsed)
 				for _, l := range outputs[key] {
@@ -75,6 +79,9 @@ func run(in io.Reader, out io.Writer) int {
 			}
 			delete(outputs, key)
 		case "pass":
+			if ev.Test != "" {
+				passed++
+			}
 			delete(outputs, key)
 		}
 	}
@@ -82,6 +89,10 @@ func run(in io.Reader, out io.Writer) int {
 		fmt.Fprintf(out, "FAILED: %s\n", strings.Join(failed, ", "))
 	}
 	fmt.Fprintln(out, summary(skips))
+	if failedTests == 0 && len(failed) > 0 {
+		failedTests = len(failed) // a package that failed without a failing test (build, panic)
+	}
+	fmt.Fprintf(out, "tests: %d passed, %d failed, %d skipped\n", passed, failedTests, skipped)
 	if len(failed) > 0 {
 		return 1
 	}

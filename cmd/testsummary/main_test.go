@@ -25,13 +25,13 @@ func TestSummary(t *testing.T) {
 		t.Errorf("exit %d with a failed test, want 1", code)
 	}
 	got := out.String()
-	for _, want := range []string{"--- FAIL: TestC (p, 1.5s)", "c_test.go:5: boom", "FAIL\tp\t1.6s", "FAILED: p.TestC", `skipped 2 tests: 2× "needs root"`} {
+	for _, want := range []string{"--- FAIL: TestC (p, 1.5s)", "c_test.go:5: boom", "FAIL\tp\t1.6s", "FAILED: p.TestC", `skipped 2 tests: 2× "needs root"`, "tests: 1 passed, 1 failed, 2 skipped\n"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("output lacks %q:\n%s", want, got)
 		}
 	}
 	var ok bytes.Buffer
-	if code := run(strings.NewReader(`{"Action":"pass","Package":"q","Test":"TestD"}`), &ok); code != 0 || !strings.Contains(ok.String(), "skipped: none") {
+	if code := run(strings.NewReader(`{"Action":"pass","Package":"q","Test":"TestD"}`), &ok); code != 0 || !strings.Contains(ok.String(), "skipped: none\ntests: 1 passed, 0 failed, 0 skipped\n") {
 		t.Errorf("all passing: exit %d, %q", code, ok.String())
 	}
 }
