@@ -253,12 +253,31 @@ type restoreParams struct {
 	BackupName      string      `json:"backup-name"`
 	TargetTime      string      `json:"target-time"`
 	TargetLSN       string      `json:"target-lsn"`
-	TargetXID       json.Number `json:"target-xid"` // an integer in actions.yaml: juju run types 1234 as one
-	TargetName      string      `json:"target-name"`
+	TargetXID       paramString `json:"target-xid"`
+	TargetName      paramString `json:"target-name"`
 	Target          string      `json:"target"`
 	TargetInclusive *bool       `json:"target-inclusive"`
-	TargetTimeline  string      `json:"target-timeline"`
+	TargetTimeline  paramString `json:"target-timeline"`
 	Confirm         bool        `json:"confirm"`
+}
+
+// paramString is an action parameter declared [string, integer]: `juju run` types values by
+// their YAML form, so target-timeline=2 or target-xid=1234 arrive as numbers, and a string
+// schema alone would refuse them.
+type paramString string
+
+func (p *paramString) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*p = paramString(s)
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("want a string or an integer, got %s", b)
+	}
+	*p = paramString(n.String())
+	return nil
 }
 
 // restoreTarget checks the target parameters alone (at most one target; each well formed)
@@ -266,8 +285,8 @@ type restoreParams struct {
 // before anything is looked at, let alone stopped. Whether the archive can reach the target
 // is PlanRestore's to say, still before anything is stopped.
 func restoreTarget(p restoreParams) (archive.RestoreRequest, error) {
-	req := archive.RestoreRequest{TargetTimeline: p.TargetTimeline, Action: "promote", TargetInclusive: p.TargetInclusive,
-		TargetLSN: strings.TrimSpace(p.TargetLSN), TargetXID: strings.TrimSpace(p.TargetXID.String()), TargetName: strings.TrimSpace(p.TargetName)}
+	req := archive.RestoreRequest{TargetTimeline: string(p.TargetTimeline), Action: "promote", TargetInclusive: p.TargetInclusive,
+		TargetLSN: strings.TrimSpace(p.TargetLSN), TargetXID: strings.TrimSpace(string(p.TargetXID)), TargetName: strings.TrimSpace(string(p.TargetName))}
 	var given []string
 	if strings.TrimSpace(p.TargetTime) != "" {
 		t, err := cli.ParseTargetTime(p.TargetTime)

@@ -14,7 +14,7 @@ func TestRestoreTarget(t *testing.T) {
 		"latest":    {},
 		"time":      {TargetTime: "2026-12-04 01:00:00+00"},
 		"lsn":       {TargetLSN: "0/3000028", TargetInclusive: &yes},
-		"xid":       {TargetXID: json.Number("7654")},
+		"xid":       {TargetXID: paramString("7654")},
 		"name":      {TargetName: "before-upgrade"},
 		"immediate": {Target: "immediate"},
 		"explicit":  {Target: "latest"},
@@ -35,10 +35,10 @@ func TestRestoreTarget(t *testing.T) {
 		want string
 	}{
 		"two":             {restoreParams{TargetTime: "2026-12-04 01:00:00+00", TargetLSN: "0/3000028"}, "give one recovery target"},
-		"name and xid":    {restoreParams{TargetName: "x", TargetXID: json.Number("1234")}, "give one recovery target"},
+		"name and xid":    {restoreParams{TargetName: "x", TargetXID: paramString("1234")}, "give one recovery target"},
 		"immediate+time":  {restoreParams{Target: "immediate", TargetTime: "2026-12-04"}, "give one recovery target"},
 		"bad lsn":         {restoreParams{TargetLSN: "3000028"}, "target-lsn"},
-		"bad xid":         {restoreParams{TargetXID: json.Number("-1")}, "transaction ID"},
+		"bad xid":         {restoreParams{TargetXID: paramString("-1")}, "transaction ID"},
 		"bad name":        {restoreParams{TargetName: "a'; DROP TABLE x; --"}, "target-name"},
 		"bad target":      {restoreParams{Target: "soon"}, "want immediate"},
 		"bad time":        {restoreParams{TargetTime: "yesterday"}, "target time"},
@@ -77,5 +77,22 @@ func TestVerifyResults(t *testing.T) {
 		if res[k] != want {
 			t.Errorf("%s = %q, want %q", k, res[k], want)
 		}
+	}
+}
+
+// TestRestoreParamsTyped: `juju run ... target-timeline=2 target-xid=1234` sends numbers.
+func TestRestoreParamsTyped(t *testing.T) {
+	var p restoreParams
+	if err := json.Unmarshal([]byte(`{"storage-uri":"swift://walex_1","target-timeline":2,"target-xid":1234,"target-name":2026}`), &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.TargetTimeline != "2" || p.TargetXID != "1234" || p.TargetName != "2026" {
+		t.Fatalf("%+v", p)
+	}
+	if err := json.Unmarshal([]byte(`{"target-timeline":"latest","target-xid":""}`), &p); err != nil || p.TargetTimeline != "latest" || p.TargetXID != "" {
+		t.Fatalf("%+v %v", p, err)
+	}
+	if err := json.Unmarshal([]byte(`{"target-timeline":true}`), &p); err == nil {
+		t.Fatal("a boolean timeline accepted")
 	}
 }

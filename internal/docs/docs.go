@@ -67,7 +67,7 @@ func Reference(configYAML, actionsYAML []byte, order []string) (string, error) {
 			if required[p] {
 				def = "required"
 			}
-			fmt.Fprintf(&b, "| `%s` | %v | %s | %s |\n", p, prop["type"], def, cell(fmt.Sprint(prop["description"])))
+			fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", p, typeText(prop["type"]), def, cell(fmt.Sprint(prop["description"])))
 		}
 	}
 	return b.String(), nil
@@ -100,4 +100,16 @@ func defaultText(v any) string {
 func cell(s string) string {
 	s = strings.Join(strings.Fields(s), " ")
 	return strings.ReplaceAll(s, "|", `\|`)
+}
+
+// typeText renders a JSON schema type: "string", or "string or integer" for a list.
+func typeText(t any) string {
+	if list, ok := t.([]any); ok {
+		parts := make([]string, len(list))
+		for i, v := range list {
+			parts[i] = fmt.Sprint(v)
+		}
+		return strings.Join(parts, " or ")
+	}
+	return fmt.Sprint(t)
 }

@@ -161,8 +161,9 @@ func TestPITRSwift(t *testing.T) {
 	}
 	// Targets the archive cannot reach are refused before anything is stopped.
 	future := time.Now().UTC().Add(time.Hour).Format("2006-01-02 15:04:05+00")
+	// (juju run types target-timeline=9 and target-xid=1234 as integers: both are accepted.)
 	for _, params := range [][]string{{"target-time=" + future}, {"target-lsn=FF/0"}, {"target-name=never-made"},
-		{"target-lsn=0/3000000", "target-xid=1234"}} {
+		{"target-timeline=9"}, {"target-lsn=0/3000000", "target-xid=1234"}} {
 		res := s.RunAction(fresh, "wal-e-restore", append([]string{"storage-uri=" + uri1, "confirm=true"}, params...)...)
 		if res.Status != "failed" || strings.Contains(res.Message, "put back") || strings.Contains(strings.Join(res.Log, "\n"), "stop") {
 			t.Errorf("restore to %v: %s %q (want refused before stopping)\n%s", params, res.Status, res.Message, strings.Join(res.Log, "\n"))
