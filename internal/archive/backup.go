@@ -312,7 +312,8 @@ func (a *Archive) readBackup(ctx context.Context, o store.Object) (Backup, error
 	}
 	if wale.StopSegment != "" {
 		// WAL-E records no time at all: the sentinel, uploaded last, was stored when the backup
-		// finished (WAL-E's own backup-list shows the same last-modified time).
+		// finished (WAL-E's own backup-list shows the same last-modified time), unless the
+		// archive was copied since; the backup history file, when archived, says better.
 		b.FinishTime = o.Modified
 		if err := a.applyWALE(ctx, &b, wale); err != nil {
 			return Backup{}, err

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/pgcharm/postgresql/internal/archive/store"
 )
@@ -114,6 +115,7 @@ func (a *Archive) applyWALE(ctx context.Context, b *Backup, raw waleSentinel) er
 	}
 	b.FinishLSN = stop.StartLSN() + LSN(soff)
 	b.UncompressedSize = raw.Expanded
+	a.applyBackupHistory(ctx, b)
 	if spec := b.Sentinel.Spec; spec != nil && len(spec.Tablespaces) > 0 {
 		// WAL-E names tablespace members relative to the common prefix of the data directory
 		// and every tablespace location, not to the data directory.
@@ -133,6 +135,49 @@ func (a *Archive) applyWALE(ctx context.Context, b *Backup, raw waleSentinel) er
 
 // readSmall reads a small object whole: JSON sentinels (old WAL-G ones embed the file list, so
 // the bound is generous) and WAL-E's version text.
+// applyBackupHistory takes a backup's start and stop times from the backup history file
+// PostgreSQL archived for it (<segment>.<offset>.backup: "START TIME: ...", "STOP TIME: ..."),
+// which survives copying an archive, unlike store times. Times in zones other than UTC or GMT
+// are left alone: the abbreviation alone does not give the offset.
+func (a *Archive) applyBackupHistory(ctx context.Context, b *Backup) {
+	name := fmt.Sprintf("%s.%08X.backup", SegmentOf(b.Timeline, b.StartLSN).Name(), uint64(b.StartLSN)%SegmentSize)
+	objs, err := a.findWALToRead(ctx, name)
+	if err != nil || len(objs) == 0 {
+		return
+	}
+	rc, err := a.getDecompressed(ctx, preferredObject(objs))
+	if err != nil {
+		return
+	}
+	defer rc.Close()
+	body, err := io.ReadAll(io.LimitReader(rc, 64<<10))
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		key, value, ok := strings.Cut(line, ": ")
+		if !ok || (key != "START TIME" && key != "STOP TIME") {
+			continue
+		}
+		value = strings.TrimSpace(value)
+		zone := value[strings.LastIndexByte(value, ' ')+1:]
+		if zone != "UTC" && zone != "GMT" {
+			continue
+		}
+		t, err := time.Parse("2006-01-02 15:04:05", strings.TrimSpace(strings.TrimSuffix(value, zone)))
+		if err != nil {
+			continue
+		}
+		if key == "START TIME" {
+			b.StartTime = t.UTC()
+		} else {
+			// Whole seconds: round up, so that a backup is never taken for finished before a
+			// target within its last second (recovery cannot stop before consistency).
+			b.FinishTime = t.UTC().Add(time.Second)
+		}
+	}
+}
+
 func (a *Archive) readSmall(ctx context.Context, key string) (string, error) {
 	rc, err := a.src().Get(ctx, key)
 	if err != nil {

@@ -1,9 +1,12 @@
 package archive
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseVersionText(t *testing.T) {
@@ -65,6 +68,18 @@ func TestWALESentinel(t *testing.T) {
 	}
 	if b.StartSegment().Name() != "000000010000000000000002" {
 		t.Errorf("start segment %s", b.StartSegment())
+	}
+	// The backup history file, when archived, gives the times (stop rounded up to the second).
+	var hist bytes.Buffer
+	zw, _ := NewCompressor(LZ4, &hist)
+	io.WriteString(zw, "START WAL LOCATION: 0/2000028 (file 000000010000000000000002)\nSTOP WAL LOCATION: 0/3000100 (file 000000010000000000000003)\n"+
+		"CHECKPOINT LOCATION: 0/2000060\nBACKUP METHOD: streamed\nBACKUP FROM: primary\nSTART TIME: 2026-12-04 01:02:03 UTC\n"+
+		"LABEL: freeze_start_2026-12-04T01:02:03\nSTART TIMELINE: 1\nSTOP TIME: 2026-12-04 01:02:09 UTC\nSTOP TIMELINE: 1\n")
+	zw.Close()
+	a.Store.Put(ctx, WALFolder+"000000010000000000000002.00000028.backup.lz4", &hist)
+	b, _ = a.FindBackup(ctx, "LATEST")
+	if want := time.Date(2026, 12, 4, 1, 2, 10, 0, time.UTC); !b.FinishTime.Equal(want) || !b.StartTime.Equal(want.Add(-7*time.Second)) {
+		t.Errorf("times from the history file: %s .. %s", b.StartTime, b.FinishTime)
 	}
 	// Tablespaces: WAL-E names their members relative to a common prefix; refused clearly.
 	a.Store.Put(ctx, BackupFolder+name+SentinelSuffix, strings.NewReader(`{"wal_segment_backup_stop": "000000010000000000000003", "wal_segment_offset_backup_stop": "00000256", "expanded_size_bytes": 1, "spec": {"base_prefix": "/d/", "tablespaces": ["16400"], "16400": {"loc": "/ts/", "link": "pg_tblspc/16400"}}}`))

@@ -219,8 +219,15 @@ func TestRealToolLayouts(t *testing.T) {
 		r.stop()
 	})
 
-	t.Run("WAL-E, backup_label inside the data tar", func(t *testing.T) {
-		uri := "file://" + filepath.Join(base, "wale-inside")
+	t.Run("WAL-E, backup_label inside the data tar, archive copied after the target", func(t *testing.T) {
+		// A copy has new store times, later than the target: the finish time must come from
+		// the backup history file PostgreSQL archived (STOP TIME), not the sentinel's time.
+		copied := filepath.Join(base, "wale-inside-copied")
+		if out, err := exec.Command("cp", "-r", filepath.Join(base, "wale-inside"), copied).CombinedOutput(); err != nil {
+			t.Fatalf("cp: %v %s", err, out)
+		}
+		chownR(t, copied)
+		uri := "file://" + copied
 		r := restoreFixture(t, base, "from-wale-inside", cfg, uri, waleIn, target)
 		if got := r.sql("SELECT count(*) FROM marks"); got != want {
 			t.Errorf("%s rows restored to %s, want %s", got, target.Format(time.RFC3339Nano), want)
