@@ -146,6 +146,10 @@ func TestWALERestoreSwift(t *testing.T) {
 		!strings.Contains(fmt.Sprint(list.Results["read-from"]), "beginning with /") {
 		t.Fatalf("wal-e-list-backups of the WAL-E archive: %v", list.Results)
 	}
+	if v := action(t, s, unit, "wal-e-verify", "storage-uri="+uriE); v.Results["ok"] != "true" || v.Results["segments-missing"] != "0" ||
+		v.Results["backups-checked"] != "1" {
+		t.Errorf("wal-e-verify of the WAL-E archive: %v", v.Results)
+	}
 	res := action(t, s, unit, "wal-e-restore", "storage-uri="+uriE, "target-time="+target, "confirm=true")
 	t.Logf("restore: %v\n%s", res.Results, strings.Join(res.Log, "\n"))
 	if res.Results["format"] != "wal-e" || res.Results["backup-name"] != name {
