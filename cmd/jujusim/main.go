@@ -1,6 +1,6 @@
 // Command jujusim is a local Juju substrate for tests and the demo: controllers, models and
-// units whose machines are Linux namespaces. Invoked under a hook tool's name (relation-get,
-// status-set, ...) it is that hook tool.
+// units whose machines are system containers (systemd as PID 1 in Linux namespaces). Invoked
+// under a hook tool's name (relation-get, status-set, ...) it is that hook tool.
 package main
 
 import (

@@ -112,7 +112,7 @@ func Main(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "Usage: jujusim COMMAND [options] (a local Juju substrate: machines are namespaces)")
+	fmt.Fprintln(w, "Usage: jujusim COMMAND [options] (a local Juju substrate: machines are system containers with systemd)")
 	fmt.Fprintln(w, "Common options: --no-wait (do not run hooks), --seed N (shuffle unit interleaving), -m [CONTROLLER:]MODEL, --verbose")
 	var names []string
 	seen := map[*command]bool{}

@@ -41,16 +41,16 @@ type Machine interface {
 }
 
 // DefaultHost is the Host of a jujusim home: system machines (systemd as PID 1 on the
-// default image) when JUJUSIM_MACHINES=system, else namespace machines.
+// default image), or namespace machines when JUJUSIM_MACHINES=namespace.
 // JUJUSIM_BOOT_TIMEOUT bounds a machine's boot (default 2m).
 func DefaultHost(home string) Host {
 	if d, err := time.ParseDuration(os.Getenv("JUJUSIM_BOOT_TIMEOUT")); err == nil && d > 0 {
 		machine.BootTimeout = d
 	}
-	if os.Getenv("JUJUSIM_MACHINES") == "system" {
-		return &SystemHost{Home: home}
+	if os.Getenv("JUJUSIM_MACHINES") == "namespace" {
+		return NamespaceHost{}
 	}
-	return NamespaceHost{}
+	return &SystemHost{Home: home}
 }
 
 // NamespaceHost makes namespace machines, which share the host's root filesystem.

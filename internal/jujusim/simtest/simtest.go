@@ -2,7 +2,7 @@
 // process, gives every test its own JUJUSIM_HOME and controller subnets, logs every command
 // with its output, parses status and action JSON, and tears everything down
 // (kill-controller --all) when the test ends. Tests skip when not run as root, since
-// machines are namespaces.
+// machines are system containers (namespaces, systemd as PID 1).
 package simtest
 
 import (
@@ -107,7 +107,7 @@ func collectGarbage(parent string) {
 func RequireRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("jujusim machines are network and mount namespaces: this test needs root")
+		t.Skip("jujusim machines are system containers (namespaces, mounts, cgroups): this test needs root")
 	}
 	for _, tool := range []string{"ip", "nsenter", "unshare", "mount"} {
 		if _, err := exec.LookPath(tool); err != nil {
