@@ -743,18 +743,23 @@ func (m *System) Destroy(ctx context.Context) error {
 	if err := cur.Poweroff(ctx); err != nil {
 		return fmt.Errorf("destroy machine %s: %w", m.Hostname, err)
 	}
+	// Every part is cleaned even if another fails, so that a retry (or CleanupAll) has less
+	// to do and nothing is leaked behind the first error.
+	var errs []error
 	if err := deleteLink(ctx, cur.Veth); err != nil {
-		return fmt.Errorf("destroy machine %s: %w", m.Hostname, err)
+		errs = append(errs, err)
 	}
 	if cur.Cgroup != "" {
 		if err := removeCgroup(cur.Cgroup); err != nil {
-			return fmt.Errorf("destroy machine %s: %w", m.Hostname, err)
+			errs = append(errs, err)
 		}
 	}
 	if err := unmountAllUnder(m.Dir); err != nil {
-		return fmt.Errorf("destroy machine %s: %w", m.Hostname, err)
+		errs = append(errs, err)
+	} else if err := os.RemoveAll(m.Dir); err != nil {
+		errs = append(errs, err)
 	}
-	if err := os.RemoveAll(m.Dir); err != nil {
+	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("destroy machine %s: %w", m.Hostname, err)
 	}
 	return nil
