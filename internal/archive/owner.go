@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -81,6 +82,9 @@ func (a *Archive) CheckOwner(ctx context.Context, sysid uint64, pgMajor int) err
 		return err
 	}
 	if o == nil {
+		if err := a.checkUnclaimed(ctx, sysid); err != nil {
+			return err
+		}
 		host, _ := os.Hostname()
 		mine := Owner{SystemIdentifier: sysid, PgMajor: pgMajor, Hostname: host, Created: time.Now().UTC()}
 		body, _ := json.MarshalIndent(mine, "", "  ")
@@ -103,6 +107,45 @@ func (a *Archive) CheckOwner(ctx context.Context, sysid uint64, pgMajor int) err
 		a.owner.ok = map[uint64]bool{}
 	}
 	a.owner.ok[sysid] = true
+	return nil
+}
+
+// UnclaimedError refuses to claim an archive without an owner record that holds another
+// database's backups, or WAL without any backup (another tool's archive).
+type UnclaimedError struct {
+	URI    string
+	Reason string
+}
+
+func (e *UnclaimedError) Error() string {
+	return fmt.Sprintf("archive %s has no owner record but %s: refusing to archive into it (use a new, empty wal_e_storage_uri)", e.URI, e.Reason)
+}
+
+// checkUnclaimed makes sure an archive nobody claimed holds nothing of another database
+// before sysid claims it: only its sentinels' system identifiers and whether WAL is there
+// are read, under basebackups_005/ and wal_005/ only.
+func (a *Archive) checkUnclaimed(ctx context.Context, sysid uint64) error {
+	backups, err := a.ListBackups(ctx)
+	if err != nil {
+		return err
+	}
+	for _, b := range backups {
+		if b.SystemIdentifier != 0 && b.SystemIdentifier != sysid {
+			return &UnclaimedError{URI: a.Store.String(), Reason: fmt.Sprintf("backup %s of the database with system identifier %d", b.Name, b.SystemIdentifier)}
+		}
+	}
+	if len(backups) > 0 {
+		return nil
+	}
+	wal, err := a.Store.List(ctx, WALFolder)
+	if err != nil {
+		return fmt.Errorf("list %s: %w", WALFolder, err)
+	}
+	for _, o := range wal {
+		if _, err := ParseSegment(strings.TrimSuffix(path.Base(o.Name), path.Ext(o.Name))); err == nil {
+			return &UnclaimedError{URI: a.Store.String(), Reason: "WAL (" + path.Base(o.Name) + ") and no backup"}
+		}
+	}
 	return nil
 }
 

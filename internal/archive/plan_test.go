@@ -281,6 +281,36 @@ func TestOwner(t *testing.T) {
 	}
 }
 
+// An archive without an owner record is claimed only when it holds nothing of another
+// database: not another database's backups, not WAL without backups (another tool's).
+func TestOwnerClaimsOnlyWhatIsNobodys(t *testing.T) {
+	ctx := context.Background()
+	foreign := uint64(7)
+	withBackup := New(openTestStore(t), LZ4, 2)
+	withBackup.putJSON(ctx, sentinelKey("base_000000010000000000000002"), Sentinel{StartLSN: 2 << 24, FinishLSN: 3 << 24,
+		SystemIdentifier: &foreign, Version: 2, FinishTime: time.Now()})
+	var ue *UnclaimedError
+	if err := withBackup.CheckOwner(ctx, 42, 15); !errors.As(err, &ue) || !strings.Contains(err.Error(), "7") {
+		t.Errorf("claimed an archive holding another database's backup: %v", err)
+	}
+	if o, _ := withBackup.ArchiveOwner(ctx); o != nil {
+		t.Errorf("owner written: %+v", o)
+	}
+	if err := New(withBackup.Store, LZ4, 2).CheckOwner(ctx, foreign, 15); err != nil {
+		t.Errorf("the backups' own database refused: %v", err)
+	}
+	walOnly := New(openTestStore(t), LZ4, 2)
+	walOnly.Store.Put(ctx, WALFolder+"000000010000000000000002.lz4", strings.NewReader("x"))
+	if err := walOnly.CheckOwner(ctx, 42, 15); !errors.As(err, &ue) {
+		t.Errorf("claimed an archive holding WAL and no backup: %v", err)
+	}
+	empty := New(openTestStore(t), LZ4, 2)
+	empty.Store.Put(ctx, "someone-else/file", strings.NewReader("x"))
+	if err := empty.CheckOwner(ctx, 42, 15); err != nil {
+		t.Errorf("an archive with nothing in its folders refused: %v", err)
+	}
+}
+
 func TestCheckUsable(t *testing.T) {
 	ctx := context.Background()
 	a := New(openTestStore(t), LZ4, 2)

@@ -78,9 +78,17 @@ func (s RecoverySettings) Pairs() [][2]string {
 func (s RecoverySettings) Conf() string {
 	var b strings.Builder
 	for _, kv := range s.Pairs() {
-		fmt.Fprintf(&b, "%s = '%s'\n", kv[0], strings.ReplaceAll(kv[1], "'", "''"))
+		fmt.Fprintf(&b, "%s = %s\n", kv[0], confQuote(kv[1]))
 	}
 	return b.String()
+}
+
+// confQuote quotes a postgresql.conf value: the parser takes a backslash as an escape (and
+// restore_command is full of them once a path holding a quote is shell-quoted), so it is
+// doubled along with quotes; line breaks would end the line and are written as escapes.
+func confQuote(v string) string {
+	r := strings.NewReplacer(`\`, `\\`, "'", "''", "\n", `\n`, "\r", `\r`, "\t", `\t`)
+	return "'" + r.Replace(v) + "'"
 }
 
 // FormatTargetTime writes a time the way recovery_target_time reads it, in UTC.

@@ -44,7 +44,7 @@ var commands = map[string]command{
 	"backup-push":   {"backup-push [--config F] [--uri U] [--pgdata DIR] [--host H] [--port P] [--user U] [--permanent] [--part-size B] [--streams N] [--archive-timeout D]", backupPush},
 	"backup-list":   {"backup-list [--config F] [--uri U] [--json]", backupList},
 	"backup-fetch":  {"backup-fetch [--config F] [--uri U] [--tablespace OID=DIR]... [--tablespace-root DIR] NAME|LATEST DIR", backupFetch},
-	"delete":        {"delete [--config F] [--uri U] (retain N | before NAME) [--confirm]", deleteCmd},
+	"delete":        {"delete [--config F] [--uri U] [--retain-days D] [retain N | before NAME] [--confirm]", deleteCmd},
 	"verify":        {"verify [--config F] [--uri U] [--json]", verify},
 	"restore":       {"restore [--config F] [--uri U] [--target-time T | --target-lsn X/Y | --target-xid N | --target-name P | --target-immediate] [--target-inclusive true|false] [--timeline latest|current|N] [--action promote|pause|shutdown] [--standby] [--tablespace OID=DIR]... [--tablespace-root DIR] [--plan-only] [--json] DIR", restore},
 	"restore-point": {"restore-point [--config F] [--uri U] [--host H] [--port P] [--user U] NAME", restorePoint},
@@ -339,20 +339,30 @@ func backupFetch(ctx context.Context, e *env, args []string) int {
 
 func deleteCmd(ctx context.Context, e *env, args []string) int {
 	confirm := e.fs.Bool("confirm", false, "really delete (default: dry run)")
-	pos, ok := e.parse(args, 2)
+	days := e.fs.Int("retain-days", 0, "keep every backup younger than D days plus the newest older one (with retain N: delete only what both allow)")
+	pos, ok := e.parse(args, -1)
 	if !ok {
 		return ExitUsage
 	}
-	req := archive.DeleteRequest{Confirm: *confirm}
-	switch pos[0] {
-	case "retain":
+	req := archive.DeleteRequest{Confirm: *confirm, RetainDays: *days}
+	if *days < 0 {
+		fmt.Fprintf(e.stderr, "delete: --retain-days %d is negative\n", *days)
+		return ExitUsage
+	}
+	switch {
+	case len(pos) == 0 && *days > 0:
+	case len(pos) != 2:
+		fmt.Fprintf(e.stderr, "delete: want retain N, before NAME or --retain-days D\n")
+		e.fs.Usage()
+		return ExitUsage
+	case pos[0] == "retain":
 		n, err := strconv.Atoi(pos[1])
 		if err != nil || n < 1 {
 			fmt.Fprintf(e.stderr, "delete retain: %q is not a positive number\n", pos[1])
 			return ExitUsage
 		}
 		req.Retain = n
-	case "before":
+	case pos[0] == "before":
 		req.Before = pos[1]
 	default:
 		fmt.Fprintf(e.stderr, "delete: want retain N or before NAME, got %q\n", pos[0])
