@@ -221,6 +221,11 @@ func TestSegmentHeader(t *testing.T) {
 	if err := checkSegmentHead(Segment{1, 3}, b, int64(SegmentSize)); err == nil {
 		t.Error("timeline mismatch accepted")
 	}
+	// A restore that forked timeline 3 inside segment 3: that segment's file on timeline 3
+	// begins as a copy of timeline 2's, whose first page header it keeps.
+	if err := checkSegmentHead(Segment{3, 3}, b, int64(SegmentSize)); err != nil {
+		t.Errorf("first segment of a new timeline rejected: %v", err)
+	}
 	if err := checkSegmentHead(Segment{2, 3}, b, int64(SegmentSize)-1); err == nil {
 		t.Error("short segment accepted")
 	}

@@ -223,7 +223,10 @@ func checkSegmentHead(seg Segment, head []byte, size int64) error {
 	if err != nil {
 		return fmt.Errorf("segment %s: %w", seg, err)
 	}
-	if h.TLI != seg.TLI || h.PageAddr != seg.StartLSN() || uint64(h.SegSize) != SegmentSize {
+	// The first segment of a new timeline starts as a copy of its parent's segment up to the
+	// switch point (XLogInitNewTimeline), so its first page names an earlier timeline; a later
+	// one never.
+	if h.TLI > seg.TLI || h.PageAddr != seg.StartLSN() || uint64(h.SegSize) != SegmentSize {
 		return fmt.Errorf("segment %s: header says timeline %d at %s, segment size %d", seg, h.TLI, h.PageAddr, h.SegSize)
 	}
 	return nil

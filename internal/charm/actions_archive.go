@@ -22,6 +22,7 @@ import (
 	"github.com/pgcharm/postgresql/internal/archive/cli"
 	"github.com/pgcharm/postgresql/internal/charm/plan"
 	"github.com/pgcharm/postgresql/internal/postgres"
+	"github.com/pgcharm/postgresql/internal/safefs"
 )
 
 func init() {
@@ -86,9 +87,16 @@ func walEBackup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c, err := postgres.Lookup(version, clusterName)
+	l, err := observeLocal(ctx, version, j.Storage)
 	if err != nil {
-		return fmt.Errorf("no database on this unit: %w", err)
+		return err
+	}
+	if l.ConfProblem != "" {
+		return errors.New(l.ConfProblem)
+	}
+	c := l.Cluster
+	if c == nil {
+		return errors.New("no database on this unit yet")
 	}
 	args := []string{charmToolsBin, "backup-push", "--config", archiveConfigPath, "--pgdata", c.DataDir,
 		"--port", strconv.Itoa(c.Port)}
@@ -121,12 +129,15 @@ func walEBackup(ctx context.Context) error {
 		res["compressed-size-bytes"] = plan.FormatBytes(b.CompressedSize)
 	}
 	if p.Prune {
-		res["wal-e-prune-cmd"] = fmt.Sprintf("%s delete --config %s retain %d --confirm", charmToolsBin, archiveConfigPath,
-			j.Config.WalEBackupRetention)
-		if j.Config.WalEBackupRetention == 0 {
-			res["prune-result"] = "wal_e_backup_retention is 0: every backup is kept"
+		cfg := j.Config
+		args := plan.DeleteArgs(cfg.WalEBackupRetention, cfg.WalEBackupRetentionDays)
+		res["wal-e-prune-cmd"] = fmt.Sprintf("%s delete --config %s %s --confirm", charmToolsBin, archiveConfigPath, args)
+		if args == "" {
+			res["wal-e-prune-cmd"] = "None"
+			res["prune-result"] = "wal_e_backup_retention and wal_e_backup_retention_days are 0: every backup is kept"
 		} else {
-			dp, err := a.Delete(ctx, archive.DeleteRequest{Retain: j.Config.WalEBackupRetention, Confirm: true}, &actionLog{})
+			dp, err := a.Delete(ctx, archive.DeleteRequest{Retain: cfg.WalEBackupRetention, RetainDays: cfg.WalEBackupRetentionDays,
+				Confirm: true}, &actionLog{})
 			if err != nil {
 				_ = goops.SetActionResults(res)
 				return fmt.Errorf("prune: %w", err)
@@ -143,6 +154,7 @@ func walEBackup(ctx context.Context) error {
 func runAsPostgres(ctx context.Context, argv ...string) (string, int, error) {
 	cmd := exec.CommandContext(ctx, "runuser", append([]string{"-u", postgres.OSUser, "--"}, argv...)...)
 	cmd.Dir = "/"
+	cmd.Env = postgres.ChildEnv(true)
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	var all strings.Builder
@@ -368,7 +380,7 @@ func walERestore(ctx context.Context) error {
 		return err
 	}
 	cfg := j.Config
-	if strings.TrimRight(p.StorageURI, "/") == strings.TrimRight(cfg.WalEStorageURI, "/") {
+	if sameArchive(p.StorageURI, cfg.WalEStorageURI) {
 		return fmt.Errorf("storage-uri %s is this application's own wal_e_storage_uri; set wal_e_storage_uri to a new, unique URI first", p.StorageURI)
 	}
 	if msg := archiveProblem(cfg, p.StorageURI, "storage-uri"); msg != "" {
@@ -400,6 +412,9 @@ func walERestore(ctx context.Context) error {
 	l, err := observeLocal(ctx, version, j.Storage)
 	if err != nil {
 		return err
+	}
+	if l.ConfProblem != "" {
+		return errors.New(l.ConfProblem)
 	}
 	app := parseAppState(j.AppBag)
 	onPrimary := app.Primary == j.Unit || (app.Primary == "" && len(j.Peers) == 0)
@@ -465,6 +480,9 @@ func restorePrimary(ctx context.Context, j *jujuFacts, l *localFacts, a *archive
 	if err != nil {
 		return nil, err
 	}
+	if err := prepareTablespaces(rp.Backup, j.Storage, &safefs.Owner{UID: uid, GID: gid}); err != nil {
+		return nil, err
+	}
 	_ = goops.ActionLogf("restoring %s backup %s from %s, target %s, timeline %s", rp.Backup.Format, rp.Backup.Name, a.ReadFrom(),
 		describeTarget(rp.Settings), p.TargetTimeline)
 	if err := postgres.Stop(ctx, c, postgres.StopFast); err != nil {
@@ -472,7 +490,7 @@ func restorePrimary(ctx context.Context, j *jujuFacts, l *localFacts, a *archive
 	}
 	moved := ""
 	if l.HasData {
-		if moved, err = postgres.MoveAside(c.DataDir); err != nil {
+		if moved, err = postgres.MoveAsideAs(c.DataDir, "restore"); err != nil {
 			return nil, err
 		}
 		_ = goops.ActionLogf("the old data directory is kept in %s until the restore succeeded", moved)
@@ -494,19 +512,22 @@ func restorePrimary(ctx context.Context, j *jujuFacts, l *localFacts, a *archive
 		}
 		return nil, err
 	}
-	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+	owner := &safefs.Owner{UID: uid, GID: gid}
+	if err := makeOwnedDir(c.DataDir, owner); err != nil {
 		return fail(err)
 	}
-	if err := os.Chown(c.DataDir, uid, gid); err != nil {
-		return fail(err)
-	}
+	// The archive is not trusted: postgres extracts it (never root), beneath the data
+	// directory and the tablespace locations prepared above, with no link followed.
 	fetchStart := time.Now()
-	major, _ := strconv.Atoi(c.Version)
-	b, err := a.BackupFetch(ctx, rp.Backup.Name, c.DataDir, archive.BackupFetchOptions{Progress: &actionLog{}, PgMajor: major,
-		Owner: &archive.FileOwner{UID: uid, GID: gid}})
-	if err != nil {
-		return fail(fmt.Errorf("fetch backup %s: %w", rp.Backup.Name, err))
+	args := []string{charmToolsBin, "backup-fetch", "--config", restoreConfigPath, "--pg-major", c.Version}
+	if j.Storage != "" {
+		args = append(args, "--tablespace-root", j.Storage)
 	}
+	args = append(args, rp.Backup.Name, c.DataDir)
+	if out, code, err := runAsPostgres(ctx, args...); err != nil {
+		return fail(fmt.Errorf("fetch backup %s (exit %d): %s", rp.Backup.Name, code, lastLine(out)))
+	}
+	b := rp.Backup
 	fetched := time.Since(fetchStart)
 	_ = goops.ActionLogf("backup %s fetched in %s (%d bytes)", b.Name, fetched.Round(time.Millisecond), b.UncompressedSize)
 	if err := postgres.RemoveStandbyConfig(c); err != nil {
@@ -519,11 +540,8 @@ func restorePrimary(ctx context.Context, j *jujuFacts, l *localFacts, a *archive
 	if _, err := postgres.WriteConf(c, recoveryConfName, s); err != nil {
 		return fail(err)
 	}
-	signal := filepath.Join(c.DataDir, "recovery.signal")
-	if err := os.WriteFile(signal, nil, 0o600); err != nil {
-		return fail(err)
-	}
-	if err := os.Chown(signal, uid, gid); err != nil {
+	// The archive may have planted a link named recovery.signal: it is replaced, not followed.
+	if err := writeBeneath(c.DataDir, "recovery.signal", nil, owner); err != nil {
 		return fail(err)
 	}
 	recStart := time.Now()
@@ -545,11 +563,15 @@ func restorePrimary(ctx context.Context, j *jujuFacts, l *localFacts, a *archive
 	if err := postgres.Restart(ctx, c); err != nil {
 		return nil, err
 	}
-	// Only now that the restore succeeded: the replaced database's archive stays intact
-	// when a restore fails.
-	if wiped, err := takeOverOwnArchive(ctx, j.Config, l, b.SystemIdentifier); err != nil {
+	// Archives are never deleted implicitly: the unit's own archive keeps the backups of
+	// the database before the restore, and archiving resumes only where this one may go.
+	ownArchive := ""
+	if resume, msg, err := ownArchiveAfterRestore(ctx, j.Config, l, restoredID(facts, b)); err != nil {
 		_ = goops.ActionLogf("warning: %v", err)
-	} else if wiped {
+	} else if msg != "" {
+		ownArchive = msg
+		_ = goops.ActionLogf("%s", msg)
+	} else if resume {
 		archiveNow(ctx, c)
 	}
 	_ = removeIfExists(restoreConfigPath)
@@ -577,6 +599,9 @@ func restorePrimary(ctx context.Context, j *jujuFacts, l *localFacts, a *archive
 	}
 	if moved != "" {
 		res["old-data"] = moved
+	}
+	if ownArchive != "" {
+		res["archiving"] = ownArchive
 	}
 	return res, nil
 }
@@ -637,7 +662,7 @@ func restoreStandby(ctx context.Context, j *jujuFacts, app AppState, l *localFac
 		if err := postgres.Stop(ctx, l.Cluster, postgres.StopFast); err != nil {
 			return err
 		}
-		moved, err := postgres.MoveAside(l.DataDir)
+		moved, err := postgres.MoveAsideAs(l.DataDir, "restore")
 		if err != nil {
 			return err
 		}
@@ -658,36 +683,57 @@ func restoreStandby(ctx context.Context, j *jujuFacts, app AppState, l *localFac
 		"duration": time.Since(start).Round(time.Millisecond).String()})
 }
 
-// takeOverOwnArchive empties the unit's own archive when it belongs to the database the
-// restore just replaced (a fresh unit archives its empty database before being restored):
-// the restored database could not push there otherwise. The original charm emptied it too
-// ("wal-e delete everything"). An archive of any third database is left alone; the status
-// then says to use a unique URI.
-func takeOverOwnArchive(ctx context.Context, cfg Config, old *localFacts, restored uint64) (bool, error) {
-	uri := cfg.WalEStorageURI
-	if uri == "" || archiveProblem(cfg, uri, "wal_e_storage_uri") != "" || !old.HasData {
-		return false, nil
+// stateRestoredOver records the system id of the database a restore replaced while the
+// unit's own archive belonged to it, so that the status says why that archive is not used.
+const stateRestoredOver = "restored-over"
+
+// restoreArchiveMessage is the status after a restore over a database whose archive is the
+// unit's wal_e_storage_uri.
+func restoreArchiveMessage(uri string, old uint64) string {
+	return fmt.Sprintf("wal_e_storage_uri %s holds the archive of the database before the restore (system id %d): "+
+		"set wal_e_storage_uri to a new, empty location; the old archive keeps the backups of the database before the restore", uri, old)
+}
+
+// restoredID is the restored server's system identifier (the backup's, which WAL-E's
+// sentinels do not record).
+func restoredID(f *postgres.Facts, b archive.Backup) uint64 {
+	if id, err := strconv.ParseUint(f.SystemIdentifier, 10, 64); err == nil && id != 0 {
+		return id
 	}
-	oldID, _ := strconv.ParseUint(old.planLocal("", "", "").SystemID, 10, 64)
+	return b.SystemIdentifier
+}
+
+// ownArchiveAfterRestore decides whether archiving resumes into the unit's own archive after
+// a restore: only when it is empty or the restored database's own. An archive of the replaced
+// database (or any other) is never deleted or claimed: the unit blocks until the operator
+// names a new, empty location. The original charm emptied it ("wal-e delete everything"),
+// which with a URI of a whole bucket took other applications' archives too.
+func ownArchiveAfterRestore(ctx context.Context, cfg Config, old *localFacts, restored uint64) (resume bool, msg string, err error) {
+	uri := cfg.WalEStorageURI
+	if uri == "" || archiveProblem(cfg, uri, "wal_e_storage_uri") != "" {
+		return false, "", nil
+	}
 	a, err := archive.Open(ctx, archiveConfig(cfg, uri), "")
 	if err != nil {
-		return false, fmt.Errorf("open %s: %w", uri, err)
+		return false, "", fmt.Errorf("open %s: %w", uri, err)
 	}
 	owner, err := a.ArchiveOwner(ctx)
-	// Restoring a database in place keeps its system id: its archive stays its own.
-	if err != nil || owner == nil || oldID == 0 || owner.SystemIdentifier != oldID || oldID == restored {
-		return false, err
-	}
-	objs, err := a.Store.List(ctx, "")
 	if err != nil {
-		return false, err
+		return false, "", err
 	}
-	names := make([]string, 0, len(objs))
-	for _, o := range objs {
-		names = append(names, o.Name)
+	switch {
+	case owner == nil:
+		return true, "", nil // the first push claims it (when it holds nothing of another database)
+	case owner.SystemIdentifier == restored:
+		return true, "", nil
 	}
-	_ = goops.ActionLogf("emptying %s (%d objects): it held the archive of the replaced database (system id %d)", uri, len(names), oldID)
-	return true, a.Store.Delete(ctx, names...)
+	if oldID, _ := strconv.ParseUint(old.planLocal("", "", "").SystemID, 10, 64); old.HasData && oldID == owner.SystemIdentifier {
+		if err := goops.SetState(stateRestoredOver, strconv.FormatUint(oldID, 10)); err != nil {
+			return false, "", err
+		}
+		return false, restoreArchiveMessage(uri, oldID), nil
+	}
+	return false, "", nil // another database's: the archive check says so
 }
 
 // archiveNow wakes the archiver, which waits up to a minute after failed pushes, with a new

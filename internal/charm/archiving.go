@@ -73,6 +73,31 @@ func archiveConfig(c Config, uri string) archive.Config {
 	return archive.Config{Credentials: archiveCredentials(c), URI: uri, Compression: c.WalECompression}
 }
 
+// canonicalURI is the form two spellings of one archive share: the scheme in lower case,
+// wabs:// as azure://, the prefix without empty segments or slashes around it. "" when the
+// URI does not parse.
+func canonicalURI(uri string) string {
+	u, err := store.ParseURI(uri)
+	if err != nil {
+		return ""
+	}
+	if u.Scheme == "wabs" {
+		u.Scheme = "azure"
+	}
+	return u.String()
+}
+
+// sameArchive says whether two URIs name the same archive (compared in canonical form, so
+// that wabs://c/p, S3:// or s3://b//p do not pass for another place than azure://c/p,
+// s3:// and s3://b/p).
+func sameArchive(a, b string) bool {
+	ca, cb := canonicalURI(a), canonicalURI(b)
+	if ca == "" || cb == "" {
+		return strings.TrimRight(strings.TrimSpace(a), "/") == strings.TrimRight(strings.TrimSpace(b), "/")
+	}
+	return ca == cb
+}
+
 // archiveProblem is what is wrong with uri and the credentials before any store is asked.
 func archiveProblem(c Config, uri, option string) string {
 	u, err := store.ParseURI(uri)
@@ -232,6 +257,9 @@ func foreignArchive(ctx context.Context, a *archive.Archive, uri, sysid string) 
 		return ""
 	}
 	if ours, _ := strconv.ParseUint(sysid, 10, 64); ours != 0 && owner.SystemIdentifier != ours {
+		if over, _ := goops.GetState(stateRestoredOver); over == strconv.FormatUint(owner.SystemIdentifier, 10) {
+			return restoreArchiveMessage(uri, owner.SystemIdentifier)
+		}
 		return fmt.Sprintf("wal_e_storage_uri %s holds the archive of another database (system id %d, ours %s); use a unique URI",
 			uri, owner.SystemIdentifier, sysid)
 	}
@@ -264,7 +292,14 @@ func (r *hookRun) backupSchedule(primary bool) error {
 	if !primary || cfg.WalEBackupSchedule == "" {
 		return removeIfExists(cronPath)
 	}
-	text := plan.BackupCron(cfg.WalEBackupSchedule, charmToolsBin, archiveConfigPath, r.local.DataDir, cfg.WalEBackupRetention)
+	text, err := plan.BackupCron(cfg.WalEBackupSchedule, charmToolsBin, archiveConfigPath, r.local.DataDir, cfg.WalEBackupRetention,
+		cfg.WalEBackupRetentionDays)
+	if err != nil {
+		// Never reached with a validated configuration and the charm's own data directory;
+		// a cron file is root's, so nothing half-checked goes there.
+		r.archiveStatus(err.Error(), true)
+		return removeIfExists(cronPath)
+	}
 	return writeIfChanged(cronPath, []byte(text), 0o644, -1, -1)
 }
 

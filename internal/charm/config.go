@@ -6,40 +6,42 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/robfig/cron/v3"
+	"github.com/pgcharm/postgresql/internal/charm/plan"
+	"github.com/pgcharm/postgresql/internal/postgres"
 )
 
 // Config mirrors config.yaml; config-get --all --format=json fills it.
 type Config struct {
-	Version              string `json:"version"`
-	Locale               string `json:"locale"`
-	Encoding             string `json:"encoding"`
-	ExtraPgConf          string `json:"extra_pg_conf"`
-	ExtraPgAuth          string `json:"extra_pg_auth"`
-	AdminAddresses       string `json:"admin_addresses"`
-	MaxConnections       int    `json:"max_connections"`
-	WalEStorageURI       string `json:"wal_e_storage_uri"`
-	WalEBackupSchedule   string `json:"wal_e_backup_schedule"`
-	WalEBackupRetention  int    `json:"wal_e_backup_retention"`
-	WalECompression      string `json:"wal_e_compression"`
-	OSAuthURL            string `json:"os_auth_url"`
-	OSUsername           string `json:"os_username"`
-	OSPassword           string `json:"os_password"`
-	OSTenantName         string `json:"os_tenant_name"`
-	OSProjectName        string `json:"os_project_name"`
-	OSRegionName         string `json:"os_region_name"`
-	OSUserDomainName     string `json:"os_user_domain_name"`
-	OSProjectDomainName  string `json:"os_project_domain_name"`
-	OSIdentityAPIVersion string `json:"os_identity_api_version"`
-	AWSAccessKeyID       string `json:"aws_access_key_id"`
-	AWSSecretAccessKey   string `json:"aws_secret_access_key"`
-	AWSRegion            string `json:"aws_region"`
-	AWSEndpoint          string `json:"aws_endpoint"`
-	WABSAccountName      string `json:"wabs_account_name"`
-	WABSAccessKey        string `json:"wabs_access_key"`
-	AzureEndpoint        string `json:"azure_endpoint"`
-	GCSCredentials       string `json:"gcs_credentials"`
-	GCSEndpoint          string `json:"gcs_endpoint"`
+	Version                 string `json:"version"`
+	Locale                  string `json:"locale"`
+	Encoding                string `json:"encoding"`
+	ExtraPgConf             string `json:"extra_pg_conf"`
+	ExtraPgAuth             string `json:"extra_pg_auth"`
+	AdminAddresses          string `json:"admin_addresses"`
+	MaxConnections          int    `json:"max_connections"`
+	WalEStorageURI          string `json:"wal_e_storage_uri"`
+	WalEBackupSchedule      string `json:"wal_e_backup_schedule"`
+	WalEBackupRetention     int    `json:"wal_e_backup_retention"`
+	WalEBackupRetentionDays int    `json:"wal_e_backup_retention_days"`
+	WalECompression         string `json:"wal_e_compression"`
+	OSAuthURL               string `json:"os_auth_url"`
+	OSUsername              string `json:"os_username"`
+	OSPassword              string `json:"os_password"`
+	OSTenantName            string `json:"os_tenant_name"`
+	OSProjectName           string `json:"os_project_name"`
+	OSRegionName            string `json:"os_region_name"`
+	OSUserDomainName        string `json:"os_user_domain_name"`
+	OSProjectDomainName     string `json:"os_project_domain_name"`
+	OSIdentityAPIVersion    string `json:"os_identity_api_version"`
+	AWSAccessKeyID          string `json:"aws_access_key_id"`
+	AWSSecretAccessKey      string `json:"aws_secret_access_key"`
+	AWSRegion               string `json:"aws_region"`
+	AWSEndpoint             string `json:"aws_endpoint"`
+	WABSAccountName         string `json:"wabs_account_name"`
+	WABSAccessKey           string `json:"wabs_access_key"`
+	AzureEndpoint           string `json:"azure_endpoint"`
+	GCSCredentials          string `json:"gcs_credentials"`
+	GCSEndpoint             string `json:"gcs_endpoint"`
 
 	DatabaseAllowSuperuser bool `json:"database_allow_superuser"`
 }
@@ -82,9 +84,17 @@ func (c Config) Problems() []ConfigProblem {
 		add("wal_e_storage_uri", "%q has an unknown scheme; use s3://, swift://, azure://, wabs://, gs:// or file://", c.WalEStorageURI)
 	}
 	if c.WalEBackupSchedule != "" {
-		if _, err := cron.ParseStandard(c.WalEBackupSchedule); err != nil || strings.HasPrefix(c.WalEBackupSchedule, "@") {
-			add("wal_e_backup_schedule", "%q is not a five-field cron schedule; use for example \"13 0 * * *\"", c.WalEBackupSchedule)
+		if err := plan.CheckSchedule(c.WalEBackupSchedule); err != nil {
+			add("wal_e_backup_schedule", "%v", err)
 		}
+	}
+	if extra := strings.TrimSpace(c.ExtraPgAuth); extra != "" {
+		if err := postgres.CheckRawHBA(extra); err != nil {
+			add("extra_pg_auth", "%v; use pg_hba.conf lines such as \"host all all 10.0.0.0/8 scram-sha-256\"", err)
+		}
+	}
+	if c.WalEBackupRetentionDays < 0 {
+		add("wal_e_backup_retention_days", "%d is negative; use the number of days of backups to keep, or 0 for no limit by age", c.WalEBackupRetentionDays)
 	}
 	if c.WalEBackupRetention < 0 {
 		add("wal_e_backup_retention", "%d is negative; use the number of backups to keep, or 0 to keep all", c.WalEBackupRetention)
@@ -99,7 +109,7 @@ func (c Config) Problems() []ConfigProblem {
 
 func hasStoreScheme(uri string) bool {
 	for _, s := range []string{"s3://", "swift://", "azure://", "wabs://", "gs://", "file://"} {
-		if strings.HasPrefix(uri, s) {
+		if strings.HasPrefix(strings.ToLower(uri), s) {
 			return true
 		}
 	}

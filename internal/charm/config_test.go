@@ -47,7 +47,15 @@ func TestProblemsNameTheOptionAndTheFix(t *testing.T) {
 		{func(c *Config) { c.WalEBackupSchedule = "every day" }, "wal_e_backup_schedule", "five-field cron"},
 		{func(c *Config) { c.WalEBackupSchedule = "@daily" }, "wal_e_backup_schedule", "five-field cron"},
 		{func(c *Config) { c.WalEBackupSchedule = "61 * * * *" }, "wal_e_backup_schedule", "five-field cron"},
+		// robfig/cron panics on a bare time zone; a newline would add a line to root's cron file.
+		{func(c *Config) { c.WalEBackupSchedule = "TZ=UTC" }, "wal_e_backup_schedule", "five-field cron"},
+		{func(c *Config) { c.WalEBackupSchedule = "TZ=UTC 13 0 * * *" }, "wal_e_backup_schedule", "five-field cron"},
+		{func(c *Config) { c.WalEBackupSchedule = "CRON_TZ=x" }, "wal_e_backup_schedule", "five-field cron"},
+		{func(c *Config) { c.WalEBackupSchedule = "13 0 * * *\n* * * * * root touch /owned" }, "wal_e_backup_schedule", "five-field cron"},
 		{func(c *Config) { c.WalEBackupRetention = -1 }, "wal_e_backup_retention", "negative"},
+		{func(c *Config) { c.WalEBackupRetentionDays = -1 }, "wal_e_backup_retention_days", "negative"},
+		// A typo in extra_pg_auth used to fail rendering pg_hba.conf: the hook errored.
+		{func(c *Config) { c.ExtraPgAuth = "host all all 10.0.0.0/8 scram" }, "extra_pg_auth", "unknown authentication method"},
 		{func(c *Config) { c.WalECompression = "gzip" }, "wal_e_compression", "lz4, zstd or none"},
 	}
 	for _, tc := range cases {

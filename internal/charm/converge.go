@@ -114,6 +114,9 @@ func (r *hookRun) apply(step plan.Step, t plan.Target) error {
 			return err
 		}
 		l.Cluster = c
+		if err := recordDataDir(l.DataDir); err != nil {
+			return err
+		}
 		if err := r.configure(); err != nil {
 			return err
 		}
@@ -171,6 +174,9 @@ func (r *hookRun) apply(step plan.Step, t plan.Target) error {
 func (r *hookRun) adopt() error {
 	c, err := postgres.Adopt(r.ctx, r.local.Version, clusterName, postgres.AdoptOptions{DataDir: r.local.DataDir, Port: pgPort})
 	if err != nil {
+		return err
+	}
+	if err := recordDataDir(r.local.DataDir); err != nil {
 		return err
 	}
 	r.local.Cluster = c

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 
 	"github.com/gruyaume/goops"
 
 	"github.com/pgcharm/postgresql/internal/charm/plan"
 	"github.com/pgcharm/postgresql/internal/postgres"
+	"github.com/pgcharm/postgresql/internal/safefs"
 )
 
 const clusterName = "main"
@@ -25,9 +27,33 @@ type localFacts struct {
 	Standby     bool
 	Server      *postgres.Facts       // while running
 	Control     *postgres.ControlData // while stopped with data
+	// ConfProblem says that postgresql.conf (postgres's file) names another data directory
+	// than this unit's: the unit blocks and root acts on nothing that file names.
+	ConfProblem string
 
 	needsRestart bool // settings written that only a restart applies
 }
+
+// stateDataDir is the unit state key recording the data directory of the cluster the charm
+// created or adopted. Only the charm (root, through Juju) writes it; postgresql.conf belongs
+// to postgres, and any superuser can rewrite it (COPY ... TO PROGRAM), so root never takes a
+// path from there.
+const stateDataDir = "data-dir"
+
+// unitDataDir is where this unit's database lives: for a configured cluster what the charm
+// recorded when it made it, else what it derives from the storage and version.
+func unitDataDir(version, storage string, configured bool) string {
+	if v, err := goops.GetState(stateDataDir); configured && err == nil && v != "" && safefs.CheckPath(v) == nil {
+		return v
+	}
+	if storage != "" {
+		return postgres.StorageDataDir(filepath.Clean(storage), version, clusterName)
+	}
+	return postgres.DefaultDataDir(version, clusterName)
+}
+
+// recordDataDir remembers the data directory of the cluster just made.
+func recordDataDir(dir string) error { return goops.SetState(stateDataDir, dir) }
 
 // installedVersion is the major version this unit runs: fixed at install time (kept in
 // the unit's Juju state) so that a later change of the version option cannot swap the
@@ -45,19 +71,26 @@ func installedVersion(ctx context.Context, cfg Config) (version string, fixed bo
 
 func observeLocal(ctx context.Context, version, storage string) (*localFacts, error) {
 	l := &localFacts{Version: version}
-	if storage != "" {
-		l.DataDir = postgres.StorageDataDir(storage, version, clusterName)
-	} else {
-		l.DataDir = postgres.DefaultDataDir(version, clusterName)
-	}
 	c, err := postgres.Lookup(version, clusterName)
+	l.DataDir = unitDataDir(version, storage, err == nil)
+	if err := safefs.CheckPath(l.DataDir); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
 	switch {
 	case errors.Is(err, postgres.ErrNoCluster):
 	case err != nil:
 		return nil, err
 	default:
+		if c.DataDir != l.DataDir {
+			l.ConfProblem = fmt.Sprintf("%s/postgresql.conf sets data_directory to %q, not this unit's %s: "+
+				"someone edited it; set it back (the charm acts on nothing that file names)", c.ConfDir, c.DataDir, l.DataDir)
+		}
+		if err := safefs.CheckPath(c.SocketDir); err != nil {
+			l.ConfProblem = fmt.Sprintf("%s/postgresql.conf: unix_socket_directories: %v", c.ConfDir, err)
+			c.SocketDir = "/var/run/postgresql"
+		}
+		c.DataDir = l.DataDir
 		l.Cluster = c
-		l.DataDir = c.DataDir
 	}
 	if l.DataVersion, l.HasData, err = postgres.HasDatabase(l.DataDir); err != nil {
 		return nil, fmt.Errorf("observe %s: %w", l.DataDir, err)

@@ -92,6 +92,16 @@ func (r *hookRun) run() error {
 		r.status = msg
 		return nil
 	}
+	if r.local.ConfProblem != "" {
+		r.status = plan.Status{Name: "blocked", Message: r.local.ConfProblem}
+		return nil
+	}
+	if v, _ := goops.GetState(stateDataDir); v == "" && r.local.Cluster != nil {
+		// Clusters made before the charm recorded their data directory.
+		if err := recordDataDir(r.local.DataDir); err != nil {
+			return err
+		}
+	}
 	if err := r.secrets(); err != nil {
 		return err
 	}
@@ -114,6 +124,9 @@ func (r *hookRun) run() error {
 		return err
 	}
 	if err := r.archiving(); err != nil {
+		return err
+	}
+	if err := r.oldData(); err != nil {
 		return err
 	}
 	// The port and version only change with the server itself: a unit that already

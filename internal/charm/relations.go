@@ -13,6 +13,7 @@ import (
 
 	"github.com/gruyaume/goops"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgcharm/postgresql/internal/charm/plan"
 	"github.com/pgcharm/postgresql/internal/pgsql"
@@ -221,6 +222,12 @@ func (r *hookRun) clientRelations() error {
 		}
 		if primary {
 			if err := provision(ctx, l.Cluster, db, c, pw); err != nil {
+				if msg, ok := requestRefused(err); ok {
+					// The server refused what the client asked for (an extension that cannot
+					// be created, say): that relation blocks, the others carry on.
+					refuse(c, msg)
+					continue
+				}
 				return fmt.Errorf("%s: %w", c.Describe(), err)
 			}
 		}
@@ -455,6 +462,21 @@ func provision(ctx context.Context, cluster *postgres.Cluster, db *postgres.DB, 
 		}
 	}
 	return nil
+}
+
+// requestRefused tells an error the server raised about the request itself (SQLSTATE
+// classes other than connection, resources, operator intervention, system and internal
+// errors) from a genuine fault, and words it for the status.
+func requestRefused(err error) (string, bool) {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return "", false
+	}
+	switch pe.Code[:2] {
+	case "08", "53", "57", "58", "XX", "40":
+		return "", false
+	}
+	return "the server refused the request: " + pe.Message, true
 }
 
 // replicated says whether a standby may publish a client: the primary reports it

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/pgcharm/postgresql/internal/safefs"
 )
 
 // Cluster is one Debian PostgreSQL cluster: its configuration lives in
@@ -202,24 +204,37 @@ func portSocketArgs(port int, socketDir string) []string {
 }
 
 // prepareDataDir creates the data directory (and missing parents) for the
-// postgres user. initdb needs an empty or missing directory it owns.
+// postgres user. initdb needs an empty or missing directory it owns. The
+// parent may be postgres's (storage/<version>), so the directory is made and
+// given away through an open parent with no link followed: a link postgres
+// planted in its place makes this fail instead of chowning what it names.
 func prepareDataDir(dataDir string) error {
+	if err := safefs.CheckPath(dataDir); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
 	parent := filepath.Dir(dataDir)
-	if _, err := os.Stat(parent); errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Lstat(parent); errors.Is(err, fs.ErrNotExist) {
 		if err := os.MkdirAll(parent, 0o755); err != nil {
 			return err
 		}
-		if err := chownPostgres(parent); err != nil {
+		if err := chownDir(parent); err != nil {
 			return err
 		}
 	}
-	if err := os.Mkdir(dataDir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+	pd, err := safefs.OpenDir(parent)
+	if err != nil {
 		return err
 	}
-	if err := os.Chmod(dataDir, 0o700); err != nil {
+	defer pd.Close()
+	d, err := pd.MkdirAll(filepath.Base(dataDir), 0o700, nil)
+	if err != nil {
 		return err
 	}
-	return chownPostgres(dataDir)
+	defer d.Close()
+	if err := d.Chmod(0o700); err != nil {
+		return err
+	}
+	return chownOpen(d)
 }
 
 // finishConfig writes the files this package owns in a new configuration
@@ -346,13 +361,19 @@ func ownDataDir(ctx context.Context, dataDir string) error {
 	if err != nil {
 		return err
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) == uid {
-		return os.Chmod(dataDir, 0o700)
-	}
-	if _, err := run(ctx, cmdSpec{}, "chown", "-R", "--no-dereference", fmt.Sprintf("%d:%d", uid, gid), dataDir); err != nil {
+	d, err := safefs.OpenDir(dataDir)
+	if err != nil {
 		return err
 	}
-	return os.Chmod(dataDir, 0o700)
+	defer d.Close()
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) == uid {
+		return d.Chmod(0o700)
+	}
+	// -P (the default with -R): links are changed themselves, never traversed.
+	if _, err := run(ctx, cmdSpec{}, "chown", "-R", "-P", "--no-dereference", fmt.Sprintf("%d:%d", uid, gid), "--", dataDir); err != nil {
+		return err
+	}
+	return d.Chmod(0o700)
 }
 
 // Forget stops the cluster and removes its Debian configuration, leaving

@@ -164,7 +164,7 @@ func WriteCharmConf(c *Cluster, s Settings) (bool, error) {
 // ReadConf reads a postgresql.conf-syntax file of the cluster's conf.d
 // (missing file: no settings).
 func ReadConf(c *Cluster, name string) (Settings, error) {
-	data, err := os.ReadFile(filepath.Join(c.ConfDir, "conf.d", name))
+	data, err := readNoFollow(filepath.Join(c.ConfDir, "conf.d", name))
 	if os.IsNotExist(err) {
 		return nil, nil
 	}
@@ -649,7 +649,7 @@ func (db *DB) ApplyCharmConf(ctx context.Context, s Settings) (changed bool, pen
 		return false, nil, err
 	}
 	path := filepath.Join(db.cluster.ConfDir, "conf.d", CharmConfName)
-	old, err := os.ReadFile(path)
+	old, err := readNoFollow(path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return false, nil, fmt.Errorf("apply %s: %w", CharmConfName, err)
 	}

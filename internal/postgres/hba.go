@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -296,7 +295,7 @@ func (e *HBARejectedError) Error() string {
 // that a bad extra_pg_auth line never stops PostgreSQL at its next start.
 func (db *DB) ApplyHBA(ctx context.Context, rules []HBARule) (bool, error) {
 	path := filepath.Join(db.cluster.ConfDir, "pg_hba.conf")
-	old, err := os.ReadFile(path)
+	old, err := readNoFollow(path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return false, fmt.Errorf("apply pg_hba.conf: %w", err)
 	}

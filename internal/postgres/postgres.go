@@ -24,6 +24,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/pgcharm/postgresql/internal/safefs"
 )
 
 // OSUser owns every cluster file and runs the server.
@@ -83,8 +85,9 @@ func run(ctx context.Context, spec cmdSpec, name string, args ...string) ([]byte
 		start := time.Now()
 		defer func() { hook(argv, time.Since(start)) }()
 	}
-	cmd.Env = append(os.Environ(), "LC_ALL=C", "LANG=C")
-	cmd.Env = append(cmd.Env, spec.env...)
+	// Never the hook's environment: the server started here inherits it for its lifetime
+	// (proxies with credentials, JUJU_* included).
+	cmd.Env = ChildEnv(spec.asPG, spec.env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
 	if spec.stderr != nil {
@@ -102,6 +105,17 @@ func run(ctx context.Context, spec cmdSpec, name string, args ...string) ([]byte
 		return stdout.Bytes(), &CommandError{Cmd: strings.Join(argv, " "), ExitCode: code, Stderr: stderr.String() + stdout.String(), Err: err}
 	}
 	return stdout.Bytes(), nil
+}
+
+// ChildEnv is the whole environment of a command the charm starts: a fixed PATH, the C
+// locale, HOME of the user it runs as (postgres or root), and extra.
+func ChildEnv(asPostgres bool, extra ...string) []string {
+	home := "/root"
+	if asPostgres {
+		home = "/var/lib/postgresql"
+	}
+	return append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", "LANG=C",
+		"HOME=" + home}, extra...)
 }
 
 // postgresIDs returns the uid and gid of the postgres OS user.
@@ -133,16 +147,20 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode, owned bool) (bo
 			return false, err
 		}
 	}
-	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
-		if err := os.Chmod(path, perm); err != nil {
+	// The directory may be postgres's (conf.d): a link planted at path is replaced by the
+	// rename below, never read, chmodded or chowned.
+	if f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0); err == nil {
+		old, rerr := io.ReadAll(io.LimitReader(f, int64(len(data))+1))
+		fi, serr := f.Stat()
+		if rerr == nil && serr == nil && fi.Mode().IsRegular() && bytes.Equal(old, data) {
+			err := f.Chmod(perm)
+			if err == nil && uid >= 0 {
+				err = f.Chown(uid, gid)
+			}
+			f.Close()
 			return false, err
 		}
-		if uid >= 0 {
-			if err := os.Chown(path, uid, gid); err != nil {
-				return false, err
-			}
-		}
-		return false, nil
+		f.Close()
 	}
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
@@ -180,6 +198,47 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode, owned bool) (bo
 		d.Close()
 	}
 	return true, nil
+}
+
+// readNoFollow reads a regular file that must not be a link: configuration directories are
+// postgres's, and root reading through a link postgres planted (then writing what it read
+// back as a "previous version") would hand root-only files to postgres.
+func readNoFollow(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	return io.ReadAll(io.LimitReader(f, 64<<20))
+}
+
+// chownDir gives the directory at path (not a link there) to postgres (root only).
+func chownDir(path string) error {
+	d, err := safefs.OpenDir(path)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return chownOpen(d)
+}
+
+// chownOpen gives an open directory to postgres (root only).
+func chownOpen(d *safefs.Dir) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	uid, gid, err := postgresIDs()
+	if err != nil {
+		return err
+	}
+	return d.Chown(&safefs.Owner{UID: uid, GID: gid})
 }
 
 // chownPostgres gives path to the postgres user (root only; a no-op otherwise).

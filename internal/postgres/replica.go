@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // Upstream is the server a standby clones from, follows or rewinds to.
@@ -99,16 +98,6 @@ func tempPassfile(u Upstream) (string, error) {
 	return name, nil
 }
 
-// MoveAside renames a data directory to <dir>.moved-<UTC time> and returns
-// the new name. Nothing is deleted: an operator decides what to do with it.
-func MoveAside(dataDir string) (string, error) {
-	to := dataDir + ".moved-" + time.Now().UTC().Format("20060102T150405Z")
-	if err := os.Rename(dataDir, to); err != nil {
-		return "", fmt.Errorf("move %s aside: %w", dataDir, err)
-	}
-	return to, nil
-}
-
 func dirEmpty(dir string) (bool, error) {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -169,7 +158,7 @@ func Clone(ctx context.Context, version, dataDir string, up Upstream, o CloneOpt
 		if !o.MoveAside {
 			return "", &NotEmptyError{DataDir: dataDir}
 		}
-		if movedTo, err = MoveAside(dataDir); err != nil {
+		if movedTo, err = MoveAsideAs(dataDir, "clone"); err != nil {
 			return "", fmt.Errorf("clone: %w", err)
 		}
 	}

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"math/big"
 	"net"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -90,11 +89,11 @@ func certHosts(cert *x509.Certificate) []string {
 }
 
 func certMatches(certFile, keyFile string, want []string) bool {
-	certPEM, err := os.ReadFile(certFile)
+	certPEM, err := readNoFollow(certFile)
 	if err != nil {
 		return false
 	}
-	keyPEM, err := os.ReadFile(keyFile)
+	keyPEM, err := readNoFollow(keyFile)
 	if err != nil {
 		return false
 	}

@@ -199,6 +199,15 @@ func TestPgsqlCrossModel(t *testing.T) {
 	if st.Current != "blocked" || !strings.Contains(st.Message, `database name "bad\"name" is not a valid identifier`) {
 		t.Errorf("bad database name: primary status %+v", st)
 	}
+	// An extension that cannot be created as asked (in a schema named pg_*, which PostgreSQL
+	// reserves) blocks naming the relation, never errors the hook (issue 15, Medium 5; a
+	// refusal by the server itself blocks the same way). adminpack(foo), the issue's
+	// example, PostgreSQL 15 accepts: it ignores the schema of an extension that names its own.
+	s.Run("config", "-m", server, "other", "database=", "extensions=pgcrypto(pg_crypto)")
+	st = s.Status(server).Applications["postgresql"].Units[primary].Workload
+	if st.Current != "blocked" || !strings.Contains(st.Message, "db:") || !strings.Contains(st.Message, "pg_crypto") {
+		t.Errorf("extension that fails to create: primary status %+v", st)
+	}
 	s.Run("config", "-m", server, "other", "database=", "extensions=pgcrypto(crypto)", "roles=reader")
 	if out, err := svc(s, server, "other/0", "db_master", "SELECT crypto.gen_random_uuid() IS NOT NULL, pg_has_role('reader', 'member')"); err != nil || out != "t|t" {
 		t.Errorf("extension in its schema and role: %q %v", out, err)

@@ -180,15 +180,20 @@ func TestPITRSwift(t *testing.T) {
 	}
 	res := action(t, s, fresh, "wal-e-restore", "storage-uri="+uri1, "target-time="+target, "confirm=true")
 	t.Logf("fresh restore: %v", res.Results)
-	if log := strings.Join(res.Log, "\n"); !strings.Contains(log, "emptying "+uri2) {
-		t.Errorf("the fresh unit's own archive (of the replaced database) was not taken over:\n%s", log)
-	}
 	if out := psql(s, fresh, "SELECT count(*) FROM ts"); out != "2" {
 		t.Fatalf("the fresh unit restored to %s has %s rows, want 2", target, out)
 	}
 	if target, _ := res.Results["target"].(string); res.Results["format"] != "wal-g" || !strings.HasPrefix(target, "time ") {
 		t.Errorf("restore results name no format or target: %v", res.Results)
 	}
+	// The fresh unit's own archive (of the replaced database) is kept, never emptied: the
+	// unit blocks until it gets a new, empty location.
+	s.Run("wait")
+	if st := s.Status("").Applications["postgresql"].Units[fresh].Workload; st.Current != "blocked" ||
+		!strings.Contains(st.Message, "set wal_e_storage_uri to a new, empty location") {
+		t.Errorf("after a restore over its own archive's database: %+v", st)
+	}
+	s.Run("config", "postgresql", "wal_e_storage_uri="+uri2+"-after-restore")
 	s.Run("wait")
 	expectRoles(t, s, "postgresql", 0)
 	// Done with it (and jujusim's run finds an action by its id in any model).
@@ -285,13 +290,41 @@ func TestPITRStores(t *testing.T) {
 				!strings.Contains(st.Message, "holds the archive of another database") {
 				t.Errorf("a unit configured with another database's archive: %+v", st)
 			}
-			s.Run("config", "postgresql", "wal_e_storage_uri=")
+			// Its own archive is the whole bucket (the src archive lives under pitr/ in it):
+			// the restore used to empty it, taking the src archive with it. Archives are never
+			// deleted implicitly now: the unit blocks until it gets a new, empty location.
+			s.Run("config", "postgresql", "wal_e_storage_uri="+srv.URI("walex-1", ""))
 			s.Run("wait")
 			res := action(t, s, "postgresql/0", "wal-e-restore", "storage-uri="+srv.URI("walex-1", "pitr"),
 				"target-time="+target, "confirm=true")
 			t.Logf("%s restore: fetch %v, replay %v", srv.Name, res.Results["fetch-duration"], res.Results["replay-duration"])
 			if out := psql(s, "postgresql/0", "SELECT count(*) FROM ts"); out != "2" {
 				t.Fatalf("restored to %s on %s: %s rows, want 2", target, srv.Name, out)
+			}
+			s.Run("wait")
+			if st := s.Status("").Applications["postgresql"].Units["postgresql/0"].Workload; st.Current != "blocked" ||
+				!strings.Contains(st.Message, "set wal_e_storage_uri to a new, empty location; the old archive keeps the backups") {
+				t.Errorf("after a restore over its own archive's database: %+v", st)
+			}
+			if list := action(t, s, "postgresql/0", "wal-e-list-backups", "storage-uri="+srv.URI("walex-1", "pitr")); list.Results["count"] != "1" {
+				t.Errorf("the src archive in the same bucket after the restore: %v backups, want 1", list.Results["count"])
+			}
+			s.Run("config", "postgresql", "wal_e_storage_uri="+srv.URI("walex-1", "dst"))
+			s.Run("wait")
+			st := s.Status("").Applications["postgresql"].Units["postgresql/0"].Workload
+			if st.Current != "active" {
+				t.Errorf("with a new, empty wal_e_storage_uri after the restore: %+v", st)
+			}
+			// The replaced database stays beside the data directory, named with its size in the
+			// status, until a base backup newer than it has completed.
+			if !strings.Contains(st.Message, "old data kept until the next base backup: /srv/pgdata/15/main.moved-restore-") {
+				t.Errorf("status after the restore does not name the old data: %q", st.Message)
+			}
+			action(t, s, "postgresql/0", "wal-e-backup")
+			s.Run("config", "postgresql", "wal_e_backup_retention=3") // any hook
+			s.Run("wait")
+			if out := s.Exec("postgresql/0", "sh", "-c", "ls -d /srv/pgdata/15/main.moved-* 2>/dev/null || true"); strings.TrimSpace(out) != "" {
+				t.Errorf("old data still kept after a later base backup: %s", out)
 			}
 			s.Run("destroy-model", dst, "--destroy-storage", "-y")
 			s.Run("destroy-model", src, "--destroy-storage", "-y")

@@ -159,14 +159,23 @@ func TestWALERestoreSwift(t *testing.T) {
 		t.Fatalf("restored to %s: %s rows, want 2", target, out)
 	}
 	s.Run("wait")
+	// The unit's own archive holds the backups of the database before the restore: it is
+	// never emptied (issue 15, Medium 4); the unit asks for a new, empty location.
+	if st := s.Status("").Applications["postgresql"].Units[unit].Workload; st.Current != "blocked" ||
+		!strings.Contains(st.Message, "set wal_e_storage_uri to a new, empty location") {
+		t.Errorf("after the restore over its own archive's database: %+v", st)
+	}
+	uriNew := uriOwn + "/restored"
+	s.Run("config", "postgresql", "wal_e_storage_uri="+uriNew)
+	s.Run("wait")
 	expectRoles(t, s, "postgresql", 0)
 	// Archiving continues into the unit's own URI, in the charm's (WAL-G) layout.
 	psql(s, unit, "SELECT pg_switch_wal()")
-	own, err := store.Open(ctx, uriOwn, sw.Creds)
+	own, err := store.Open(ctx, uriNew, sw.Creds)
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 60*time.Second, "WAL archived into "+uriOwn, func() bool {
+	eventually(t, 60*time.Second, "WAL archived into "+uriNew, func() bool {
 		objs, err := own.List(ctx, "wal_005/")
 		return err == nil && len(objs) > 0
 	})

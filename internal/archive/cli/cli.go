@@ -43,7 +43,7 @@ var commands = map[string]command{
 	"wal-prefetch":  {"wal-prefetch [--config F] [--uri U] [--count N] NAME DIR", walPrefetch},
 	"backup-push":   {"backup-push [--config F] [--uri U] [--pgdata DIR] [--host H] [--port P] [--user U] [--permanent] [--part-size B] [--streams N] [--archive-timeout D]", backupPush},
 	"backup-list":   {"backup-list [--config F] [--uri U] [--json]", backupList},
-	"backup-fetch":  {"backup-fetch [--config F] [--uri U] [--tablespace OID=DIR]... [--tablespace-root DIR] NAME|LATEST DIR", backupFetch},
+	"backup-fetch":  {"backup-fetch [--config F] [--uri U] [--tablespace OID=DIR]... [--tablespace-root DIR] [--pg-major N] NAME|LATEST DIR", backupFetch},
 	"delete":        {"delete [--config F] [--uri U] [--retain-days D] [retain N | before NAME] [--confirm]", deleteCmd},
 	"verify":        {"verify [--config F] [--uri U] [--json]", verify},
 	"restore":       {"restore [--config F] [--uri U] [--target-time T | --target-lsn X/Y | --target-xid N | --target-name P | --target-immediate] [--target-inclusive true|false] [--timeline latest|current|N] [--action promote|pause|shutdown] [--standby] [--tablespace OID=DIR]... [--tablespace-root DIR] [--plan-only] [--json] DIR", restore},
@@ -322,6 +322,7 @@ func (e *env) tablespaceFlags() (map[string]string, *string) {
 
 func backupFetch(ctx context.Context, e *env, args []string) int {
 	tablespaces, tsRoot := e.tablespaceFlags()
+	major := e.fs.Int("pg-major", 0, "refuse a backup of another PostgreSQL major version than this one")
 	pos, ok := e.parse(args, 2)
 	if !ok {
 		return ExitUsage
@@ -331,7 +332,7 @@ func backupFetch(ctx context.Context, e *env, args []string) int {
 		return e.fail(err)
 	}
 	if _, err := a.BackupFetch(ctx, pos[0], pos[1], archive.BackupFetchOptions{Progress: e.stdout, Tablespaces: tablespaces,
-		TablespaceRoot: *tsRoot}); err != nil {
+		TablespaceRoot: *tsRoot, PgMajor: *major}); err != nil {
 		return e.fail(err)
 	}
 	return ExitOK

@@ -2,9 +2,14 @@ package plan
 
 import (
 	"fmt"
+	"path"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
+
+	"github.com/robfig/cron/v3"
 )
 
 // ArchiverHealth says whether WAL archiving on the primary falls behind: the last push failed
@@ -21,16 +26,97 @@ func ArchiverHealth(failing bool, lastFailed string, ready, backlog int) string 
 	return ""
 }
 
-// BackupCron is /etc/cron.d/juju-postgresql: a base backup on schedule, then retention
-// (retain 0 keeps every backup), both as postgres.
-func BackupCron(schedule, binary, configPath, dataDir string, retain int) string {
-	cmd := fmt.Sprintf("%s backup-push --config %s --pgdata %s", binary, configPath, dataDir)
-	if retain > 0 {
-		cmd += fmt.Sprintf(" && %s delete --config %s retain %d --confirm", binary, configPath, retain)
+// BackupCron is /etc/cron.d/juju-postgresql: a base backup on schedule, then retention by
+// count (retain) and age (retainDays), both as postgres; with both 0 every backup is kept. Root's cron reads the file, so the schedule
+// must pass CheckSchedule and every path is checked (absolute, clean, no control characters)
+// and quoted for the shell, with cron's % escaped: nothing in them can add a line or a word.
+func BackupCron(schedule, binary, configPath, dataDir string, retain, retainDays int) (string, error) {
+	if err := CheckSchedule(schedule); err != nil {
+		return "", err
+	}
+	for _, p := range []string{binary, configPath, dataDir} {
+		if err := checkCronPath(p); err != nil {
+			return "", fmt.Errorf("backup cron: %w", err)
+		}
+	}
+	bin, conf := cronWord(binary), cronWord(configPath)
+	cmd := fmt.Sprintf("%s backup-push --config %s --pgdata %s", bin, conf, cronWord(dataDir))
+	if d := DeleteArgs(retain, retainDays); d != "" {
+		cmd += fmt.Sprintf(" && %s delete --config %s %s --confirm", bin, conf, d)
 	}
 	return "# Written by the PostgreSQL charm; changes are overwritten.\n" +
 		"SHELL=/bin/sh\nPATH=/usr/sbin:/usr/bin:/sbin:/bin\n" +
-		fmt.Sprintf("%s postgres %s\n", schedule, cmd)
+		fmt.Sprintf("%s postgres %s\n", strings.Join(strings.Fields(schedule), " "), cmd), nil
+}
+
+// DeleteArgs are the delete subcommand's retention arguments; "" keeps everything.
+func DeleteArgs(retain, retainDays int) string {
+	var args []string
+	if retainDays > 0 {
+		args = append(args, fmt.Sprintf("--retain-days %d", retainDays))
+	}
+	if retain > 0 {
+		args = append(args, fmt.Sprintf("retain %d", retain))
+	}
+	return strings.Join(args, " ")
+}
+
+// checkCronPath is safefs.CheckPath (plan stays free of I/O packages): absolute, clean,
+// printable.
+func checkCronPath(p string) error {
+	if p == "" || !strings.HasPrefix(p, "/") || path.Clean(p) != p || !utf8.ValidString(p) {
+		return fmt.Errorf("path %q is not absolute and clean", p)
+	}
+	for _, r := range p {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return fmt.Errorf("path %q holds a control character", p)
+		}
+	}
+	return nil
+}
+
+// ShellQuote quotes one word for /bin/sh.
+func ShellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-=:+,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// cronWord is a shell word in a cron command: cron turns an unescaped % into a newline
+// before the shell sees the line.
+func cronWord(s string) string { return strings.ReplaceAll(ShellQuote(s), "%", `\%`) }
+
+var cronField = regexp.MustCompile(`^[0-9A-Za-z*/,?-]+$`)
+
+// CheckSchedule accepts a five-field cron schedule (minute hour day month weekday) and
+// nothing else: no time zone prefix (TZ=, CRON_TZ=), no @ macros, no control characters, so
+// that it neither panics the parser nor adds to the cron file.
+func CheckSchedule(s string) (err error) {
+	bad := fmt.Errorf("%q is not a five-field cron schedule; use for example \"13 0 * * *\"", s)
+	for _, r := range s {
+		if r < 0x20 && r != '\t' || r == 0x7f {
+			return fmt.Errorf("%q holds a control character; use a five-field cron schedule such as \"13 0 * * *\"", s)
+		}
+	}
+	fields := strings.Fields(s)
+	if len(fields) != 5 {
+		return bad
+	}
+	for _, f := range fields {
+		if !cronField.MatchString(f) {
+			return bad
+		}
+	}
+	defer func() {
+		if recover() != nil {
+			err = bad
+		}
+	}()
+	if _, perr := cron.ParseStandard(strings.Join(fields, " ")); perr != nil {
+		return fmt.Errorf("%q is not a valid five-field cron schedule (%v); use for example \"13 0 * * *\"", s, perr)
+	}
+	return nil
 }
 
 // ResultKey turns a backup name into an action result key as the original charm did:

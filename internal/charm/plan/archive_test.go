@@ -25,12 +25,44 @@ func TestArchiverHealth(t *testing.T) {
 }
 
 func TestBackupCron(t *testing.T) {
-	got := BackupCron("13 0 * * *", "/b", "/c.json", "/d", 2)
-	if !strings.Contains(got, "\n13 0 * * * postgres /b backup-push --config /c.json --pgdata /d && /b delete --config /c.json retain 2 --confirm\n") {
-		t.Errorf("cron with retention:\n%s", got)
+	got, err := BackupCron("13 0 * * *", "/b", "/c.json", "/d", 2, 0)
+	if err != nil || !strings.Contains(got, "\n13 0 * * * postgres /b backup-push --config /c.json --pgdata /d && /b delete --config /c.json retain 2 --confirm\n") {
+		t.Errorf("cron with retention (%v):\n%s", err, got)
 	}
-	if got := BackupCron("13 0 * * *", "/b", "/c.json", "/d", 0); strings.Contains(got, "delete") {
+	if got, _ := BackupCron("13 0 * * *", "/b", "/c.json", "/d", 0, 0); strings.Contains(got, "delete") {
 		t.Errorf("retention 0 must keep every backup:\n%s", got)
+	}
+	if got, _ := BackupCron("13 0 * * *", "/b", "/c.json", "/d", 2, 7); !strings.Contains(got, "/b delete --config /c.json --retain-days 7 retain 2 --confirm\n") {
+		t.Errorf("cron with retention by count and age:\n%s", got)
+	}
+	if got, _ := BackupCron("13 0 * * *", "/b", "/c.json", "/d", 0, 7); !strings.Contains(got, "/b delete --config /c.json --retain-days 7 --confirm\n") {
+		t.Errorf("cron with retention by age:\n%s", got)
+	}
+	// Paths with spaces, quotes and cron's % stay one word each.
+	got, err = BackupCron("13 0 * * *", "/b", "/c.json", "/srv/my data/it's 100%", 0, 0)
+	if err != nil || !strings.Contains(got, ` --pgdata '/srv/my data/it'\''s 100\%'`+"\n") {
+		t.Errorf("quoted data directory (%v):\n%s", err, got)
+	}
+}
+
+// A data directory or schedule from anywhere else than the charm must never add a line to
+// root's cron file.
+func TestBackupCronRefusesInjection(t *testing.T) {
+	for _, dir := range []string{"/d\n* * * * * root touch /tmp/owned", "/d\r* * * * * root x", "d", "/d/../etc", "/d\x00"} {
+		if got, err := BackupCron("13 0 * * *", "/b", "/c.json", dir, 1, 0); err == nil {
+			t.Errorf("data directory %q accepted:\n%s", dir, got)
+		}
+	}
+	for _, sched := range []string{"13 0 * * *\n* * * * * root touch /tmp/owned", "TZ=UTC", "TZ=UTC 13 0 * * *", "CRON_TZ=x",
+		"CRON_TZ=UTC 13 0 * * *", "@daily", "13 0 * *", "13 0 * * * *", "13 0 * * * root", "61 0 * * *", "13;0 * * * *", ""} {
+		if got, err := BackupCron(sched, "/b", "/c.json", "/d", 1, 0); err == nil {
+			t.Errorf("schedule %q accepted:\n%s", sched, got)
+		}
+	}
+	for _, sched := range []string{"13 0 * * *", "*/5 * * * *", "0 3 * * MON-FRI", "0 0 1,15 * ?", "\t13 0  * * * "} {
+		if err := CheckSchedule(sched); err != nil {
+			t.Errorf("schedule %q refused: %v", sched, err)
+		}
 	}
 }
 
