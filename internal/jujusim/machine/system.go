@@ -46,6 +46,7 @@ type System struct {
 	ReadOnly []string     `json:"read-only,omitempty"`
 	Attached []Attachment `json:"attached,omitempty"`
 	Cgroup   string       `json:"cgroup"`
+	CgroupV2 bool         `json:"cgroup-v2,omitempty"` // Cgroup is in a cgroup2 hierarchy
 	// PID is the host PID of the machine's PID 1 (systemd) while it runs; PIDStart its start
 	// time in clock ticks, which tells it from a later process that got the same PID.
 	PID         int    `json:"pid,omitempty"`
@@ -97,7 +98,11 @@ func createSystemSeeded(ctx context.Context, s SystemSpec, seed string) (*System
 	for _, d := range s.ReadOnly {
 		m.ReadOnly = append(m.ReadOnly, filepath.Clean(d))
 	}
-	m.Cgroup = filepath.Join(cgroupBase, m.Veth)
+	cgBase, v2, err := cgroupHierarchy()
+	if err != nil {
+		return nil, fmt.Errorf("create machine %s: %w", s.Hostname, err)
+	}
+	m.Cgroup, m.CgroupV2 = filepath.Join(cgBase, m.Veth), v2
 	if entries, err := os.ReadDir(m.Dir); err == nil && len(entries) > 0 {
 		return nil, fmt.Errorf("create machine %s: directory %s is not empty (another machine's?)", m.Hostname, m.Dir)
 	}
@@ -404,9 +409,6 @@ func (m *System) Boot(ctx context.Context) error {
 
 // start launches PID 1 and plugs the network in; the caller holds the machine's lock.
 func (m *System) start(ctx context.Context) error {
-	if err := checkCgroups(); err != nil {
-		return err
-	}
 	if err := removeCgroup(m.Cgroup); err != nil {
 		return err
 	}
@@ -515,10 +517,20 @@ func (m *System) stage2() string {
 	fmt.Fprintf(&b, "R=%s\n", r)
 	b.WriteString(`mount -t proc proc "$R/proc"
 mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$R/sys"
-mount -t tmpfs -o mode=755,nosuid,nodev,noexec jujusim-cgroup "$R/sys/fs/cgroup"
+`)
+	if m.CgroupV2 {
+		// In the machine's cgroup namespace, a cgroup2 mount shows its own cgroup as the root.
+		b.WriteString(`mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 "$R/sys/fs/cgroup"` + "\n")
+	} else {
+		// Only the machine's name=systemd subtree, on a tmpfs made read-only: systemd would
+		// otherwise mount the host's controller hierarchies and its unified one there, whose
+		// roots (outside this subtree) every machine would share.
+		b.WriteString(`mount -t tmpfs -o mode=755,nosuid,nodev,noexec jujusim-cgroup "$R/sys/fs/cgroup"
 mkdir "$R/sys/fs/cgroup/systemd"
 `)
-	fmt.Fprintf(&b, "mount --bind %s \"$R/sys/fs/cgroup/systemd\"\n", q(m.Cgroup))
+		fmt.Fprintf(&b, "mount --bind %s \"$R/sys/fs/cgroup/systemd\"\n", q(m.Cgroup))
+		b.WriteString(`mount -o remount,ro,nosuid,nodev,noexec,mode=755 jujusim-cgroup "$R/sys/fs/cgroup"` + "\n")
+	}
 	b.WriteString(`mount -t tmpfs -o mode=755,nosuid jujusim-dev "$R/dev"
 for d in null zero full random urandom tty; do touch "$R/dev/$d"; mount --bind "/dev/$d" "$R/dev/$d"; done
 mkdir "$R/dev/pts" "$R/dev/shm"
@@ -765,15 +777,33 @@ func (m *System) Destroy(ctx context.Context) error {
 	return nil
 }
 
-// cgroupBase holds the machines' cgroups in the host's systemd (name=systemd, v1) hierarchy.
-var cgroupBase = "/sys/fs/cgroup/systemd/jujusim"
-
-func checkCgroups() error {
-	var st unix.Statfs_t
-	if err := unix.Statfs(filepath.Dir(cgroupBase), &st); err != nil || st.Type != unix.CGROUP_SUPER_MAGIC {
-		return fmt.Errorf("system machines need a cgroup v1 name=systemd hierarchy at %s (mount -t cgroup -o none,name=systemd cgroup %[1]s)", filepath.Dir(cgroupBase))
+// cgroupHierarchy is where machines' cgroups go: the host's cgroup2 hierarchy when
+// /sys/fs/cgroup is one (a host booted with systemd's unified hierarchy), else its cgroup v1
+// name=systemd hierarchy (this one's), or the hybrid cgroup2 mount /sys/fs/cgroup/unified
+// when JUJUSIM_CGROUP=v2 asks for it.
+func cgroupHierarchy() (string, bool, error) {
+	fsType := func(p string) int64 {
+		var st unix.Statfs_t
+		if unix.Statfs(p, &st) != nil {
+			return 0
+		}
+		return int64(st.Type)
 	}
-	return nil
+	switch {
+	case fsType("/sys/fs/cgroup") == unix.CGROUP2_SUPER_MAGIC:
+		return "/sys/fs/cgroup/jujusim", true, nil
+	case os.Getenv("JUJUSIM_CGROUP") == "v2" && fsType("/sys/fs/cgroup/unified") == unix.CGROUP2_SUPER_MAGIC:
+		return "/sys/fs/cgroup/unified/jujusim", true, nil
+	case fsType("/sys/fs/cgroup/systemd") == unix.CGROUP_SUPER_MAGIC:
+		return "/sys/fs/cgroup/systemd/jujusim", false, nil
+	}
+	return "", false, errors.New("system machines need a cgroup2 hierarchy at /sys/fs/cgroup or a cgroup v1 name=systemd one at /sys/fs/cgroup/systemd (mount -t cgroup -o none,name=systemd cgroup /sys/fs/cgroup/systemd)")
+}
+
+// checkCgroups tells whether this host can run system machines' cgroups.
+func checkCgroups() error {
+	_, _, err := cgroupHierarchy()
+	return err
 }
 
 // cgroupInit returns the one process in a machine's fresh cgroup: its PID 1.

@@ -110,6 +110,35 @@ func TestSystemMachine(t *testing.T) {
 		}
 	})
 
+	t.Run("cgroup", func(t *testing.T) {
+		// Its own cgroup namespace: PID 1 sees itself in /init.scope, not in the host's tree.
+		// systemd tracks its units in the machine's own hierarchy only (none of the host's
+		// controller or unified hierarchies, whose roots machines would share).
+		if got := ssh(t, a, "cat /proc/1/cgroup"); !strings.Contains(got, ":/init.scope") {
+			t.Errorf("PID 1 is not in /init.scope of its own hierarchy:\n%s", got)
+		}
+		if got := ssh(t, a, "ls /sys/fs/cgroup"); (a.CgroupV2 && strings.Contains(got, "systemd")) || (!a.CgroupV2 && got != "systemd") {
+			t.Errorf("cgroup hierarchies in the machine: %q", got)
+		}
+		if a.CgroupV2 {
+			if got := ssh(t, a, "grep '^0::' /proc/1/cgroup"); got != "0::/init.scope" {
+				t.Errorf("PID 1 in cgroup2: %q", got)
+			}
+		} else if got := ssh(t, a, "grep name=systemd /proc/1/cgroup | cut -d: -f3"); got != "/init.scope" {
+			t.Errorf("PID 1 in name=systemd: %q", got)
+		}
+		want := "tmpfs"
+		if a.CgroupV2 {
+			want = "cgroup2fs"
+		}
+		if got := ssh(t, a, "stat -fc %T /sys/fs/cgroup"); got != want {
+			t.Errorf("/sys/fs/cgroup in the machine is %s, want %s (cgroup v2: %v)", got, want, a.CgroupV2)
+		}
+		if _, err := os.Stat(filepath.Join(a.Cgroup, "init.scope")); err != nil {
+			t.Errorf("systemd's init.scope is not under the machine's cgroup %s: %v", a.Cgroup, err)
+		}
+	})
+
 	t.Run("identity", func(t *testing.T) {
 		for _, m := range []*System{a, b} {
 			if got := ssh(t, m, "hostname"); got != m.Hostname {
