@@ -82,7 +82,7 @@ func (a *Archive) CheckOwner(ctx context.Context, sysid uint64, pgMajor int) err
 		return err
 	}
 	if o == nil {
-		if err := a.checkUnclaimed(ctx, sysid); err != nil {
+		if err := a.CheckUnclaimed(ctx, sysid); err != nil {
 			return err
 		}
 		host, _ := os.Hostname()
@@ -121,10 +121,10 @@ func (e *UnclaimedError) Error() string {
 	return fmt.Sprintf("archive %s has no owner record but %s: refusing to archive into it (use a new, empty wal_e_storage_uri)", e.URI, e.Reason)
 }
 
-// checkUnclaimed makes sure an archive nobody claimed holds nothing of another database
-// before sysid claims it: only its sentinels' system identifiers and whether WAL is there
+// CheckUnclaimed makes sure an archive nobody claimed holds nothing of another database
+// before sysid claims it (an *UnclaimedError otherwise): only its sentinels' system identifiers and whether WAL is there
 // are read, under basebackups_005/ and wal_005/ only.
-func (a *Archive) checkUnclaimed(ctx context.Context, sysid uint64) error {
+func (a *Archive) CheckUnclaimed(ctx context.Context, sysid uint64) error {
 	backups, err := a.ListBackups(ctx)
 	if err != nil {
 		return err
@@ -246,6 +246,9 @@ func (a *Archive) CheckUsable(ctx context.Context, sysid uint64) error {
 	}
 	if o != nil && o.SystemIdentifier != sysid {
 		return &ForeignClusterError{URI: a.Store.String(), Owner: *o, Ours: sysid}
+	}
+	if o == nil {
+		return a.CheckUnclaimed(ctx, sysid)
 	}
 	return nil
 }

@@ -253,10 +253,20 @@ func foreignArchive(ctx context.Context, a *archive.Archive, uri, sysid string) 
 		return ""
 	}
 	owner, err := a.ArchiveOwner(ctx)
-	if err != nil || owner == nil {
+	if err != nil {
 		return ""
 	}
-	if ours, _ := strconv.ParseUint(sysid, 10, 64); ours != 0 && owner.SystemIdentifier != ours {
+	ours, _ := strconv.ParseUint(sysid, 10, 64)
+	if owner == nil {
+		// Nobody claimed it: the first push would, unless it holds another database's
+		// backups or another tool's WAL, which the status says before a push fails on it.
+		var ue *archive.UnclaimedError
+		if err := a.CheckUnclaimed(ctx, ours); ours != 0 && errors.As(err, &ue) {
+			return fmt.Sprintf("wal_e_storage_uri %s: %v", uri, err)
+		}
+		return ""
+	}
+	if ours != 0 && owner.SystemIdentifier != ours {
 		if over, _ := goops.GetState(stateRestoredOver); over == strconv.FormatUint(owner.SystemIdentifier, 10) {
 			return restoreArchiveMessage(uri, owner.SystemIdentifier)
 		}

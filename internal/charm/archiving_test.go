@@ -1,9 +1,13 @@
 package charm
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/pgcharm/postgresql/internal/archive"
+	"github.com/pgcharm/postgresql/internal/archive/store"
 )
 
 func TestArchiveProblem(t *testing.T) {
@@ -69,5 +73,36 @@ func TestSameArchive(t *testing.T) {
 		if sameArchive(c[0], c[1]) {
 			t.Errorf("%s and %s are different archives", c[0], c[1])
 		}
+	}
+}
+
+// An archive nobody claimed is this database's to take only when it holds nothing of another
+// database: the status says so before a push fails on it (issue 15, Medium 4).
+func TestForeignArchiveUnclaimed(t *testing.T) {
+	ctx := context.Background()
+	open := func() (*archive.Archive, string) {
+		uri := "file://" + t.TempDir()
+		s, err := store.Open(ctx, uri, store.Credentials{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return archive.New(s, archive.LZ4, 2), uri
+	}
+	a, uri := open()
+	if msg := foreignArchive(ctx, a, uri, "42"); msg != "" {
+		t.Errorf("empty archive: %q", msg)
+	}
+	a.Store.Put(ctx, "basebackups_005/base_000000010000000000000002_backup_stop_sentinel.json",
+		strings.NewReader(`{"LSN": 33554472, "FinishLSN": 33554688, "SystemIdentifier": 7, "Version": 2}`))
+	if msg := foreignArchive(ctx, a, uri, "42"); !strings.Contains(msg, "no owner record") || !strings.Contains(msg, "7") {
+		t.Errorf("archive holding another database's backup: %q", msg)
+	}
+	if msg := foreignArchive(ctx, a, uri, "7"); msg != "" {
+		t.Errorf("archive holding this database's backup: %q", msg)
+	}
+	w, uri := open()
+	w.Store.Put(ctx, "wal_005/000000010000000000000002.lz4", strings.NewReader("x"))
+	if msg := foreignArchive(ctx, w, uri, "42"); !strings.Contains(msg, "WAL") {
+		t.Errorf("archive holding WAL and no backup: %q", msg)
 	}
 }
