@@ -248,6 +248,9 @@ func (w archiveWAL) knowsTimeline(tli uint32, backups []Backup) bool {
 	return false
 }
 
+// storeTimeGranularity is the coarsest modification time a store reports.
+const storeTimeGranularity = time.Second
+
 // planTarget chooses the backup for the request's target and refuses targets the archive
 // cannot reach: before the oldest backup, beyond the newest archived WAL, a restore point it
 // has no record of, or one on another branch.
@@ -264,7 +267,9 @@ func (a *Archive) planTarget(ctx context.Context, req RestoreRequest, k TargetKi
 	}
 	switch k {
 	case TargetTime:
-		if haveWAL && req.TargetTime.After(endTime) {
+		// Stores report modification times in whole seconds (Azure, S3's headers): the
+		// newest segment may have been stored up to a second after the time given.
+		if haveWAL && req.TargetTime.After(endTime.Add(storeTimeGranularity)) {
 			return Backup{}, fmt.Errorf("target time %s is after the newest archived WAL (archived %s): recovery would end before reaching it",
 				FormatTargetTime(req.TargetTime), FormatTargetTime(endTime))
 		}
