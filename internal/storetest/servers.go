@@ -315,7 +315,8 @@ func runCmd(bin string, args ...string) (string, error) {
 	return strings.TrimSpace(string(out)), err
 }
 
-// swiftReady authenticates and creates a container, which needs every Swift server up.
+// swiftReady authenticates, creates a container and stores an object in it, which needs
+// every Swift server up (the object server can still answer 503 after the container exists).
 func swiftReady(authURL string) func(context.Context) error {
 	client := &http.Client{Timeout: 30 * time.Second}
 	do := func(ctx context.Context, method, url string, h http.Header) (*http.Response, error) {
@@ -340,7 +341,11 @@ func swiftReady(authURL string) func(context.Context) error {
 			return err
 		}
 		token := http.Header{"X-Auth-Token": {resp.Header.Get("X-Auth-Token")}}
-		_, err = do(ctx, http.MethodPut, resp.Header.Get("X-Storage-Url")+"/storetest-ready", token)
+		container := resp.Header.Get("X-Storage-Url") + "/storetest-ready"
+		if _, err := do(ctx, http.MethodPut, container, token); err != nil {
+			return err
+		}
+		_, err = do(ctx, http.MethodPut, container+"/probe", token)
 		return err
 	}
 }
