@@ -51,6 +51,11 @@ func (r *hookRun) converge() error {
 		last = dec.Step
 		_ = goops.SetUnitStatus(goops.StatusName(dec.Status.Name), dec.Status.Message)
 		if err := r.apply(dec.Step, target); err != nil {
+			var alive *upstreamAlive
+			if errors.As(err, &alive) {
+				r.status = plan.Status{Name: "waiting", Message: alive.Error()}
+				return nil
+			}
 			return fmt.Errorf("%s: %w", dec.Step, err)
 		}
 		local, err := observeLocal(ctx, r.local.Version, j.Storage)
@@ -124,6 +129,9 @@ func (r *hookRun) apply(step plan.Step, t plan.Target) error {
 	case plan.StepStart:
 		return postgres.Start(ctx, l.Cluster)
 	case plan.StepPromote:
+		if err := r.awaitUpstreamStopped(); err != nil {
+			return err
+		}
 		return postgres.Promote(ctx, l.Cluster)
 	case plan.StepStop:
 		return postgres.Stop(ctx, l.Cluster, postgres.StopFast)
@@ -293,4 +301,40 @@ func measure(ctx context.Context, address, password string) (plan.Unit, error) {
 		u.Role = plan.RoleStandby
 	}
 	return u, nil
+}
+
+// upstreamAlive is why a standby chosen as primary does not promote yet.
+type upstreamAlive struct{ host string }
+
+func (e *upstreamAlive) Error() string {
+	return fmt.Sprintf("Not promoting yet: the old primary (%s) still streams WAL to this unit", e.host)
+}
+
+// promoteWait is how long a standby chosen as primary waits for its old primary to stop.
+var promoteWait = 60 * time.Second
+
+// awaitUpstreamStopped waits until the standby's WAL receiver no longer streams. A primary
+// that is leaving stops in its own pgdata-storage-detaching (on Juju the others learn that
+// it departs at once, and its hooks run at the same time as theirs): promoting before its
+// fast shutdown has sent the last WAL would fork the timeline under rows it acknowledged.
+func (r *hookRun) awaitUpstreamStopped() error {
+	deadline := time.Now().Add(promoteWait)
+	for {
+		streaming, host, err := postgres.Streaming(r.ctx, r.local.Cluster)
+		if err != nil {
+			return err
+		}
+		if !streaming {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return &upstreamAlive{host: host}
+		}
+		goops.LogInfof("waiting for the old primary (%s) to stop streaming before promoting", host)
+		select {
+		case <-r.ctx.Done():
+			return r.ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
 }

@@ -26,8 +26,11 @@ type jujuFacts struct {
 	AppBag   map[string]string            // the application bag
 	Expected []string                     // units Juju means the application to have
 
-	Address string // this unit's ingress address on the peer binding
-	Storage string // where pgdata is mounted; empty when not attached (or detaching)
+	Address    string // this unit's ingress address on the peer binding
+	Storage    string // where pgdata is mounted; empty when not attached (or detaching)
+	StorageID  string // its storage id (pgdata/N)
+	HadStorage string // the pgdata storage this unit has had (unit state), "" if never
+	Dying      bool   // the unit is being removed (goal-state)
 
 	Clients  clientFacts   // the db and db-admin relations
 	Database databaseFacts // the database relations (database.go)
@@ -75,12 +78,13 @@ func observeJuju(hook string) (*jujuFacts, error) {
 			return nil, fmt.Errorf("observe peer application data: %w", err)
 		}
 	}
+	gs, err := goops.GetGoalState()
+	if err != nil {
+		return nil, fmt.Errorf("observe goal state: %w", err)
+	}
+	f.Dying = gs.Units[f.Unit].Status == "dying"
 	if f.Leader && f.AppBag[keyPrimary] == "" {
 		// Only the first choice of a primary waits for every unit Juju means to have.
-		gs, err := goops.GetGoalState()
-		if err != nil {
-			return nil, fmt.Errorf("observe goal state: %w", err)
-		}
 		for u, st := range gs.Units {
 			if st.Status != "dying" && st.Status != "dead" {
 				f.Expected = append(f.Expected, u)
@@ -111,8 +115,11 @@ func observeJuju(hook string) (*jujuFacts, error) {
 			if err != nil {
 				return nil, fmt.Errorf("observe storage %s: %w", ids[0], err)
 			}
-			f.Storage = info.Location
+			f.Storage, f.StorageID = info.Location, ids[0]
 		}
+	}
+	if had, err := goops.GetState(stateStorage); err == nil {
+		f.HadStorage = had
 	}
 	return f, nil
 }

@@ -50,6 +50,12 @@ func reconcile(ctx context.Context, hook string) error {
 
 func (r *hookRun) run() error {
 	ctx, j := r.ctx, r.j
+	// Teardown comes first and needs nothing else: whatever the configuration holds, a
+	// unit going away, or one that lost its volume, must let go of its data.
+	if stop, msg := r.teardown(); stop {
+		r.status = msg
+		return r.stopServer()
+	}
 	if ps := j.Config.Problems(); len(ps) > 0 {
 		r.status = plan.Status{Name: "blocked", Message: ps[0].Error()}
 		return nil
@@ -72,6 +78,13 @@ func (r *hookRun) run() error {
 		}
 	}
 	if j.Storage != "" {
+		if j.StorageID != j.HadStorage {
+			// Remembered so that a unit whose volume goes away knows it, and never
+			// starts afresh on the root disk.
+			if err := goops.SetState(stateStorage, j.StorageID); err != nil {
+				return err
+			}
+		}
 		// A volume's root can come with a restrictive mode (the provisioner's umask);
 		// the server runs as postgres and must reach its data directory through it.
 		if fi, err := os.Stat(j.Storage); err == nil && fi.Mode().Perm()&0o005 != 0o005 {
@@ -82,15 +95,6 @@ func (r *hookRun) run() error {
 	}
 	if r.local, err = observeLocal(ctx, version, j.Storage); err != nil {
 		return err
-	}
-	if stop, msg := r.teardown(); stop {
-		if r.local.Cluster != nil {
-			if err := postgres.Stop(ctx, r.local.Cluster, postgres.StopFast); err != nil {
-				return err
-			}
-		}
-		r.status = msg
-		return nil
 	}
 	if r.local.ConfProblem != "" {
 		r.status = plan.Status{Name: "blocked", Message: r.local.ConfProblem}
@@ -143,18 +147,50 @@ func (r *hookRun) run() error {
 	return r.publish()
 }
 
-// teardown says whether this hook is the unit going away (or its storage), in which case
-// PostgreSQL stops cleanly, sending its last WAL to the standbys, and accepts no more writes.
+// stateStorage is the unit state key holding the pgdata storage the unit has had.
+const stateStorage = "pgdata-storage"
+
+// teardown says whether this unit must leave PostgreSQL stopped in this hook: it is going
+// away, or its storage is going or gone. On Juju 3.6 a dying unit runs
+// pgdata-storage-detaching before any other teardown hook (worker/uniter/resolver.go), and
+// every later hook runs without the volume: none of them may create, clone or start a
+// cluster, or write where the data directory was.
 func (r *hookRun) teardown() (bool, plan.Status) {
+	j := r.j
 	switch {
-	case r.j.Hook == "pgdata-storage-detaching":
-		return true, plan.Status{Name: "blocked", Message: "Storage detached: PostgreSQL stopped; the data stays on the volume"}
-	case r.j.Hook == "stop", r.j.Hook == "remove":
-		return true, plan.Status{Name: "maintenance", Message: "Stopped"}
-	case r.j.Departing == r.j.Unit && strings.HasPrefix(r.j.Hook, peerEndpoint+"-relation-"):
+	case j.Dying || j.Hook == "stop" || j.Hook == "remove":
+		return true, plan.Status{Name: "maintenance", Message: "Leaving: PostgreSQL stopped"}
+	case j.Hook == "pgdata-storage-detaching":
+		return true, plan.Status{Name: "blocked", Message: "pgdata storage detaching: PostgreSQL stopped; the data stays on the volume"}
+	case j.Storage == "" && j.HadStorage != "":
+		return true, plan.Status{Name: "blocked", Message: fmt.Sprintf(
+			"pgdata storage %s is detached: PostgreSQL stopped; attach it again with juju attach-storage %s %s", j.HadStorage, j.Unit, j.HadStorage)}
+	case j.Departing == j.Unit && strings.HasPrefix(j.Hook, peerEndpoint+"-relation-"):
 		return true, plan.Status{Name: "maintenance", Message: "Leaving: PostgreSQL stopped"}
 	}
 	return false, plan.Status{}
+}
+
+// stopServer stops a running PostgreSQL with a fast shutdown, which still sends the last
+// WAL to connected standbys, and touches nothing else: no packages, no configuration.
+func (r *hookRun) stopServer() error {
+	version, err := goops.GetState("version")
+	if err != nil || version == "" {
+		return nil // never installed: nothing runs
+	}
+	c, err := postgres.Lookup(version, clusterName)
+	if errors.Is(err, postgres.ErrNoCluster) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	running, err := postgres.IsRunning(r.ctx, c)
+	if err != nil || !running {
+		return err
+	}
+	goops.LogInfof("stopping PostgreSQL (%s)", r.status.Message)
+	return postgres.Stop(r.ctx, c, postgres.StopFast)
 }
 
 func (r *hookRun) ensurePackages(version string) error {

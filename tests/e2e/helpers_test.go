@@ -119,3 +119,41 @@ func eventually(t *testing.T, timeout time.Duration, what string, f func() bool)
 		time.Sleep(250 * time.Millisecond)
 	}
 }
+
+// teardownWithoutStorage checks a removed unit's teardown as the debug log tells it: its
+// first teardown hook is pgdata-storage-detaching and stops PostgreSQL; no later hook
+// starts, creates or clones a cluster (jujusim reports anything written where the volume
+// was as a charm fault), and no hook fails.
+func teardownWithoutStorage(t *testing.T, s *simtest.Sim, unit string) {
+	t.Helper()
+	log := s.Run("debug-log", "--include", unit)
+	i := strings.Index(log, `ran "pgdata-storage-detaching" hook`)
+	if i < 0 {
+		t.Fatalf("%s never ran pgdata-storage-detaching:\n%s", unit, log)
+	}
+	before, after := log[:i], log[i:]
+	if !strings.Contains(lastHookLines(before), "stopping PostgreSQL (Leaving: PostgreSQL stopped)") {
+		t.Errorf("%s: pgdata-storage-detaching should stop PostgreSQL:\n%s", unit, lastHookLines(before))
+	}
+	for _, bad := range []string{"charm fault", "unit in error"} {
+		if strings.Contains(after, bad) {
+			t.Errorf("%s after its storage detached: %q in the debug log:\n%s", unit, bad, after)
+		}
+	}
+	for _, h := range []string{"replication-relation-departed", "stop", "remove"} {
+		if !strings.Contains(after, `ran "`+h+`" hook`) {
+			t.Errorf("%s: no %s after pgdata-storage-detaching:\n%s", unit, h, after)
+		}
+	}
+}
+
+// lastHookLines returns the log lines after the last "ran" line of log (the lines of the
+// hook whose "ran" line comes next).
+func lastHookLines(log string) string {
+	if i := strings.LastIndex(log, "\" hook ("); i >= 0 {
+		if j := strings.Index(log[i:], "\n"); j >= 0 {
+			return log[i+j+1:]
+		}
+	}
+	return log
+}

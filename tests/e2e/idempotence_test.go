@@ -112,3 +112,28 @@ func TestConfiguration(t *testing.T) {
 		t.Errorf("the primary restarted (%s) before its standby (%s)", started(primary), started(standbys[0]))
 	}
 }
+
+// TestUpdateStatusTimer: update-status firing every few seconds (model config
+// update-status-hook-interval; Juju's uniter runs it on a timer, interleaved with the other
+// hooks) on a settled 3-unit deployment for a minute restarts nothing and changes nothing.
+func TestUpdateStatusTimer(t *testing.T) {
+	s, _ := newSim(t, "timer")
+	s.Run("deploy", postgresqlCharm(t), "postgresql", "-n", "3", "--storage", "pgdata=1G")
+	expectRoles(t, s, "postgresql", 2)
+	before := snapshot(t, s)
+	s.Run("model-config", "update-status-hook-interval=3s")
+	runs := func() int { return strings.Count(s.Run("debug-log"), `ran "update-status" hook`) }
+	start, n0 := time.Now(), runs()
+	for time.Since(start) < time.Minute {
+		time.Sleep(3 * time.Second)
+		s.Run("wait")
+	}
+	if n := runs() - n0; n < 3*10 {
+		t.Fatalf("update-status ran %d times in a minute on 3 units; want at least 30", n)
+	} else {
+		t.Logf("update-status ran %d times in a minute on 3 units", n)
+	}
+	if after := snapshot(t, s); after != before {
+		t.Fatalf("update-status changed the units:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}

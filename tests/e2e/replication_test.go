@@ -14,7 +14,10 @@ import (
 
 // TestReplication: deploy -n 3, writes reach both standbys, switchover and back, then
 // the primary's unit is removed under a continuous writer: the most advanced standby takes
-// over and no acknowledged row is lost.
+// over and no acknowledged row is lost. The removal runs in Juju 3.6's order
+// (worker/uniter/resolver.go: pgdata-storage-detaching before the relations, stop and
+// remove): PostgreSQL stops in storage-detaching, and no later hook of the dying unit
+// creates, clones or starts a cluster without its volume.
 func TestReplication(t *testing.T) {
 	s, subnet := newSim(t, "walex")
 	host := netip.MustParsePrefix(subnet).Addr().Next()
@@ -79,6 +82,7 @@ func TestReplication(t *testing.T) {
 	t.Logf("failover: %s from remove-unit to a writable %s (writer's first write after the switch: %s)",
 		time.Since(removed).Round(time.Millisecond), newPrimary, w.firstWriteAfter(removed).Round(time.Millisecond))
 	acked := w.stop()
+	teardownWithoutStorage(t, s, primary)
 	// Every acknowledged row must be there; a row whose acknowledgement was lost as the
 	// old primary shut down may be there too.
 	missing := psql(s, newPrimary, fmt.Sprintf("SELECT count(*) FROM unnest('{%s}'::int[]) id WHERE id NOT IN (SELECT id FROM acked)", joinInts(acked)))

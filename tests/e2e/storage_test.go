@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -102,4 +103,81 @@ func TestStorageRedeploy(t *testing.T) {
 		out, err := psqlE(s, sb[0], "SELECT count(*) FROM data")
 		return err == nil && out == "3"
 	})
+}
+
+// TestDetachAttachStorage: `juju detach-storage` of the primary's and of a standby's
+// volume on live units (worker/uniter/storage/resolver.go runs pgdata-storage-detaching
+// alone; later hooks see no storage): each unit stops PostgreSQL, blocks saying why, and
+// creates nothing on its root disk; attaching the volumes back makes the group whole.
+func TestDetachAttachStorage(t *testing.T) {
+	s, _ := newSim(t, "detach")
+	s.Run("deploy", postgresqlCharm(t), "postgresql", "-n", "2", "--storage", "pgdata=1G")
+	primary, standbys := expectRoles(t, s, "postgresql", 1)
+	psql(s, primary, "CREATE TABLE kept (i int); INSERT INTO kept VALUES (1)")
+	eventually(t, 30*time.Second, "the row on the standby", func() bool {
+		out, err := psqlE(s, standbys[0], "SELECT count(*) FROM kept")
+		return err == nil && out == "1"
+	})
+	ids := storageIDs(t, s)
+	for _, unit := range []string{primary, standbys[0]} {
+		s.Run("detach-storage", ids[unit])
+		s.Run("run-hook", unit, "update-status") // a later hook without the storage
+		st := s.Status("").Applications["postgresql"].Units[unit].Workload
+		want := "pgdata storage " + ids[unit] + " is detached: PostgreSQL stopped; attach it again with juju attach-storage " + unit + " " + ids[unit]
+		if st.Current != "blocked" || st.Message != want {
+			t.Errorf("%s after detach-storage: %s %q, want blocked %q", unit, st.Current, st.Message, want)
+		}
+		if out := s.Exec(unit, "sh", "-c", "mountpoint -q /srv/pgdata && echo mounted; ls -A /srv/pgdata 2>/dev/null; true"); strings.TrimSpace(out) != "" {
+			t.Errorf("%s without its volume: still mounted, or files on the root disk: %q", unit, out)
+		}
+		if out := strings.Fields(s.Exec(unit, "pg_lsclusters", "-h")); len(out) < 4 || out[3] != "down" {
+			t.Errorf("%s without its volume: pg_lsclusters %v, want the cluster down", unit, out)
+		}
+	}
+	for _, unit := range []string{standbys[0], primary} {
+		s.Run("attach-storage", unit, ids[unit])
+	}
+	p, sb := expectRoles(t, s, "postgresql", 1)
+	if p != primary {
+		t.Errorf("primary after reattaching: %s, want %s", p, primary)
+	}
+	psql(s, p, "INSERT INTO kept VALUES (2)")
+	eventually(t, 30*time.Second, "replication after reattaching", func() bool {
+		out, err := psqlE(s, sb[0], "SELECT count(*) FROM kept")
+		return err == nil && out == "2"
+	})
+	teardownFaults(t, s)
+}
+
+// storageIDs maps each unit to its pgdata storage id.
+func storageIDs(t *testing.T, s *simtest.Sim) map[string]string {
+	t.Helper()
+	var ls struct {
+		Storage map[string]struct {
+			Attachments struct {
+				Units map[string]any `json:"units"`
+			} `json:"attachments"`
+		} `json:"storage"`
+	}
+	out := s.Run("list-storage", "--format=json")
+	if err := json.Unmarshal([]byte(out), &ls); err != nil {
+		t.Fatalf("list-storage: %v\n%s", err, out)
+	}
+	ids := map[string]string{}
+	for id, st := range ls.Storage {
+		for unit := range st.Attachments.Units {
+			ids[unit] = id
+		}
+	}
+	return ids
+}
+
+// teardownFaults fails the test on any charm fault jujusim logged in the model.
+func teardownFaults(t *testing.T, s *simtest.Sim) {
+	t.Helper()
+	for _, l := range strings.Split(s.Run("debug-log"), "\n") {
+		if strings.Contains(l, "charm fault") {
+			t.Errorf("%s", l)
+		}
+	}
 }

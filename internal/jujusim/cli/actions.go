@@ -196,7 +196,7 @@ func cmdShowAction(c *env) error {
 	if err := nargs(args, 1, 1, "show-action-output ID"); err != nil {
 		return err
 	}
-	a, err := c.e.Action(engine.ModelRef{}, args[0])
+	a, err := c.e.Action(c.ref(), args[0])
 	if err != nil {
 		return err
 	}

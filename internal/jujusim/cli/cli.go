@@ -30,6 +30,7 @@ type env struct {
 	stdin  *os.File
 
 	noWait  bool
+	serial  bool
 	seed    int64
 	modelF  string
 	verbose bool
@@ -86,9 +87,16 @@ func Main(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	}, "seed")
 	c.fs.String(&c.modelF, "m", "model")
 	c.fs.Bool(&c.verbose, "verbose")
+	c.fs.Bool(&c.serial, "serial")
 	c.args = args[1:]
 	if d, err := time.ParseDuration(os.Getenv("JUJUSIM_RETRY_DELAY")); err == nil && d > 0 {
 		engine.RetryDelay = d
+	}
+	if d, err := time.ParseDuration(os.Getenv("JUJUSIM_RETRY_WAIT")); err == nil && d >= 0 {
+		engine.RetryWait = d
+	}
+	if n, err := strconv.Atoi(os.Getenv("JUJUSIM_MAX_HOOKS")); err == nil && n > 0 {
+		engine.MaxHooks = n
 	}
 	if d, err := time.ParseDuration(os.Getenv("JUJUSIM_HOOK_TIMEOUT")); err == nil && d > 0 {
 		engine.HookTimeout = d
@@ -113,7 +121,7 @@ func Main(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: jujusim COMMAND [options] (a local Juju substrate: machines are system containers with systemd)")
-	fmt.Fprintln(w, "Common options: --no-wait (do not run hooks), --seed N (shuffle unit interleaving), -m [CONTROLLER:]MODEL, --verbose")
+	fmt.Fprintln(w, "Common options: --no-wait (do not run hooks), --seed N (seeded hook start delays and interleaving), --serial (one hook at a time), -m [CONTROLLER:]MODEL, --verbose")
 	var names []string
 	seen := map[*command]bool{}
 	for n, c := range commands {
@@ -148,6 +156,7 @@ func (c *env) parse() ([]string, error) {
 		return nil, err
 	}
 	c.e.Seed = c.seed
+	c.e.Serial = c.serial || os.Getenv("JUJUSIM_SERIAL") == "1"
 	if c.verbose || os.Getenv("JUJUSIM_VERBOSE") != "" {
 		c.e.Progress = c.stderr
 	}

@@ -16,6 +16,7 @@ func TestHookFailure(t *testing.T) {
 	s := simtest.New(t)
 	ch := recorderCharm(t)
 	s.Bootstrap("ctl")
+	s.Run("model-config", "automatically-retry-hooks=false") // Juju's default is true
 	s.Run("deploy", ch, "rec")
 	s.Run("deploy", ch, "cli", "--config", "fail-hook=backend-relation-joined")
 	s.Run("integrate", "rec:db", "cli:backend")
@@ -138,13 +139,18 @@ func TestActions(t *testing.T) {
 	}
 }
 
-// TestAutomaticRetry checks the opt-in automatically-retry-hooks model config.
+// TestAutomaticRetry checks automatically-retry-hooks, true by default as in Juju: a failed
+// hook is retried after 5s doubling up to 5 minutes, forever (here 100ms doubling; a command
+// waits only for retries due within JUJUSIM_RETRY_WAIT).
 func TestAutomaticRetry(t *testing.T) {
 	s := simtest.New(t)
 	ch := recorderCharm(t)
 	s.Bootstrap("ctl")
-	s.Run("model-config", "automatically-retry-hooks=true")
+	if got := strings.TrimSpace(s.Run("model-config", "automatically-retry-hooks")); got != "true" {
+		t.Errorf("automatically-retry-hooks default: %q", got)
+	}
 	t.Setenv("JUJUSIM_RETRY_DELAY", "100ms")
+	t.Setenv("JUJUSIM_RETRY_WAIT", "1s")
 	s.Run("deploy", ch, "rec", "--config", "fail-once=config-changed")
 	if u := s.Status("").Applications["rec"].Units["rec/0"]; u.Workload.Current != "active" {
 		t.Errorf("the retried hook should have succeeded: %+v", u)
@@ -155,6 +161,19 @@ func TestAutomaticRetry(t *testing.T) {
 	}
 	if !strings.Contains(s.Run("debug-log"), `unit in error: hook failed: "config-changed"`) {
 		t.Errorf("the failure should be logged")
+	}
+
+	// A hook that keeps failing is retried after 100, 200, 400 and 800ms; the next retry
+	// (1.6s) is beyond the wait, so the command returns with the unit in error.
+	s.Run("config", "rec", "fail-hook=update-status")
+	n := len(records(t, s, "", "rec/0"))
+	s.Run("run-hook", "rec/0", "update-status")
+	hs = hooks(records(t, s, "", "rec/0")[n:])
+	if strings.Join(hs, " ") != "update-status update-status update-status update-status update-status" {
+		t.Errorf("update-status should run 5 times (fail, 4 retries): %v", hs)
+	}
+	if u := s.Status("").Applications["rec"].Units["rec/0"]; u.Workload.Current != "error" {
+		t.Errorf("the unit should still be in error: %+v", u)
 	}
 }
 

@@ -51,6 +51,10 @@ type record struct {
 	Egress    []string          `json:"egress"`
 	State     string            `json:"state"`
 	Secret    string            `json:"secret"`
+	Storage   []string          `json:"storage"`
+	RelIDs    []string          `json:"relation-ids"`
+	Start     int64             `json:"start"`
+	End       int64             `json:"end"`
 	Errors    []string          `json:"tool-errors"`
 }
 

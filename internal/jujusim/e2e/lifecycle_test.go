@@ -16,6 +16,7 @@ import (
 // on scale down, and storage that outlives its unit and is attached to a new one.
 func TestDeployScaleStorage(t *testing.T) {
 	s := simtest.New(t)
+	s.Serial = true // exact hook sequences across units
 	ch := recorderCharm(t)
 	s.Bootstrap("ctl")
 	s.Run("deploy", ch, "rec", "-n", "2", "--storage", "data=2G")
@@ -87,7 +88,10 @@ func TestDeployScaleStorage(t *testing.T) {
 	s.Run("add-unit", "rec")
 	r0 = records(t, s, "", "rec/0")
 	tail := hooks(r0)[8:]
-	wantSeq(t, "rec/0 after add-unit", tail, []string{"peers-relation-joined(rec/2)", "peers-relation-changed(rec/2)"})
+	// rec/2 enters the scope once installed, after relation-created
+	// (worker/uniter/relation/statetracker.go), before it writes its data in its own joined
+	// hook: rec/0 sees it join, then change.
+	wantSeq(t, "rec/0 after add-unit", tail, []string{"peers-relation-joined(rec/2)", "peers-relation-changed(rec/2)", "peers-relation-changed(rec/2)"})
 	s.Exec("rec/2", "sh", "-c", "echo kept > /srv/data/marker")
 
 	// Scale down: departure hooks, storage detached and kept.
@@ -138,49 +142,84 @@ func TestDeployScaleStorage(t *testing.T) {
 	}
 }
 
-// TestTeardownOrder checks a unit's own departure hooks.
+// TestTeardownOrder checks a unit's own teardown in Juju 3.6's order: its storage detaches
+// first and is gone for every later hook (worker/uniter/resolver.go runs the storage
+// resolver first; worker/uniter/storage/resolver.go, attachments.go), then each non-peer
+// relation departs and breaks, then the peers depart (worker/uniter/relation/resolver.go),
+// then stop and remove; the others see it depart at once (state/cleanup.go
+// cleanupDyingUnit). A volume the charm still uses is unmounted lazily and logged as its fault.
 func TestTeardownOrder(t *testing.T) {
 	s := simtest.New(t)
+	s.Serial = true // exact hook sequences across units
 	ch := recorderCharm(t)
 	s.Bootstrap("ctl")
 	s.Run("deploy", ch, "rec", "-n", "2", "--storage", "data=1G")
 	s.Run("deploy", ch, "cli")
 	s.Run("integrate", "rec:db", "cli:backend")
-	// The unit's records vanish with its machine: read them from the debug log instead.
 	s.Run("remove-unit", "rec/1")
-	log := s.Run("debug-log", "--include", "rec/1")
-	var ran []string
-	for _, l := range strings.Split(log, "\n") {
-		if i := strings.Index(l, "ran \""); i >= 0 {
-			h := l[i+5:]
-			ran = append(ran, h[:strings.IndexByte(h, '"')])
+	// The unit's records vanish with its machine: read them from the debug log instead.
+	ran, storage := teardownLog(t, s, "rec/1")
+	wantSeq(t, "rec/1 teardown", ran[indexOf(ran, "data-storage-detaching"):], []string{"data-storage-detaching",
+		"db-relation-departed", "db-relation-broken", "peers-relation-departed", "stop", "remove"})
+	for i, h := range ran[indexOf(ran, "data-storage-detaching"):] {
+		if want := map[bool]string{true: "data/1", false: ""}[i == 0]; storage[h] != want {
+			t.Errorf("storage-list in %s: %q, want %q", h, storage[h], want)
 		}
 	}
-	n := indexOf(ran, "stop")
-	if n < 0 {
-		t.Fatalf("no stop hook in %v", ran)
-	}
-	tail := ran[n-2:]
-	if tail[0] != "peers-relation-departed" && tail[0] != "db-relation-departed" {
-		t.Errorf("departed hooks should precede stop: %v", ran)
-	}
-	rest := strings.Join(tail[3:len(tail)-1], " ")
-	if len(tail) != 6 || !strings.Contains(rest, "db-relation-broken") || !strings.Contains(rest, "data-storage-detaching") || tail[len(tail)-1] != "remove" {
-		t.Errorf("teardown: %v", tail)
-	}
-	if strings.Contains(strings.Join(ran, " "), "peers-relation-broken") {
-		t.Errorf("peer relations never break: %v", ran)
+	log := s.Run("debug-log", "--include", "rec/1")
+	if !strings.Contains(log, "storage data/1 detached: unmounted from /srv/data") || strings.Contains(log, "charm fault") || strings.Contains(log, "ERROR") {
+		t.Errorf("the volume should be unmounted cleanly:\n%s", log)
 	}
 	recs := records(t, s, "", "cli/0")
 	last := recs[len(recs)-1]
 	if last.Hook != "backend-relation-departed" || last.Env["JUJU_DEPARTING_UNIT"] != "rec/1" {
 		t.Errorf("cli/0 last: %s %v", last.Hook, last.Env)
 	}
+	if out := s.Run("list-storage", "--format=json"); !strings.Contains(out, `"data/1"`) || !strings.Contains(out, "detached") {
+		t.Errorf("data/1 should be kept, detached: %s", out)
+	}
+
+	// A charm that leaves a process working in its volume.
+	s.Run("config", "rec", "hold-storage=true")
+	s.Run("remove-unit", "rec/0")
+	log = s.Run("debug-log", "--include", "rec/0")
+	if !strings.Contains(log, "charm fault: storage data/0 was still in use at /srv/data after data-storage-detaching (used by pid") ||
+		!strings.Contains(log, "sleep 3600") {
+		t.Errorf("a busy volume should be unmounted lazily and reported:\n%s", log)
+	}
+	if !strings.Contains(log, "charm fault: hooks wrote to /srv/data on the root disk after its storage detached: /srv/data/late") {
+		t.Errorf("a write where the volume was should be reported:\n%s", log)
+	}
+	ran, storage = teardownLog(t, s, "rec/0")
+	if storage["stop"] != "" || indexOf(ran, "remove") < 0 {
+		t.Errorf("rec/0 after a lazy unmount: %v %v", ran, storage)
+	}
+}
+
+// teardownLog returns the hooks a unit ran, from the debug log, and what storage-list said
+// in each (the recorder's juju-log line; the last run of each hook).
+func teardownLog(t *testing.T, s *simtest.Sim, unit string) ([]string, map[string]string) {
+	t.Helper()
+	log := s.Run("debug-log", "--include", unit)
+	var ran []string
+	storage := map[string]string{}
+	for _, l := range strings.Split(log, "\n") {
+		if i := strings.Index(l, "ran \""); i >= 0 {
+			h := l[i+5:]
+			ran = append(ran, h[:strings.IndexByte(h, '"')])
+		}
+		if i := strings.Index(l, "recorder saw "); i >= 0 {
+			h, st, _ := strings.Cut(l[i+len("recorder saw "):], " storage=")
+			storage[h] = strings.TrimSpace(st)
+		}
+	}
+	return ran, storage
 }
 
 // TestLeadership checks elect and the hand-over when the leader goes away.
 func TestLeadership(t *testing.T) {
 	s := simtest.New(t)
+	s.Serial = true // exact hook sequences across units
 	ch := recorderCharm(t)
 	s.Bootstrap("ctl")
 	s.Run("deploy", ch, "rec", "-n", "3")
@@ -211,6 +250,7 @@ func TestLeadership(t *testing.T) {
 // application tears its units and relations down.
 func TestRefreshAndRemoveApplication(t *testing.T) {
 	s := simtest.New(t)
+	s.Serial = true // exact hook sequences across units
 	ch := recorderCharm(t)
 	s.Bootstrap("ctl")
 	s.Run("deploy", ch, "rec", "-n", "2", "--storage", "data=1G")
@@ -230,18 +270,23 @@ func TestRefreshAndRemoveApplication(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
+	// upgrade-charm then config-changed only: Started is never reset
+	// (worker/uniter/operation/runhook.go), so no start.
 	s.Run("refresh", "rec", "--path", archive)
-	hs := hooks(records(t, s, "", "rec/1"))
-	wantSeq(t, "rec/1 refresh", hs[len(hs)-4:], []string{"upgrade-charm", "config-changed", "leader-settings-changed", "start"})
-	hs = hooks(records(t, s, "", "rec/0"))
-	wantSeq(t, "rec/0 refresh", hs[len(hs)-3:], []string{"upgrade-charm", "config-changed", "start"})
+	for _, u := range []string{"rec/0", "rec/1"} {
+		hs := hooks(records(t, s, "", u))
+		wantSeq(t, u+" refresh", hs[len(hs)-3:], []string{hs[len(hs)-3], "upgrade-charm", "config-changed"})
+		if strings.HasPrefix(hs[len(hs)-3], "upgrade") || strings.Count(strings.Join(hs, " "), "start") != 1 {
+			t.Errorf("%s: one upgrade-charm and no second start: %v", u, hs)
+		}
+	}
 
 	s.Run("remove-application", "rec", "--destroy-storage")
 	st := s.Status("")
 	if _, ok := st.Applications["rec"]; ok || len(st.Machines) != 1 {
 		t.Errorf("rec should be gone with its machines: %+v", st)
 	}
-	hs = hooks(records(t, s, "", "cli/0"))
+	hs := hooks(records(t, s, "", "cli/0"))
 	if hs[len(hs)-1] != "backend-relation-broken" {
 		t.Errorf("cli/0 should see the relation broken: %v", hs)
 	}
@@ -251,5 +296,51 @@ func TestRefreshAndRemoveApplication(t *testing.T) {
 	}
 	if out := s.Run("list-storage", "--format=json"); strings.Contains(out, "data/") {
 		t.Errorf("--destroy-storage left storage: %s", out)
+	}
+}
+
+// TestDetachAttachStorage: `juju detach-storage` on a live unit runs -storage-detaching
+// alone, after which the unit lives on without the storage (worker/uniter/storage/
+// resolver.go, attachments.go); `juju attach-storage` mounts it again and runs
+// -storage-attached.
+func TestDetachAttachStorage(t *testing.T) {
+	s := simtest.New(t)
+	ch := recorderCharm(t)
+	s.Bootstrap("ctl")
+	s.Run("deploy", ch, "rec", "--storage", "data=1G")
+	s.Exec("rec/0", "sh", "-c", "echo kept > /srv/data/marker")
+	n := len(records(t, s, "", "rec/0"))
+
+	s.Run("detach-storage", "data/0")
+	s.Run("run-hook", "rec/0", "update-status")
+	recs := records(t, s, "", "rec/0")[n:]
+	wantSeq(t, "rec/0 detach", hooks(recs), []string{"data-storage-detaching", "update-status"})
+	if recs[0].Env["JUJU_STORAGE_ID"] != "data/0" || strings.Join(recs[0].Storage, ",") != "data/0" || len(recs[1].Storage) != 0 {
+		t.Errorf("storage-list during and after detaching: %v, %v", recs[0].Storage, recs[1].Storage)
+	}
+	if out := s.Exec("rec/0", "sh", "-c", "mountpoint -q /srv/data && echo mounted; ls /srv/data 2>&1 || true"); strings.Contains(out, "mounted") || strings.Contains(out, "marker") {
+		t.Errorf("the volume should be off the machine: %q", out)
+	}
+	if out := s.Run("list-storage", "--format=json"); !strings.Contains(out, "detached") {
+		t.Errorf("list-storage after detach-storage: %s", out)
+	}
+	if _, _, err := s.RunE("detach-storage", "data/0"); err == nil {
+		t.Errorf("detaching detached storage should fail")
+	}
+	if st := s.Status("").Applications["rec"].Units["rec/0"]; st.Workload.Current == "error" {
+		t.Errorf("rec/0 after detach: %+v", st)
+	}
+
+	s.Run("attach-storage", "rec/0", "data/0")
+	recs = records(t, s, "", "rec/0")[n+2:]
+	wantSeq(t, "rec/0 attach", hooks(recs), []string{"data-storage-attached"})
+	if recs[0].Env["JUJU_STORAGE_ID"] != "data/0" || recs[0].Env["JUJU_STORAGE_LOCATION"] != "/srv/data" || strings.Join(recs[0].Storage, ",") != "data/0" {
+		t.Errorf("storage-attached: %v %v", recs[0].Env, recs[0].Storage)
+	}
+	if got := strings.TrimSpace(s.Exec("rec/0", "cat", "/srv/data/marker")); got != "kept" {
+		t.Errorf("volume content after attach-storage: %q", got)
+	}
+	if _, _, err := s.RunE("attach-storage", "rec/0", "data/0"); err == nil {
+		t.Errorf("attaching attached storage should fail")
 	}
 }

@@ -135,13 +135,14 @@ func ParseActionParams(args []string) (map[string]any, error) {
 func (e *Engine) Action(ref ModelRef, id string) (state.Action, error) {
 	var a state.Action
 	err := e.Store.View(func(st *state.State) error {
-		for _, m := range st.Models {
-			if x := m.Actions[id]; x != nil {
-				if ref.Model == "" || m.Name == ref.Model {
-					a = *x
-					return nil
-				}
-			}
+		// Action ids are per model (juju show-task looks in the current model, or -m).
+		m, err := model(st, ref)
+		if err != nil {
+			return err
+		}
+		if x := m.Actions[id]; x != nil {
+			a = *x
+			return nil
 		}
 		return fmt.Errorf("action %q not found", id)
 	})

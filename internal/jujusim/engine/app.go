@@ -81,8 +81,7 @@ func (e *Engine) maybeDeleteApp(st *state.State, m *state.Model, appName string)
 }
 
 // Refresh upgrades an application to a new local charm: the charm is replaced in every
-// unit's machine, then upgrade-charm, config-changed, leader-settings-changed (minions)
-// and start run, as Juju does.
+// unit's machine, then upgrade-charm and config-changed run, as Juju does.
 func (e *Engine) Refresh(ctx context.Context, ref ModelRef, appName, path string) error {
 	var seq int
 	if err := e.Store.Update(func(st *state.State) error { seq = st.NextSeq(); return nil }); err != nil {
@@ -138,17 +137,14 @@ func (e *Engine) Refresh(ctx context.Context, ref ModelRef, appName, path string
 		if err != nil {
 			return err
 		}
-		app := m.Apps[appName]
 		for _, u := range m.UnitsOf(appName) {
 			if u.Life != "alive" {
 				continue
 			}
+			// worker/uniter/operation/runhook.go: upgrade-charm is followed by
+			// config-changed only; Started is never reset, so no start.
 			u.Enqueue(state.Event{Kind: "upgrade-charm"})
 			u.Enqueue(state.Event{Kind: "config-changed"})
-			if app.Leader != u.Name {
-				u.Enqueue(state.Event{Kind: "leader-settings-changed"})
-			}
-			u.Enqueue(state.Event{Kind: "start"})
 		}
 		return nil
 	})

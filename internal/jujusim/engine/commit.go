@@ -130,7 +130,11 @@ func (e *Engine) notifyUnit(st *state.State, r *state.Relation, side int, unit s
 	}
 }
 
-// notifyApp queues relation-changed (no remote unit) on the other side's units.
+// notifyApp queues relation-changed (no remote unit) on the other side's units. In a peer
+// relation the other side is the writer's own application, the leader included: Juju's
+// relation units watch their counterpart application's settings
+// (state/relationunit.go counterpartApplicationSettingsKeys), which for a peer relation is
+// their own, so the leader gets relation-changed for its own app-bag writes (juju#20178).
 func (e *Engine) notifyApp(st *state.State, r *state.Relation, side int, writer *state.Unit) {
 	o := r.Other(side)
 	os := r.Sides[o]
@@ -141,7 +145,7 @@ func (e *Engine) notifyApp(st *state.State, r *state.Relation, side int, writer 
 	for _, name := range sortedUnitKeys(os.Units) {
 		ru := os.Units[name]
 		u := om.Units[name]
-		if name == writer.Name || u == nil || u.Removed || u.Life != "alive" || !ru.Created || !ru.InScope {
+		if (name == writer.Name && !r.Peer) || u == nil || u.Removed || u.Life != "alive" || !ru.Created || !ru.InScope {
 			continue
 		}
 		u.Enqueue(state.Event{Kind: "relation-changed", Rel: r.Key, RemoteApp: r.Sides[side].App})

@@ -359,7 +359,7 @@ func (e *Engine) provisionOne(ctx context.Context, j provision) error {
 	if err != nil {
 		return err
 	}
-	e.mcach[j.mc.Dir] = mach
+	e.cacheMachine(j.mc.Dir, mach)
 	agent := AgentDir(j.unit)
 	script := `set -e; mkdir -p "$1"; rm -rf "$1/charm"; cp -a "$2" "$1/charm"`
 	if out, err := mach.Command(ctx, "/bin/sh", "-c", script, "sh", agent, j.charmDir).CombinedOutput(); err != nil {
@@ -371,109 +371,6 @@ func (e *Engine) provisionOne(ctx context.Context, j provision) error {
 		}
 	}
 	return nil
-}
-
-// RemoveUnit starts tearing a unit down (its hooks then run when the engine settles).
-func (e *Engine) RemoveUnit(ref ModelRef, unitName string, destroyStorage bool) error {
-	return e.Store.Update(func(st *state.State) error {
-		m, err := model(st, ref)
-		if err != nil {
-			return err
-		}
-		u := m.Units[unitName]
-		if u == nil || u.Removed {
-			return fmt.Errorf("unit %q not found", unitName)
-		}
-		if u.Life != "alive" {
-			return nil
-		}
-		u.DestroySt = destroyStorage
-		e.teardown(st, m, u)
-		return nil
-	})
-}
-
-// teardown queues a unit's departure hooks and leaves every relation scope.
-func (e *Engine) teardown(st *state.State, m *state.Model, u *state.Unit) {
-	u.Life = "dying"
-	u.Drop(func(ev state.Event) bool { return ev.Kind != "action" })
-	var broken []state.Event
-	for _, r := range st.RelationsOfApp(m.UUID, u.App) {
-		side := r.SideOf(m.UUID, u.App)
-		ru := r.Sides[side].Units[u.Name]
-		if ru == nil {
-			continue
-		}
-		e.leaveScope(st, r, side, u.Name)
-		for _, remote := range ru.Seen {
-			u.Enqueue(state.Event{Kind: "relation-departed", Rel: r.Key, RemoteUnit: remote, Departing: u.Name})
-		}
-		if !r.Peer && ru.Created && !ru.Broken {
-			broken = append(broken, state.Event{Kind: "relation-broken", Rel: r.Key})
-		}
-	}
-	u.Enqueue(state.Event{Kind: "stop"})
-	var detach []state.Event
-	for _, id := range sortedKeys(m.Storage) {
-		if s := m.Storage[id]; s.Unit == u.Name && s.Status == "attached" {
-			detach = append(detach, state.Event{Kind: "storage-detaching", Storage: id})
-		}
-	}
-	rest := append(broken, detach...)
-	if e.Seed != 0 {
-		e.rand().Shuffle(len(rest), func(i, j int) { rest[i], rest[j] = rest[j], rest[i] })
-	}
-	for _, ev := range rest {
-		u.Enqueue(ev)
-	}
-	u.Enqueue(state.Event{Kind: "remove"})
-}
-
-// leaveScope takes unit out of r's scope: units that saw it get relation-departed, and
-// joins it had not yet delivered are cancelled.
-func (e *Engine) leaveScope(st *state.State, r *state.Relation, side int, unit string) {
-	ru := r.Sides[side].Units[unit]
-	if ru == nil || !ru.InScope {
-		return
-	}
-	ru.InScope = false
-	for _, v := range e.peersOf(st, r, side, unit) {
-		vru := v.ru
-		if contains(vru.Seen, unit) {
-			enqueueOnce(v.u, state.Event{Kind: "relation-departed", Rel: r.Key, RemoteUnit: unit, Departing: unit})
-		}
-		v.u.Drop(func(ev state.Event) bool {
-			return ev.Rel == r.Key && ev.RemoteUnit == unit && (ev.Kind == "relation-joined" || ev.Kind == "relation-changed")
-		})
-	}
-}
-
-type relPeer struct {
-	u    *state.Unit
-	ru   *state.RelUnit
-	side int
-}
-
-// peersOf lists the units on the other side of r from (side, unit) (same side for peers)
-// that are in scope.
-func (e *Engine) peersOf(st *state.State, r *state.Relation, side int, unit string) []relPeer {
-	o := r.Other(side)
-	os := r.Sides[o]
-	om := st.Models[os.Model]
-	if om == nil {
-		return nil
-	}
-	var res []relPeer
-	for _, name := range sortedUnitKeys(os.Units) {
-		ru := os.Units[name]
-		if name == unit || !ru.InScope {
-			continue
-		}
-		if u := om.Units[name]; u != nil && !u.Removed {
-			res = append(res, relPeer{u: u, ru: ru, side: o})
-		}
-	}
-	return res
 }
 
 func sortedUnitKeys[V any](m map[string]V) []string {
@@ -489,56 +386,6 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// enterScope puts a started unit into r's scope: its address keys go into its bag and
-// both ends get relation-joined then relation-changed for each other.
-func (e *Engine) enterScope(st *state.State, r *state.Relation, side int, u *state.Unit) {
-	s := r.Sides[side]
-	ru := s.Units[u.Name]
-	if ru == nil {
-		ru = &state.RelUnit{Data: map[string]string{}}
-		s.Units[u.Name] = ru
-	}
-	if ru.InScope || r.Dying || u.Life != "alive" {
-		return
-	}
-	if ru.Data == nil {
-		ru.Data = map[string]string{}
-	}
-	ru.InScope = true
-	e.writeAddresses(st, s.Model, u, ru)
-	for _, v := range e.peersOf(st, r, side, u.Name) {
-		u.Enqueue(state.Event{Kind: "relation-joined", Rel: r.Key, RemoteUnit: v.u.Name})
-		u.Enqueue(state.Event{Kind: "relation-changed", Rel: r.Key, RemoteUnit: v.u.Name})
-		if v.u.Life == "alive" {
-			v.u.Enqueue(state.Event{Kind: "relation-joined", Rel: r.Key, RemoteUnit: u.Name})
-			v.u.Enqueue(state.Event{Kind: "relation-changed", Rel: r.Key, RemoteUnit: u.Name})
-		}
-	}
-}
-
-// writeAddresses sets private-address, ingress-address and egress-subnets; it reports
-// whether anything changed.
-func (e *Engine) writeAddresses(st *state.State, modelUUID string, u *state.Unit, ru *state.RelUnit) bool {
-	m := st.Models[modelUUID]
-	mc := m.Machines[u.Machine]
-	if mc == nil {
-		return false
-	}
-	want := map[string]string{
-		"private-address": mc.Addr,
-		"ingress-address": mc.Addr,
-		"egress-subnets":  strings.Join(egress(m, mc), ","),
-	}
-	changed := false
-	for k, v := range want {
-		if ru.Data[k] != v {
-			ru.Data[k] = v
-			changed = true
-		}
-	}
-	return changed
 }
 
 // Elect makes unit the leader of its application.

@@ -1,6 +1,6 @@
 // Package engine is jujusim's controller: it turns CLI operations (deploy, integrate,
 // remove-unit, ...) into state changes and per-unit hook queues, and runs the queued hooks
-// inside the units' machines in Juju's order, one at a time.
+// inside the units' machines in Juju's order, machines at the same time.
 package engine
 
 import (
@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pgcharm/postgresql/internal/jujusim/hooklog"
@@ -36,8 +37,14 @@ type Engine struct {
 	// Progress receives one line per hook run (nil: discarded).
 	Progress io.Writer
 
+	// Serial runs one hook at a time in the whole home (--serial, JUJUSIM_SERIAL=1, or model
+	// config jujusim-serial=true in any model): a debugging aid; Juju runs the hooks of
+	// different machines at the same time.
+	Serial bool
+
 	rr    string // round-robin cursor: last unit run
 	rng   *rng
+	mu    sync.Mutex // guards mcach: hooks of several machines run at once
 	mcach map[string]Machine
 }
 
@@ -356,7 +363,7 @@ func (e *Engine) ModelConfig(ref ModelRef) (map[string]string, error) {
 		res["name"] = m.Name
 		res["uuid"] = m.UUID
 		res["update-status-hook-interval"] = "5m"
-		res["automatically-retry-hooks"] = "false" // jujusim's default; Juju's is true
+		res["automatically-retry-hooks"] = "true"
 		res["egress-subnets"] = ""
 		res["saas-ingress-allow"] = "0.0.0.0/0,::/0"
 		for k, v := range m.Config {
@@ -373,6 +380,8 @@ func (e *Engine) machineDir(m *state.Model, id string) string {
 
 // loadMachine returns the Machine for a state machine record.
 func (e *Engine) loadMachine(mc *state.Machine) (Machine, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	if m := e.mcach[mc.Dir]; m != nil {
 		return m, nil
 	}
@@ -382,6 +391,19 @@ func (e *Engine) loadMachine(mc *state.Machine) (Machine, error) {
 	}
 	e.mcach[mc.Dir] = m
 	return m, nil
+}
+
+// cacheMachine records a machine just created; forgetMachine drops a destroyed one.
+func (e *Engine) cacheMachine(dir string, m Machine) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.mcach[dir] = m
+}
+
+func (e *Engine) forgetMachine(dir string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.mcach, dir)
 }
 
 // ToolsDir is the directory of hook-tool links put first on hooks' PATH.

@@ -97,9 +97,8 @@ func (e *Engine) finish(ctx context.Context, j *job, code int, stdout, stderr st
 		if u == nil {
 			return nil
 		}
-		if len(u.Queue) > 0 && u.Queue[0] == j.ev {
-			u.Queue = u.Queue[1:]
-		}
+		u.Running = nil
+		u.Finish(j.ev)
 		if j.action == nil && (code != 0 || runErr != nil) && !m.Machines[u.Machine].Reachable() {
 			// Killed by its machine's crash (faults.go): as Juju's uniter after a restart, the
 			// hook runs again once the machine is back; its buffered writes are dropped.
@@ -139,8 +138,8 @@ func (e *Engine) finish(ctx context.Context, j *job, code int, stdout, stderr st
 			u.Before = &before
 			u.Workload = state.Status{Current: "error", Message: fmt.Sprintf("hook failed: %q", j.hook), Since: now()}
 			u.Agent = state.Status{Current: "idle", Since: now()}
-			if m.Config["automatically-retry-hooks"] == "true" && u.Retries < MaxAutoRetries {
-				u.RetryAt = now().Add(RetryDelay << u.Retries)
+			if m.Config["automatically-retry-hooks"] != "false" {
+				u.RetryAt = now().Add(retryDelay(u.Retries))
 			}
 			return nil
 		}

@@ -27,7 +27,6 @@ func (e *Engine) hookEnv(st *state.State, m *state.Model, u *state.Unit, app *st
 		"no_proxy": "127.0.0.1,localhost,::1", "NO_PROXY": "127.0.0.1,localhost,::1",
 		"PATH":                     e.ToolsDir() + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		"APT_LISTCHANGES_FRONTEND": "none", "DEBIAN_FRONTEND": "noninteractive", "LANG": "C.UTF-8", "TERM": "tmux-256color",
-		"HOME": "/root", "USER": "root",
 		"JUJU_DISPATCH_PATH": kind + "/" + hook,
 		"JUJUSIM_HOME":       e.Home,
 	}

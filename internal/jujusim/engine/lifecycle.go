@@ -15,13 +15,17 @@ func (e *Engine) transition(st *state.State, m *state.Model, u *state.Unit, ev s
 		if u.Workload.Message == "installing charm software" {
 			u.Workload = state.Status{Current: "unknown", Since: now()}
 		}
+		e.enterScopes(st, m, u)
+	case "relation-created":
+		// A unit joins a relation once installed and its relation-created ran
+		// (worker/uniter/relation/statetracker.go joinRelation), not after start:
+		// others may see it join before its config-changed or start.
+		e.enterScopes(st, m, u)
 	case "start":
 		u.Started = true
-		for _, r := range st.RelationsOfApp(m.UUID, u.App) {
-			if !r.Dying {
-				e.enterScope(st, r, r.SideOf(m.UUID, u.App), u)
-			}
-		}
+		u.StatusAt = now()
+	case "storage-detaching":
+		return e.detachStorage(st, m, u, ev.Storage)
 	case "relation-broken":
 		if r := st.Relations[ev.Rel]; r != nil {
 			side := r.SideOf(m.UUID, u.App)
@@ -68,6 +72,7 @@ func (e *Engine) finalizeUnit(st *state.State, m *state.Model, u *state.Unit) []
 	}
 	var detach []string
 	var destroyDirs []string
+	detached := append([]string(nil), u.Detached...)
 	for _, id := range sortedKeys(m.Storage) {
 		s := m.Storage[id]
 		if s.Unit != u.Name {
@@ -136,6 +141,7 @@ func (e *Engine) finalizeUnit(st *state.State, m *state.Model, u *state.Unit) []
 			e.logf(m, u.Name, "ERROR", "juju.jujusim", "load machine %s: %v", mcCopy.ID, err)
 			return
 		}
+		e.checkDetached(mach, m, u.Name, detached)
 		for _, loc := range detach {
 			if loc == "" {
 				continue
@@ -147,7 +153,7 @@ func (e *Engine) finalizeUnit(st *state.State, m *state.Model, u *state.Unit) []
 		if err := mach.Destroy(context.Background()); err != nil {
 			e.logf(m, u.Name, "ERROR", "juju.jujusim", "destroy machine %s: %v", mcCopy.ID, err)
 		}
-		delete(e.mcach, mcCopy.Dir)
+		e.forgetMachine(mcCopy.Dir)
 		for _, d := range destroyDirs {
 			_ = os.RemoveAll(d)
 		}

@@ -8,13 +8,25 @@ import (
 	"github.com/pgcharm/postgresql/internal/jujusim/state"
 )
 
-// With model config automatically-retry-hooks=true a failed hook is retried after
-// RetryDelay, doubling, at most MaxAutoRetries times per hook (Juju: 5s doubling up to
-// 5 minutes, forever). Off by default in jujusim: tests resolve explicitly.
+// Unless model config automatically-retry-hooks is false (Juju's default is true), a failed
+// hook is retried after RetryDelay, doubling up to MaxRetryDelay, forever (Juju's uniter
+// hook retry strategy: 5s doubling to 5 minutes). A Settle waits for a retry only when it
+// is due within RetryWait, so that a command returns with a unit still in error (its
+// retry scheduled) instead of waiting minutes; the next command runs it once it is due.
 var (
-	RetryDelay     = 5 * time.Second
-	MaxAutoRetries = 5
+	RetryDelay    = 5 * time.Second
+	MaxRetryDelay = 5 * time.Minute
+	RetryWait     = 30 * time.Second
 )
+
+// retryDelay is the wait before the retry that follows n retries.
+func retryDelay(n int) time.Duration {
+	d := RetryDelay
+	for i := 0; i < n && d < MaxRetryDelay; i++ {
+		d *= 2
+	}
+	return min(d, MaxRetryDelay)
+}
 
 // autoRetry waits for the earliest scheduled automatic retry and clears that unit's error;
 // it reports false when no retry is scheduled.
@@ -30,7 +42,7 @@ func (e *Engine) autoRetry(ctx context.Context) (bool, error) {
 		}
 		return nil
 	})
-	if at.IsZero() {
+	if at.IsZero() || time.Until(at) > RetryWait {
 		return false, nil
 	}
 	select {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -30,7 +31,11 @@ type job struct {
 	action                       *state.Action
 }
 
-// Settle runs queued hooks, one at a time, until no unit has a runnable hook.
+// Settle runs queued hooks until no unit has a runnable hook. Like Juju's machine agents,
+// it runs the hooks of units on different machines at the same time, each unit one hook at
+// a time, each hook's writes committed atomically when it ends (finish); under --seed each
+// hook starts after a seeded delay of up to MaxStartDelay, so that interleavings differ
+// from seed to seed. Serial runs one hook at a time in the whole home.
 func (e *Engine) Settle(ctx context.Context) error {
 	unlock, err := e.Store.Lock("runner")
 	if err != nil {
@@ -46,30 +51,91 @@ func (e *Engine) Settle(ctx context.Context) error {
 	if err := os.MkdirAll(filepath.Join(e.Home, "run"), 0o700); err != nil {
 		return err
 	}
-	for n := 0; ; n++ {
-		if n >= MaxHooks {
-			return fmt.Errorf("hooks did not settle after %d runs (a charm keeps changing relation data?)", MaxHooks)
+	serial := e.Serial
+	if err := e.Store.Update(func(st *state.State) error {
+		for _, m := range st.Models {
+			serial = serial || m.Config["jujusim-serial"] == "true"
+			for _, u := range m.Units {
+				u.Running = nil // left by a jujusim that died mid-hook: the runner lock is ours
+			}
 		}
-		if err := ctx.Err(); err != nil {
-			return err
+		return nil
+	}); err != nil {
+		return err
+	}
+	limit := MaxConcurrentHooks
+	if serial {
+		limit = 1
+	}
+	type result struct {
+		j              *job
+		code           int
+		stdout, stderr string
+		dur            time.Duration
+		runErr         error
+	}
+	results := make(chan result)
+	running := 0
+	ran := map[string]int{}
+	fired := map[string]bool{}
+	var firstErr error
+	for n := 0; ; {
+		for firstErr == nil && running < limit && ctx.Err() == nil {
+			if n >= MaxHooks {
+				firstErr = notSettled(ran)
+				break
+			}
+			j, err := e.next(fired)
+			if err != nil {
+				firstErr = err
+				break
+			}
+			if j == nil {
+				break
+			}
+			n++
+			ran[j.unit+" "+j.hook]++
+			running++
+			delay := time.Duration(0)
+			if e.Seed != 0 && limit > 1 {
+				delay = time.Duration(e.rand().Int63n(int64(MaxStartDelay) + 1))
+			}
+			go func() {
+				select {
+				case <-time.After(delay):
+				case <-ctx.Done():
+				}
+				r := result{j: j}
+				r.code, r.stdout, r.stderr, r.dur, r.runErr = e.execute(ctx, j)
+				results <- r
+			}()
 		}
-		j, err := e.next()
-		if err != nil {
-			return err
-		}
-		if j == nil {
+		if running == 0 {
+			if firstErr != nil {
+				return firstErr
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 			retried, err := e.autoRetry(ctx)
 			if err != nil || !retried {
 				return err
 			}
 			continue
 		}
-		code, stdout, stderr, dur, runErr := e.execute(ctx, j)
-		if err := e.finish(ctx, j, code, stdout, stderr, dur, runErr); err != nil {
-			return err
+		r := <-results
+		running--
+		if err := e.finish(ctx, r.j, r.code, r.stdout, r.stderr, r.dur, r.runErr); err != nil && firstErr == nil {
+			firstErr = err
 		}
 	}
 }
+
+// MaxConcurrentHooks bounds how many hooks run at once (one per machine at most).
+var MaxConcurrentHooks = 16
+
+// MaxStartDelay is the longest seeded delay before a hook starts under --seed.
+var MaxStartDelay = 300 * time.Millisecond
 
 func unitKey(m *state.Model, u string) string {
 	a, n := state.SplitUnit(u)
@@ -77,22 +143,35 @@ func unitKey(m *state.Model, u string) string {
 }
 
 // next picks the next hook and records its start.
-func (e *Engine) next() (*job, error) {
+func (e *Engine) next(fired map[string]bool) (*job, error) {
 	var j *job
 	err := e.Store.Update(func(st *state.State) error {
+		queueUpdateStatus(st, fired)
 		type cand struct {
 			m   *state.Model
 			u   *state.Unit
 			key string
+			pos int // queue position of the event to run
 		}
 		var cands []cand
 		for _, m := range st.SortedModels() {
 			for _, name := range m.SortedUnitNames() {
 				u := m.Units[name]
-				if len(u.Queue) == 0 || u.Failed != nil || !m.Machines[u.Machine].Reachable() {
-					continue // nothing to run, in error, or its agent cannot reach us (faults.go)
+				switch {
+				case len(u.Queue) == 0 || u.Running != nil || !m.Machines[u.Machine].Reachable():
+					// nothing to run, running, or its agent cannot reach us (faults.go)
+				case u.Failed == nil:
+					cands = append(cands, cand{m, u, unitKey(m, name), 0})
+				default:
+					// A unit in error still runs its actions, between hooks
+					// (worker/uniter/actions/resolver.go).
+					for i, ev := range u.Queue[1:] {
+						if ev.Kind == "action" {
+							cands = append(cands, cand{m, u, unitKey(m, name), i + 1})
+							break
+						}
+					}
 				}
-				cands = append(cands, cand{m, u, unitKey(m, name)})
 			}
 		}
 		if len(cands) == 0 {
@@ -111,7 +190,7 @@ func (e *Engine) next() (*job, error) {
 		}
 		e.rr = pick.key
 		m, u := pick.m, pick.u
-		ev := u.Queue[0]
+		ev := u.Queue[pick.pos]
 		// Drop hooks that lost their meaning while queued.
 		if ev.Rel != 0 && st.Relations[ev.Rel] == nil {
 			u.Queue = u.Queue[1:]
@@ -123,7 +202,7 @@ func (e *Engine) next() (*job, error) {
 		return err
 	})
 	if j != nil && j.unit == "" {
-		return e.next()
+		return e.next(fired)
 	}
 	return j, err
 }
@@ -165,7 +244,7 @@ func (e *Engine) start(st *state.State, m *state.Model, u *state.Unit, ev state.
 	if ev.Kind == "action" {
 		act = m.Actions[ev.Action]
 		if act == nil {
-			u.Queue = u.Queue[1:]
+			u.Drop(func(q state.Event) bool { return q == ev })
 			return &job{}, nil
 		}
 		act.Status = "running"
@@ -174,6 +253,8 @@ func (e *Engine) start(st *state.State, m *state.Model, u *state.Unit, ev state.
 	} else {
 		u.Agent = state.Status{Current: "executing", Message: fmt.Sprintf("running %s hook", hook), Since: now()}
 	}
+	running := ev
+	u.Running = &running
 	ctxID := fmt.Sprintf("%s-%s-%d", strings.ReplaceAll(u.Name, "/", "-"), hook, st.NextSeq())
 	st.Contexts[ctxID] = &state.HookContext{ID: ctxID, Model: m.UUID, Unit: u.Name, Event: ev, Hook: hook}
 	mc := m.Machines[u.Machine]
@@ -199,4 +280,50 @@ func (e *Engine) start(st *state.State, m *state.Model, u *state.Unit, ev state.
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+// notSettled names the loop a charm is caught in: the hooks that ran most often.
+func notSettled(ran map[string]int) error {
+	type count struct {
+		what string
+		n    int
+	}
+	var cs []count
+	for w, n := range ran {
+		cs = append(cs, count{w, n})
+	}
+	sort.Slice(cs, func(i, j int) bool { return cs[i].n > cs[j].n || cs[i].n == cs[j].n && cs[i].what < cs[j].what })
+	var top []string
+	for _, c := range cs[:min(len(cs), 4)] {
+		top = append(top, fmt.Sprintf("%s %d times", c.what, c.n))
+	}
+	return fmt.Errorf("hooks did not settle after %d runs: a charm keeps triggering itself (%s); "+
+		"a leader's write to its peer application data runs relation-changed on the leader too, so it must write only what changed",
+		MaxHooks, strings.Join(top, ", "))
+}
+
+// DefaultUpdateStatusInterval is Juju's update-status-hook-interval.
+const DefaultUpdateStatusInterval = 5 * time.Minute
+
+// queueUpdateStatus fires the update-status timer of every started unit whose
+// update-status-hook-interval has passed (worker/uniter/remotestate: the update-status
+// timer), interleaving update-status with the other hooks. Each unit's timer fires at most
+// once per Settle, so that a short interval cannot keep a Settle from ending.
+func queueUpdateStatus(st *state.State, fired map[string]bool) {
+	for _, m := range st.SortedModels() {
+		every := DefaultUpdateStatusInterval
+		if d, err := time.ParseDuration(m.Config["update-status-hook-interval"]); err == nil && d > 0 {
+			every = d
+		}
+		for _, name := range m.SortedUnitNames() {
+			u := m.Units[name]
+			key := m.UUID + "/" + name
+			if !u.Started || u.Life != "alive" || u.Failed != nil || fired[key] || time.Since(u.StatusAt) < every {
+				continue
+			}
+			fired[key] = true
+			u.StatusAt = now()
+			u.Enqueue(state.Event{Kind: "update-status"})
+		}
+	}
 }

@@ -125,6 +125,9 @@ type Sim struct {
 	Seed int64
 	// Verbose logs every hook run (JUJUSIM_VERBOSE).
 	Verbose bool
+	// Serial runs one hook at a time (JUJUSIM_SERIAL=1): for tests of exact hook
+	// sequences across units, which concurrent machines interleave differently.
+	Serial bool
 
 	env []string // more variables for every command (Setenv, SystemMachines)
 }
@@ -163,6 +166,9 @@ func (s *Sim) command(args ...string) *exec.Cmd {
 	}
 	if s.Verbose {
 		cmd.Env = append(cmd.Env, "JUJUSIM_VERBOSE=1")
+	}
+	if s.Serial {
+		cmd.Env = append(cmd.Env, "JUJUSIM_SERIAL=1")
 	}
 	return cmd
 }

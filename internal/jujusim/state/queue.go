@@ -39,12 +39,10 @@ func coalescable(kind string) bool {
 // event is already waiting (Juju runs one relation-changed for several commits).
 func (u *Unit) Enqueue(ev Event) {
 	if coalescable(ev.Kind) {
-		start := 0
-		if u.Failed != nil {
-			start = 1 // the failed hook is retried as is; a later copy still counts
-		}
-		for _, q := range u.Queue[min(start, len(u.Queue)):] {
-			if q == ev {
+		for _, q := range u.Queue {
+			// The failed hook is retried as is, and a running one has read what it
+			// read: a later change still needs its own hook.
+			if q == ev && !u.isHeld(q) {
 				return
 			}
 		}
@@ -52,19 +50,37 @@ func (u *Unit) Enqueue(ev Event) {
 	u.Queue = append(u.Queue, ev)
 }
 
-// Drop removes pending (not failed) events matching pred.
+// isHeld reports whether ev is the unit's failed or running event, which stays queued.
+func (u *Unit) isHeld(ev Event) bool {
+	return (u.Failed != nil && *u.Failed == ev) || (u.Running != nil && *u.Running == ev)
+}
+
+// Drop removes pending (neither failed nor running) events matching pred.
 func (u *Unit) Drop(pred func(Event) bool) {
 	var q []Event
-	for i, ev := range u.Queue {
-		if i == 0 && u.Failed != nil {
-			q = append(q, ev)
+	keptFailed, keptRunning := false, false // the first copy is the held one
+	for _, ev := range u.Queue {
+		switch {
+		case !keptFailed && u.Failed != nil && *u.Failed == ev:
+			keptFailed = true
+		case !keptRunning && u.Running != nil && *u.Running == ev:
+			keptRunning = true
+		case pred(ev):
 			continue
 		}
-		if !pred(ev) {
-			q = append(q, ev)
-		}
+		q = append(q, ev)
 	}
 	u.Queue = q
+}
+
+// Finish removes the (first) queued copy of a finished event.
+func (u *Unit) Finish(ev Event) {
+	for i, q := range u.Queue {
+		if q == ev {
+			u.Queue = append(u.Queue[:i:i], u.Queue[i+1:]...)
+			return
+		}
+	}
 }
 
 // FormatRelID renders "endpoint:id".

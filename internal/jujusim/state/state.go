@@ -135,7 +135,8 @@ type Unit struct {
 	Workload  Status            `json:"workload"`
 	Agent     Status            `json:"agent"`
 	Queue     []Event           `json:"queue,omitempty"`
-	Failed    *Event            `json:"failed,omitempty"` // hook in error (also Queue[0])
+	Failed    *Event            `json:"failed,omitempty"`  // hook in error (also Queue[0])
+	Running   *Event            `json:"running,omitempty"` // event now running (in Queue until it finishes)
 	Before    *Status           `json:"before-error,omitempty"`
 	Installed bool              `json:"installed,omitempty"`
 	Started   bool              `json:"started,omitempty"`
@@ -149,6 +150,11 @@ type Unit struct {
 	// Lost holds the workload and agent status the unit had before its machine became
 	// unreachable (status then shows Juju's "lost"); they come back with the agent.
 	Lost *[2]Status `json:"lost,omitempty"`
+	// Detached lists where storage was mounted before it detached: nothing may appear
+	// there afterwards (it would be on the machine's root disk).
+	Detached []string `json:"detached,omitempty"`
+	// StatusAt is when the update-status timer last fired (or the unit started).
+	StatusAt time.Time `json:"update-status-at,omitempty"`
 }
 
 // Machine is one namespace machine.

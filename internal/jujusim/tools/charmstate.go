@@ -89,10 +89,7 @@ func stateSet(c *call) error {
 		if len(v) > maxStateValue {
 			return fmt.Errorf("value too large: %d bytes, max %d", len(v), maxStateValue)
 		}
-		if v == "" {
-			c.hc.StateSets[k] = nil
-			continue
-		}
+		// An empty value is stored as such; only state-delete deletes.
 		v := v
 		c.hc.StateSets[k] = &v
 	}

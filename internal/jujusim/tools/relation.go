@@ -46,8 +46,10 @@ func relationIDs(c *call) error {
 		if ru == nil || !ru.Created || ru.Broken {
 			continue
 		}
-		if c.hc.Event.Kind == "relation-broken" && c.hc.Event.Rel == r.Key {
-			continue // 3.x omits the relation being broken
+		if r.Dying {
+			// 3.x lists only live relations, in every hook: a relation being removed is
+			// gone from relation-ids at once, and during its broken hook.
+			continue
 		}
 		ids = append(ids, state.FormatRelID(s.Endpoint, s.ID))
 	}

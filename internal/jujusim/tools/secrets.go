@@ -79,12 +79,38 @@ func (c *call) secretContent(args []string, file string) (map[string]string, err
 		default:
 			return nil, cmdline.Usagef("invalid secret key %q", k)
 		}
-		if !secretKeyRe.MatchString(strings.TrimSuffix(key, "#base64")) {
-			return nil, cmdline.Usagef("invalid key %q", strings.TrimSuffix(key, "#base64"))
-		}
 		content[key] = v
 	}
+	// Juju's rules (core/secrets): keys ^([a-z](?:-?[a-z0-9]){2,})$, each value at most
+	// 8 KiB, the whole content at most 64 KiB; --file content is checked the same way.
+	total := 0
+	for _, key := range sortedStrings(content) {
+		if k := strings.TrimSuffix(key, "#base64"); !secretKeyRe.MatchString(k) {
+			return nil, cmdline.Usagef("invalid key %q", k)
+		}
+		if n := len(content[key]); n > maxSecretValue {
+			return nil, fmt.Errorf("secret content for key %q too large: %d bytes (limit %d)", strings.TrimSuffix(key, "#base64"), n, maxSecretValue)
+		}
+		total += len(content[key])
+	}
+	if total > maxSecretContent {
+		return nil, fmt.Errorf("secret content too large: %d bytes (limit %d)", total, maxSecretContent)
+	}
 	return content, nil
+}
+
+const (
+	maxSecretValue   = 8 << 10
+	maxSecretContent = 64 << 10
+)
+
+func sortedStrings(m map[string]string) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
 }
 
 type secretOpts struct {

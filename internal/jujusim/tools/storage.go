@@ -51,7 +51,9 @@ func storageGet(c *call) error {
 		return cmdline.Usagef("no storage instance specified")
 	}
 	s := c.m.Storage[id]
-	if s == nil {
+	if s == nil || s.Unit != c.u.Name {
+		// A detached storage is gone for the unit, the hook's own after it committed
+		// (worker/uniter/storage/attachments.go).
 		return fmt.Errorf("storage %q not found", id)
 	}
 	v := map[string]string{"kind": s.Kind, "location": s.Location}

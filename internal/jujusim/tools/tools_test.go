@@ -251,6 +251,17 @@ func TestStateAndSecretTools(t *testing.T) {
 		{ctx: "rel", tool: "state-get", args: []string{"missing", "--strict"}, err: "ERROR \"missing\" not found\n", code: 1},
 		{ctx: "rel", tool: "state-delete", args: []string{"j"}},
 		{ctx: "rel", tool: "state-get", args: []string{"--format=json"}, out: "{\"k\":\"v\"}\n"},
+		// state-set k= stores "" (worker/uniter/runner/jujuc/state-set.go); only
+		// state-delete deletes.
+		{ctx: "rel", tool: "state-set", args: []string{"k="}},
+		{ctx: "rel", tool: "state-get", args: []string{"--format=json"}, out: "{\"k\":\"\"}\n"},
+		{ctx: "rel", tool: "state-get", args: []string{"k", "--strict"}},
+		// Secret content: Juju's key rule (core/secrets) and size limits, --file included.
+		{ctx: "rel", tool: "secret-add", args: []string{"ab=x"}, err: "ERROR invalid key \"ab\"\n", code: 2},
+		{ctx: "rel", tool: "secret-add", args: []string{"a--b=x"}, err: "ERROR invalid key \"a--b\"\n", code: 2},
+		{ctx: "rel", tool: "secret-add", args: []string{"Key=x"}, err: "ERROR invalid key \"Key\"\n", code: 2},
+		{ctx: "rel", tool: "secret-add", args: []string{"big=" + strings.Repeat("x", 8<<10+1)}, err: "ERROR secret content for key \"big\" too large: 8193 bytes (limit 8192)\n", code: 1},
+		{ctx: "rel", tool: "secret-add", args: bigSecret(9), err: "ERROR secret content too large: 73728 bytes (limit 65536)\n", code: 1},
 		{ctx: "inst", tool: "secret-add", args: []string{"password=x"}, err: "ERROR permission denied\n", code: 1},
 		{ctx: "inst", tool: "secret-add", args: []string{"--owner=unit", "password=x"}, out: "~^secret:[0-9a-v]{20}\n$"},
 		{ctx: "rel", tool: "secret-add", args: []string{"--label=creds", "--description=d", "password=x"}, out: "~^secret:[0-9a-v]{20}\n$"},
@@ -275,4 +286,13 @@ func TestFlagForms(t *testing.T) {
 		{ctx: "rel", tool: "is-leader", args: []string{"extra"}, err: "ERROR unrecognized args: [\"extra\"]\n", code: 2},
 		{ctx: "nope", tool: "is-leader", err: "ERROR bad request: unknown context \"nope\" (is this run from a jujusim hook?)\n", code: 1},
 	})
+}
+
+// bigSecret is n values of 8 KiB each.
+func bigSecret(n int) []string {
+	var args []string
+	for i := 0; i < n; i++ {
+		args = append(args, "key"+string(rune('a'+i))+"="+strings.Repeat("x", 8<<10))
+	}
+	return args
 }

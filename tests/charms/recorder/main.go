@@ -7,8 +7,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/gruyaume/goops"
 )
@@ -30,12 +33,19 @@ type record struct {
 	Egress     []string          `json:"egress,omitempty"`
 	State      string            `json:"state,omitempty"`
 	Secret     string            `json:"secret,omitempty"`
+	Storage    []string          `json:"storage,omitempty"`      // storage-list
+	RelIDs     []string          `json:"relation-ids,omitempty"` // relation-ids of the hook's endpoint
+	Start      int64             `json:"start,omitempty"`        // unix nanoseconds
+	End        int64             `json:"end,omitempty"`
 	ToolErrors []string          `json:"tool-errors,omitempty"`
 }
 
 type config struct {
 	FailHook string `json:"fail-hook"`
 	FailOnce string `json:"fail-once"`
+	Hold     bool   `json:"hold-storage"`
+	PeerApp  string `json:"peer-app"`
+	SlowHook string `json:"slow-hook"`
 	Greeting string `json:"greeting"`
 	Count    int    `json:"count"`
 }
@@ -47,10 +57,10 @@ func main() {
 		path = os.Args[0]
 	}
 	kind, name := filepath.Base(filepath.Dir(path)), filepath.Base(path)
-	rec := record{Unit: env.UnitName, Hook: name, Env: map[string]string{}}
+	rec := record{Unit: env.UnitName, Hook: name, Env: map[string]string{}, Start: time.Now().UnixNano()}
 	for _, kv := range os.Environ() {
 		k, v, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "JUJU_") || k == "CHARM_DIR" {
+		if strings.HasPrefix(k, "JUJU_") || k == "CHARM_DIR" || k == "HOME" || k == "USER" {
 			rec.Env[k] = v
 		}
 	}
@@ -70,11 +80,17 @@ func main() {
 	if st, err := goops.GetState("doomed"); err == nil {
 		rec.State = st
 	}
+	storage, err := goops.ListStorage("data")
+	fail(err)
+	rec.Storage = storage
 	relID := os.Getenv("JUJU_RELATION_ID")
 	if relID != "" {
 		members, err := goops.ListRelationUnits(relID)
 		fail(err)
 		rec.Members = members
+		ids, err := goops.GetRelationIDs(os.Getenv("JUJU_RELATION"))
+		fail(err)
+		rec.RelIDs = ids
 		app, err := goops.GetRelationApp(relID)
 		fail(err)
 		rec.RemoteApp = app
@@ -102,6 +118,10 @@ func main() {
 		hook(name, relID, leader, cfg, env.UnitName)
 		rec.Secret = secrets(name, relID, leader, rec.RemoteBag)
 	}
+	if cfg.SlowHook == name {
+		time.Sleep(500 * time.Millisecond)
+	}
+	rec.End = time.Now().UnixNano()
 	write(rec)
 	if kind != "actions" && cfg.FailHook == name {
 		fmt.Fprintf(os.Stderr, "recorder: failing %s as configured\n", name)
@@ -130,13 +150,37 @@ func hook(name, relID string, leader bool, cfg config, unit string) {
 			_ = goops.SetAppRelationData(relID, map[string]string{"leader": unit})
 		}
 	}
+	if leader && cfg.PeerApp != "" && (name == "config-changed" || cfg.PeerApp == "counter") {
+		// The leader writes the peer application bag: "counter" writes a new value in
+		// every hook, a charm that never settles.
+		v := cfg.PeerApp
+		if v == "counter" {
+			v = fmt.Sprint(time.Now().UnixNano())
+		}
+		if ids, err := goops.GetRelationIDs("peers"); err == nil && len(ids) > 0 {
+			_ = goops.SetAppRelationData(ids[0], map[string]string{"v": v})
+		}
+	}
+	if name == "data-storage-detaching" && cfg.Hold {
+		// A daemon left working in the volume: what a charm must not do.
+		cmd := exec.Command("sleep", "3600")
+		cmd.Dir = os.Getenv("JUJU_STORAGE_LOCATION")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		_ = cmd.Start()
+	}
+	if name == "stop" && cfg.Hold {
+		// ... and a hook that writes where the volume was.
+		_ = os.MkdirAll("/srv/data", 0o755)
+		_ = os.WriteFile("/srv/data/late", []byte("on the root disk\n"), 0o644)
+	}
 	if cfg.FailHook == name {
 		if relID != "" {
 			_ = goops.SetUnitRelationData(relID, map[string]string{"doomed": "yes"})
 		}
 		_ = goops.SetState("doomed", "yes")
 	}
-	goops.LogInfof("recorder saw %s", name)
+	storage, _ := goops.ListStorage("data")
+	goops.LogInfof("recorder saw %s storage=%s", name, strings.Join(storage, ","))
 }
 
 // secrets shares a secret from the db side's leader with the backend side, which records
