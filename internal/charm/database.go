@@ -409,6 +409,13 @@ func (r *hookRun) databaseAnswer(secrets map[string]dbSecret) error {
 		if !c.Admit || c.Problem != "" || !ok {
 			continue
 		}
+		if len(c.Subnets) == 0 {
+			// None of its units has joined with an address yet, so pg_hba admits none:
+			// a client tries what it is given when it arrives, and would get a refusal.
+			// (Juju may run the client's relation-changed for these writes before this unit
+			// sees its units join.)
+			continue
+		}
 		h := plan.HostsFor(c, r.app.Primary, reports, standbys)
 		if !h.Provisioned {
 			continue
