@@ -15,6 +15,7 @@ import (
 
 	"github.com/pgcharm/postgresql/internal/charm/plan"
 	"github.com/pgcharm/postgresql/internal/postgres"
+	"github.com/pgcharm/postgresql/internal/safefs"
 )
 
 const (
@@ -184,6 +185,14 @@ func (r *hookRun) stopServer() error {
 	}
 	if err != nil {
 		return err
+	}
+	// Root takes the data directory from what the charm recorded, never from
+	// postgresql.conf (postgres's file), as observeLocal does.
+	if c.DataDir = unitDataDir(version, "", true); safefs.CheckPath(c.DataDir) != nil {
+		return fmt.Errorf("data directory %q: refused", c.DataDir)
+	}
+	if safefs.CheckPath(c.SocketDir) != nil {
+		c.SocketDir = "/var/run/postgresql"
 	}
 	running, err := postgres.IsRunning(r.ctx, c)
 	if err != nil || !running {
