@@ -63,27 +63,7 @@ func walEBackup(ctx context.Context) error {
 	if err := goops.GetActionParams(&p); err != nil {
 		return err
 	}
-	j, err := observeJuju("")
-	if err != nil {
-		return err
-	}
-	app := parseAppState(j.AppBag)
-	if app.Primary != j.Unit {
-		return fmt.Errorf("wal-e-backup must run on the primary unit, %s (this is %s)", orUnknown(app.Primary), j.Unit)
-	}
-	if j.Config.WalEStorageURI == "" {
-		return errors.New("wal_e_storage_uri is not set; configure the archive first")
-	}
-	if msg := archiveProblem(j.Config, j.Config.WalEStorageURI, "wal_e_storage_uri"); msg != "" {
-		return errors.New(msg)
-	}
-	if err := installCharmTools(); err != nil {
-		return err
-	}
-	if err := writeArchiveConfig(archiveConfigPath, archiveConfig(j.Config, j.Config.WalEStorageURI)); err != nil {
-		return err
-	}
-	version, _, err := installedVersion(ctx, j.Config)
+	j, version, err := primaryArchiveAction(ctx, "wal-e-backup")
 	if err != nil {
 		return err
 	}
@@ -148,6 +128,36 @@ func walEBackup(ctx context.Context) error {
 		}
 	}
 	return goops.SetActionResults(res)
+}
+
+// primaryArchiveAction checks that the action runs on the primary of an application with a
+// usable archive, and readies the archive tools and their configuration for it.
+func primaryArchiveAction(ctx context.Context, action string) (*jujuFacts, string, error) {
+	j, err := observeJuju("")
+	if err != nil {
+		return nil, "", err
+	}
+	app := parseAppState(j.AppBag)
+	if app.Primary != j.Unit {
+		return nil, "", fmt.Errorf("%s must run on the primary unit, %s (this is %s)", action, orUnknown(app.Primary), j.Unit)
+	}
+	if j.Config.WalEStorageURI == "" {
+		return nil, "", errors.New("wal_e_storage_uri is not set; configure the archive first")
+	}
+	if msg := archiveProblem(j.Config, j.Config.WalEStorageURI, "wal_e_storage_uri"); msg != "" {
+		return nil, "", errors.New(msg)
+	}
+	if err := installCharmTools(); err != nil {
+		return nil, "", err
+	}
+	if err := writeArchiveConfig(archiveConfigPath, archiveConfig(j.Config, j.Config.WalEStorageURI)); err != nil {
+		return nil, "", err
+	}
+	version, _, err := installedVersion(ctx, j.Config)
+	if err != nil {
+		return nil, "", err
+	}
+	return j, version, nil
 }
 
 // runAsPostgres runs a command as postgres, its output going to the action log as it comes.
@@ -771,27 +781,7 @@ func walERestorePoint(ctx context.Context) error {
 	if err := archive.CheckRestorePointName(p.Name); err != nil {
 		return err
 	}
-	j, err := observeJuju("")
-	if err != nil {
-		return err
-	}
-	app := parseAppState(j.AppBag)
-	if app.Primary != j.Unit {
-		return fmt.Errorf("wal-e-restore-point must run on the primary unit, %s (this is %s)", orUnknown(app.Primary), j.Unit)
-	}
-	if j.Config.WalEStorageURI == "" {
-		return errors.New("wal_e_storage_uri is not set; configure the archive first")
-	}
-	if msg := archiveProblem(j.Config, j.Config.WalEStorageURI, "wal_e_storage_uri"); msg != "" {
-		return errors.New(msg)
-	}
-	if err := installCharmTools(); err != nil {
-		return err
-	}
-	if err := writeArchiveConfig(archiveConfigPath, archiveConfig(j.Config, j.Config.WalEStorageURI)); err != nil {
-		return err
-	}
-	version, _, err := installedVersion(ctx, j.Config)
+	j, version, err := primaryArchiveAction(ctx, "wal-e-restore-point")
 	if err != nil {
 		return err
 	}
