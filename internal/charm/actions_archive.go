@@ -204,31 +204,41 @@ func orUnknown(s string) string {
 	return s
 }
 
-// walEListBackups lists an archive's base backups, one result entry per backup.
-func walEListBackups(ctx context.Context) error {
+// openActionArchive opens the archive an action's storage-uri names, or this application's
+// wal_e_storage_uri when it names none.
+func openActionArchive(ctx context.Context) (*archive.Archive, string, error) {
 	var p struct {
 		StorageURI string `json:"storage-uri"`
 	}
 	if err := goops.GetActionParams(&p); err != nil {
-		return err
+		return nil, "", err
 	}
 	var cfg Config
 	if err := goops.GetConfig(&cfg); err != nil {
-		return err
+		return nil, "", err
 	}
 	uri := p.StorageURI
 	if uri == "" {
 		uri = cfg.WalEStorageURI
 	}
 	if uri == "" {
-		return errors.New("no storage-uri given and wal_e_storage_uri is not set")
+		return nil, "", errors.New("no storage-uri given and wal_e_storage_uri is not set")
 	}
 	if msg := archiveProblem(cfg, uri, "storage-uri"); msg != "" {
-		return errors.New(msg)
+		return nil, "", errors.New(msg)
 	}
 	a, err := archive.Open(ctx, archiveConfig(cfg, uri), "")
 	if err != nil {
-		return fmt.Errorf("open %s: %w", uri, err)
+		return nil, "", fmt.Errorf("open %s: %w", uri, err)
+	}
+	return a, uri, nil
+}
+
+// walEListBackups lists an archive's base backups, one result entry per backup.
+func walEListBackups(ctx context.Context) error {
+	a, uri, err := openActionArchive(ctx)
+	if err != nil {
+		return err
 	}
 	list, err := a.ListBackups(ctx)
 	if err != nil {
@@ -819,29 +829,9 @@ func parseRestorePoint(out string) (map[string]string, error) {
 // and each backup's tar objects. Findings are results (ok=false), not an action failure: the
 // action did its job.
 func walEVerify(ctx context.Context) error {
-	var p struct {
-		StorageURI string `json:"storage-uri"`
-	}
-	if err := goops.GetActionParams(&p); err != nil {
-		return err
-	}
-	var cfg Config
-	if err := goops.GetConfig(&cfg); err != nil {
-		return err
-	}
-	uri := p.StorageURI
-	if uri == "" {
-		uri = cfg.WalEStorageURI
-	}
-	if uri == "" {
-		return errors.New("no storage-uri given and wal_e_storage_uri is not set")
-	}
-	if msg := archiveProblem(cfg, uri, "storage-uri"); msg != "" {
-		return errors.New(msg)
-	}
-	a, err := archive.Open(ctx, archiveConfig(cfg, uri), "")
+	a, uri, err := openActionArchive(ctx)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", uri, err)
+		return err
 	}
 	_ = goops.ActionLogf("verifying %s", uri)
 	r, err := a.Verify(ctx)
