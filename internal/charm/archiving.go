@@ -158,7 +158,7 @@ func (r *hookRun) archiving() error {
 	if archivePrep.err != nil {
 		return archivePrep.err
 	}
-	primary := r.local.Cluster != nil && r.local.Running && !r.local.Standby && r.app.Primary == r.j.Unit
+	primary := r.primary
 	if err := r.standbyRestoreCommand(); err != nil {
 		return err
 	}
@@ -189,15 +189,14 @@ func (r *hookRun) archiving() error {
 	return nil
 }
 
-// archiveStatus adds an archiving problem to the unit's status: a misconfiguration blocks, a
-// backlog is said next to the role. A status that is already blocked or in progress stays.
+// archiveStatus records an archiving problem for the unit's status (plan.UnitStatus): a
+// misconfiguration blocks, a backlog is a note beside the role.
 func (r *hookRun) archiveStatus(msg string, block bool) {
 	switch {
-	case r.status.Name == "blocked":
-	case block:
-		r.status = plan.Status{Name: "blocked", Message: msg}
-	case r.status.Name == "active":
-		r.status.Message += "; " + msg
+	case !block:
+		r.why.ArchiveHealth = msg
+	case r.why.Archive == "":
+		r.why.Archive = msg
 	}
 }
 

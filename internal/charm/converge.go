@@ -21,50 +21,48 @@ import (
 const maxSteps = 6
 
 // converge applies the unit's next steps until it is where the decision wants it, or
-// must wait for another unit.
-func (r *hookRun) converge() error {
+// must wait for another unit. It says whether the unit settled (nothing left to do).
+func (r *hookRun) converge() (bool, error) {
 	ctx, j := r.ctx, r.j
 	var last plan.Step = "none"
 	for i := 0; i < maxSteps; i++ {
 		target := r.target()
 		dec := plan.DecideLocal(r.local.planLocal(j.Unit, r.j.Self[keyFollowing], j.Self[keyRestore]), r.app.Primary, target, r.rival())
-		if r.status.Name == "" || dec.Step != plan.StepWait || r.app.Primary != "" {
-			r.status = dec.Status
-		}
+		r.why.Local = dec.Status
 		if err := r.configure(); err != nil {
 			var ce *configError
 			if errors.As(err, &ce) {
-				r.status = plan.Status{Name: "blocked", Message: ce.Error()}
-				return nil
+				r.why.ServerConfig = ce.Error()
+				return false, nil
 			}
-			return err
+			return false, err
 		}
 		switch dec.Step {
 		case plan.StepNone:
-			return r.settled()
+			return true, nil
 		case plan.StepWait, plan.StepBlock:
-			return nil
+			return false, nil
 		}
 		if dec.Step == last && dec.Step != plan.StepStart {
-			return fmt.Errorf("step %s did not take effect", dec.Step)
+			return false, fmt.Errorf("step %s did not take effect", dec.Step)
 		}
 		last = dec.Step
 		_ = goops.SetUnitStatus(goops.StatusName(dec.Status.Name), dec.Status.Message)
 		if err := r.apply(dec.Step, target); err != nil {
 			var alive *upstreamAlive
 			if errors.As(err, &alive) {
-				r.status = plan.Status{Name: "waiting", Message: alive.Error()}
-				return nil
+				r.why.Local = plan.Status{Name: plan.StatusWaiting, Message: alive.Error()}
+				return false, nil
 			}
-			return fmt.Errorf("%s: %w", dec.Step, err)
+			return false, fmt.Errorf("%s: %w", dec.Step, err)
 		}
 		local, err := observeLocal(ctx, r.local.Version, j.Storage)
 		if err != nil {
-			return err
+			return false, err
 		}
 		r.local = local
 	}
-	return nil
+	return false, nil
 }
 
 // target is the chosen primary as this unit sees it through the peer relation.
@@ -215,7 +213,7 @@ func (r *hookRun) settled() error {
 	ctx := r.ctx
 	if r.local.needsRestart {
 		if r.app.RestartHolder != r.j.Unit {
-			r.status = plan.Status{Name: "waiting", Message: "Waiting for permission to restart"}
+			r.why.Restart = true
 			return nil
 		}
 		_ = goops.SetUnitStatus(goops.StatusMaintenance, "Restarting to apply new settings")
@@ -224,7 +222,7 @@ func (r *hookRun) settled() error {
 		}
 		r.local.needsRestart = false
 	}
-	if r.app.Primary != r.j.Unit {
+	if !r.primary {
 		return nil
 	}
 	db, err := postgres.Connect(ctx, r.local.Cluster, "postgres")

@@ -113,26 +113,15 @@ func (r *hookRun) databaseRelations() error {
 	if err != nil {
 		return err
 	}
-	var problems []string
 	refuse := func(c plan.DatabaseClient, msg string) {
 		goops.LogErrorf("%s refused: %s", c.Describe(), msg)
-		problems = append(problems, c.ID+": "+msg)
+		r.why.Refused = append(r.why.Refused, c.ID+": "+msg)
 	}
 	for _, c := range d.Clients {
 		if c.Problem != "" {
 			refuse(c, c.Problem)
 		}
 	}
-	defer func() {
-		switch {
-		case len(problems) == 0:
-		case r.status.Name != "blocked":
-			r.status = plan.Status{Name: "blocked", Message: "Refused " + strings.Join(problems, "; ")}
-		case strings.HasPrefix(r.status.Message, "Refused "):
-			// The pgsql relations' refusals: one message names them all.
-			r.status.Message += "; " + strings.Join(problems, "; ")
-		}
-	}()
 	if err := r.databaseServer(secrets, refuse); err != nil {
 		return err
 	}
@@ -227,7 +216,7 @@ func (r *hookRun) databaseServer(secrets map[string]dbSecret, refuse func(plan.D
 	if l == nil || l.Cluster == nil || !l.Running {
 		return nil
 	}
-	primary := !l.Standby && r.app.Primary == r.j.Unit
+	primary := r.primary
 	if (!primary && !l.Standby) || (!primary && len(d.Clients) == 0) {
 		return nil
 	}

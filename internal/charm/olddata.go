@@ -71,8 +71,8 @@ func (r *hookRun) oldData() error {
 			return err
 		}
 	}
-	if len(parts) > 0 && r.status.Name == "active" {
-		r.status.Message += "; old data kept until the next base backup: " + strings.Join(parts, ", ")
+	if len(parts) > 0 {
+		r.why.OldData = "old data kept until the next base backup: " + strings.Join(parts, ", ")
 	}
 	return nil
 }

@@ -30,9 +30,10 @@ type hookRun struct {
 	j        *jujuFacts
 	app      AppState
 	local    *localFacts
-	password string // the replication role's, from the application's secret
-	status   plan.Status
-	admits   []string // peers whose addresses the pg_hba in force admits
+	password string           // the replication role's, from the application's secret
+	why      plan.StatusFacts // what this hook found that the status reports (plan.UnitStatus)
+	admits   []string         // peers whose addresses the pg_hba in force admits
+	primary  bool             // this unit serves as the primary (plan.IsPrimary), once converged
 }
 
 // reconcile is the one entry point every hook runs: observe everything the decision needs,
@@ -46,19 +47,21 @@ func reconcile(ctx context.Context, hook string) error {
 	if err := r.run(); err != nil {
 		return err
 	}
-	return goops.SetUnitStatus(goops.StatusName(r.status.Name), r.status.Message)
+	s := plan.UnitStatus(r.why)
+	return goops.SetUnitStatus(goops.StatusName(s.Name), s.Message)
 }
 
 func (r *hookRun) run() error {
 	ctx, j := r.ctx, r.j
 	// Teardown comes first and needs nothing else: whatever the configuration holds, a
 	// unit going away, or one that lost its volume, must let go of its data.
-	if stop, msg := r.teardown(); stop {
-		r.status = msg
+	if stop, msg := plan.Teardown(plan.TeardownFacts{Unit: j.Unit, Hook: j.Hook, Dying: j.Dying, Storage: j.Storage,
+		HadStorage: j.HadStorage, Departing: j.Departing}); stop {
+		r.why.Teardown = msg
 		return r.stopServer()
 	}
 	if ps := j.Config.Problems(); len(ps) > 0 {
-		r.status = plan.Status{Name: "blocked", Message: ps[0].Error()}
+		r.why.Config = ps[0].Error()
 		return nil
 	}
 	version, fixed, err := installedVersion(ctx, j.Config)
@@ -66,8 +69,8 @@ func (r *hookRun) run() error {
 		return err
 	}
 	if fixed && j.Config.Version != "" && j.Config.Version != version {
-		r.status = plan.Status{Name: "blocked", Message: fmt.Sprintf(
-			"version: this unit runs PostgreSQL %s and cannot change in place; set version back to %s or empty", version, version)}
+		r.why.Config = fmt.Sprintf(
+			"version: this unit runs PostgreSQL %s and cannot change in place; set version back to %s or empty", version, version)
 		return nil
 	}
 	if err := r.ensurePackages(version); err != nil {
@@ -98,7 +101,7 @@ func (r *hookRun) run() error {
 		return err
 	}
 	if r.local.ConfProblem != "" {
-		r.status = plan.Status{Name: "blocked", Message: r.local.ConfProblem}
+		r.why.ConfFile = r.local.ConfProblem
 		return nil
 	}
 	if v, _ := goops.GetState(stateDataDir); v == "" && r.local.Cluster != nil {
@@ -111,7 +114,7 @@ func (r *hookRun) run() error {
 		return err
 	}
 	if r.password == "" {
-		r.status = plan.Status{Name: "waiting", Message: "Waiting for the leader to create the replication secret"}
+		r.why.NoSecret = true
 		return r.publish()
 	}
 	if j.Leader {
@@ -119,8 +122,16 @@ func (r *hookRun) run() error {
 			return err
 		}
 	}
-	if err := r.converge(); err != nil {
+	settled, err := r.converge()
+	if err != nil {
 		return err
+	}
+	// The one answer to "am I primary" that every later stage uses.
+	r.primary = plan.IsPrimary(r.local.planLocal(j.Unit, j.Self[keyFollowing], j.Self[keyRestore]), r.app.Primary)
+	if settled {
+		if err := r.settled(); err != nil {
+			return err
+		}
 	}
 	if err := r.clientRelations(); err != nil {
 		return err
@@ -151,27 +162,6 @@ func (r *hookRun) run() error {
 // stateStorage is the unit state key holding the pgdata storage the unit has had.
 const stateStorage = "pgdata-storage"
 
-// teardown says whether this unit must leave PostgreSQL stopped in this hook: it is going
-// away, or its storage is going or gone. On Juju 3.6 a dying unit runs
-// pgdata-storage-detaching before any other teardown hook (worker/uniter/resolver.go), and
-// every later hook runs without the volume: none of them may create, clone or start a
-// cluster, or write where the data directory was.
-func (r *hookRun) teardown() (bool, plan.Status) {
-	j := r.j
-	switch {
-	case j.Dying || j.Hook == "stop" || j.Hook == "remove":
-		return true, plan.Status{Name: "maintenance", Message: "Leaving: PostgreSQL stopped"}
-	case j.Hook == "pgdata-storage-detaching":
-		return true, plan.Status{Name: "blocked", Message: "pgdata storage detaching: PostgreSQL stopped; the data stays on the volume"}
-	case j.Storage == "" && j.HadStorage != "":
-		return true, plan.Status{Name: "blocked", Message: fmt.Sprintf(
-			"pgdata storage %s is detached: PostgreSQL stopped; attach it again with juju attach-storage %s %s", j.HadStorage, j.Unit, j.HadStorage)}
-	case j.Departing == j.Unit && strings.HasPrefix(j.Hook, peerEndpoint+"-relation-"):
-		return true, plan.Status{Name: "maintenance", Message: "Leaving: PostgreSQL stopped"}
-	}
-	return false, plan.Status{}
-}
-
 // stopServer stops a running PostgreSQL with a fast shutdown, which still sends the last
 // WAL to connected standbys, and touches nothing else: no packages, no configuration.
 func (r *hookRun) stopServer() error {
@@ -198,7 +188,7 @@ func (r *hookRun) stopServer() error {
 	if err != nil || !running {
 		return err
 	}
-	goops.LogInfof("stopping PostgreSQL (%s)", r.status.Message)
+	goops.LogInfof("stopping PostgreSQL (%s)", r.why.Teardown.Message)
 	return postgres.Stop(r.ctx, c, postgres.StopFast)
 }
 
@@ -296,7 +286,7 @@ func (r *hookRun) leaderDuties() error {
 			r.app.Switchover = ""
 		}
 	} else if r.app.Primary == "" {
-		r.status = plan.Status{Name: "waiting", Message: choice.Waiting}
+		r.why.Choosing = choice.Waiting
 	}
 	requests, present := map[string]bool{}, map[string]bool{j.Unit: true}
 	for name, data := range j.Peers {

@@ -144,26 +144,20 @@ func (r *hookRun) clientRelations() error {
 	if err != nil {
 		return err
 	}
-	var problems []string
 	refuse := func(c plan.Client, msg string) {
 		goops.LogErrorf("%s refused: %s", c.Describe(), msg)
-		problems = append(problems, c.ID+": "+msg)
+		r.why.Refused = append(r.why.Refused, c.ID+": "+msg)
 	}
 	for _, c := range clients {
 		if c.Problem != "" {
 			refuse(c, c.Problem)
 		}
 	}
-	defer func() {
-		if len(problems) > 0 && r.status.Name != "blocked" {
-			r.status = plan.Status{Name: "blocked", Message: "Refused " + strings.Join(problems, "; ")}
-		}
-	}()
 	l := r.local
 	if l == nil || l.Cluster == nil || !l.Running {
 		return nil
 	}
-	primary := !l.Standby && r.app.Primary == r.j.Unit
+	primary := r.primary
 	if !primary && !l.Standby {
 		return nil
 	}

@@ -47,12 +47,6 @@ const (
 	StepRewind  Step = "rewind"  // stop, pg_rewind from the primary, then follow
 )
 
-// Status is a unit status to set.
-type Status struct {
-	Name    string // active, waiting, maintenance, blocked
-	Message string
-}
-
 // Decision is what a unit does now and what it says.
 type Decision struct {
 	Step   Step
@@ -124,3 +118,10 @@ func decideStandby(l Local, primary string, t Target) Decision {
 
 func wait(msg string) Decision  { return Decision{Step: StepWait, Status: Status{"waiting", msg}} }
 func block(msg string) Decision { return Decision{Step: StepBlock, Status: Status{"blocked", msg}} }
+
+// IsPrimary is the one answer to "am I primary": this unit is the chosen primary and its
+// server runs out of recovery on its own database. Every stage that acts only on the
+// primary (slots, clients, the backup schedule, archiving health) asks this.
+func IsPrimary(l Local, chosen string) bool {
+	return chosen != "" && chosen == l.Self && l.HasData && l.Running && !l.Standby
+}

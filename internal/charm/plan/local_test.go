@@ -65,3 +65,26 @@ func TestDecideLocal(t *testing.T) {
 		}
 	}
 }
+
+func TestIsPrimary(t *testing.T) {
+	const me, p = "postgresql/1", "postgresql/0"
+	serving := Local{Self: me, HasData: true, Running: true}
+	cases := []struct {
+		name   string
+		l      Local
+		chosen string
+		want   bool
+	}{
+		{"chosen and serving", serving, me, true},
+		{"serving but another is chosen", serving, p, false},
+		{"serving, nobody chosen yet", serving, "", false},
+		{"chosen but still a standby", func() Local { l := serving; l.Standby = true; return l }(), me, false},
+		{"chosen but stopped", func() Local { l := serving; l.Running = false; return l }(), me, false},
+		{"chosen without a database", Local{Self: me}, me, false},
+	}
+	for _, tc := range cases {
+		if got := IsPrimary(tc.l, tc.chosen); got != tc.want {
+			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
