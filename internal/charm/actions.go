@@ -10,10 +10,19 @@ import (
 	"github.com/pgcharm/postgresql/internal/postgres"
 )
 
-func init() {
-	actionHandlers["switchover"] = switchover
-	actionHandlers["replication-pause"] = func(ctx context.Context) error { return replication(ctx, true) }
-	actionHandlers["replication-resume"] = func(ctx context.Context) error { return replication(ctx, false) }
+// actionHandlers is every action of actions.yaml and its handler, in one place (a test
+// checks that the two agree).
+var actionHandlers = map[string]func(context.Context) error{
+	"get-primary":         primaryInfo,
+	"switchover":          switchover,
+	"replication-pause":   func(ctx context.Context) error { return replication(ctx, true) },
+	"replication-resume":  func(ctx context.Context) error { return replication(ctx, false) },
+	"remove-old-data":     removeOldData,
+	"wal-e-backup":        walEBackup,
+	"wal-e-list-backups":  walEListBackups,
+	"wal-e-restore":       walERestore,
+	"wal-e-restore-point": walERestorePoint,
+	"wal-e-verify":        walEVerify,
 }
 
 // switchover makes another unit primary without losing data: the leader records it, the

@@ -25,14 +25,6 @@ import (
 	"github.com/pgcharm/postgresql/internal/safefs"
 )
 
-func init() {
-	actionHandlers["wal-e-backup"] = walEBackup
-	actionHandlers["wal-e-list-backups"] = walEListBackups
-	actionHandlers["wal-e-restore"] = walERestore
-	actionHandlers["wal-e-restore-point"] = walERestorePoint
-	actionHandlers["wal-e-verify"] = walEVerify
-}
-
 // recoveryConfName holds the recovery settings of a restore in progress; it goes once the
 // restored server has promoted.
 const recoveryConfName = "juju-recovery.conf"
@@ -144,13 +136,11 @@ func primaryArchiveAction(ctx context.Context, action string) (*jujuFacts, strin
 	if j.Config.WalEStorageURI == "" {
 		return nil, "", errors.New("wal_e_storage_uri is not set; configure the archive first")
 	}
-	if msg := archiveProblem(j.Config, j.Config.WalEStorageURI, "wal_e_storage_uri"); msg != "" {
-		return nil, "", errors.New(msg)
+	a := decideArchive(j.Config)
+	if a.problem != "" {
+		return nil, "", errors.New(a.problem)
 	}
-	if err := installCharmTools(); err != nil {
-		return nil, "", err
-	}
-	if err := writeArchiveConfig(archiveConfigPath, archiveConfig(j.Config, j.Config.WalEStorageURI)); err != nil {
+	if err := prepareArchive(j.Config, a); err != nil {
 		return nil, "", err
 	}
 	version, _, err := installedVersion(ctx, j.Config)

@@ -48,12 +48,36 @@ const (
 	readyBacklog = 16
 )
 
-// archivePrep is decided once per hook (archiveSettings runs on every configure).
-var archivePrep struct {
-	done    bool
-	enabled bool   // archive_command pushes with our binary
-	problem string // static misconfiguration, for the status
-	err     error  // installing the binary or the configuration failed
+// archiveSetup is what a hook decided about archiving, once, before anything is
+// configured: every configure (archive_command) and every standby (restore_command)
+// follows the same decision.
+type archiveSetup struct {
+	enabled bool   // archive_command pushes with the charm's tools
+	problem string // a misconfiguration found without asking the store, for the status
+}
+
+// decideArchive judges wal_e_storage_uri and the credentials without asking the store.
+func decideArchive(cfg Config) archiveSetup {
+	uri := cfg.WalEStorageURI
+	if uri == "" {
+		return archiveSetup{}
+	}
+	if p := archiveProblem(cfg, uri, "wal_e_storage_uri"); p != "" {
+		return archiveSetup{problem: p}
+	}
+	return archiveSetup{enabled: true}
+}
+
+// prepareArchive installs the charm's tools where postgres runs them and writes the
+// archive configuration, when archiving is on.
+func prepareArchive(cfg Config, a archiveSetup) error {
+	if !a.enabled {
+		return nil
+	}
+	if err := installCharmTools(); err != nil {
+		return err
+	}
+	return writeArchiveConfig(archiveConfigPath, archiveConfig(cfg, cfg.WalEStorageURI))
 }
 
 // archiveCredentials are the store credentials among the charm's options.
@@ -110,41 +134,16 @@ func archiveProblem(c Config, uri, option string) string {
 	return ""
 }
 
-func (r *hookRun) prepareArchive() {
-	if archivePrep.done {
-		return
-	}
-	archivePrep.done = true
-	uri := r.j.Config.WalEStorageURI
-	if uri == "" {
-		return
-	}
-	if archivePrep.problem = archiveProblem(r.j.Config, uri, "wal_e_storage_uri"); archivePrep.problem != "" {
-		return
-	}
-	if err := installCharmTools(); err != nil {
-		archivePrep.err = err
-		return
-	}
-	if err := writeArchiveConfig(archiveConfigPath, archiveConfig(r.j.Config, uri)); err != nil {
-		archivePrep.err = err
-		return
-	}
-	archivePrep.enabled = true
-}
-
 func (r *hookRun) archiveSettings() postgres.Settings {
-	r.prepareArchive()
 	cmd := "/bin/true"
-	if archivePrep.enabled {
+	if r.archive.enabled {
 		cmd = archive.ArchiveCommand(charmToolsBin, archiveConfigPath, r.j.Config.WalEStorageURI)
 	}
 	return postgres.Settings{{Name: "archive_mode", Value: "on"}, {Name: "archive_command", Value: cmd}}
 }
 
 func (r *hookRun) restoreCommand() string {
-	r.prepareArchive()
-	if !archivePrep.enabled {
+	if !r.archive.enabled {
 		return ""
 	}
 	return archive.RestoreCommand(charmToolsBin, archiveConfigPath, "")
@@ -153,24 +152,20 @@ func (r *hookRun) restoreCommand() string {
 // archiving keeps the credentials file, the backup schedule and the archive checks in line
 // with the configuration, and says in the status what the operator must fix.
 func (r *hookRun) archiving() error {
-	r.prepareArchive()
 	cfg := r.j.Config
-	if archivePrep.err != nil {
-		return archivePrep.err
-	}
 	primary := r.primary
 	if err := r.standbyRestoreCommand(); err != nil {
 		return err
 	}
-	if cfg.WalEStorageURI == "" || !archivePrep.enabled {
+	if cfg.WalEStorageURI == "" || !r.archive.enabled {
 		if err := removeIfExists(archiveConfigPath); err != nil {
 			return err
 		}
 		if err := removeIfExists(cronPath); err != nil {
 			return err
 		}
-		if archivePrep.problem != "" {
-			r.archiveStatus(archivePrep.problem, true)
+		if r.archive.problem != "" {
+			r.archiveStatus(r.archive.problem, true)
 		}
 		return goops.SetState(archiveCheckState, "")
 	}

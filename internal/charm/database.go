@@ -479,7 +479,3 @@ func primaryInfo(ctx context.Context) error {
 	}
 	return goops.SetActionResults(res)
 }
-
-func init() {
-	actionHandlers["get-primary"] = primaryInfo
-}

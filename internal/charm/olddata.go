@@ -21,8 +21,6 @@ import (
 // they may be the only copy of what they hold. The status names them and their size; the
 // remove-old-data action deletes them at once.
 
-func init() { actionHandlers["remove-old-data"] = removeOldData }
-
 // stateOldDataSizes caches the size of each kept copy (path -> bytes), measured once.
 const stateOldDataSizes = "old-data-sizes"
 
@@ -85,7 +83,7 @@ func mustJSON(v any) string {
 // newestBackup is the finish time of the newest complete base backup in the unit's own
 // archive (false when archiving is off or the archive cannot be read: nothing is removed).
 func (r *hookRun) newestBackup() (time.Time, bool) {
-	if !archivePrep.enabled || r.j.Config.WalEStorageURI == "" {
+	if !r.archive.enabled || r.j.Config.WalEStorageURI == "" {
 		return time.Time{}, false
 	}
 	ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)

@@ -34,6 +34,7 @@ type hookRun struct {
 	why      plan.StatusFacts // what this hook found that the status reports (plan.UnitStatus)
 	admits   []string         // peers whose addresses the pg_hba in force admits
 	primary  bool             // this unit serves as the primary (plan.IsPrimary), once converged
+	archive  archiveSetup     // decided once per hook, before anything is configured
 }
 
 // reconcile is the one entry point every hook runs: observe everything the decision needs,
@@ -121,6 +122,10 @@ func (r *hookRun) run() error {
 		if err := r.leaderDuties(); err != nil {
 			return err
 		}
+	}
+	r.archive = decideArchive(j.Config)
+	if err := prepareArchive(j.Config, r.archive); err != nil {
+		return err
 	}
 	settled, err := r.converge()
 	if err != nil {

@@ -53,9 +53,6 @@ func RunAction(ctx context.Context, action string) (code int) {
 	return 0
 }
 
-// actionHandlers maps each action to its handler; later work fills it in.
-var actionHandlers = map[string]func(context.Context) error{}
-
 func actionFail(format string, args ...any) int {
 	msg := fmt.Sprintf(format, args...)
 	goops.LogErrorf("%s", msg)
