@@ -2,13 +2,11 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
 
 	"github.com/pgcharm/postgresql/internal/jujusim/state"
-	"github.com/pgcharm/postgresql/internal/jujusim/tools"
 )
 
 // RemoveApplication tears down every unit of an application and its relations; the
@@ -151,78 +149,41 @@ func (e *Engine) Refresh(ctx context.Context, ref ModelRef, appName, path string
 }
 
 // ExecInContext runs argv in a unit's machine as root inside a hook context, as `juju exec`
-// does: hook tools work, and their buffered writes are committed if argv exits 0.
+// does: hook tools work, and their buffered writes are committed when argv ends, whatever
+// its exit code (RunCommands: serialised with the unit's hooks, as juju-exec).
 func (e *Engine) ExecInContext(ctx context.Context, ref ModelRef, unitName string, argv []string, stdio [3]*os.File) (int, error) {
-	unlock, err := e.Store.Lock("runner")
-	if err != nil {
-		return 1, err
-	}
-	defer unlock()
-	if err := e.ensureTools(); err != nil {
-		return 1, err
-	}
-	var j *job
-	err = e.Store.Update(func(st *state.State) error {
+	var mc state.Machine
+	args := RunArgs{Unit: unitName, RelationID: -1}
+	err := e.Store.View(func(st *state.State) error {
 		m, err := model(st, ref)
 		if err != nil {
 			return err
 		}
 		u := m.Units[unitName]
-		if u == nil {
+		if u == nil || u.Removed {
 			return fmt.Errorf("unit %q not found", unitName)
 		}
-		mc := m.Machines[u.Machine]
-		if mc == nil {
+		x := m.Machines[u.Machine]
+		if x == nil {
 			return fmt.Errorf("unit %q has no machine", unitName)
 		}
-		ev := state.Event{Kind: "juju-exec"}
-		ctxID := fmt.Sprintf("%s-run-commands-%d", strings.ReplaceAll(u.Name, "/", "-"), st.NextSeq())
-		st.Contexts[ctxID] = &state.HookContext{ID: ctxID, Model: m.UUID, Unit: u.Name, Event: ev, Hook: "juju-exec"}
-		charmDir := AgentDir(u.Name) + "/charm"
-		env := e.hookEnv(st, m, u, m.Apps[u.App], ev, "", ctxID, charmDir, "hooks")
-		var clean []string
-		for _, kv := range env {
-			if !strings.HasPrefix(kv, "JUJU_DISPATCH_PATH=") {
-				clean = append(clean, kv)
-			}
-		}
-		j = &job{model: m.UUID, modelName: m.Name, unit: u.Name, hook: "juju-exec", ev: ev, ctxID: ctxID, mc: *mc, env: clean}
+		mc, args.Model = *x, m.UUID
 		return nil
 	})
 	if err != nil {
 		return 1, err
 	}
-	code := 0
-	mach, err := e.loadMachine(&j.mc)
-	if err == nil {
-		cmd := mach.Command(ctx, "/bin/sh", append([]string{"-c", `cd "$0" && exec "$@"`, AgentDir(j.unit) + "/charm"}, argv...)...)
-		cmd.Env = j.env
+	if err := e.ensureTools(); err != nil {
+		return 1, err
+	}
+	mach, err := e.loadMachine(&mc)
+	if err != nil {
+		return 1, err
+	}
+	return e.RunCommands(ctx, args, func(ctx context.Context, env []string, charmDir string) (int, error) {
+		cmd := mach.Command(ctx, "/bin/sh", append([]string{"-c", `cd "$0" && exec "$@"`, charmDir}, argv...)...)
+		cmd.Env = env
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio[0], stdio[1], stdio[2]
-		if rerr := cmd.Run(); rerr != nil {
-			var ee interface{ ExitCode() int }
-			if errors.As(rerr, &ee) {
-				code = ee.ExitCode()
-			} else {
-				err = rerr
-			}
-		}
-	}
-	var after []func()
-	uerr := e.Store.Update(func(st *state.State) error {
-		hc := st.Contexts[j.ctxID]
-		delete(st.Contexts, j.ctxID)
-		m := st.Models[j.model]
-		if m == nil || hc == nil || code != 0 || err != nil {
-			return nil
-		}
-		if u := m.Units[j.unit]; u != nil {
-			after = e.commit(st, m, u, hc)
-		}
-		return nil
+		return exitCode(cmd.Run())
 	})
-	for _, f := range after {
-		f()
-	}
-	os.Remove(tools.CtxLogPath(e.Home, j.ctxID))
-	return code, errors.Join(err, uerr)
 }

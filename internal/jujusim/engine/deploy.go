@@ -365,6 +365,9 @@ func (e *Engine) provisionOne(ctx context.Context, j provision) error {
 	if out, err := mach.Command(ctx, "/bin/sh", "-c", script, "sh", agent, j.charmDir).CombinedOutput(); err != nil {
 		return fmt.Errorf("install charm in %s: %w: %s", j.mc.Hostname, err, strings.TrimSpace(string(out)))
 	}
+	if err := e.installAgent(ctx, mach, j.model, j.unit); err != nil {
+		return fmt.Errorf("install agent in %s: %w", j.mc.Hostname, err)
+	}
 	for _, at := range j.attach {
 		if err := mach.Attach(at.src, at.dst); err != nil {
 			return fmt.Errorf("attach %s: %w", at.storage, err)

@@ -150,6 +150,9 @@ func (e *Engine) finish(ctx context.Context, j *job, code int, stdout, stderr st
 		after = append(after, e.transition(st, m, u, j.ev)...)
 		return nil
 	})
+	if j.release != nil {
+		j.release()
+	}
 	e.logRun(j, code, stdout, stderr, string(jujuLog), dur, runErr)
 	for _, f := range after {
 		f()

@@ -30,7 +30,7 @@ func (e *Engine) hookEnv(st *state.State, m *state.Model, u *state.Unit, app *st
 		"JUJU_DISPATCH_PATH": kind + "/" + hook,
 		"JUJUSIM_HOME":       e.Home,
 	}
-	if ev.IsRelation() {
+	if ev.InRelation() {
 		r := st.Relations[ev.Rel]
 		side := r.SideOf(m.UUID, u.App)
 		o := r.Other(side)

@@ -29,6 +29,7 @@ type job struct {
 	mc                           state.Machine
 	handler                      string // path inside the machine, "" if none
 	action                       *state.Action
+	release                      func() // the unit's busy lock (unitlock.go), held until finish
 }
 
 // Settle runs queued hooks until no unit has a runnable hook. Like Juju's machine agents,
@@ -80,12 +81,13 @@ func (e *Engine) Settle(ctx context.Context) error {
 	fired := map[string]bool{}
 	var firstErr error
 	for n := 0; ; {
+		blocked := false
 		for firstErr == nil && running < limit && ctx.Err() == nil {
 			if n >= MaxHooks {
 				firstErr = notSettled(ran)
 				break
 			}
-			j, err := e.next(fired)
+			j, err := e.next(fired, &blocked)
 			if err != nil {
 				firstErr = err
 				break
@@ -117,6 +119,15 @@ func (e *Engine) Settle(ctx context.Context) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
+			if blocked {
+				// A juju-exec runs on a unit with queued hooks: they run after it commits,
+				// and so does whatever its writes queue.
+				select {
+				case <-ctx.Done():
+				case <-time.After(CommandPoll):
+				}
+				continue
+			}
 			retried, err := e.autoRetry(ctx)
 			if err != nil || !retried {
 				return err
@@ -131,6 +142,10 @@ func (e *Engine) Settle(ctx context.Context) error {
 	}
 }
 
+// CommandPoll is how often a Settle with nothing else to run looks again at units held by
+// a juju-exec command.
+var CommandPoll = 100 * time.Millisecond
+
 // MaxConcurrentHooks bounds how many hooks run at once (one per machine at most).
 var MaxConcurrentHooks = 16
 
@@ -142,8 +157,9 @@ func unitKey(m *state.Model, u string) string {
 	return fmt.Sprintf("%s/%s/%s/%08d", m.Controller, m.Name, a, n)
 }
 
-// next picks the next hook and records its start.
-func (e *Engine) next(fired map[string]bool) (*job, error) {
+// next picks the next hook and records its start; blocked reports that a unit with a
+// runnable hook was skipped because a juju-exec command holds or waits for it.
+func (e *Engine) next(fired map[string]bool, blocked *bool) (*job, error) {
 	var j *job
 	err := e.Store.Update(func(st *state.State) error {
 		queueUpdateStatus(st, fired)
@@ -177,16 +193,35 @@ func (e *Engine) next(fired map[string]bool) (*job, error) {
 		if len(cands) == 0 {
 			return nil
 		}
-		pick := cands[0]
+		first := 0
 		if e.Seed != 0 {
-			pick = cands[e.rand().Intn(len(cands))]
+			first = e.rand().Intn(len(cands))
 		} else {
-			for _, c := range cands {
+			for i, c := range cands {
 				if c.key > e.rr {
-					pick = c
+					first = i
 					break
 				}
 			}
+		}
+		// The pick runs unless a juju-exec holds or waits for the unit (unitlock.go); then
+		// the next candidate in order does.
+		var pick cand
+		var release func()
+		for i := range cands {
+			c := cands[(first+i)%len(cands)]
+			r, err := e.tryUnitBusy(c.m.UUID, c.u.Name)
+			if err != nil {
+				return err
+			}
+			if r != nil {
+				pick, release = c, r
+				break
+			}
+			*blocked = true
+		}
+		if release == nil {
+			return nil
 		}
 		e.rr = pick.key
 		m, u := pick.m, pick.u
@@ -194,15 +229,21 @@ func (e *Engine) next(fired map[string]bool) (*job, error) {
 		// Drop hooks that lost their meaning while queued.
 		if ev.Rel != 0 && st.Relations[ev.Rel] == nil {
 			u.Queue = u.Queue[1:]
+			release()
 			j = &job{} // empty job: loop again
 			return nil
 		}
 		var err error
 		j, err = e.start(st, m, u, ev)
+		if err != nil || j == nil || j.unit == "" {
+			release()
+		} else {
+			j.release = release
+		}
 		return err
 	})
 	if j != nil && j.unit == "" {
-		return e.next(fired)
+		return e.next(fired, blocked)
 	}
 	return j, err
 }

@@ -333,6 +333,10 @@ type Event struct {
 // IsRelation reports whether the event is a relation hook.
 func (e Event) IsRelation() bool { return strings.HasPrefix(e.Kind, "relation-") }
 
+// InRelation reports whether the event runs in a relation context: a relation hook, or a
+// juju-exec command given a relation (-r).
+func (e Event) InRelation() bool { return e.IsRelation() || e.Kind == "juju-exec" && e.Rel != 0 }
+
 // IsStorage reports whether the event is a storage hook.
 func (e Event) IsStorage() bool { return strings.HasPrefix(e.Kind, "storage-") }
 

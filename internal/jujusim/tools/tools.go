@@ -166,7 +166,7 @@ func (c *call) readFileArg(path string) ([]byte, error) {
 
 // currentRel returns the hook's relation and our side, if any.
 func (c *call) currentRel() (*state.Relation, int) {
-	if !c.hc.Event.IsRelation() {
+	if !c.hc.Event.InRelation() {
 		return nil, -1
 	}
 	r := c.st.Relations[c.hc.Event.Rel]
@@ -179,7 +179,7 @@ func (c *call) currentRel() (*state.Relation, int) {
 // visible reports whether the unit knows relation r (created and not broken), or r is
 // the relation of the running hook.
 func (c *call) visible(r *state.Relation, side int) bool {
-	if c.hc.Event.IsRelation() && c.hc.Event.Rel == r.Key {
+	if c.hc.Event.InRelation() && c.hc.Event.Rel == r.Key {
 		return true
 	}
 	ru := r.Sides[side].Units[c.u.Name]
