@@ -129,7 +129,7 @@ func parseJujuExec(argv []string, getenv func(string) string) (*jujuExecReq, err
 		}
 		relID = id
 	}
-	r.args = engine.RunArgs{Unit: r.unit, RelationID: relID, RemoteUnit: remoteUnit, RemoteApp: remoteApp, ForceRemoteUnit: force}
+	r.args = engine.RunArgs{Unit: r.unit, RelationID: relID, RemoteUnit: remoteUnit, RemoteApp: remoteApp, ForceRemoteUnit: force, OnMachine: true}
 	return r, nil
 }
 

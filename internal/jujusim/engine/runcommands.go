@@ -23,6 +23,10 @@ type RunArgs struct {
 	RemoteUnit      string // as the unit sees it (an offer's alias for cross-model)
 	RemoteApp       string
 	ForceRemoteUnit bool
+	// OnMachine: juju-exec on the unit's machine, which needs the unit's agent running and
+	// connected (the uniter serves its run socket). `jujusim exec` from the host does not
+	// (a debugging door into partitioned machines, as tests use it).
+	OnMachine bool
 }
 
 // Runner runs the commands with env in the unit's charm directory and returns their exit
@@ -68,7 +72,7 @@ func (e *Engine) RunCommands(ctx context.Context, args RunArgs, run Runner) (int
 		if u == nil || u.Removed {
 			return fmt.Errorf("unit %q not found on this machine", args.Unit)
 		}
-		if !m.Machines[u.Machine].Reachable() {
+		if args.OnMachine && !m.Machines[u.Machine].Reachable() {
 			return ErrAgentUnreachable
 		}
 		ev, err := commandEvent(st, m, u, args)
