@@ -58,8 +58,9 @@ func (r *hookRun) hbaRules() (rules []postgres.HBARule, admits []string, err err
 	sort.Strings(admits)
 	for _, a := range addrs {
 		rules = append(rules,
-			postgres.HBARule{Type: "host", Database: postgres.HBAReplication, User: replicationUser, Address: a, Method: "scram-sha-256"},
-			postgres.HBARule{Type: "host", Database: "postgres", User: replicationUser, Address: a, Method: "scram-sha-256"})
+			// Peers always connect over TLS, verifying the server (tls.go).
+			postgres.HBARule{Type: "hostssl", Database: postgres.HBAReplication, User: replicationUser, Address: a, Method: "scram-sha-256"},
+			postgres.HBARule{Type: "hostssl", Database: "postgres", User: replicationUser, Address: a, Method: "scram-sha-256"})
 	}
 	rules = append(rules, r.clientHBARules()...)
 	admins, err := ParseAddresses(r.j.Config.AdminAddresses)
@@ -84,7 +85,7 @@ func (r *hookRun) configure() error {
 	if c == nil {
 		return nil
 	}
-	cert, key, certChanged, err := postgres.EnsureSelfSignedCert(c, []string{r.j.Address})
+	cert, key, certChanged, err := r.serverCert(c)
 	if err != nil {
 		return err
 	}

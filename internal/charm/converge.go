@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/gruyaume/goops"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/pgcharm/postgresql/internal/charm/plan"
+	"github.com/pgcharm/postgresql/internal/pki"
 	"github.com/pgcharm/postgresql/internal/postgres"
 )
 
@@ -92,8 +92,8 @@ func (r *hookRun) upstream(t plan.Target) (postgres.Upstream, error) {
 	if t.Address == "" {
 		return postgres.Upstream{}, errNoUpstream
 	}
-	return postgres.Upstream{Host: t.Address, Port: pgPort, User: replicationUser, Password: r.password,
-		AppName: r.j.Unit}, nil
+	return r.verifiedUpstream(postgres.Upstream{Host: t.Address, Port: pgPort, User: replicationUser, Password: r.password,
+		AppName: r.j.Unit})
 }
 
 func (r *hookRun) apply(step plan.Step, t plan.Target) error {
@@ -261,17 +261,12 @@ func (r *hookRun) settled() error {
 	return nil
 }
 
-// measure reads a peer's role, timeline and WAL position from its server.
-func measure(ctx context.Context, address, password string) (plan.Unit, error) {
+// measure reads a peer's role, timeline and WAL position from its server, verified
+// against the application's CA.
+func measure(ctx context.Context, address, password string, ca *pki.CA) (plan.Unit, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	cfg, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%d dbname=postgres user=%s sslmode=prefer connect_timeout=5",
-		address, pgPort, replicationUser))
-	if err != nil {
-		return plan.Unit{}, err
-	}
-	cfg.Password = password
-	conn, err := pgx.ConnectConfig(ctx, cfg)
+	conn, err := connectPeer(ctx, address, password, ca)
 	if err != nil {
 		return plan.Unit{}, err
 	}

@@ -34,6 +34,7 @@ type jujuFacts struct {
 
 	Clients  clientFacts   // the db and db-admin relations
 	Database databaseFacts // the database relations (database.go)
+	TLS      tlsFacts      // addresses the server certificate names besides the bindings' (tls.go)
 }
 
 func observeJuju(hook string) (*jujuFacts, error) {
@@ -99,6 +100,7 @@ func observeJuju(hook string) (*jujuFacts, error) {
 	if len(nw.IngressAddresses) > 0 {
 		f.Address = nw.IngressAddresses[0]
 	}
+	observeTLS(f)
 	if err := observeClients(f); err != nil {
 		return nil, err
 	}

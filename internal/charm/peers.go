@@ -15,6 +15,7 @@ const (
 	keyArchiveSysID  = "archive-system-id"
 	keyClientSecrets = "client-secrets"   // app: the Juju secret of each client application (relations.go)
 	keyDBSecrets     = "database-secrets" // app: the credentials secret of each database relation (database.go)
+	keyCA            = "ca"               // app: the fingerprint of the CA in the application secret (tls.go)
 
 	keyAddress   = "address" // unit: where peers and the leader reach this unit's server
 	keyRole      = "role"
@@ -39,6 +40,7 @@ type AppState struct {
 	ArchiveSystemID string
 	ClientSecrets   string
 	DatabaseSecrets string
+	CA              string
 }
 
 func parseAppState(d map[string]string) AppState {
@@ -50,6 +52,7 @@ func parseAppState(d map[string]string) AppState {
 		ArchiveSystemID: d[keyArchiveSysID],
 		ClientSecrets:   d[keyClientSecrets],
 		DatabaseSecrets: d[keyDBSecrets],
+		CA:              d[keyCA],
 	}
 }
 
@@ -62,6 +65,7 @@ func (a AppState) data() map[string]string {
 		keyArchiveSysID:  a.ArchiveSystemID,
 		keyClientSecrets: a.ClientSecrets,
 		keyDBSecrets:     a.DatabaseSecrets,
+		keyCA:            a.CA,
 	}
 }
 

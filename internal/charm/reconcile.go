@@ -14,6 +14,7 @@ import (
 	"github.com/gruyaume/goops"
 
 	"github.com/pgcharm/postgresql/internal/charm/plan"
+	"github.com/pgcharm/postgresql/internal/pki"
 	"github.com/pgcharm/postgresql/internal/postgres"
 	"github.com/pgcharm/postgresql/internal/safefs"
 )
@@ -31,6 +32,7 @@ type hookRun struct {
 	app      AppState
 	local    *localFacts
 	password string           // the replication role's, from the application's secret
+	ca       *pki.CA          // the application's CA, from the same secret (tls.go)
 	why      plan.StatusFacts // what this hook found that the status reports (plan.UnitStatus)
 	admits   []string         // peers whose addresses the pg_hba in force admits
 	primary  bool             // this unit serves as the primary (plan.IsPrimary), once converged
@@ -116,6 +118,10 @@ func (r *hookRun) run() error {
 	}
 	if r.password == "" {
 		r.why.NoSecret = true
+		return r.publish()
+	}
+	if r.ca == nil {
+		r.why.NoCA = true
 		return r.publish()
 	}
 	if j.Leader {
@@ -216,7 +222,7 @@ func (r *hookRun) ensurePackages(version string) error {
 }
 
 // secrets makes sure the application's secret exists (leader) and reads the
-// replication password from it.
+// replication password and the CA from it.
 func (r *hookRun) secrets() error {
 	id := r.app.SecretID
 	if id == "" && r.j.Leader && r.j.PeerID != "" {
@@ -224,11 +230,15 @@ func (r *hookRun) secrets() error {
 		if err != nil {
 			return err
 		}
-		if id, err = secretAdd(secretLabel, map[string]string{"replication": pw}); err != nil {
+		content, ca, err := newAppSecret(r.j.App, pw)
+		if err != nil {
+			return err
+		}
+		if id, err = secretAdd(secretLabel, content); err != nil {
 			return fmt.Errorf("create the application secret: %w", err)
 		}
 		r.app.SecretID = id
-		r.password = pw
+		r.password, r.ca, r.app.CA = pw, ca, ca.Fingerprint()
 		return nil
 	}
 	if id == "" {
@@ -239,7 +249,7 @@ func (r *hookRun) secrets() error {
 		return fmt.Errorf("read the application secret: %w", err)
 	}
 	r.password = content["replication"]
-	return nil
+	return r.readCA(id, content)
 }
 
 // newPassword returns 40 random characters from a 62-letter alphabet (238 bits).
@@ -270,7 +280,7 @@ func (r *hookRun) leaderDuties() error {
 		if failover && u.HasData {
 			// Relation data may be stale; the decision that can lose data is made
 			// on positions read from the servers themselves.
-			if m, err := measure(r.ctx, rep.Address, r.password); err == nil {
+			if m, err := measure(r.ctx, rep.Address, r.password, r.ca); err == nil {
 				u.Timeline, u.LSN, u.Measured = m.Timeline, m.LSN, true
 				if m.Role != "" {
 					u.Role = m.Role

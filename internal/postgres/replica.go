@@ -18,8 +18,10 @@ type Upstream struct {
 	Port     int
 	User     string // a role with REPLICATION (and, for Rewind, GrantRewind)
 	Password string
-	// SSLMode defaults to "prefer".
-	SSLMode string
+	// SSLMode defaults to "prefer"; verify-full with SSLRootCert (a CA's certificate)
+	// refuses any server whose certificate that CA did not issue for Host.
+	SSLMode     string
+	SSLRootCert string
 	// AppName identifies this standby in the upstream's
 	// pg_stat_replication; use the unit name.
 	AppName string
@@ -40,6 +42,9 @@ func (u Upstream) conninfo(passfile, database string) string {
 		mode = "prefer"
 	}
 	kv = append(kv, [2]string{"sslmode", mode})
+	if u.SSLRootCert != "" {
+		kv = append(kv, [2]string{"sslrootcert", u.SSLRootCert})
+	}
 	if u.AppName != "" {
 		kv = append(kv, [2]string{"application_name", u.AppName})
 	}

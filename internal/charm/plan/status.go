@@ -35,6 +35,7 @@ type StatusFacts struct {
 	Archive      string   // blocks: the archive is misconfigured or the store refuses it
 
 	NoSecret bool   // waits: the leader has not created the application's secret yet
+	NoCA     bool   // waits: the leader has not put the CA in the application's secret yet
 	Choosing string // waits: why the leader has not chosen a primary yet
 	Restart  bool   // waits: settings wait for the restart lock
 
@@ -45,6 +46,7 @@ type StatusFacts struct {
 // Messages UnitStatus words itself.
 const (
 	msgNoSecret  = "Waiting for the leader to create the replication secret"
+	msgNoCA      = "Waiting for the leader to create the certificate authority"
 	msgRestart   = "Waiting for permission to restart"
 	msgSettingUp = "Setting up"
 )
@@ -77,6 +79,8 @@ func UnitStatus(f StatusFacts) Status {
 		return f.Local
 	case f.NoSecret:
 		return Status{StatusWaiting, msgNoSecret}
+	case f.NoCA:
+		return Status{StatusWaiting, msgNoCA}
 	case f.Choosing != "":
 		return Status{StatusWaiting, f.Choosing}
 	case f.Local.Name == StatusWaiting:

@@ -1,0 +1,166 @@
+package charm
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gruyaume/goops"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgcharm/postgresql/internal/pki"
+	"github.com/pgcharm/postgresql/internal/postgres"
+)
+
+// TLS that cannot be downgraded. The leader makes a CA (internal/pki) when it creates the
+// application's secret (or, for an application deployed before, adds it to the secret)
+// and names it by fingerprint in the peer application bag, which wakes every unit. The
+// CA's key lives only in the secret and in memory: each unit issues its own server
+// certificate, naming every address peers and clients reach it at (its peer address, its
+// private and public addresses, and its ingress address on each client relation, the
+// cross-model one included), and issues it again when that set changes. Replication
+// (primary_conninfo, pg_basebackup, pg_rewind) and the leader's measurements verify the
+// server against the CA on its peer address (sslmode=verify-full), and pg_hba admits
+// peers only over TLS.
+
+// tlsFacts are the unit's addresses besides those of its bindings.
+type tlsFacts struct {
+	Private, Public string // unit-get; "" when Juju has none
+}
+
+func observeTLS(f *jujuFacts) {
+	// A unit without a public address is no fault: the certificate names what there is.
+	if out, err := hookTool("unit-get", "private-address"); err == nil {
+		f.TLS.Private = strings.TrimSpace(string(out))
+	}
+	if out, err := hookTool("unit-get", "public-address"); err == nil {
+		f.TLS.Public = strings.TrimSpace(string(out))
+	}
+}
+
+// newAppSecret is the content of a new application secret: the replication password and
+// a new CA.
+func newAppSecret(app, password string) (map[string]string, *pki.CA, error) {
+	ca, err := pki.NewCA(app, time.Now())
+	if err != nil {
+		return nil, nil, err
+	}
+	return map[string]string{"replication": password, pki.SecretCACert: string(ca.CertPEM), pki.SecretCAKey: string(ca.KeyPEM)}, ca, nil
+}
+
+// readCA takes the CA from the application secret's content. The leader adds one to a
+// secret made before the charm had it; the others wait for it (r.ca stays nil).
+func (r *hookRun) readCA(id string, content map[string]string) error {
+	certPEM, keyPEM := content[pki.SecretCACert], content[pki.SecretCAKey]
+	if certPEM != "" || keyPEM != "" {
+		ca, err := pki.ParseCA([]byte(certPEM), []byte(keyPEM))
+		if err != nil {
+			return fmt.Errorf("the application secret's CA: %w", err)
+		}
+		r.ca = ca
+	} else if r.j.Leader {
+		ca, err := pki.NewCA(r.j.App, time.Now())
+		if err != nil {
+			return err
+		}
+		next := maps.Clone(content)
+		next[pki.SecretCACert], next[pki.SecretCAKey] = string(ca.CertPEM), string(ca.KeyPEM)
+		if err := secretSetContent(id, next); err != nil {
+			return fmt.Errorf("add the CA to the application secret: %w", err)
+		}
+		goops.LogInfof("created the application's certificate authority (%s)", ca.Fingerprint())
+		r.ca = ca
+	}
+	if r.ca != nil && r.j.Leader {
+		r.app.CA = r.ca.Fingerprint() // written with the rest of the application bag
+	}
+	return nil
+}
+
+// certHosts are the names the server certificate must hold: every address this unit is
+// reached at.
+func (r *hookRun) certHosts() []string {
+	hosts := []string{r.j.Address, r.j.TLS.Private, r.j.TLS.Public}
+	hosts = slices.AppendSeq(hosts, maps.Values(r.j.Clients.Hosts))
+	hosts = slices.AppendSeq(hosts, maps.Values(r.j.Database.Hosts))
+	return pki.NormaliseHosts(hosts)
+}
+
+// serverCert keeps the server's certificate one the CA issued for certHosts, issuing it
+// again when it is not (first start, an address came or went, someone swapped the
+// files). It returns the files for ssl_cert_file and ssl_key_file and whether they
+// changed (a reload applies them).
+func (r *hookRun) serverCert(c *postgres.Cluster) (certFile, keyFile string, changed bool, err error) {
+	certFile, keyFile = postgres.ServerCertFiles(c)
+	if r.ca == nil {
+		return "", "", false, errors.New("server certificate: no CA yet")
+	}
+	hosts := r.certHosts()
+	if len(hosts) == 0 {
+		return "", "", false, errors.New("server certificate: the unit has no address to name")
+	}
+	now := time.Now()
+	certPEM, keyPEM, err := postgres.ReadServerCert(c)
+	if err != nil {
+		return "", "", false, err
+	}
+	if r.ca.Current(certPEM, keyPEM, hosts, now) {
+		return certFile, keyFile, false, nil
+	}
+	if certPEM, keyPEM, err = r.ca.Issue(hosts, now); err != nil {
+		return "", "", false, err
+	}
+	if changed, err = postgres.WriteServerCert(c, certPEM, keyPEM); err != nil {
+		return "", "", false, err
+	}
+	goops.LogInfof("issued the server certificate for %s", strings.Join(hosts, ", "))
+	return certFile, keyFile, changed, nil
+}
+
+// verifiedUpstream adds what verifies the upstream to a replication connection: the CA's
+// certificate in CAFile (written here first, so that a clone, before any cluster exists,
+// finds it) and verify-full.
+func (r *hookRun) verifiedUpstream(up postgres.Upstream) (postgres.Upstream, error) {
+	if r.ca == nil {
+		return up, errors.New("replication: no CA yet")
+	}
+	if _, err := postgres.WriteCAFile(r.ca.CertPEM); err != nil {
+		return up, err
+	}
+	up.SSLMode, up.SSLRootCert = "verify-full", postgres.CAFile
+	return up, nil
+}
+
+// peerConnConfig is a connection to a peer's server as the replication user, verified
+// against the CA on its address (never sslmode=prefer, which takes any certificate).
+func peerConnConfig(address, password string, roots *x509.CertPool) (*pgx.ConnConfig, error) {
+	cfg, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%d dbname=postgres user=%s sslmode=verify-full connect_timeout=5",
+		address, pgPort, replicationUser))
+	if err != nil {
+		return nil, err
+	}
+	if cfg.TLSConfig == nil {
+		return nil, errors.New("peer connection without TLS")
+	}
+	cfg.TLSConfig.RootCAs = roots
+	cfg.Fallbacks = nil
+	cfg.Password = password
+	return cfg, nil
+}
+
+// connectPeer opens a verified connection to a peer's server.
+func connectPeer(ctx context.Context, address, password string, ca *pki.CA) (*pgx.Conn, error) {
+	if ca == nil {
+		return nil, errors.New("no CA yet")
+	}
+	cfg, err := peerConnConfig(address, password, ca.Pool())
+	if err != nil {
+		return nil, err
+	}
+	return pgx.ConnectConfig(ctx, cfg)
+}

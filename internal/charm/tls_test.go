@@ -1,0 +1,113 @@
+package charm
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgcharm/postgresql/internal/pki"
+)
+
+// impostor listens on 127.0.0.1 as a PostgreSQL server would for TLS: it answers the
+// client's SSLRequest with 'S' and completes a TLS handshake with cert/key, then hangs
+// up. It reports whether a client finished the handshake.
+func impostor(t *testing.T, certPEM, keyPEM []byte) (addr string, handshakes chan bool) {
+	t.Helper()
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	handshakes = make(chan bool, 4)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			req := make([]byte, 8)
+			if _, err := io.ReadFull(c, req); err != nil {
+				c.Close()
+				continue
+			}
+			_, _ = c.Write([]byte{'S'})
+			tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{pair}})
+			_ = tc.SetDeadline(time.Now().Add(5 * time.Second))
+			err = tc.Handshake()
+			if err == nil {
+				// TLS 1.3: the client's verdict on the certificate arrives with its first
+				// bytes (an alert if it refused it).
+				_, err = tc.Read(make([]byte, 1))
+			}
+			handshakes <- err == nil
+			tc.Close()
+		}
+	}()
+	return ln.Addr().String(), handshakes
+}
+
+// TestMeasurementVerifiesPeer: the leader's connection to a peer (measure) refuses a
+// server whose certificate another CA issued for the very address, and one the CA
+// issued for another address; it talks to one the CA issued for the address. It used
+// sslmode=prefer, which took any certificate.
+func TestMeasurementVerifiesPeer(t *testing.T) {
+	now := time.Now()
+	ca, err := pki.NewCA("postgresql", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mallory, _ := pki.NewCA("mallory", now)
+	for _, tc := range []struct {
+		what   string
+		issuer *pki.CA
+		hosts  []string
+		ok     bool
+	}{
+		{"the CA's certificate for the address", ca, []string{"127.0.0.1"}, true},
+		{"another CA's certificate for the address", mallory, []string{"127.0.0.1"}, false},
+		{"the CA's certificate for another address", ca, []string{"10.9.9.9"}, false},
+	} {
+		cert, key, err := tc.issuer.Issue(tc.hosts, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr, handshakes := impostor(t, cert, key)
+		host, port, _ := net.SplitHostPort(addr)
+		cfg, err := peerConnConfig(host, "pw", ca.Pool())
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, _ := strconv.Atoi(port)
+		cfg.Port = uint16(p)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err = pgx.ConnectConfig(ctx, cfg)
+		cancel()
+		if err == nil {
+			t.Fatalf("%s: connected to an impostor that hangs up", tc.what)
+		}
+		var ok bool
+		select {
+		case ok = <-handshakes:
+		case <-time.After(5 * time.Second):
+		}
+		refusedCert := strings.Contains(err.Error(), "certificate")
+		if ok != tc.ok || refusedCert == tc.ok {
+			t.Errorf("%s: handshake completed %v (want %v), client error: %v", tc.what, ok, tc.ok, err)
+		}
+	}
+	if _, err := connectPeer(context.Background(), "127.0.0.1", "pw", nil); err == nil || errors.Is(err, context.Canceled) {
+		t.Errorf("a peer connection without a CA: %v", err)
+	}
+}
