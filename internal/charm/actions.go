@@ -22,6 +22,7 @@ var actionHandlers = map[string]func(context.Context) error{
 	"wal-e-list-backups":  walEListBackups,
 	"wal-e-restore":       walERestore,
 	"wal-e-restore-point": walERestorePoint,
+	"wal-e-restore-undo":  walERestoreUndo,
 	"wal-e-verify":        walEVerify,
 }
 

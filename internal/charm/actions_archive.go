@@ -495,32 +495,56 @@ func restorePrimary(ctx context.Context, j *jujuFacts, l *localFacts, a *archive
 	}
 	_ = goops.ActionLogf("restoring %s backup %s from %s, target %s, timeline %s", rp.Backup.Format, rp.Backup.Name, a.ReadFrom(),
 		describeTarget(rp.Settings), p.TargetTimeline)
+	// Each phase is recorded before it begins, so that a restore killed half-way leaves a
+	// state the next hook recognises (plan.InterruptedRestore) and the old data can be put
+	// back (wal-e-restore-undo).
+	kept, err := keptByInterruptedRestore()
+	if err != nil {
+		return nil, err
+	}
+	marker := plan.RestoreMarker{Backup: rp.Backup.Name, URI: p.StorageURI, Phase: plan.RestoreStarted, Moved: kept}
+	if err := writeRestoreMarker(marker); err != nil {
+		return nil, err
+	}
 	if err := postgres.Stop(ctx, c, postgres.StopFast); err != nil {
 		return nil, fmt.Errorf("stop PostgreSQL: %w", err)
 	}
-	moved := ""
-	if l.HasData {
+	moved := kept
+	marker.Phase = plan.RestoreFetching
+	if err := writeRestoreMarker(marker); err != nil {
+		return nil, err
+	}
+	switch {
+	case kept != "":
+		// What the interrupted restore left in the data directory is a partial copy of a
+		// backup; the database before it stays where that restore kept it.
+		_ = goops.ActionLogf("an interrupted restore kept the old data directory in %s; discarding its partial copy", kept)
+		if err := os.RemoveAll(c.DataDir); err != nil {
+			return nil, fmt.Errorf("discard the partial restore: %w", err)
+		}
+	case l.HasData:
 		if moved, err = postgres.MoveAsideAs(c.DataDir, "restore"); err != nil {
+			return nil, err
+		}
+		marker.Moved = moved
+		if err := writeRestoreMarker(marker); err != nil {
 			return nil, err
 		}
 		_ = goops.ActionLogf("the old data directory is kept in %s until the restore succeeded", moved)
 	}
 	fail := func(err error) (map[string]string, error) {
 		_ = postgres.Stop(ctx, c, postgres.StopImmediate)
-		_ = removeIfExists(filepath.Join(c.ConfDir, "conf.d", recoveryConfName))
-		_ = removeIfExists(restoreConfigPath)
-		if moved != "" {
-			failed := c.DataDir + ".failed-restore-" + time.Now().UTC().Format("20060102T150405")
-			if rerr := os.Rename(c.DataDir, failed); rerr == nil || os.IsNotExist(rerr) {
-				if rerr := os.Rename(moved, c.DataDir); rerr != nil {
-					return nil, fmt.Errorf("%w; and putting the old data back failed: %v (it is in %s)", err, rerr, moved)
-				}
-				_ = os.RemoveAll(failed)
-				_ = postgres.Start(ctx, c)
-				return nil, fmt.Errorf("%w; the old database was put back", err)
-			}
+		if moved == "" {
+			_ = removeIfExists(filepath.Join(c.ConfDir, "conf.d", recoveryConfName))
+			_ = removeIfExists(restoreConfigPath)
+			_ = removeRestoreMarker()
+			return nil, err
 		}
-		return nil, err
+		if rerr := putBackOldData(ctx, c, moved); rerr != nil {
+			return nil, fmt.Errorf("%w; and putting the old data back failed: %v (it is in %s)", err, rerr, moved)
+		}
+		_ = postgres.Start(ctx, c)
+		return nil, fmt.Errorf("%w; the old database was put back", err)
 	}
 	owner := &safefs.Owner{UID: uid, GID: gid}
 	if err := makeOwnedDir(c.DataDir, owner); err != nil {
@@ -539,6 +563,10 @@ func restorePrimary(ctx context.Context, j *jujuFacts, l *localFacts, a *archive
 	}
 	b := rp.Backup
 	fetched := time.Since(fetchStart)
+	marker.Phase = plan.RestoreRecovering
+	if err := writeRestoreMarker(marker); err != nil {
+		return fail(err)
+	}
 	_ = goops.ActionLogf("backup %s fetched in %s (%d bytes)", b.Name, fetched.Round(time.Millisecond), b.UncompressedSize)
 	if err := postgres.RemoveStandbyConfig(c); err != nil {
 		return fail(err)
@@ -571,6 +599,9 @@ func restorePrimary(ctx context.Context, j *jujuFacts, l *localFacts, a *archive
 	// The recovery targets only take effect at start-up, so dropping them needs a restart
 	// (a reload would leave them pending); nobody uses the new primary yet.
 	if err := postgres.Restart(ctx, c); err != nil {
+		return nil, err
+	}
+	if err := removeRestoreMarker(); err != nil {
 		return nil, err
 	}
 	// Archives are never deleted implicitly: the unit's own archive keeps the backups of
@@ -668,7 +699,22 @@ func restoreStandby(ctx context.Context, j *jujuFacts, app AppState, l *localFac
 		return fmt.Errorf("primary %s is not running; restore or start it first", app.Primary)
 	}
 	start := time.Now()
-	if l.Cluster != nil && l.HasData {
+	kept, err := keptByInterruptedRestore()
+	if err != nil {
+		return err
+	}
+	switch {
+	case l.Cluster != nil && kept != "":
+		// An interrupted restore of this unit kept its old data there: that copy stays,
+		// and the partial one goes.
+		if err := postgres.Stop(ctx, l.Cluster, postgres.StopFast); err != nil {
+			return err
+		}
+		if err := os.RemoveAll(l.DataDir); err != nil {
+			return fmt.Errorf("discard the partial restore: %w", err)
+		}
+		_ = goops.ActionLogf("the old data directory stays in %s", kept)
+	case l.Cluster != nil && l.HasData:
 		if err := postgres.Stop(ctx, l.Cluster, postgres.StopFast); err != nil {
 			return err
 		}
@@ -677,6 +723,9 @@ func restoreStandby(ctx context.Context, j *jujuFacts, app AppState, l *localFac
 			return err
 		}
 		_ = goops.ActionLogf("the old data directory is kept in %s", moved)
+	}
+	if err := removeRestoreMarker(); err != nil {
+		return err
 	}
 	_ = goops.ActionLogf("cloning from the restored primary %s", app.Primary)
 	if err := reconcile(ctx, "wal-e-restore"); err != nil {

@@ -27,7 +27,9 @@ func (r *hookRun) converge() (bool, error) {
 	var last plan.Step = "none"
 	for i := 0; i < maxSteps; i++ {
 		target := r.target()
-		dec := plan.DecideLocal(r.local.planLocal(j.Unit, r.j.Self[keyFollowing], j.Self[keyRestore]), r.app.Primary, target, r.rival())
+		pl := r.local.planLocal(j.Unit, r.j.Self[keyFollowing], j.Self[keyRestore])
+		pl.AppSystemID = r.app.SystemID
+		dec := plan.DecideLocal(pl, r.app.Primary, target, r.rival())
 		r.why.Local = dec.Status
 		if err := r.configure(); err != nil {
 			var ce *configError

@@ -26,11 +26,12 @@ type jujuFacts struct {
 	AppBag   map[string]string            // the application bag
 	Expected []string                     // units Juju means the application to have
 
-	Address    string // this unit's ingress address on the peer binding
-	Storage    string // where pgdata is mounted; empty when not attached (or detaching)
-	StorageID  string // its storage id (pgdata/N)
-	HadStorage string // the pgdata storage this unit has had (unit state), "" if never
-	Dying      bool   // the unit is being removed (goal-state)
+	Address    string          // this unit's ingress address on the peer binding
+	Storage    string          // where pgdata is mounted; empty when not attached (or detaching)
+	StorageID  string          // its storage id (pgdata/N)
+	HadStorage string          // the pgdata storage this unit has had (unit state), "" if never
+	Dying      bool            // the unit is being removed (goal-state)
+	DyingUnits map[string]bool // every unit of the application goal-state says is being removed
 
 	Clients  clientFacts   // the db and db-admin relations
 	Database databaseFacts // the database relations (database.go)
@@ -84,6 +85,12 @@ func observeJuju(hook string) (*jujuFacts, error) {
 		return nil, fmt.Errorf("observe goal state: %w", err)
 	}
 	f.Dying = gs.Units[f.Unit].Status == "dying"
+	f.DyingUnits = map[string]bool{}
+	for u, st := range gs.Units {
+		if st.Status == "dying" || st.Status == "dead" {
+			f.DyingUnits[u] = true
+		}
+	}
 	if f.Leader && f.AppBag[keyPrimary] == "" {
 		// Only the first choice of a primary waits for every unit Juju means to have.
 		for u, st := range gs.Units {

@@ -31,6 +31,11 @@ type localFacts struct {
 	// than this unit's: the unit blocks and root acts on nothing that file names.
 	ConfProblem string
 
+	// Interrupted is what an interrupted wal-e-restore left (plan.InterruptedRestore);
+	// staleRestore says its record changed nothing and can go.
+	Interrupted  string
+	staleRestore bool
+
 	needsRestart bool // settings written that only a restart applies
 }
 
@@ -95,6 +100,11 @@ func observeLocal(ctx context.Context, version, storage string) (*localFacts, er
 	if l.DataVersion, l.HasData, err = postgres.HasDatabase(l.DataDir); err != nil {
 		return nil, fmt.Errorf("observe %s: %w", l.DataDir, err)
 	}
+	m, err := readRestoreMarker()
+	if err != nil {
+		return nil, err
+	}
+	l.Interrupted, l.staleRestore = plan.InterruptedRestore(m)
 	if l.FullVersion, err = postgres.FullVersion(ctx, version); err != nil {
 		l.FullVersion = version
 	}
@@ -135,7 +145,8 @@ func observeLocal(ctx context.Context, version, storage string) (*localFacts, er
 // planLocal turns the facts into the decision's input.
 func (l *localFacts) planLocal(self, following, restore string) plan.Local {
 	p := plan.Local{Self: self, Version: l.Version, FullVersion: l.FullVersion, DataVersion: l.DataVersion,
-		HasData: l.HasData, Running: l.Running, Standby: l.Standby, Following: following, Restore: restore}
+		HasData: l.HasData, Running: l.Running, Standby: l.Standby, Following: following, Restore: restore,
+		Interrupted: l.Interrupted}
 	switch {
 	case l.Server != nil:
 		p.SystemID = l.Server.SystemIdentifier

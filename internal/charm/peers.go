@@ -8,11 +8,11 @@ import (
 
 // Peer relation keys. The leader writes the application bag; each unit writes its own.
 const (
-	keyPrimary       = "primary"        // app: the unit chosen as primary
-	keySwitchover    = "switchover"     // app: a unit the switchover action asked to promote
-	keyRestartHolder = "restart-holder" // app: the unit allowed to restart now
-	keySecretID      = "secret-id"      // app: the Juju secret holding the charm's own passwords
-	keyArchiveSysID  = "archive-system-id"
+	keyPrimary       = "primary"          // app: the unit chosen as primary
+	keySwitchover    = "switchover"       // app: a unit the switchover action asked to promote
+	keyRestartHolder = "restart-holder"   // app: the unit allowed to restart now
+	keySecretID      = "secret-id"        // app: the Juju secret holding the charm's own passwords
+	keyAppSystemID   = "system-id"        // app: the application's database (plan.RecordSystemID)
 	keyClientSecrets = "client-secrets"   // app: the Juju secret of each client application (relations.go)
 	keyDBSecrets     = "database-secrets" // app: the credentials secret of each database relation (database.go)
 	keyCA            = "ca"               // app: the fingerprint of the CA in the application secret (tls.go)
@@ -25,10 +25,11 @@ const (
 	keyLSN       = "lsn"
 	keyFollowing = "following"
 	keyVersion   = "version"
-	keyRestart   = "restart-request" // unit: a restart is pending and waits for the lock
-	keyRestore   = "restore"         // unit: the point-in-time restore its database descends from
-	keyAdmits    = "admits"          // unit: peers its pg_hba admits for replication
-	keyClients   = "clients"         // unit: client requests provisioned on the primary (relations.go)
+	keyRestart   = "restart-request"  // unit: a restart is pending and waits for the lock
+	keyRestore   = "restore"          // unit: the point-in-time restore its database descends from
+	keyAdmits    = "admits"           // unit: peers its pg_hba admits for replication
+	keyClients   = "clients"          // unit: client requests provisioned on the primary (relations.go)
+	keyDetached  = "storage-detached" // unit: its pgdata storage went away; it never serves (plan.Unit.Detached)
 )
 
 // AppState is what the leader keeps in the peer relation's application bag.
@@ -37,7 +38,7 @@ type AppState struct {
 	Switchover      string
 	RestartHolder   string
 	SecretID        string
-	ArchiveSystemID string
+	SystemID        string // the application's database, recorded by the leader
 	ClientSecrets   string
 	DatabaseSecrets string
 	CA              string
@@ -49,7 +50,7 @@ func parseAppState(d map[string]string) AppState {
 		Switchover:      d[keySwitchover],
 		RestartHolder:   d[keyRestartHolder],
 		SecretID:        d[keySecretID],
-		ArchiveSystemID: d[keyArchiveSysID],
+		SystemID:        d[keyAppSystemID],
 		ClientSecrets:   d[keyClientSecrets],
 		DatabaseSecrets: d[keyDBSecrets],
 		CA:              d[keyCA],
@@ -62,7 +63,7 @@ func (a AppState) data() map[string]string {
 		keySwitchover:    a.Switchover,
 		keyRestartHolder: a.RestartHolder,
 		keySecretID:      a.SecretID,
-		keyArchiveSysID:  a.ArchiveSystemID,
+		keyAppSystemID:   a.SystemID,
 		keyClientSecrets: a.ClientSecrets,
 		keyDBSecrets:     a.DatabaseSecrets,
 		keyCA:            a.CA,
@@ -83,6 +84,7 @@ type UnitReport struct {
 	Clients        string
 	Restore        string
 	Admits         string
+	Detached       bool
 }
 
 func parseUnitReport(name string, d map[string]string) (UnitReport, plan.Unit) {
@@ -101,10 +103,11 @@ func parseUnitReport(name string, d map[string]string) (UnitReport, plan.Unit) {
 		Clients:        d[keyClients],
 		Restore:        d[keyRestore],
 		Admits:         d[keyAdmits],
+		Detached:       d[keyDetached] == "true",
 	}
 	_, reported := d[keyHasData]
 	return r, plan.Unit{Name: name, Reported: reported, HasData: r.HasData, SystemID: r.SystemID,
-		Timeline: r.Timeline, LSN: r.LSN, Role: r.Role}
+		Timeline: r.Timeline, LSN: r.LSN, Role: r.Role, Detached: r.Detached}
 }
 
 func (r UnitReport) data() map[string]string {
@@ -121,6 +124,7 @@ func (r UnitReport) data() map[string]string {
 		keyClients:   r.Clients,
 		keyRestore:   r.Restore,
 		keyAdmits:    r.Admits,
+		keyDetached:  "",
 	}
 	if r.Timeline > 0 {
 		d[keyTimeline] = strconv.FormatUint(uint64(r.Timeline), 10)

@@ -61,7 +61,10 @@ func (r *hookRun) run() error {
 	if stop, msg := plan.Teardown(plan.TeardownFacts{Unit: j.Unit, Hook: j.Hook, Dying: j.Dying, Storage: j.Storage,
 		HadStorage: j.HadStorage, Departing: j.Departing}); stop {
 		r.why.Teardown = msg
-		return r.stopServer()
+		if err := r.stopServer(); err != nil {
+			return err
+		}
+		return r.publishTeardown()
 	}
 	if ps := j.Config.Problems(); len(ps) > 0 {
 		r.why.Config = ps[0].Error()
@@ -106,6 +109,12 @@ func (r *hookRun) run() error {
 	if r.local.ConfProblem != "" {
 		r.why.ConfFile = r.local.ConfProblem
 		return nil
+	}
+	if r.local.staleRestore {
+		// A restore killed before it changed anything.
+		if err := removeRestoreMarker(); err != nil {
+			return err
+		}
 	}
 	if v, _ := goops.GetState(stateDataDir); v == "" && r.local.Cluster != nil {
 		// Clusters made before the charm recorded their data directory.
@@ -172,6 +181,30 @@ func (r *hookRun) run() error {
 
 // stateStorage is the unit state key holding the pgdata storage the unit has had.
 const stateStorage = "pgdata-storage"
+
+// publishTeardown tells the peers that this unit no longer serves, so that the leader
+// never keeps or chooses it as primary: its role goes, and a unit whose storage went away
+// says so (a dying one the leader sees in goal-state).
+func (r *hookRun) publishTeardown() error {
+	if r.j.PeerID == "" {
+		return nil
+	}
+	want := map[string]string{keyRole: ""}
+	if r.j.Storage == "" && (r.j.HadStorage != "" || r.j.Hook == plan.StorageName+"-storage-detaching") {
+		want[keyDetached] = "true"
+	}
+	same := true
+	for k, v := range want {
+		same = same && r.j.Self[k] == v
+	}
+	if same {
+		return nil
+	}
+	if err := relationSet(r.j.PeerID, false, want); err != nil {
+		return fmt.Errorf("publish the teardown to peers: %w", err)
+	}
+	return nil
+}
 
 // stopServer stops a running PostgreSQL with a fast shutdown, which still sends the last
 // WAL to connected standbys, and touches nothing else: no packages, no configuration.
@@ -270,14 +303,20 @@ func newPassword() (string, error) {
 func (r *hookRun) leaderDuties() error {
 	j := r.j
 	g := plan.Group{Leader: j.Unit, Units: map[string]plan.Unit{}, Expected: j.Expected,
-		Primary: r.app.Primary, Switchover: r.app.Switchover}
+		Primary: r.app.Primary, Switchover: r.app.Switchover, SystemID: r.app.SystemID}
 	self := r.local.planLocal(j.Unit, j.Self[keyFollowing], j.Self[keyRestore])
 	g.Units[j.Unit] = plan.Unit{Name: j.Unit, Reported: true, HasData: self.HasData, SystemID: self.SystemID,
-		Timeline: self.Timeline, LSN: self.LSN, Role: r.local.report("", "", "").Role, Measured: true}
-	failover := r.app.Primary != "" && r.app.Primary != j.Unit && j.Peers[r.app.Primary] == nil
+		Timeline: self.Timeline, LSN: self.LSN, Role: r.local.report("", "", "").Role, Measured: true, Dying: j.Dying}
+	reports := map[string]UnitReport{}
 	for name, data := range j.Peers {
 		rep, u := parseUnitReport(name, data)
-		if failover && u.HasData {
+		u.Dying = j.DyingUnits[name]
+		g.Units[name], reports[name] = u, rep
+	}
+	failover := plan.PrimaryLost(g)
+	for name, rep := range reports {
+		u := g.Units[name]
+		if failover && u.HasData && name != r.app.Primary && u.Eligible() {
 			// Relation data may be stale; the decision that can lose data is made
 			// on positions read from the servers themselves.
 			if m, err := measure(r.ctx, rep.Address, r.password, r.ca); err == nil {
@@ -292,6 +331,9 @@ func (r *hookRun) leaderDuties() error {
 		g.Units[name] = u
 	}
 	choice := plan.ChoosePrimary(g)
+	if choice.Waiting != "" && r.app.Primary != "" {
+		goops.LogWarningf("primary %s: %s", r.app.Primary, choice.Waiting)
+	}
 	if choice.Primary != "" {
 		if choice.Primary != r.app.Primary {
 			goops.LogInfof("primary: %s (was %q, failover %v)", choice.Primary, r.app.Primary, choice.Failover)
@@ -310,6 +352,7 @@ func (r *hookRun) leaderDuties() error {
 	}
 	requests[j.Unit] = r.local.needsRestart
 	r.app.RestartHolder = plan.GrantRestart(r.app.RestartHolder, requests, present, r.app.Primary)
+	r.app.SystemID = plan.RecordSystemID(r.app.SystemID, g.Units[r.app.Primary], r.app.Primary)
 	return r.writeApp()
 }
 

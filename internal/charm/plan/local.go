@@ -16,6 +16,11 @@ type Local struct {
 	LSN         uint64
 	Following   string // the primary this unit's standby settings point at
 	Restore     string // which point-in-time restore its database descends from ("" = none)
+	// AppSystemID is the application's database as the leader recorded it ("" until a
+	// primary first served): a chosen primary without it never makes an empty one.
+	AppSystemID string
+	// Interrupted is what an interrupted wal-e-restore left (InterruptedRestore), "" if nothing.
+	Interrupted string
 }
 
 // Target is the primary as this unit sees it.
@@ -58,6 +63,9 @@ type Decision struct {
 // directory that holds a database, never promotes while another primary may still take
 // writes, and never lets a unit that is not the chosen primary keep serving writes.
 func DecideLocal(l Local, primary string, t Target, rival string) Decision {
+	if l.Interrupted != "" {
+		return block(l.Interrupted)
+	}
 	if l.HasData && l.DataVersion != "" && l.DataVersion != l.Version {
 		return block(fmt.Sprintf("pgdata holds a PostgreSQL %s database; this unit runs %s. Attach it to a unit with version=%s",
 			l.DataVersion, l.Version, l.DataVersion))
@@ -74,6 +82,13 @@ func DecideLocal(l Local, primary string, t Target, rival string) Decision {
 
 func decidePrimary(l Local, rival string) Decision {
 	switch {
+	case !l.HasData && l.AppSystemID != "":
+		// The application has a database and this unit held it (or was to hold it): its
+		// volume went away or came back empty. An empty database here would fork the
+		// application under its clients; the leader moves the primary to a unit that has
+		// the database, when there is one.
+		return block(fmt.Sprintf("Chosen primary, but pgdata holds no database: the application's database (system id %s) is not here; "+
+			"attach the volume that holds it (juju attach-storage) or restore it with wal-e-restore", l.AppSystemID))
 	case !l.HasData:
 		return Decision{Step: StepCreate, Status: Status{"maintenance", "Creating the database"}}
 	case !l.Running:

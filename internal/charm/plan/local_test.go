@@ -57,6 +57,17 @@ func TestDecideLocal(t *testing.T) {
 			func() Target { t := ready; t.Restore = "r1"; return t }(), "", StepNone, Status{"active", "Live secondary (15.18)"}},
 		{"an empty unit clones a restored primary", base, p, func() Target { t := ready; t.Restore = "r1"; return t }(), "",
 			StepClone, Status{"maintenance", "Cloning from " + p}},
+		{"a chosen primary whose database vanished never creates an empty one", func() Local { l := base; l.AppSystemID = "7"; return l }(), me,
+			Target{}, "", StepBlock, Status{"blocked", "Chosen primary, but pgdata holds no database: the application's database (system id 7) " +
+				"is not here; attach the volume that holds it (juju attach-storage) or restore it with wal-e-restore"}},
+		{"an empty standby of an application with a database clones", func() Local { l := base; l.AppSystemID = "7"; return l }(), p, ready, "",
+			StepClone, Status{"maintenance", "Cloning from " + p}},
+		{"an interrupted restore blocks the primary, nothing started or created", func() Local { l := base; l.Interrupted = "restore interrupted"; return l }(), me,
+			Target{}, "", StepBlock, Status{"blocked", "restore interrupted"}},
+		{"an interrupted restore with data blocks, not started", func() Local { l := withData; l.Interrupted = "restore interrupted"; return l }(), me,
+			Target{}, "", StepBlock, Status{"blocked", "restore interrupted"}},
+		{"an interrupted restore on a standby blocks, never cloned over", func() Local { l := base; l.Interrupted = "restore interrupted"; return l }(), p,
+			ready, "", StepBlock, Status{"blocked", "restore interrupted"}},
 	}
 	for _, tc := range cases {
 		got := DecideLocal(tc.l, tc.primary, tc.t, tc.rival)

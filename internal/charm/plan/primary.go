@@ -20,7 +20,14 @@ type Unit struct {
 	LSN      uint64 // how far its WAL goes: current position on a primary, received/replayed on a standby
 	Role     Role   // what it runs as now
 	Measured bool   // Timeline and LSN were read from the server just now, not from relation data
+	Dying    bool   // goal-state says it is being removed
+	Detached bool   // it reported that its pgdata storage went away (teardown)
 }
+
+// Eligible says whether a unit may be chosen primary: a dying unit or one whose storage
+// went away stops its server in its teardown, so choosing it would leave the application
+// without a primary, or make it create a database where its data is not.
+func (u Unit) Eligible() bool { return !u.Dying && !u.Detached }
 
 // Role is what a unit's PostgreSQL currently is.
 type Role string
@@ -39,6 +46,17 @@ type Group struct {
 	Expected   []string        // every unit Juju means the application to have (goal-state)
 	Primary    string          // the primary recorded in the peer application data, if any
 	Switchover string          // a unit asked to become primary by the switchover action
+	SystemID   string          // the application's database (system identifier) as the leader recorded it
+}
+
+// RecordSystemID is the application's database as the leader records it: the system
+// identifier of the chosen primary once it serves (a restore that replaced the database
+// moves it along), else what was recorded.
+func RecordSystemID(recorded string, primary Unit, chosen string) string {
+	if primary.Name == chosen && chosen != "" && primary.Role == RolePrimary && primary.HasData && primary.SystemID != "" {
+		return primary.SystemID
+	}
+	return recorded
 }
 
 // PrimaryChoice is the leader's decision.
@@ -48,14 +66,27 @@ type PrimaryChoice struct {
 	Failover bool   // the recorded primary is gone and Primary replaces it
 }
 
+// PrimaryLost says whether the recorded primary can no longer serve, so that the leader
+// must choose another among measured units: it left the peer relation, is dying, lost its
+// storage, or reports no database although the application has one (its data vanished).
+func PrimaryLost(g Group) bool {
+	if g.Primary == "" {
+		return false
+	}
+	p, ok := g.Units[g.Primary]
+	return !ok || !p.Eligible() || (g.SystemID != "" && p.Reported && !p.HasData)
+}
+
 // ChoosePrimary decides which unit is primary. It never moves the primary away from a
-// unit that is present unless a switchover asks for it, never picks a unit that holds no
-// database over one that does, and on failover picks the most advanced unit (highest
-// timeline, then LSN) among those that hold the primary's database.
+// unit that can serve unless a switchover asks for it, never picks a unit that holds no
+// database over one that does, never picks a dying unit or one whose storage went away,
+// and on failover picks the most advanced unit (highest timeline, then LSN) among those
+// that hold the application's database. When a lost primary has no successor it stays
+// recorded: nothing better can be chosen, and its own hooks say why it does not serve.
 func ChoosePrimary(g Group) PrimaryChoice {
 	if g.Primary != "" {
-		if _, ok := g.Units[g.Primary]; ok {
-			if t, ok := g.Units[g.Switchover]; ok && g.Switchover != g.Primary && t.HasData {
+		if !PrimaryLost(g) {
+			if t, ok := g.Units[g.Switchover]; ok && g.Switchover != g.Primary && t.HasData && t.Eligible() {
 				return PrimaryChoice{Primary: g.Switchover}
 			}
 			return PrimaryChoice{Primary: g.Primary}
@@ -67,16 +98,26 @@ func ChoosePrimary(g Group) PrimaryChoice {
 			return PrimaryChoice{Waiting: "Waiting for " + name + " to report its storage"}
 		}
 	}
-	var withData []Unit
-	for _, u := range g.Units {
+	var withData, eligible []Unit
+	for _, u := range sortedUnits(g.Units) {
+		if !u.Eligible() {
+			continue
+		}
+		eligible = append(eligible, u)
 		if u.HasData {
 			withData = append(withData, u)
 		}
 	}
-	if len(withData) == 0 {
-		return PrimaryChoice{Primary: g.Leader}
+	if len(eligible) == 0 {
+		return PrimaryChoice{Waiting: "No unit can be primary: every unit is leaving or lost its storage"}
 	}
-	if l, ok := g.Units[g.Leader]; ok && l.HasData {
+	if len(withData) == 0 {
+		if l, ok := g.Units[g.Leader]; ok && l.Eligible() {
+			return PrimaryChoice{Primary: g.Leader}
+		}
+		return PrimaryChoice{Primary: eligible[0].Name}
+	}
+	if l, ok := g.Units[g.Leader]; ok && l.HasData && l.Eligible() {
 		// The leader's database is the reference; a more advanced unit of the same
 		// database still wins, since it has everything the leader has and more.
 		best := mostAdvanced(sameSystem(withData, l.SystemID), g.Leader)
@@ -87,18 +128,19 @@ func ChoosePrimary(g Group) PrimaryChoice {
 
 func failover(g Group) PrimaryChoice {
 	old := g.Primary
-	// Units that followed the old primary hold its database: their system identifier
-	// is the application's, and units holding another database are never candidates.
-	systemID := ""
+	// The application's database is the one the leader recorded; before it recorded one,
+	// units that followed the old primary hold it. Units holding another database are never
+	// candidates.
+	systemID := g.SystemID
 	for _, u := range sortedUnits(g.Units) {
-		if u.HasData && u.Role == RoleStandby {
+		if systemID == "" && u.HasData && u.Role == RoleStandby && u.Name != old {
 			systemID = u.SystemID
 			break
 		}
 	}
 	var candidates []Unit
 	for _, u := range sortedUnits(g.Units) {
-		if !u.HasData || (systemID != "" && u.SystemID != systemID) {
+		if u.Name == old || !u.Eligible() || !u.HasData || (systemID != "" && u.SystemID != systemID) {
 			continue
 		}
 		if !u.Measured {
@@ -107,7 +149,13 @@ func failover(g Group) PrimaryChoice {
 		candidates = append(candidates, u)
 	}
 	if len(candidates) == 0 {
-		if len(g.Units) == 0 {
+		others := 0
+		for name := range g.Units {
+			if name != old {
+				others++
+			}
+		}
+		if others == 0 {
 			return PrimaryChoice{Waiting: "Failover from " + old + ": no unit left"}
 		}
 		return PrimaryChoice{Waiting: "Failover from " + old + ": no unit holds its database"}

@@ -29,7 +29,6 @@ type StatusFacts struct {
 	Config       string   // blocks: an option the charm cannot use (Config.Problems, the version option)
 	ConfFile     string   // blocks: postgresql.conf names another data directory or socket
 	ServerConfig string   // blocks: the server refused extra_pg_conf or extra_pg_auth
-	Restore      string   // blocks: a wal-e-restore was interrupted (RestoreInterrupted)
 	Local        Status   // where the local steps left the unit (DecideLocal, or why a step waits)
 	Refused      []string // blocks: client relations refused, "db:3: reason"
 	Archive      string   // blocks: the archive is misconfigured or the store refuses it
@@ -67,8 +66,6 @@ func UnitStatus(f StatusFacts) Status {
 		return blocked(f.ConfFile)
 	case f.ServerConfig != "":
 		return blocked(f.ServerConfig)
-	case f.Restore != "":
-		return blocked(f.Restore)
 	case f.Local.Name == StatusBlocked:
 		return f.Local
 	case len(f.Refused) > 0:
