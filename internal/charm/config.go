@@ -44,6 +44,7 @@ type Config struct {
 	GCSEndpoint             string `json:"gcs_endpoint"`
 
 	DatabaseAllowSuperuser bool `json:"database_allow_superuser"`
+	TLSRequired            bool `json:"tls_required"`
 }
 
 // ConfigProblem is an option whose value the charm cannot use, with what to do about it.
@@ -91,6 +92,8 @@ func (c Config) Problems() []ConfigProblem {
 	if extra := strings.TrimSpace(c.ExtraPgAuth); extra != "" {
 		if err := postgres.CheckRawHBA(extra); err != nil {
 			add("extra_pg_auth", "%v; use pg_hba.conf lines such as \"host all all 10.0.0.0/8 scram-sha-256\"", err)
+		} else if err := plan.CheckTLSOnlyAuth(extra, c.TLSRequired); err != nil {
+			add("extra_pg_auth", "%v", err)
 		}
 	}
 	if c.WalEBackupRetentionDays < 0 {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gruyaume/goops"
 
+	"github.com/pgcharm/postgresql/internal/charm/plan"
 	"github.com/pgcharm/postgresql/internal/postgres"
 )
 
@@ -62,14 +63,16 @@ func (r *hookRun) hbaRules() (rules []postgres.HBARule, admits []string, err err
 			postgres.HBARule{Type: "hostssl", Database: postgres.HBAReplication, User: replicationUser, Address: a, Method: "scram-sha-256"},
 			postgres.HBARule{Type: "hostssl", Database: "postgres", User: replicationUser, Address: a, Method: "scram-sha-256"})
 	}
-	rules = append(rules, r.clientHBARules()...)
+	var clients []postgres.HBARule
+	clients = append(clients, r.clientHBARules()...)
 	admins, err := ParseAddresses(r.j.Config.AdminAddresses)
 	if err != nil {
 		return nil, nil, &configError{"admin_addresses", err.Error()}
 	}
 	for _, p := range admins {
-		rules = append(rules, postgres.HBARule{Type: "host", Database: postgres.HBAAll, User: postgres.HBAAll, Address: p.String(), Method: "scram-sha-256"})
+		clients = append(clients, postgres.HBARule{Type: "host", Database: postgres.HBAAll, User: postgres.HBAAll, Address: p.String(), Method: "scram-sha-256"})
 	}
+	rules = append(rules, plan.ClientTLS(clients, r.j.Config.TLSRequired)...)
 	if extra := strings.TrimSpace(r.j.Config.ExtraPgAuth); extra != "" {
 		rules = append(rules, postgres.HBARule{Raw: extra})
 	}

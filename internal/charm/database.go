@@ -410,7 +410,11 @@ func (r *hookRun) databaseAnswer(secrets map[string]dbSecret) error {
 			continue
 		}
 		pw := s.Content[pgclient.FieldPassword]
-		bag, secret := c.Offer(h, strconv.Itoa(pgPort), version, pw).Split(c.Request)
+		offer := plan.TLSOffer(c.Offer(h, strconv.Itoa(pgPort), version, pw), r.j.Config.TLSRequired, string(r.ca.CertPEM))
+		bag, secret := offer.Split(c.Request)
+		if err := r.offerTLS(c, offer, bag); err != nil {
+			return err
+		}
 		content := plan.SecretContent(secret, c.User, pw)
 		if !equalBags(s.Content, content) {
 			if err := secretSetContent(s.URI, content); err != nil {
@@ -426,6 +430,11 @@ func (r *hookRun) databaseAnswer(secrets map[string]dbSecret) error {
 		if c.Request.SecretsKnown {
 			if err := goops.GrantSecretToRelation(s.URI, c.ID); err != nil {
 				return fmt.Errorf("grant the credentials to %s: %w", c.Describe(), err)
+			}
+		}
+		if uri := bag[pgclient.KeySecretTLS]; uri != "" {
+			if err := goops.GrantSecretToRelation(uri, c.ID); err != nil {
+				return fmt.Errorf("grant the tls secret to %s: %w", c.Describe(), err)
 			}
 		}
 		if err := relationSet(c.ID, true, bag); err != nil {

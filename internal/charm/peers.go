@@ -16,6 +16,7 @@ const (
 	keyClientSecrets = "client-secrets"   // app: the Juju secret of each client application (relations.go)
 	keyDBSecrets     = "database-secrets" // app: the credentials secret of each database relation (database.go)
 	keyCA            = "ca"               // app: the fingerprint of the CA in the application secret (tls.go)
+	keyTLSSecret     = "tls-secret"       // app: the database relations' tls secret (tls.go)
 
 	keyAddress   = "address" // unit: where peers and the leader reach this unit's server
 	keyRole      = "role"
@@ -42,6 +43,7 @@ type AppState struct {
 	ClientSecrets   string
 	DatabaseSecrets string
 	CA              string
+	TLSSecret       string
 }
 
 func parseAppState(d map[string]string) AppState {
@@ -54,6 +56,7 @@ func parseAppState(d map[string]string) AppState {
 		ClientSecrets:   d[keyClientSecrets],
 		DatabaseSecrets: d[keyDBSecrets],
 		CA:              d[keyCA],
+		TLSSecret:       d[keyTLSSecret],
 	}
 }
 
@@ -67,6 +70,7 @@ func (a AppState) data() map[string]string {
 		keyClientSecrets: a.ClientSecrets,
 		keyDBSecrets:     a.DatabaseSecrets,
 		keyCA:            a.CA,
+		keyTLSSecret:     a.TLSSecret,
 	}
 }
 

@@ -263,7 +263,7 @@ func (r *hookRun) publishClient(c plan.Client, want map[string]string) error {
 // serverView is what this unit tells every client about the application: its own
 // state, and where the primary and the standbys are (from their peer reports).
 func (r *hookRun) serverView() plan.Server {
-	s := plan.Server{Port: strconv.Itoa(pgPort), Version: r.local.Version}
+	s := plan.Server{Port: strconv.Itoa(pgPort), Version: r.local.Version, SSLMode: plan.SSLMode(r.j.Config.TLSRequired)}
 	switch {
 	case r.local.Standby:
 		s.State = pgsql.StateStandby

@@ -13,6 +13,8 @@ import (
 	"github.com/gruyaume/goops"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgcharm/postgresql/internal/charm/plan"
+	"github.com/pgcharm/postgresql/internal/pgclient"
 	"github.com/pgcharm/postgresql/internal/pki"
 	"github.com/pgcharm/postgresql/internal/postgres"
 )
@@ -104,6 +106,10 @@ func (r *hookRun) serverCert(c *postgres.Cluster) (certFile, keyFile string, cha
 	if len(hosts) == 0 {
 		return "", "", false, errors.New("server certificate: the unit has no address to name")
 	}
+	// The CA's certificate too, for replication and for operators verifying the server.
+	if _, err := postgres.WriteCAFile(r.ca.CertPEM); err != nil {
+		return "", "", false, err
+	}
 	now := time.Now()
 	certPEM, keyPEM, err := postgres.ReadServerCert(c)
 	if err != nil {
@@ -163,4 +169,45 @@ func connectPeer(ctx context.Context, address, password string, ca *pki.CA) (*pg
 		return nil, err
 	}
 	return pgx.ConnectConfig(ctx, cfg)
+}
+
+// offerTLS adds the TLS fields to a database relation's answer: in the bag, or, for the
+// fields the client requested as secrets, in the tls secret (one for every relation:
+// it holds nothing but the CA's certificate and tls=True) named by secret-tls, which
+// databaseAnswer grants to the relation along with its user secret.
+func (r *hookRun) offerTLS(c plan.DatabaseClient, offer pgclient.Offer, bag map[string]string) error {
+	fields, secret := offer.SplitTLS(c.Request)
+	maps.Copy(bag, fields)
+	bag[pgclient.KeySecretTLS] = ""
+	if len(secret) == 0 {
+		return nil
+	}
+	uri, err := r.tlsSecret(secret)
+	if err != nil {
+		return fmt.Errorf("the tls secret of %s: %w", c.Describe(), err)
+	}
+	bag[pgclient.KeySecretTLS] = uri
+	return nil
+}
+
+// tlsSecret keeps the database relations' tls secret holding content (leader).
+func (r *hookRun) tlsSecret(content map[string]string) (string, error) {
+	if id := r.app.TLSSecret; id != "" {
+		have, err := goops.GetSecretByID(id, false, false)
+		if err == nil && equalBags(have, content) {
+			return id, nil
+		}
+		if err == nil {
+			return id, secretSetContent(id, content)
+		}
+		if !strings.Contains(err.Error(), "not found") {
+			return "", err
+		}
+	}
+	id, err := secretAddDescribed("TLS of the database relations: the CA of "+r.j.App, content)
+	if err != nil {
+		return "", err
+	}
+	r.app.TLSSecret = id
+	return id, r.writeApp()
 }

@@ -111,3 +111,27 @@ func TestMeasurementVerifiesPeer(t *testing.T) {
 		t.Errorf("a peer connection without a CA: %v", err)
 	}
 }
+
+// TestTLSRequiredConfig: tls_required defaults to false (config.yaml); with it, an
+// extra_pg_auth line admitting connections without TLS blocks, naming extra_pg_auth
+// first and tls_required; hostssl lines do not.
+func TestTLSRequiredConfig(t *testing.T) {
+	c := defaultConfig(t)
+	if c.TLSRequired {
+		t.Fatal("tls_required defaults to true")
+	}
+	c.ExtraPgAuth = "host reports juju_database_di 192.0.2.0/24 scram-sha-256"
+	if ps := c.Problems(); len(ps) != 0 {
+		t.Fatalf("without tls_required: %v", ps)
+	}
+	c.TLSRequired = true
+	ps := c.Problems()
+	if len(ps) != 1 || ps[0].Option != "extra_pg_auth" || !strings.Contains(ps[0].Error(), "tls_required") ||
+		!strings.HasPrefix(ps[0].Error(), "extra_pg_auth: ") {
+		t.Fatalf("a host line under tls_required: %v", ps)
+	}
+	c.ExtraPgAuth = "hostssl reports juju_database_di 192.0.2.0/24 scram-sha-256\nhost all all 0.0.0.0/0 reject"
+	if ps := c.Problems(); len(ps) != 0 {
+		t.Fatalf("tightening lines under tls_required: %v", ps)
+	}
+}

@@ -174,6 +174,47 @@ type Offer struct {
 	Password          string
 	URIs              string
 	ReadOnlyURIs      string
+	// TLS ("True" or "False", as data_interfaces spells it) says whether the server
+	// speaks TLS; TLSCA is the PEM certificate of the CA its certificates come from.
+	TLS, TLSCA string
+}
+
+// tlsFields are the fields data_interfaces groups into the `tls` secret (secret-tls).
+var tlsFields = []string{FieldTLS, FieldTLSCA}
+
+// SplitTLS divides the offer's TLS fields between the application bag and the content
+// of the tls secret, whose URI the caller adds as secret-tls: a field the client lists
+// in requested-secrets goes into the secret only, any other into the bag (neither is a
+// credential). An empty secret means none is needed; empty values are deletions.
+func (o Offer) SplitTLS(r Request) (bag, secret map[string]string) {
+	fields := map[string]string{FieldTLS: o.TLS, FieldTLSCA: o.TLSCA}
+	bag, secret = map[string]string{}, map[string]string{}
+	for _, f := range tlsFields {
+		if r.SecretsKnown && r.InSecret(f) {
+			if fields[f] != "" {
+				secret[f] = fields[f]
+			}
+			bag[f] = ""
+			continue
+		}
+		bag[f] = fields[f]
+	}
+	return bag, secret
+}
+
+// WithSSLMode sets sslmode in a libpq URI's query ("" leaves it as it is).
+func WithSSLMode(uri, mode string) string {
+	if uri == "" || mode == "" {
+		return uri
+	}
+	u, err := url.Parse(uri)
+	if err != nil {
+		return uri
+	}
+	q := u.Query()
+	q.Set("sslmode", mode)
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // Split divides an offer into the application bag and the content of the user secret

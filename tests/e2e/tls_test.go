@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"encoding/json"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -78,4 +80,118 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// withQuery sets a query parameter of a libpq URI.
+func withQuery(t *testing.T, uri, key, value string) string {
+	t.Helper()
+	u, err := url.Parse(uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set(key, value)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// dialMode is dial with an sslmode.
+func dialMode(s *simtest.Sim, model, unit, host, db, user, password, mode, sql string) (string, error) {
+	conn := "host=" + host + " port=5432 dbname=" + db + " user=" + user + " sslmode=" + mode + " connect_timeout=5"
+	out, stderr, err := s.RunE("exec", "-m", model, unit, "--", "env", "PGPASSWORD="+password, "psql", conn, "-XAtc", sql)
+	return strings.TrimSpace(out + stderr), err
+}
+
+// TestTLSRequired: with tls_required=true a client connecting without TLS is refused, on
+// the db and the database relation alike, and accepted over TLS. The connection strings
+// and URIs say sslmode=require; the database relation gets tls=True and tls-ca in the tls
+// secret (secret-tls) as data_interfaces asks, and a client verifying the server against
+// tls-ca on the relation's address (verify-full) connects. extra_pg_auth that would admit
+// clients in the clear blocks the unit naming extra_pg_auth and tls_required, and never
+// reaches pg_hba; a hostssl line is taken. With tls_required=false clients without TLS
+// are admitted again.
+func TestTLSRequired(t *testing.T) {
+	s, _ := newSim(t, "tlsreq")
+	const m, unit = "lab:tlsreq", "postgresql/0"
+	s.Run("deploy", postgresqlCharm(t), "postgresql", "--config", "tls_required=true")
+	s.Run("deploy", databaseClientCharm(t), "app")
+	s.Run("deploy", clientCharm(t), "legacy")
+	s.Run("integrate", "postgresql:database", "app:database")
+	s.Run("integrate", "postgresql:db", "legacy:db")
+	s.Run("wait")
+	addr := addressOf(t, s, m, unit)
+	const sslNow = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+
+	// The database relation.
+	g := connected(t, s, m, "app/0", "juju_database_app@"+addr+":5432/app")
+	c := g.Credentials
+	if !strings.Contains(c.URIs, "sslmode=require") || !strings.Contains(c.ReadOnlyURIs, "sslmode=require") {
+		t.Errorf("uris without sslmode=require: %s, %s", redactURI(c.URIs), redactURI(c.ReadOnlyURIs))
+	}
+	if !strings.HasPrefix(g.Bag["secret-tls"], "secret:") || g.Bag["tls"] != "" || g.Bag["tls-ca"] != "" {
+		t.Fatalf("the server's bag: secret-tls %q, tls %q, tls-ca %q", g.Bag["secret-tls"], g.Bag["tls"], g.Bag["tls-ca"])
+	}
+	var tlsSecret map[string]string
+	if err := json.Unmarshal([]byte(s.Run("exec", "-m", m, "app/0", "--", "secret-get", g.Bag["secret-tls"], "--format=json")), &tlsSecret); err != nil {
+		t.Fatal(err)
+	}
+	ca := s.Exec(unit, "cat", "/etc/postgresql-common/juju-charm-ca.crt")
+	if tlsSecret["tls"] != "True" || tlsSecret["tls-ca"] != ca || !strings.HasPrefix(ca, "-----BEGIN CERTIFICATE-----") {
+		t.Fatalf("the tls secret %v; the server's CA %q", tlsSecret, ca)
+	}
+	writeMachineFile(s, "app/0", "/root/ca.crt", []byte(ca))
+	verified := withQuery(t, withQuery(t, c.URIs, "sslmode", "verify-full"), "sslrootcert", "/root/ca.crt")
+	if out, err := viaURI(s, m, "app/0", verified, sslNow); err != nil || out != "t" {
+		t.Errorf("verify-full against tls-ca: %q %v", out, err)
+	}
+	if out, err := viaURI(s, m, "app/0", withQuery(t, c.URIs, "sslmode", "disable"), "SELECT 1"); !rejected(out, err) {
+		t.Errorf("a database client without TLS: %q %v, want refused by pg_hba", out, err)
+	}
+
+	// The db relation.
+	pub := served(t, s, m, unit, "db", "legacy")
+	if !strings.Contains(pub["master"], "sslmode=require") {
+		t.Errorf("master %q lacks sslmode=require", redactConn(pub["master"]))
+	}
+	if out, err := svc(s, m, "legacy/0", "db_master", sslNow); err != nil || out != "t" {
+		t.Errorf("psql service=db_master: %q %v", out, err)
+	}
+	noTLS := func() (string, error) {
+		return dialMode(s, m, "legacy/0", addr, pub["database"], pub["user"], pub["password"], "disable", "SELECT 1")
+	}
+	if out, err := noTLS(); !rejected(out, err) {
+		t.Errorf("a db client without TLS: %q %v, want refused by pg_hba", out, err)
+	}
+	if out, err := dialMode(s, m, "legacy/0", addr, pub["database"], pub["user"], pub["password"], "require", sslNow); err != nil || out != "t" {
+		t.Errorf("a db client with TLS: %q %v", out, err)
+	}
+
+	// extra_pg_auth only tightens.
+	legacyAddr := addressOf(t, s, m, "legacy/0")
+	s.Run("config", "postgresql", "extra_pg_auth=host all all "+legacyAddr+"/32 scram-sha-256")
+	s.Run("wait")
+	if st, msg := unitStatus(s, m, unit); st != "blocked" || !strings.Contains(msg, "extra_pg_auth") || !strings.Contains(msg, "tls_required") {
+		t.Errorf("extra_pg_auth admitting clients without TLS: %s %q, want blocked naming extra_pg_auth and tls_required", st, msg)
+	}
+	if out, err := noTLS(); !rejected(out, err) {
+		t.Errorf("with the refused extra_pg_auth, a client without TLS: %q %v", out, err)
+	}
+	s.Run("config", "postgresql", "extra_pg_auth=hostssl all all "+legacyAddr+"/32 scram-sha-256")
+	s.Run("wait")
+	if st, msg := unitStatus(s, m, unit); st != "active" {
+		t.Errorf("with a hostssl extra_pg_auth: %s %q", st, msg)
+	}
+	if h := hba(s, m, unit); !strings.Contains(h, "hostssl all all "+legacyAddr+"/32 scram-sha-256") {
+		t.Errorf("pg_hba lacks the hostssl line:\n%s", h)
+	}
+
+	// Off again: clients without TLS are admitted.
+	s.Run("config", "postgresql", "tls_required=false", "extra_pg_auth=")
+	s.Run("wait")
+	if out, err := noTLS(); err != nil || out != "1" {
+		t.Errorf("tls_required=false, a db client without TLS: %q %v", out, err)
+	}
+	if pub := served(t, s, m, unit, "db", "legacy"); strings.Contains(pub["master"], "sslmode") {
+		t.Errorf("tls_required=false, master %q", redactConn(pub["master"]))
+	}
 }

@@ -187,6 +187,7 @@ type Server struct {
 	Version  string // major
 	Master   string // the primary's address ("" while there is none)
 	Standbys []string
+	SSLMode  string // what connection strings carry (tls.go); "" for libpq's default
 }
 
 // Publish is the data this unit sets on the client relation once the client's access
@@ -198,10 +199,10 @@ func Publish(c Client, s Server, password string) map[string]string {
 		Host: s.Host, Port: s.Port, AllowedUnits: c.Units, AllowedSubnets: c.Subnets,
 	}
 	if s.Master != "" {
-		p.Master = pgsql.Conn(s.Master, s.Port, c.Request.Database, c.User, password)
+		p.Master = withSSLMode(pgsql.Conn(s.Master, s.Port, c.Request.Database, c.User, password), s.SSLMode)
 	}
 	for _, h := range s.Standbys {
-		p.Standbys = append(p.Standbys, pgsql.Conn(h, s.Port, c.Request.Database, c.User, password))
+		p.Standbys = append(p.Standbys, withSSLMode(pgsql.Conn(h, s.Port, c.Request.Database, c.User, password), s.SSLMode))
 	}
 	return p.Data()
 }
