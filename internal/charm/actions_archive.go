@@ -280,6 +280,7 @@ type restoreParams struct {
 	Target          string      `json:"target"`
 	TargetInclusive *bool       `json:"target-inclusive"`
 	TargetTimeline  paramString `json:"target-timeline"`
+	Tablespaces     string      `json:"tablespaces"`
 	Confirm         bool        `json:"confirm"`
 }
 
@@ -400,6 +401,10 @@ func walERestore(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	tablespaces, err := parseTablespaceMap(p.Tablespaces)
+	if err != nil {
+		return err
+	}
 	target := req.TargetTime
 	a, err := archive.Open(ctx, archiveConfig(cfg, p.StorageURI), "")
 	if err != nil {
@@ -457,7 +462,7 @@ func walERestore(ctx context.Context) error {
 		return err
 	}
 	start := time.Now()
-	res, err := restorePrimary(ctx, j, l, a, rp, p)
+	res, err := restorePrimary(ctx, j, l, a, rp, p, tablespaces)
 	if err != nil {
 		return err
 	}
@@ -475,7 +480,8 @@ func orRole(r plan.Role) string {
 	return string(r)
 }
 
-func restorePrimary(ctx context.Context, j *jujuFacts, l *localFacts, a *archive.Archive, rp archive.RestorePlan, p restoreParams) (map[string]string, error) {
+func restorePrimary(ctx context.Context, j *jujuFacts, l *localFacts, a *archive.Archive, rp archive.RestorePlan, p restoreParams,
+	tablespaces map[string]string) (map[string]string, error) {
 	if err := installCharmTools(); err != nil {
 		return nil, err
 	}
@@ -490,7 +496,7 @@ func restorePrimary(ctx context.Context, j *jujuFacts, l *localFacts, a *archive
 	if err != nil {
 		return nil, err
 	}
-	if err := prepareTablespaces(rp.Backup, j.Storage, &safefs.Owner{UID: uid, GID: gid}); err != nil {
+	if err := prepareTablespaces(rp.Backup, j.Storage, tablespaces, c.DataDir, &safefs.Owner{UID: uid, GID: gid}); err != nil {
 		return nil, err
 	}
 	_ = goops.ActionLogf("restoring %s backup %s from %s, target %s, timeline %s", rp.Backup.Format, rp.Backup.Name, a.ReadFrom(),
@@ -556,6 +562,9 @@ func restorePrimary(ctx context.Context, j *jujuFacts, l *localFacts, a *archive
 	args := []string{charmToolsBin, "backup-fetch", "--config", restoreConfigPath, "--pg-major", c.Version}
 	if j.Storage != "" {
 		args = append(args, "--tablespace-root", j.Storage)
+	}
+	for _, oid := range sortedStrings(tablespaces) {
+		args = append(args, "--tablespace", oid+"="+tablespaces[oid])
 	}
 	args = append(args, rp.Backup.Name, c.DataDir)
 	if out, code, err := runAsPostgres(ctx, args...); err != nil {

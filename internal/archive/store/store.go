@@ -265,12 +265,17 @@ func describe(u URI) string {
 	return u.String()
 }
 
+// ProbeFolder holds Check's probe objects, beside the archive's basebackups_005/ and wal_005/
+// and apart from anything else at the prefix: Check lists, writes and deletes nothing
+// outside it, so a probe can never take the name of, or be mistaken for, someone's object.
+const ProbeFolder = "pgcharm_probe/"
+
 // Check verifies, once when the configuration changes, that the credentials allow everything the
-// archive does: it lists, writes, reads back and deletes a probe object.
+// archive does: it lists, writes, reads back and deletes a probe object under ProbeFolder.
 func Check(ctx context.Context, s Store) error {
-	probe := fmt.Sprintf("probe_%d_%s.txt", time.Now().UnixNano(), randomHex(4))
+	probe := fmt.Sprintf("%sprobe_%d_%s.txt", ProbeFolder, time.Now().UnixNano(), randomHex(4))
 	body := "archive store check " + probe
-	if _, err := s.List(ctx, "probe_"); err != nil {
+	if _, err := s.List(ctx, ProbeFolder); err != nil {
 		return fmt.Errorf("check %s: list: %w", s, err)
 	}
 	if err := s.Put(ctx, probe, strings.NewReader(body)); err != nil {

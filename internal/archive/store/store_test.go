@@ -352,12 +352,20 @@ func testStore(t *testing.T, srv *storetest.Server) {
 	})
 
 	t.Run("Check", func(t *testing.T) {
+		before, err := s.List(ctx, "")
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := store.Check(ctx, s); err != nil {
 			t.Fatalf("check with good credentials: %v", err)
 		}
-		objs, err := s.List(ctx, "probe_")
+		objs, err := s.List(ctx, store.ProbeFolder)
 		if err != nil || len(objs) != 0 {
 			t.Errorf("check left %q, %v", names(objs), err)
+		}
+		// Nothing else was touched: the probe never lands at the prefix's root.
+		if after, err := s.List(ctx, ""); err != nil || !slices.Equal(names(after), names(before)) {
+			t.Errorf("check changed the prefix: %q before, %q after (%v)", names(before), names(after), err)
 		}
 		bad, hint := srv.Creds, ""
 		switch srv.Name {
