@@ -19,6 +19,8 @@ type Config struct {
 	ExtraPgAuth             string `json:"extra_pg_auth"`
 	AdminAddresses          string `json:"admin_addresses"`
 	MaxConnections          int    `json:"max_connections"`
+	SynchronousStandbys     int    `json:"synchronous_standbys"`
+	SynchronousStrict       bool   `json:"synchronous_strict"`
 	WalEStorageURI          string `json:"wal_e_storage_uri"`
 	WalEBackupSchedule      string `json:"wal_e_backup_schedule"`
 	WalEBackupRetention     int    `json:"wal_e_backup_retention"`
@@ -80,6 +82,9 @@ func (c Config) Problems() []ConfigProblem {
 	}
 	if c.MaxConnections < 1 || c.MaxConnections > 262143 {
 		add("max_connections", "%d is out of range; use a number from 1 to 262143", c.MaxConnections)
+	}
+	if c.SynchronousStandbys < 0 || c.SynchronousStandbys > maxSynchronousStandbys {
+		add("synchronous_standbys", "%d is out of range; use how many standbys must have each commit (1, the default), or 0 for asynchronous replication", c.SynchronousStandbys)
 	}
 	if c.WalEStorageURI != "" && !hasStoreScheme(c.WalEStorageURI) {
 		add("wal_e_storage_uri", "%q has an unknown scheme; use s3://, swift://, azure://, wabs://, gs:// or file://", c.WalEStorageURI)

@@ -43,6 +43,7 @@ func TestProblemsNameTheOptionAndTheFix(t *testing.T) {
 		{func(c *Config) { c.AdminAddresses = "10.0.0.1, nonsense" }, "admin_addresses", `"nonsense" is not an address`},
 		{func(c *Config) { c.AdminAddresses = "10.0.0.0/33" }, "admin_addresses", "CIDR"},
 		{func(c *Config) { c.MaxConnections = 0 }, "max_connections", "1 to 262143"},
+		{func(c *Config) { c.SynchronousStandbys = -1 }, "synchronous_standbys", "0 for asynchronous"},
 		{func(c *Config) { c.WalEStorageURI = "ftp://x" }, "wal_e_storage_uri", "unknown scheme"},
 		{func(c *Config) { c.WalEBackupSchedule = "every day" }, "wal_e_backup_schedule", "five-field cron"},
 		{func(c *Config) { c.WalEBackupSchedule = "@daily" }, "wal_e_backup_schedule", "five-field cron"},

@@ -108,7 +108,11 @@ func (r *hookRun) configure() error {
 		return err
 	}
 	if !running {
-		if _, err := postgres.WriteCharmConf(c, s); err != nil {
+		q, err := r.quorum(r.ctx, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := postgres.WriteCharmConf(c, s.Merge(q)); err != nil {
 			return err
 		}
 		if _, err := postgres.WriteHBA(c, rules); err != nil {
@@ -122,7 +126,11 @@ func (r *hookRun) configure() error {
 		return err
 	}
 	defer db.Close(r.ctx)
-	_, pending, err := db.ApplyCharmConf(r.ctx, s)
+	q, err := r.quorum(r.ctx, db)
+	if err != nil {
+		return err
+	}
+	_, pending, err := db.ApplyCharmConf(r.ctx, s.Merge(q))
 	var invalid *postgres.InvalidSettingsError
 	if errors.As(err, &invalid) {
 		return &configError{"extra_pg_conf", err.Error()}

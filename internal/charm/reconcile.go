@@ -37,6 +37,7 @@ type hookRun struct {
 	admits   []string         // peers whose addresses the pg_hba in force admits
 	primary  bool             // this unit serves as the primary (plan.IsPrimary), once converged
 	archive  archiveSetup     // decided once per hook, before anything is configured
+	sync     plan.SyncPlan    // the quorum commit configure applied (quorum.go)
 }
 
 // reconcile is the one entry point every hook runs: observe everything the decision needs,
@@ -148,6 +149,9 @@ func (r *hookRun) run() error {
 	}
 	// The one answer to "am I primary" that every later stage uses.
 	r.primary = plan.IsPrimary(r.local.planLocal(j.Unit, j.Self[keyFollowing], j.Self[keyRestore]), r.app.Primary)
+	if r.primary {
+		r.why.Sync = r.sync.Note
+	}
 	if settled {
 		if err := r.settled(); err != nil {
 			return err

@@ -392,6 +392,8 @@ var ProtectedSettings = []string{
 	"data_directory", "config_file", "hba_file", "ident_file", "external_pid_file",
 	"port", "unix_socket_directories", "cluster_name",
 	"primary_conninfo", "primary_slot_name",
+	// The quorum commit (synchronous_standbys and synchronous_strict set them).
+	"synchronous_standby_names", "synchronous_commit",
 }
 
 // SettingInfo describes a parameter as pg_settings does.

@@ -41,7 +41,10 @@ func Connect(ctx context.Context, c *Cluster, database string) (*DB, error) {
 	cfg.Database = database
 	cfg.TLSConfig = nil
 	cfg.Fallbacks = nil
-	cfg.RuntimeParams = map[string]string{"application_name": "juju-charm"}
+	// The charm's own writes (roles, grants, slots) are idempotent and made again on the
+	// next primary: they never wait for a standby, or a primary waiting for its quorum
+	// could not run the hook that relaxes it.
+	cfg.RuntimeParams = map[string]string{"application_name": "juju-charm", "synchronous_commit": "local"}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to cluster %s database %s: %w", c, database, err)

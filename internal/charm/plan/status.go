@@ -40,6 +40,7 @@ type StatusFacts struct {
 
 	ArchiveHealth string // a note beside active: archiving falls behind
 	OldData       string // a note beside active: moved-aside data kept
+	Sync          string // a note beside active: the primary's quorum commit is not as configured (DecideSync)
 }
 
 // Messages UnitStatus words itself.
@@ -86,7 +87,7 @@ func UnitStatus(f StatusFacts) Status {
 		return Status{StatusWaiting, msgRestart}
 	case f.Local.Name == StatusActive:
 		s := f.Local
-		for _, note := range []string{f.ArchiveHealth, f.OldData} {
+		for _, note := range []string{f.Sync, f.ArchiveHealth, f.OldData} {
 			if note != "" {
 				s.Message += "; " + note
 			}

@@ -50,7 +50,9 @@ func TestUnitStatus(t *testing.T) {
 			Status{StatusActive, "Live master (15.18); old data kept until the next base backup: /d (1 KiB)"}},
 		{"active with both notes, health first", StatusFacts{Local: active, ArchiveHealth: "h", OldData: "o"},
 			Status{StatusActive, "Live master (15.18); h; o"}},
-		{"notes never hide waiting", StatusFacts{Local: waiting, ArchiveHealth: "h", OldData: "o"}, waiting},
+		{"active relaxed to asynchronous commit, said first", StatusFacts{Local: active, Sync: "asynchronous: no standby streaming", OldData: "o"},
+			Status{StatusActive, "Live master (15.18); asynchronous: no standby streaming; o"}},
+		{"notes never hide waiting", StatusFacts{Local: waiting, ArchiveHealth: "h", OldData: "o", Sync: "s"}, waiting},
 		{"notes never hide a block", StatusFacts{Local: active, Archive: "a", OldData: "o"}, b("a")},
 	}
 	for _, tc := range cases {
