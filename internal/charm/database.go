@@ -148,7 +148,7 @@ func (r *hookRun) databaseSecrets(clients []plan.DatabaseClient) (map[string]dbS
 		if uri == "" {
 			continue
 		}
-		content, err := goops.GetSecretByID(uri, false, false)
+		content, err := readOwnSecret(uri)
 		if err != nil && strings.Contains(err.Error(), "not found") {
 			// Removed meanwhile (the relation is going away, or someone removed it):
 			// the leader creates a new one, the others wait for it.

@@ -281,7 +281,7 @@ func (r *hookRun) secrets() error {
 	if id == "" {
 		return nil
 	}
-	content, err := goops.GetSecretByID(id, false, false)
+	content, err := readOwnSecret(id)
 	if err != nil {
 		return fmt.Errorf("read the application secret: %w", err)
 	}

@@ -42,7 +42,8 @@ type clientFacts struct {
 	Clients []plan.Client
 	Hosts   map[string]string            // relation id: this unit's ingress address for it
 	Self    map[string]map[string]string // relation id: this unit's own bag
-	// Report is what this unit tells its peers it provisioned (primary only).
+	// Report is what this unit tells its peers: what it provisioned (primary only) and
+	// where each client relation reaches it (plan.HostToken).
 	Report string
 }
 
@@ -192,6 +193,9 @@ func (r *hookRun) clientRelations() error {
 	server := r.serverView()
 	var tokens []string
 	for _, c := range clients {
+		if h := r.j.Clients.Hosts[c.ID]; h != "" {
+			tokens = append(tokens, c.HostToken(h))
+		}
 		if c.Problem != "" {
 			continue
 		}
@@ -225,7 +229,8 @@ func (r *hookRun) clientRelations() error {
 				return fmt.Errorf("%s: %w", c.Describe(), err)
 			}
 		}
-		s := server.For(r.j.Address, r.j.Clients.Hosts[c.ID])
+		relHost := r.j.Clients.Hosts[c.ID]
+		s := server.For(r.j.Address, relHost).Across(relHost != r.j.Address, r.peerHosts(c.ID))
 		if primary {
 			tokens = append(tokens, c.Provisioned(s.Host))
 		} else {
@@ -258,6 +263,19 @@ func (r *hookRun) publishClient(c plan.Client, want map[string]string) error {
 	goops.LogInfof("%s: published %s for %s (%s)", c.Describe(), want["state"], c.User, want["database"])
 	r.j.Clients.Self[c.ID] = want
 	return nil
+}
+
+// peerHosts maps each peer's peer address to its reported address on client relation id
+// (plan.HostToken).
+func (r *hookRun) peerHosts(id string) map[string]string {
+	hosts := map[string]string{}
+	for name, data := range r.j.Peers {
+		rep, _ := parseUnitReport(name, data)
+		if h := plan.ReportedHost(rep.Clients, id); rep.Address != "" && h != "" {
+			hosts[rep.Address] = h
+		}
+	}
+	return hosts
 }
 
 // serverView is what this unit tells every client about the application: its own
@@ -302,7 +320,7 @@ func (r *hookRun) clientPasswords(clients []plan.Client) (map[string]map[string]
 			continue
 		}
 		if id := ids[c.App]; id != "" {
-			content, err := goops.GetSecretByID(id, false, false)
+			content, err := readOwnSecret(id)
 			if err != nil {
 				return nil, fmt.Errorf("read the secret of client %s: %w", c.App, err)
 			}

@@ -193,7 +193,7 @@ func (r *hookRun) offerTLS(c plan.DatabaseClient, offer pgclient.Offer, bag map[
 // tlsSecret keeps the database relations' tls secret holding content (leader).
 func (r *hookRun) tlsSecret(content map[string]string) (string, error) {
 	if id := r.app.TLSSecret; id != "" {
-		have, err := goops.GetSecretByID(id, false, false)
+		have, err := readOwnSecret(id)
 		if err == nil && equalBags(have, content) {
 			return id, nil
 		}

@@ -57,6 +57,17 @@ func addressOf(t *testing.T, s *simtest.Sim, model, unit string) string {
 	return a
 }
 
+// publicAddressOf is a unit's public address (unit-get public-address): what a cross-model
+// relation uses (apiserver/facades/agent/uniter/networkinfo.go maybeGetUnitAddress).
+func publicAddressOf(t *testing.T, s *simtest.Sim, model, unit string) string {
+	t.Helper()
+	a := strings.TrimSpace(s.Run("exec", "-m", model, unit, "--", "unit-get", "public-address"))
+	if a == "" || a == addressOf(t, s, model, unit) {
+		t.Fatalf("%s: public address %q", unit, a)
+	}
+	return a
+}
+
 func unitNames(st simtest.Status, app string) []string {
 	var out []string
 	for n := range st.Applications[app].Units {
@@ -115,10 +126,11 @@ func TestPgsqlCrossModel(t *testing.T) {
 		pub["allowed-units"] != "client-db/0" || pub["schema_user"] != "juju_client-db" || pub["version"] == "" {
 		t.Fatalf("primary publishes %v", redact(pub))
 	}
-	if pub["host"] != addressOf(t, s, server, primary) || pub["port"] != "5432" {
+	// Cross-model: each side knows the other by its public address.
+	if pub["host"] != publicAddressOf(t, s, server, primary) || pub["port"] != "5432" {
 		t.Errorf("host %q port %q", pub["host"], pub["port"])
 	}
-	clientAddr := addressOf(t, s, client, "postgresql-client/0")
+	clientAddr := publicAddressOf(t, s, client, "postgresql-client/0")
 	if pub["allowed-subnets"] != clientAddr+"/32" {
 		t.Errorf("allowed-subnets %q, client at %s", pub["allowed-subnets"], clientAddr)
 	}
@@ -127,7 +139,7 @@ func TestPgsqlCrossModel(t *testing.T) {
 		t.Fatalf("password of %d characters", len(password))
 	}
 	sb := served(t, s, server, standbys[0], "db", "client-db")
-	if sb["state"] != "hot standby" || sb["password"] != password || sb["master"] != pub["master"] || sb["host"] != addressOf(t, s, server, standbys[0]) {
+	if sb["state"] != "hot standby" || sb["password"] != password || sb["master"] != pub["master"] || sb["host"] != publicAddressOf(t, s, server, standbys[0]) {
 		t.Errorf("standby publishes %v", redact(sb))
 	}
 
@@ -165,11 +177,21 @@ func TestPgsqlCrossModel(t *testing.T) {
 	s.Run("deploy", "-m", server, cl, "stranger")
 	s.Run("deploy", "-m", client, cl, "stranger")
 	s.Run("wait")
-	host := addressOf(t, s, server, primary)
+	host, pubHost := addressOf(t, s, server, primary), publicAddressOf(t, s, server, primary)
 	for _, where := range [][2]string{{server, "stranger/0"}, {client, "stranger/0"}, {server, "other/0"}} {
-		if out, err := dial(s, where[0], where[1], host, "client-db", "juju_client-db", password, "SELECT 1"); !rejected(out, err) {
-			t.Errorf("%s %s connected with the client's credentials: %q %v", where[0], where[1], out, err)
+		for _, h := range []string{host, pubHost} {
+			if out, err := dial(s, where[0], where[1], h, "client-db", "juju_client-db", password, "SELECT 1"); !rejected(out, err) {
+				t.Errorf("%s %s connected to %s with the client's credentials: %q %v", where[0], where[1], h, out, err)
+			}
 		}
+	}
+	// pg_hba admits the client's egress subnet (its public address) only: through the
+	// primary's private address it connects from its private address, which is refused.
+	if out, err := dial(s, client, cu, host, "client-db", "juju_client-db", password, "SELECT 1"); !rejected(out, err) {
+		t.Errorf("the client connected from its private address: %q %v", out, err)
+	}
+	if out, err := dial(s, client, cu, pubHost, "client-db", "juju_client-db", password, "SELECT 1"); err != nil || out != "1" {
+		t.Errorf("the client from its public address: %q %v", out, err)
 	}
 	if out, err := svc(s, server, "other/0", "db_master", "SELECT current_user, current_database()"); err != nil || out != "juju_other|other" {
 		t.Errorf("the other client on its own database: %q %v", out, err)
@@ -219,7 +241,7 @@ func TestPgsqlCrossModel(t *testing.T) {
 	// Scaling the client: allowed-units, allowed-subnets and pg_hba follow.
 	s.Run("add-unit", "-m", client, "postgresql-client")
 	newClient := "postgresql-client/1"
-	newAddr := addressOf(t, s, client, newClient)
+	newAddr := publicAddressOf(t, s, client, newClient)
 	for _, u := range []string{primary, standbys[0]} {
 		p := served(t, s, server, u, "db", "client-db")
 		if p["allowed-units"] != "client-db/0 client-db/1" || !strings.Contains(p["allowed-subnets"], newAddr+"/32") {
@@ -252,7 +274,7 @@ func TestPgsqlCrossModel(t *testing.T) {
 	newPrimary, _ := expectRolesIn(t, s, server, "postgresql", 1)
 	for _, u := range unitNames(s.Status(server), "postgresql") {
 		p := served(t, s, server, u, "db", "client-db")
-		if !strings.Contains(p["master"], "host="+addressOf(t, s, server, newPrimary)+" ") {
+		if !strings.Contains(p["master"], "host="+publicAddressOf(t, s, server, newPrimary)+" ") {
 			t.Errorf("%s publishes master %q after failover to %s", u, redact(p)["master"], newPrimary)
 		}
 	}

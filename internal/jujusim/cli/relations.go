@@ -5,13 +5,15 @@ import (
 )
 
 func init() {
-	reg("integrate", "APP[:EP] APP[:EP]", cmdIntegrate, "add-relation", "relate")
+	reg("integrate", "APP[:EP] APP[:EP] [--via CIDR[,CIDR]]", cmdIntegrate, "add-relation", "relate")
 	reg("remove-relation", "APP[:EP] APP[:EP]", cmdRemoveRelation)
 	reg("offer", "[MODEL.]APP:EP[,EP] [OFFER_NAME]", cmdOffer)
 	reg("consume", "[CONTROLLER:]OWNER/MODEL.OFFER [SAAS_NAME]", cmdConsume)
 }
 
 func cmdIntegrate(c *env) error {
+	var via string
+	c.fs.String(&via, "via")
 	args, err := c.parse()
 	if err != nil {
 		return err
@@ -19,7 +21,7 @@ func cmdIntegrate(c *env) error {
 	if err := nargs(args, 2, 2, "integrate A B"); err != nil {
 		return err
 	}
-	if err := c.e.Integrate(c.ref(), args[0], args[1]); err != nil {
+	if err := c.e.IntegrateVia(c.ref(), args[0], args[1], splitList([]string{via})); err != nil {
 		return err
 	}
 	return c.settle()

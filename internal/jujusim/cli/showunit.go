@@ -28,7 +28,7 @@ func showUnit(st *state.State, m *state.Model, u *state.Unit) map[string]any {
 		out["workload-version"] = app.Version
 	}
 	if mc := m.Machines[u.Machine]; mc != nil {
-		out["public-address"] = mc.Addr
+		out["public-address"] = mc.PublicAddress()
 	}
 	if len(u.Ports) > 0 {
 		out["opened-ports"] = u.Ports

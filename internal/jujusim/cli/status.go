@@ -64,8 +64,8 @@ func statusDoc(st *state.State, m *state.Model) map[string]any {
 	machines := map[string]any{}
 	for id, mc := range m.Machines {
 		machines[id] = map[string]any{
-			"juju-status": sv(mc.JujuStatus()), "hostname": mc.Hostname, "dns-name": mc.Addr,
-			"ip-addresses": []string{mc.Addr}, "instance-id": mc.Instance,
+			"juju-status": sv(mc.JujuStatus()), "hostname": mc.Hostname, "dns-name": mc.PublicAddress(),
+			"ip-addresses": mc.Addresses(), "instance-id": mc.Instance,
 			"machine-status": sv(mc.InstanceStatus()),
 			"base":           map[string]string{"name": "debian", "channel": "12"},
 		}
@@ -133,7 +133,7 @@ func statusDoc(st *state.State, m *state.Model) map[string]any {
 				ud["leader"] = true
 			}
 			if mc != nil {
-				ud["public-address"] = mc.Addr
+				ud["public-address"] = mc.PublicAddress()
 			}
 			if len(u.Ports) > 0 {
 				ud["open-ports"] = u.Ports
@@ -309,7 +309,7 @@ func tabularStatus(w io.Writer, st *state.State, m *state.Model) error {
 			}
 			addr := ""
 			if mc := m.Machines[u.Machine]; mc != nil {
-				addr = mc.Addr
+				addr = mc.PublicAddress()
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, orUnknown(u.Workload.Current), u.Agent.Current, u.Machine, addr, strings.Join(u.Ports, ","), u.Workload.Message)
 		}
@@ -324,7 +324,7 @@ func tabularStatus(w io.Writer, st *state.State, m *state.Model) error {
 		})
 		for _, id := range ids {
 			mc := m.Machines[id]
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\tdebian@12\t\t%s\n", id, mc.JujuStatus().Current, mc.Addr, mc.Instance, mc.InstanceStatus().Message)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\tdebian@12\t\t%s\n", id, mc.JujuStatus().Current, mc.PublicAddress(), mc.Instance, mc.InstanceStatus().Message)
 		}
 		tw.Flush()
 	}

@@ -15,7 +15,10 @@ import (
 
 // TestCrossModel follows the seed walkthrough's shape: the client model offers, the server
 // model (on another controller) consumes under a SAAS name, and the relation is anonymised
-// on the offering side only; addresses and egress subnets cross over.
+// on the offering side only; addresses and egress subnets cross over. A cross-model relation
+// uses each machine's public address as ingress (apiserver/facades/agent/uniter/networkinfo.go
+// maybeGetUnitAddress), a local one the private address; egress subnets come from
+// integrate --via, then model config egress-subnets, then ingress/32.
 func TestCrossModel(t *testing.T) {
 	s := simtest.New(t)
 	ch := recorderCharm(t)
@@ -45,6 +48,36 @@ func TestCrossModel(t *testing.T) {
 		t.Errorf("controllers should have different subnets: %s %s", clientAddr, srvAddr)
 	}
 
+	// Each unit's own view (network-get): public on the cross-model relation, private on
+	// its peer relation.
+	publicOf := func(model, unit, endpoint, private string) string {
+		t.Helper()
+		var pub string
+		for _, r := range records(t, s, model, unit) {
+			if r.Env["JUJU_RELATION"] != endpoint || len(r.Ingress) == 0 {
+				continue
+			}
+			pub = r.Ingress[0]
+		}
+		if pub == "" || pub == private || !strings.HasPrefix(pub, "198.18.") {
+			t.Errorf("%s: network-get %s ingress %q, want a public address (private %s)", unit, endpoint, pub, private)
+		}
+		return pub
+	}
+	clientPub := publicOf("sydney:client", "client/0", "backend", clientAddr)
+	srvPub := publicOf("singapore:server", "server/0", "db", srvAddr)
+	// juju status shows the public address (apiserver/facades/client/client/status.go: the
+	// unit's public address; the machine's dns-name and all its ip-addresses).
+	if u := server.Applications["server"].Units["server/0"]; u.PublicAddress != srvPub ||
+		strings.Join(server.Machines[u.Machine].IPAddresses, ",") != srvAddr+","+srvPub || server.Machines[u.Machine].DNSName != srvPub {
+		t.Errorf("server/0 in status: public-address %q, machine %+v (private %s, public %s)", u.PublicAddress, server.Machines[u.Machine], srvAddr, srvPub)
+	}
+	for _, r := range records(t, s, "singapore:server", "server/0") {
+		if r.Env["JUJU_RELATION"] == "peers" && (len(r.Ingress) == 0 || r.Ingress[0] != srvAddr || r.Egress[0] != srvAddr+"/32") {
+			t.Errorf("server/0 %s: a local relation uses the private address: %v %v", r.Hook, r.Ingress, r.Egress)
+		}
+	}
+
 	// Consuming side: the SAAS name.
 	srec := records(t, s, "singapore:server", "server/0")
 	joined := find(srec, "db-relation-changed")
@@ -61,8 +94,8 @@ func TestCrossModel(t *testing.T) {
 			remote = r.Remote
 		}
 	}
-	if remote["ingress-address"] != clientAddr || remote["private-address"] != clientAddr || remote["egress-subnets"] != "192.0.2.0/24" || remote["from"] != "client/0" {
-		t.Errorf("client's data seen by the server: %v (client at %s)", remote, clientAddr)
+	if remote["ingress-address"] != clientPub || remote["private-address"] != clientPub || remote["egress-subnets"] != "192.0.2.0/24" || remote["from"] != "client/0" {
+		t.Errorf("client's data seen by the server: %v (client at %s)", remote, clientPub)
 	}
 	if strings.Join(last.Members, ",") != "client-db/0" {
 		t.Errorf("relation-list on server: %v", last.Members)
@@ -82,9 +115,9 @@ func TestCrossModel(t *testing.T) {
 		if ru := r.Env["JUJU_REMOTE_UNIT"]; ru != "" && !regexp.MustCompile(`^remote-[0-9a-f]{32}/[01]$`).MatchString(ru) {
 			t.Errorf("anonymised unit: %q", ru)
 		}
-		if r.Remote["ingress-address"] == srvAddr {
+		if r.Remote["ingress-address"] == srvPub {
 			sawServer = true
-			if r.Remote["egress-subnets"] != srvAddr+"/32" {
+			if r.Remote["egress-subnets"] != srvPub+"/32" {
 				t.Errorf("server egress seen by client: %v", r.Remote)
 			}
 		}
@@ -96,14 +129,16 @@ func TestCrossModel(t *testing.T) {
 		}
 	}
 	if !sawServer {
-		t.Errorf("client never saw server/0's address %s", srvAddr)
+		t.Errorf("client never saw server/0's public address %s", srvPub)
 	}
 	if last := crec[len(crec)-1]; len(last.Members) != 2 {
 		t.Errorf("client relation-list: %v", last.Members)
 	}
 
-	// Machines of different controllers reach each other with their own addresses.
+	// Machines of different controllers reach each other with their own addresses, private
+	// and public.
 	checkSourceAddress(t, s, "sydney:client", "client/0", "singapore:server", "server/1", clientAddr)
+	checkPublicSource(t, s, "sydney:client", "client/0", clientPub, "singapore:server", "server/0", srvPub)
 	// ... and machines of one controller too.
 	checkSourceAddress(t, s, "singapore:server", "server/0", "singapore:server", "server/1", srvAddr)
 
@@ -119,7 +154,21 @@ func TestCrossModel(t *testing.T) {
 	}
 
 	// Destroying the consuming model departs and breaks the relation on the offering side.
-	s.Run("add-relation", "-m", "singapore:server", "server:db", "client-db:backend")
+	// Related again --via: the consumer's units' egress subnets are the relation's networks.
+	n := len(records(t, s, "sydney:client", "client/0"))
+	s.Run("add-relation", "-m", "singapore:server", "server:db", "client-db:backend", "--via", "203.0.113.0/24")
+	via := false
+	for _, r := range records(t, s, "sydney:client", "client/0")[n:] {
+		if r.Remote["ingress-address"] == srvPub {
+			via = true
+			if r.Remote["egress-subnets"] != "203.0.113.0/24" {
+				t.Errorf("server egress with --via: %v", r.Remote)
+			}
+		}
+	}
+	if !via {
+		t.Errorf("client never saw server/0 after integrate --via")
+	}
 	s.Run("destroy-model", "singapore:server")
 	crec = records(t, s, "sydney:client", "client/0")
 	hs = hooks(crec)
@@ -220,4 +269,26 @@ func bridgePrefix(t *testing.T, s *simtest.Sim) string {
 	_ = out
 	t.Fatalf("no bridge-prefix file in %s: %v", s.Home, err)
 	return ""
+}
+
+// checkPublicSource connects from one unit's public address to another's: the listener
+// must see the client's public address.
+func checkPublicSource(t *testing.T, s *simtest.Sim, clientModel, clientUnit, clientPub, serverModel, serverUnit, serverPub string) {
+	t.Helper()
+	script := fmt.Sprintf("nohup %s netcheck-serve %s:7071 1 >/root/netcheck-public.out 2>&1 </dev/null &", s.Bin, serverPub)
+	s.Run("exec", "-m", serverModel, serverUnit, "--", "sh", "-c", script)
+	var out string
+	var err error
+	for i := 0; i < 50; i++ {
+		if out, _, err = s.RunE("exec", "-m", clientModel, clientUnit, "--", s.Bin, "netcheck-dial", serverPub+":7071"); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("dial %s from %s: %v", serverPub, clientUnit, err)
+	}
+	if got := strings.TrimSpace(out); got != clientPub {
+		t.Errorf("%s saw %s connect to its public address from %q, want %s", serverUnit, clientUnit, got, clientPub)
+	}
 }

@@ -43,6 +43,12 @@ func TestMachineFaults(t *testing.T) {
 		if got := strings.TrimSpace(s.Exec("rec/1", "cat", "/etc/jujusim-marker")); got != "disk" {
 			t.Errorf("the disk after a reboot: %q", got)
 		}
+		// Both addresses come back with eth0.
+		u := s.Status("").Applications["rec"].Units["rec/1"]
+		if ips := s.Exec("rec/1", "ip", "-o", "-4", "addr", "show", "dev", "eth0"); u.PublicAddress == u.Address ||
+			!strings.Contains(ips, " "+u.Address+"/") || !strings.Contains(ips, " "+u.PublicAddress+"/") {
+			t.Errorf("eth0 after a reboot: %s, want %s and %s", ips, u.Address, u.PublicAddress)
+		}
 		if u := s.Status("").Applications["rec"].Units["rec/1"]; u.Agent.Current != "idle" {
 			t.Errorf("rec/1 after a reboot: agent %+v", u.Agent)
 		}

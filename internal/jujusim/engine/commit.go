@@ -84,7 +84,7 @@ func (e *Engine) commit(st *state.State, m *state.Model, u *state.Unit, hc *stat
 		for _, r := range st.RelationsOfApp(m.UUID, u.App) {
 			side := r.SideOf(m.UUID, u.App)
 			if ru := r.Sides[side].Units[u.Name]; ru != nil && ru.InScope {
-				if e.writeAddresses(st, m.UUID, u, ru) {
+				if e.writeAddresses(st, r, side, u, ru) {
 					e.notifyUnit(st, r, side, u.Name)
 				}
 			}
@@ -119,6 +119,16 @@ func applyBag(bag, changes map[string]string) bool {
 		}
 	}
 	return changed
+}
+
+// ownedBy tells whether unit (of the secret's model m) owns s: secret-changed goes to its
+// consumers only, never to its owners, who track a revision too.
+func ownedBy(s *state.Secret, m *state.Model, unit string) bool {
+	if s.OwnerUnit != "" {
+		return s.OwnerUnit == unit
+	}
+	u := m.Units[unit]
+	return u != nil && u.App == s.OwnerApp
 }
 
 // notifyUnit queues relation-changed for units that have seen unit join.
@@ -175,12 +185,17 @@ func (e *Engine) applySecretOp(st *state.State, m *state.Model, u *state.Unit, h
 		tools.ApplySecretSet(s, op)
 		if s.Latest() != before {
 			for cu, c := range s.Consumers {
-				if c.Rev < s.Latest() {
+				if c.Rev < s.Latest() && !ownedBy(s, m, cu) {
 					if cuu := findUnit(st, cu); cuu != nil && cuu.Life == "alive" {
 						cuu.Enqueue(state.Event{Kind: "secret-changed", Secret: s.ID})
 					}
 				}
 			}
+		}
+	case "track":
+		// secret-get --refresh after the owner's secret-set in the same hook.
+		if c := s.Consumers[op.Subject]; c != nil {
+			c.Rev = s.Latest()
 		}
 	case "remove":
 		if op.Revision == 0 {

@@ -229,6 +229,9 @@ func (e *Engine) addUnits(st *state.State, m *state.Model, app *state.App, n int
 		m.NextMachine++
 		host := fmt.Sprintf("juju-%s-%s", m.UUID[:6], mid)
 		mc := &state.Machine{ID: mid, Dir: e.machineDir(m, mid), Addr: addr.String(), Prefix: subnet.Bits(), Hostname: host, Instance: host, Unit: unitName}
+		if pub, bits := publicAddr(ctrl, addr); pub.IsValid() {
+			mc.PublicAddr, mc.PublicPrefix = pub.String(), bits
+		}
 		m.Machines[mid] = mc
 		u := &state.Unit{Name: unitName, App: app.Name, Machine: mid, Life: "alive",
 			Workload: state.Status{Current: "waiting", Message: "waiting for machine", Since: now()},
@@ -360,6 +363,9 @@ func (e *Engine) provisionOne(ctx context.Context, j provision) error {
 		return err
 	}
 	e.cacheMachine(j.mc.Dir, mach)
+	if err := plugPublic(ctx, mach, j.mc, j.ctrl.PublicHostAddr); err != nil {
+		return err
+	}
 	agent := AgentDir(j.unit)
 	script := `set -e; mkdir -p "$1"; rm -rf "$1/charm"; cp -a "$2" "$1/charm"`
 	if out, err := mach.Command(ctx, "/bin/sh", "-c", script, "sh", agent, j.charmDir).CombinedOutput(); err != nil {

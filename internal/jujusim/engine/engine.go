@@ -249,6 +249,14 @@ func (e *Engine) Bootstrap(ctx context.Context, name, subnet string) (*state.Con
 	}
 	err = e.Store.Update(func(st *state.State) error {
 		st.Controllers[name].HostAddr = host.String()
+		return nil
+	})
+	if err == nil {
+		if err = e.ensurePublicNetwork(ctx, name); err != nil {
+			err = fmt.Errorf("bootstrap %s: public addresses: %w", name, err)
+		}
+	}
+	_ = e.Store.View(func(st *state.State) error {
 		ctrl = st.Controllers[name]
 		return nil
 	})

@@ -69,8 +69,9 @@ func (e *Engine) hookEnv(st *state.State, m *state.Model, u *state.Unit, app *st
 		label := ""
 		for _, mm := range st.Models {
 			if s := mm.Secrets[ev.Secret]; s != nil {
-				label = s.Label
-				if c := s.Consumers[u.Name]; c != nil {
+				if ownedBy(s, mm, u.Name) {
+					label = s.Label
+				} else if c := s.Consumers[u.Name]; c != nil {
 					label = c.Label
 				}
 			}

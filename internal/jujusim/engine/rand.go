@@ -2,9 +2,6 @@ package engine
 
 import (
 	"math/rand"
-
-	"github.com/pgcharm/postgresql/internal/jujusim/state"
-	"github.com/pgcharm/postgresql/internal/jujusim/tools"
 )
 
 type rng = rand.Rand
@@ -15,5 +12,3 @@ func (e *Engine) rand() *rand.Rand {
 	}
 	return e.rng
 }
-
-func egress(m *state.Model, mc *state.Machine) []string { return tools.EgressSubnets(m, mc) }

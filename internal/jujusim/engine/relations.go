@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 
 	"github.com/pgcharm/postgresql/internal/jujusim/state"
@@ -33,7 +35,16 @@ func appEndpoints(st *state.State, app *state.App) (map[string]state.EndpointInf
 }
 
 // Integrate relates two endpoints ("app" or "app:endpoint"); one may be a SAAS.
-func (e *Engine) Integrate(ref ModelRef, a, b string) error {
+func (e *Engine) Integrate(ref ModelRef, a, b string) error { return e.IntegrateVia(ref, a, b, nil) }
+
+// IntegrateVia relates a and b; via (juju integrate --via CIDRs) are the egress subnets of
+// this model's units on a cross-model relation.
+func (e *Engine) IntegrateVia(ref ModelRef, a, b string, via []string) error {
+	for _, v := range via {
+		if _, err := netip.ParsePrefix(v); err != nil {
+			return fmt.Errorf("invalid --via subnet %q: %v", v, err)
+		}
+	}
 	return e.Store.Update(func(st *state.State) error {
 		m, err := model(st, ref)
 		if err != nil {
@@ -98,6 +109,16 @@ func (e *Engine) Integrate(ref ModelRef, a, b string) error {
 		}
 		r := &state.Relation{Key: st.NextSeq(), Interface: aeps[mt.ae].Interface, Sides: []*state.RelSide{sa, sb}}
 		r.CMR = aa.Remote != nil || ba.Remote != nil
+		if len(via) > 0 && !r.CMR {
+			return errors.New("--via applies to cross-model relations only")
+		}
+		if r.CMR {
+			for _, s := range []*state.RelSide{sa, sb} {
+				if s.Model == m.UUID {
+					s.Via = via
+				}
+			}
+		}
 		// Aliases: how each side's app is known to the other side.
 		sa.Alias, sb.Alias = sa.App, sb.App
 		if aa.Remote != nil {
@@ -121,16 +142,14 @@ func (e *Engine) Integrate(ref ModelRef, a, b string) error {
 			s.ID = id
 		}
 		st.Relations[r.Key] = r
-		for i, s := range r.Sides {
+		for _, s := range r.Sides {
 			sm := st.Models[s.Model]
 			for _, u := range sm.UnitsOf(s.App) {
 				if u.Life != "alive" {
 					continue
 				}
+				// Its scope follows relation-created (transition).
 				u.Enqueue(state.Event{Kind: "relation-created", Rel: r.Key})
-				if u.Started {
-					e.enterScope(st, r, i, u)
-				}
 			}
 		}
 		return nil

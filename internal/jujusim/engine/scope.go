@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/pgcharm/postgresql/internal/jujusim/state"
+	"github.com/pgcharm/postgresql/internal/jujusim/tools"
 )
 
 // enterScopes enters every live relation whose relation-created ran, once installed.
@@ -35,7 +36,7 @@ func (e *Engine) enterScope(st *state.State, r *state.Relation, side int, u *sta
 		ru.Data = map[string]string{}
 	}
 	ru.InScope = true
-	e.writeAddresses(st, s.Model, u, ru)
+	e.writeAddresses(st, r, side, u, ru)
 	if o := r.Sides[r.Other(side)]; len(o.AppData) > 0 {
 		// worker/uniter/relation/resolver.go nextHookForRelation runs the remote
 		// application's settings change before joining any remote unit.
@@ -98,18 +99,19 @@ func (e *Engine) peersOf(st *state.State, r *state.Relation, side int, unit stri
 	return res
 }
 
-// writeAddresses sets private-address, ingress-address and egress-subnets; it reports
-// whether anything changed.
-func (e *Engine) writeAddresses(st *state.State, modelUUID string, u *state.Unit, ru *state.RelUnit) bool {
-	m := st.Models[modelUUID]
+// writeAddresses sets private-address, ingress-address (both the unit's ingress address for
+// the relation) and egress-subnets; it reports whether anything changed.
+func (e *Engine) writeAddresses(st *state.State, r *state.Relation, side int, u *state.Unit, ru *state.RelUnit) bool {
+	m := st.Models[r.Sides[side].Model]
 	mc := m.Machines[u.Machine]
 	if mc == nil {
 		return false
 	}
+	ingress, egress := tools.RelationAddresses(m, mc, r, side)
 	want := map[string]string{
-		"private-address": mc.Addr,
-		"ingress-address": mc.Addr,
-		"egress-subnets":  strings.Join(egress(m, mc), ","),
+		"private-address": ingress,
+		"ingress-address": ingress,
+		"egress-subnets":  strings.Join(egress, ","),
 	}
 	changed := false
 	for k, v := range want {

@@ -52,6 +52,11 @@ type System struct {
 	PID         int    `json:"pid,omitempty"`
 	PIDStart    uint64 `json:"pid-start,omitempty"`
 	Partitioned bool   `json:"partitioned,omitempty"`
+	// Public is the machine's public address on eth0 beside Addr (AddPublic), with a route to
+	// PublicRoute via PublicGateway from it; plugged again at every boot.
+	Public        netip.Prefix `json:"public,omitempty"`
+	PublicGateway netip.Addr   `json:"public-gateway,omitempty"`
+	PublicRoute   netip.Prefix `json:"public-route,omitempty"`
 }
 
 // Attachment is a host directory bind-mounted in a machine.
@@ -591,18 +596,50 @@ func (m *System) plug(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	batch := strings.Join([]string{
+	lines := []string{
 		"link set lo up",
 		"addr add " + m.Addr.String() + " dev eth0",
 		"link set eth0 up",
 		"route add default via " + m.Gateway.String(),
-	}, "\n") + "\n"
+	}
+	lines = append(lines, m.publicLines()...)
+	batch := strings.Join(lines, "\n") + "\n"
 	cmd := exec.CommandContext(ctx, "nsenter", "--net="+netns, "ip", "-batch", "-")
 	cmd.Stdin = strings.NewReader(batch)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("configure eth0: %w: %s", err, strings.TrimSpace(string(out)))
 	}
 	return nil
+}
+
+// publicLines are the ip commands that give eth0 the public address and its route.
+func (m *System) publicLines() []string {
+	if !m.Public.IsValid() {
+		return nil
+	}
+	return []string{
+		"addr replace " + m.Public.String() + " dev eth0",
+		"route replace " + m.PublicRoute.String() + " via " + m.PublicGateway.String() + " dev eth0 src " + m.Public.Addr().String(),
+	}
+}
+
+// AddPublic gives the machine a public address beside its private one, with a route to
+// route (the public subnets of every controller) through gateway (the host's public address)
+// from it, so that what it sends to a public address comes from its own. It holds across
+// reboots.
+func (m *System) AddPublic(ctx context.Context, addr netip.Prefix, gateway netip.Addr, route netip.Prefix) error {
+	return m.update(func(cur *System) error {
+		cur.Public, cur.PublicGateway, cur.PublicRoute = addr, gateway, route
+		if !cur.running() {
+			return nil
+		}
+		cmd := exec.CommandContext(ctx, "nsenter", fmt.Sprintf("--net=/proc/%d/ns/net", cur.PID), "ip", "-batch", "-")
+		cmd.Stdin = strings.NewReader(strings.Join(cur.publicLines(), "\n") + "\n")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("public address %s on %s: %w: %s", addr, cur.Hostname, err, strings.TrimSpace(string(out)))
+		}
+		return nil
+	})
 }
 
 // waitRunning waits until systemd in the machine reports running or degraded.

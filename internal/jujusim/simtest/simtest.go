@@ -250,8 +250,9 @@ type StatusValue struct {
 
 // MachineStatus is one machine.
 type MachineStatus struct {
-	DNSName    string `json:"dns-name"`
-	InstanceID string `json:"instance-id"`
+	DNSName     string   `json:"dns-name"`
+	IPAddresses []string `json:"ip-addresses"`
+	InstanceID  string   `json:"instance-id"`
 }
 
 // AppStatus is one application.
@@ -264,12 +265,16 @@ type AppStatus struct {
 
 // UnitStatus is one unit.
 type UnitStatus struct {
-	Workload  StatusValue `json:"workload-status"`
-	Agent     StatusValue `json:"juju-status"`
-	Leader    bool        `json:"leader"`
-	Machine   string      `json:"machine"`
-	Address   string      `json:"public-address"`
-	OpenPorts []string    `json:"open-ports"`
+	Workload StatusValue `json:"workload-status"`
+	Agent    StatusValue `json:"juju-status"`
+	Leader   bool        `json:"leader"`
+	Machine  string      `json:"machine"`
+	// Address is the unit's private address (its machine's first ip-address): what local
+	// relations and host tests use. PublicAddress is status's public-address, the one
+	// cross-model relations use.
+	Address       string   `json:"-"`
+	PublicAddress string   `json:"public-address"`
+	OpenPorts     []string `json:"open-ports"`
 }
 
 // SAASStatus is one consumed offer.
@@ -288,6 +293,14 @@ func (s *Sim) Status(model string) Status {
 	var st Status
 	if err := json.Unmarshal([]byte(out), &st); err != nil {
 		s.T.Fatalf("parse status: %v\n%s", err, out)
+	}
+	for _, app := range st.Applications {
+		for name, u := range app.Units {
+			if ips := st.Machines[u.Machine].IPAddresses; len(ips) > 0 {
+				u.Address = ips[0]
+			}
+			app.Units[name] = u
+		}
 	}
 	return st
 }
@@ -400,7 +413,7 @@ func BuildCharmWith(t testing.TB, mainPkg, metaDir string, hooks ...string) stri
 type UnitInfo struct {
 	Leader       bool           `json:"leader"`
 	Machine      string         `json:"machine"`
-	Address      string         `json:"public-address"`
+	Address      string         `json:"public-address"` // the public address
 	OpenedPorts  []string       `json:"opened-ports"`
 	RelationInfo []RelationInfo `json:"relation-info"`
 }

@@ -30,6 +30,10 @@ type Controller struct {
 	HostAddr string `json:"host-addr"`
 	Bridge   string `json:"bridge"`
 	NextHost int    `json:"next-host"` // next host number in the subnet for a machine
+	// PublicSubnet carries the machines' public addresses (the same host numbers), on the
+	// same bridge; PublicHostAddr is the host's address in it. Empty: no public addresses.
+	PublicSubnet   string `json:"public-subnet,omitempty"`
+	PublicHostAddr string `json:"public-host-addr,omitempty"`
 	// Offers made by models of this controller, by "owner/model.offer".
 }
 
@@ -159,19 +163,39 @@ type Unit struct {
 
 // Machine is one namespace machine.
 type Machine struct {
-	ID       string `json:"id"`
-	Dir      string `json:"dir"`
-	Addr     string `json:"addr"` // IP
-	Prefix   int    `json:"prefix"`
-	Hostname string `json:"hostname"`
-	Instance string `json:"instance"`
-	Unit     string `json:"unit,omitempty"`
+	ID     string `json:"id"`
+	Dir    string `json:"dir"`
+	Addr   string `json:"addr"` // IP
+	Prefix int    `json:"prefix"`
+	// PublicAddr is the machine's public address ("" without one), on eth0 beside Addr.
+	PublicAddr   string `json:"public-addr,omitempty"`
+	PublicPrefix int    `json:"public-prefix,omitempty"`
+	Hostname     string `json:"hostname"`
+	Instance     string `json:"instance"`
+	Unit         string `json:"unit,omitempty"`
 	// Down: the machine is off (crashed or powered off): no agent runs. Partitioned: its
 	// network is cut, so its agent cannot reach the controller. Either way its units run no
 	// hooks (Reachable) and, after the lease time, lose leadership.
 	Down        bool      `json:"down,omitempty"`
 	Partitioned bool      `json:"partitioned,omitempty"`
 	LostSince   time.Time `json:"lost-since,omitempty"`
+}
+
+// PublicAddress is the machine's public address (the private one when it has none), as
+// juju status and show-unit show it (dns-name, public-address).
+func (mc *Machine) PublicAddress() string {
+	if mc.PublicAddr != "" {
+		return mc.PublicAddr
+	}
+	return mc.Addr
+}
+
+// Addresses are all the machine's addresses, private first (juju status ip-addresses).
+func (mc *Machine) Addresses() []string {
+	if mc.PublicAddr != "" {
+		return []string{mc.Addr, mc.PublicAddr}
+	}
+	return []string{mc.Addr}
 }
 
 // Reachable tells whether the machine's agent talks to the controller: the scheduler runs
@@ -215,6 +239,7 @@ type RelSide struct {
 	AppData  map[string]string   `json:"app-data"`
 	Units    map[string]*RelUnit `json:"units"`
 	Gone     bool                `json:"gone,omitempty"` // relation removed for this side
+	Via      []string            `json:"via,omitempty"`  // egress subnets of this side's units (integrate --via)
 }
 
 // RelUnit is one unit's membership of a relation.

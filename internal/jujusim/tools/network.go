@@ -78,7 +78,6 @@ func networkGet(c *call) error {
 	if !known {
 		return fmt.Errorf("no network config found for binding %q", binding)
 	}
-	_ = rf
 	mc := c.machine()
 	if mc == nil || mc.Addr == "" {
 		return fmt.Errorf("no addresses attached to space for binding %q", binding)
@@ -87,7 +86,9 @@ func networkGet(c *call) error {
 	if ctrl := c.st.Controllers[c.m.Controller]; ctrl != nil {
 		cidr = ctrl.Subnet
 	}
-	eg := egressSubnets(c.m, mc)
+	// The relation (-r, else the hook's) decides ingress and egress: the public address on
+	// a cross-model relation. The bind address stays the private one.
+	ing, eg := RelationAddresses(c.m, mc, rf.rel, rf.side)
 	if primary {
 		return c.write(mc.Addr)
 	}
@@ -99,8 +100,10 @@ func networkGet(c *call) error {
 	}
 	if flags == 1 {
 		switch {
-		case bind, ingress:
+		case bind:
 			return c.write(mc.Addr)
+		case ingress:
+			return c.write(ing)
 		default:
 			return c.write(eg)
 		}
@@ -111,7 +114,7 @@ func networkGet(c *call) error {
 			res["bind-address"] = mc.Addr
 		}
 		if ingress {
-			res["ingress-address"] = mc.Addr
+			res["ingress-address"] = ing
 		}
 		if egress {
 			res["egress-subnets"] = eg
@@ -119,13 +122,21 @@ func networkGet(c *call) error {
 		return c.write(res)
 	}
 	mac := MACAddress(mc.Addr)
+	addrs := []netAddress{{Value: mc.Addr, CIDR: cidr, Address: mc.Addr}}
+	if mc.PublicAddr != "" {
+		pub := mc.PublicAddr + "/" + strconv.Itoa(mc.PublicPrefix)
+		if ctrl := c.st.Controllers[c.m.Controller]; ctrl != nil && ctrl.PublicSubnet != "" {
+			pub = ctrl.PublicSubnet
+		}
+		addrs = append(addrs, netAddress{Value: mc.PublicAddr, CIDR: pub, Address: mc.PublicAddr})
+	}
 	info := netInfo{
 		BindAddresses: []netInterface{{
 			MACAddress: mac, InterfaceName: "eth0", MACLegacy: mac, IfaceLegacy: "eth0",
-			Addresses: []netAddress{{Value: mc.Addr, CIDR: cidr, Address: mc.Addr}},
+			Addresses: addrs,
 		}},
 		EgressSubnets:    eg,
-		IngressAddresses: []string{mc.Addr},
+		IngressAddresses: []string{ing},
 	}
 	return c.write(info)
 }
@@ -150,6 +161,9 @@ func unitGet(c *call) error {
 			return fmt.Errorf("public address not found")
 		}
 		return fmt.Errorf("private address not found")
+	}
+	if args[0] == "public-address" && mc.PublicAddr != "" {
+		return c.write(mc.PublicAddr)
 	}
 	return c.write(mc.Addr)
 }

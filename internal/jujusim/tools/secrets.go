@@ -273,6 +273,13 @@ func secretSet(c *call) error {
 		op.Expire = strp(o.expire)
 	}
 	if p := c.hc.Pending[s.ID]; p != nil {
+		// An update of a secret created in this hook merges into its creation
+		// (worker/uniter/runner/context/secrets.go secretsChangeRecorder.update): it stays
+		// revision 1.
+		if op.Content != nil && len(p.Revisions) > 0 {
+			p.Revisions[len(p.Revisions)-1].Content = op.Content
+			op.Content = nil
+		}
 		applySecretSet(p, op)
 		return nil
 	}
@@ -352,35 +359,46 @@ func secretGet(c *call) error {
 	if err := cmdline.CheckEmpty(args); err != nil {
 		return err
 	}
-	var content map[string]string
-	if c.ownsSecret(s) {
-		content = s.Content(s.Latest())
+	// Owners track a revision as consumers do (since Juju 3.1.7, juju#16598; apiserver/
+	// facades/agent/secretsmanager/secrets.go getSecretContent and getConsumedRevision): the
+	// first read records the latest revision, later reads return the tracked one, --peek
+	// the latest and --refresh the latest, tracking it from then on. An owner's record has
+	// no label (the secret's label is the owner's).
+	owner := c.ownsSecret(s)
+	if owner {
 		if label != "" && len(c.fs.Args) > 0 && s.Label != label {
 			s.Label = label
 		}
-	} else {
-		if !c.granted(s) {
-			return fmt.Errorf("permission denied")
-		}
-		if s.Consumers == nil {
-			s.Consumers = map[string]*state.Consumer{}
-		}
-		cons := s.Consumers[c.u.Name]
-		if cons == nil {
-			cons = &state.Consumer{Rev: s.Latest()}
-			s.Consumers[c.u.Name] = cons
-		}
-		if label != "" && len(c.fs.Args) > 0 {
-			cons.Label = label
-		}
-		rev := cons.Rev
-		if peek || refresh {
-			rev = s.Latest()
-		}
+	} else if !c.granted(s) {
+		return fmt.Errorf("permission denied")
+	}
+	if s.Consumers == nil {
+		s.Consumers = map[string]*state.Consumer{}
+	}
+	cons := s.Consumers[c.u.Name]
+	if cons == nil {
+		cons = &state.Consumer{Rev: s.Latest()}
+		s.Consumers[c.u.Name] = cons
+	}
+	if label != "" && len(c.fs.Args) > 0 && !owner {
+		cons.Label = label
+	}
+	rev := cons.Rev
+	if peek || refresh {
+		rev = s.Latest()
+	}
+	if refresh {
+		cons.Rev = rev
+	}
+	content := s.Content(rev)
+	if pending := c.pendingContent(s.ID); owner && pending != nil && (peek || refresh) {
+		// The owner's own secret-set in this hook: --peek and --refresh see it
+		// (worker/uniter/runner/context/context.go getPendingSecretValue), and --refresh
+		// tracks the revision it makes once the hook commits (UpdateTrackedRevisions).
+		content = pending
 		if refresh {
-			cons.Rev = rev
+			c.hc.SecretOps = append(c.hc.SecretOps, state.SecretOp{Op: "track", ID: s.ID, Subject: c.u.Name})
 		}
-		content = s.Content(rev)
 	}
 	out := map[string]string{}
 	for k, v := range content {
@@ -409,6 +427,18 @@ func secretGet(c *call) error {
 		}
 	}
 	return c.write(out)
+}
+
+// pendingContent is the content of the last secret-set of id buffered in this hook (nil
+// if none).
+func (c *call) pendingContent(id string) map[string]string {
+	var content map[string]string
+	for _, op := range c.hc.SecretOps {
+		if op.ID == id && op.Op == "set" && op.Content != nil {
+			content = op.Content
+		}
+	}
+	return content
 }
 
 func (c *call) secretByLabel(label string) *state.Secret {

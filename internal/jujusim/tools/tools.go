@@ -231,26 +231,6 @@ func (rf *relFlag) relID() string {
 // machine returns the unit's machine.
 func (c *call) machine() *state.Machine { return c.m.Machines[c.u.Machine] }
 
-// egress returns the model's egress subnets for the unit.
-func egressSubnets(m *state.Model, mc *state.Machine) []string {
-	if v := strings.TrimSpace(m.Config["egress-subnets"]); v != "" {
-		var out []string
-		for _, s := range strings.Split(v, ",") {
-			if s = strings.TrimSpace(s); s != "" {
-				out = append(out, s)
-			}
-		}
-		return out
-	}
-	if mc == nil || mc.Addr == "" {
-		return nil
-	}
-	return []string{mc.Addr + "/32"}
-}
-
-// EgressSubnets is exported for the engine (relation data on entering scope).
-func EgressSubnets(m *state.Model, mc *state.Machine) []string { return egressSubnets(m, mc) }
-
 func homeDir() string {
 	if h := os.Getenv("JUJUSIM_HOME"); h != "" {
 		return h
