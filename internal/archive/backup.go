@@ -14,13 +14,14 @@ import (
 	"time"
 
 	"github.com/pgcharm/postgresql/internal/archive/store"
+	"github.com/pgcharm/postgresql/internal/wal"
 )
 
 // Sentinel is WAL-G's backup stop sentinel (BackupSentinelDtoV2): written last, its presence
 // is what makes a backup exist.
 type Sentinel struct {
-	StartLSN              LSN             `json:"LSN"`
-	FinishLSN             LSN             `json:"FinishLSN"`
+	StartLSN              wal.LSN         `json:"LSN"`
+	FinishLSN             wal.LSN         `json:"FinishLSN"`
 	PgVersion             int             `json:"PgVersion"`
 	SystemIdentifier      *uint64         `json:"SystemIdentifier,omitempty"`
 	UncompressedSize      int64           `json:"UncompressedSize"`
@@ -122,8 +123,8 @@ type Metadata struct {
 	Hostname         string    `json:"hostname"`
 	DataDir          string    `json:"data_dir"`
 	PgVersion        int       `json:"pg_version"`
-	StartLSN         LSN       `json:"start_lsn"`
-	FinishLSN        LSN       `json:"finish_lsn"`
+	StartLSN         wal.LSN   `json:"start_lsn"`
+	FinishLSN        wal.LSN   `json:"finish_lsn"`
 	IsPermanent      bool      `json:"is_permanent"`
 	SystemIdentifier *uint64   `json:"system_identifier"`
 	UncompressedSize int64     `json:"uncompressed_size"`
@@ -153,8 +154,8 @@ const dateFmt = "%Y-%m-%dT%H:%M:%S.%fZ"
 type Backup struct {
 	Name             string    `json:"name"`
 	Timeline         uint32    `json:"timeline"`
-	StartLSN         LSN       `json:"start_lsn"`
-	FinishLSN        LSN       `json:"finish_lsn"`
+	StartLSN         wal.LSN   `json:"start_lsn"`
+	FinishLSN        wal.LSN   `json:"finish_lsn"`
 	StartTime        time.Time `json:"start_time"`
 	FinishTime       time.Time `json:"finish_time"`
 	Modified         time.Time `json:"modified"` // the sentinel's store time (WAL-G's LATEST order)
@@ -176,11 +177,11 @@ type Backup struct {
 }
 
 // StartSegment is the segment the backup's WAL starts in (its name's segment).
-func (b Backup) StartSegment() Segment {
+func (b Backup) StartSegment() wal.Segment {
 	if s, err := ParseBackupName(b.Name); err == nil {
 		return s
 	}
-	return SegmentOf(b.Timeline, b.StartLSN)
+	return wal.SegmentOf(b.Timeline, b.StartLSN)
 }
 
 // MarshalJSON prints LSNs in PostgreSQL's notation for people and the charm; sentinels and
@@ -192,25 +193,6 @@ func (b Backup) MarshalJSON() ([]byte, error) {
 		StartLSN  string `json:"start_lsn"`
 		FinishLSN string `json:"finish_lsn"`
 	}{plain(b), b.StartLSN.String(), b.FinishLSN.String()})
-}
-
-// UnmarshalJSON accepts WAL-G's JSON numbers as well as "X/Y" strings.
-func (l *LSN) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		v, err := ParseLSN(s)
-		*l = v
-		return err
-	}
-	var n uint64
-	if err := json.Unmarshal(b, &n); err != nil {
-		return fmt.Errorf("LSN: %w", err)
-	}
-	*l = LSN(n)
-	return nil
 }
 
 func sentinelKey(name string) string { return BackupFolder + name + SentinelSuffix }

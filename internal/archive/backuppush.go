@@ -18,6 +18,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/pgcharm/postgresql/internal/wal"
 )
 
 // BackupOptions tune BackupPush.
@@ -145,7 +147,7 @@ func (a *Archive) BackupPush(ctx context.Context, opt BackupOptions) (Backup, er
 			conn.Exec(context.WithoutCancel(ctx), stopSQL)
 		}
 	}()
-	startLSN, err := ParseLSN(startText)
+	startLSN, err := wal.ParseLSN(startText)
 	if err != nil {
 		return Backup{}, fmt.Errorf("backup-push: %w", err)
 	}
@@ -157,7 +159,7 @@ func (a *Archive) BackupPush(ctx context.Context, opt BackupOptions) (Backup, er
 	if inRecovery && nameLSN > 0 {
 		nameLSN-- // WAL-G's name on a standby: the segment before the start
 	}
-	name := BackupNamePrefix + SegmentOf(tli, nameLSN).Name()
+	name := BackupNamePrefix + wal.SegmentOf(tli, nameLSN).Name()
 	folder := BackupFolder + name + "/"
 	fmt.Fprintf(progress, "backup-push %s: started at %s on timeline %d\n", name, startLSN, tli)
 
@@ -188,7 +190,7 @@ func (a *Archive) BackupPush(ctx context.Context, opt BackupOptions) (Backup, er
 		return Backup{}, fmt.Errorf("backup-push %s: stop backup: %w", name, err)
 	}
 	stopped = true
-	finishLSN, err := ParseLSN(finishText)
+	finishLSN, err := wal.ParseLSN(finishText)
 	if err != nil {
 		return Backup{}, fmt.Errorf("backup-push %s: %w", name, err)
 	}
@@ -200,7 +202,7 @@ func (a *Archive) BackupPush(ctx context.Context, opt BackupOptions) (Backup, er
 	}
 	if !inRecovery {
 		// A standby does not archive (archive_mode=on); its primary archives the same WAL.
-		last := SegmentOf(tli, finishLSN-1)
+		last := wal.SegmentOf(tli, finishLSN-1)
 		if err := a.waitArchived(ctx, conn, last.Name(), opt.ArchiveTimeout, opt.ProgressInterval, progress); err != nil {
 			return Backup{}, fmt.Errorf("backup-push %s: %w; the backup was not committed", name, err)
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pgcharm/postgresql/internal/archive"
+	"github.com/pgcharm/postgresql/internal/wal"
 )
 
 // TestFileArchive: faults and WAL-G compatibility against a file:// archive with a real
@@ -278,12 +279,12 @@ func TestFileArchive(t *testing.T) {
 		sort.Strings(after)
 		var victim string
 		for _, o := range after {
-			if archive.ClassifyWAL(strings.TrimSuffix(o, ".lz4")) == archive.KindSegment {
+			if wal.Classify(strings.TrimSuffix(o, ".lz4")) == wal.KindSegment {
 				victim = o // the last one
 			}
 		}
 		mid := after[len(after)/2]
-		if archive.ClassifyWAL(strings.TrimSuffix(mid, ".lz4")) == archive.KindSegment {
+		if wal.Classify(strings.TrimSuffix(mid, ".lz4")) == wal.KindSegment {
 			victim = mid
 		}
 		os.Rename(filepath.Join(arch, "wal_005", victim), filepath.Join(base, "victim"))
@@ -426,7 +427,7 @@ func killPushes(t *testing.T, c *cluster, base, cfg, uri string, rounds int) {
 	entries, _ := os.ReadDir(filepath.Join(c.dir, "pg_wal"))
 	var name string
 	for _, e := range entries {
-		if archive.ClassifyWAL(e.Name()) == archive.KindSegment && e.Name() < cur {
+		if wal.Classify(e.Name()) == wal.KindSegment && e.Name() < cur {
 			name = e.Name()
 		}
 	}

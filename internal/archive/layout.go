@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pgcharm/postgresql/internal/archive/store"
+	"github.com/pgcharm/postgresql/internal/wal"
 )
 
 // Format names the tool whose layout a backup is in. Both share the folders (basebackups_005/,
@@ -79,7 +80,7 @@ type waleSentinel struct {
 // waleOffset reads WAL-E's 8-digit offsets: lpad(file_offset::text, 8, '0'), decimal.
 func waleOffset(s string) (uint64, error) {
 	n, err := strconv.ParseUint(s, 10, 32)
-	if err != nil || n >= SegmentSize {
+	if err != nil || n >= wal.SegmentSize {
 		return 0, fmt.Errorf("WAL-E offset %q: want the decimal byte offset in its segment", s)
 	}
 	return n, nil
@@ -96,7 +97,7 @@ func (a *Archive) applyWALE(ctx context.Context, b *Backup, raw waleSentinel) er
 	if m == nil {
 		return fmt.Errorf("WAL-E backup %s: the name carries no start offset", b.Name)
 	}
-	seg, err := ParseSegment(m[1])
+	seg, err := wal.ParseSegment(m[1])
 	if err != nil {
 		return fmt.Errorf("WAL-E backup %s: %w", b.Name, err)
 	}
@@ -104,8 +105,8 @@ func (a *Archive) applyWALE(ctx context.Context, b *Backup, raw waleSentinel) er
 	if err != nil {
 		return fmt.Errorf("WAL-E backup %s: %w", b.Name, err)
 	}
-	b.StartLSN = seg.StartLSN() + LSN(off)
-	stop, err := ParseSegment(raw.StopSegment)
+	b.StartLSN = seg.StartLSN() + wal.LSN(off)
+	stop, err := wal.ParseSegment(raw.StopSegment)
 	if err != nil {
 		return fmt.Errorf("WAL-E backup %s: sentinel: %w", b.Name, err)
 	}
@@ -113,7 +114,7 @@ func (a *Archive) applyWALE(ctx context.Context, b *Backup, raw waleSentinel) er
 	if err != nil {
 		return fmt.Errorf("WAL-E backup %s: sentinel: %w", b.Name, err)
 	}
-	b.FinishLSN = stop.StartLSN() + LSN(soff)
+	b.FinishLSN = stop.StartLSN() + wal.LSN(soff)
 	b.UncompressedSize = raw.Expanded
 	a.applyBackupHistory(ctx, b)
 	if spec := b.Sentinel.Spec; spec != nil && len(spec.Tablespaces) > 0 {
@@ -140,7 +141,7 @@ func (a *Archive) applyWALE(ctx context.Context, b *Backup, raw waleSentinel) er
 // which survives copying an archive, unlike store times. Times in zones other than UTC or GMT
 // are left alone: the abbreviation alone does not give the offset.
 func (a *Archive) applyBackupHistory(ctx context.Context, b *Backup) {
-	name := fmt.Sprintf("%s.%08X.backup", SegmentOf(b.Timeline, b.StartLSN).Name(), uint64(b.StartLSN)%SegmentSize)
+	name := fmt.Sprintf("%s.%08X.backup", wal.SegmentOf(b.Timeline, b.StartLSN).Name(), uint64(b.StartLSN)%wal.SegmentSize)
 	objs, err := a.findWALToRead(ctx, name)
 	if err != nil || len(objs) == 0 {
 		return

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/pgcharm/postgresql/internal/archive/store"
+	"github.com/pgcharm/postgresql/internal/wal"
 )
 
 // OwnerObject records which cluster an archive belongs to. It lives at the prefix root, outside
@@ -137,12 +138,12 @@ func (a *Archive) CheckUnclaimed(ctx context.Context, sysid uint64) error {
 	if len(backups) > 0 {
 		return nil
 	}
-	wal, err := a.Store.List(ctx, WALFolder)
+	walObjs, err := a.Store.List(ctx, WALFolder)
 	if err != nil {
 		return fmt.Errorf("list %s: %w", WALFolder, err)
 	}
-	for _, o := range wal {
-		if _, err := ParseSegment(strings.TrimSuffix(path.Base(o.Name), path.Ext(o.Name))); err == nil {
+	for _, o := range walObjs {
+		if _, err := wal.ParseSegment(strings.TrimSuffix(path.Base(o.Name), path.Ext(o.Name))); err == nil {
 			return &UnclaimedError{URI: a.Store.String(), Reason: "WAL (" + path.Base(o.Name) + ") and no backup"}
 		}
 	}
@@ -187,7 +188,7 @@ const (
 type SegmentHeader struct {
 	Magic    uint16
 	TLI      uint32
-	PageAddr LSN
+	PageAddr wal.LSN
 	SysID    uint64
 	SegSize  uint32
 	BlockSz  uint32
@@ -202,7 +203,7 @@ func ParseSegmentHeader(b []byte) (SegmentHeader, error) {
 	h := SegmentHeader{
 		Magic:    le.Uint16(b[0:]),
 		TLI:      le.Uint32(b[4:]),
-		PageAddr: LSN(le.Uint64(b[8:])),
+		PageAddr: wal.LSN(le.Uint64(b[8:])),
 		SysID:    le.Uint64(b[24:]),
 		SegSize:  le.Uint32(b[32:]),
 		BlockSz:  le.Uint32(b[36:]),
@@ -215,9 +216,9 @@ func ParseSegmentHeader(b []byte) (SegmentHeader, error) {
 
 // checkSegmentBytes verifies that data is the complete segment seg: right size, header naming
 // the same timeline and position. wal-fetch never hands PostgreSQL anything else.
-func checkSegmentHead(seg Segment, head []byte, size int64) error {
-	if uint64(size) != SegmentSize {
-		return fmt.Errorf("segment %s has %d bytes, want %d", seg, size, SegmentSize)
+func checkSegmentHead(seg wal.Segment, head []byte, size int64) error {
+	if uint64(size) != wal.SegmentSize {
+		return fmt.Errorf("segment %s has %d bytes, want %d", seg, size, wal.SegmentSize)
 	}
 	h, err := ParseSegmentHeader(head)
 	if err != nil {
@@ -226,7 +227,7 @@ func checkSegmentHead(seg Segment, head []byte, size int64) error {
 	// The first segment of a new timeline starts as a copy of its parent's segment up to the
 	// switch point (XLogInitNewTimeline), so its first page names an earlier timeline; a later
 	// one never.
-	if h.TLI > seg.TLI || h.PageAddr != seg.StartLSN() || uint64(h.SegSize) != SegmentSize {
+	if h.TLI > seg.TLI || h.PageAddr != seg.StartLSN() || uint64(h.SegSize) != wal.SegmentSize {
 		return fmt.Errorf("segment %s: header says timeline %d at %s, segment size %d", seg, h.TLI, h.PageAddr, h.SegSize)
 	}
 	return nil

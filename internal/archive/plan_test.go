@@ -11,21 +11,23 @@ import (
 	"time"
 
 	"github.com/andybalholm/brotli"
-	"github.com/pgcharm/postgresql/internal/archive/store"
 	"github.com/ulikunitz/xz/lzma"
+
+	"github.com/pgcharm/postgresql/internal/archive/store"
+	"github.com/pgcharm/postgresql/internal/wal"
 )
 
 var t0 = time.Date(2026, 11, 24, 7, 0, 0, 0, time.UTC)
 
-func bk(name string, start, finish LSN, finishAt time.Time) Backup {
+func bk(name string, start, finish wal.LSN, finishAt time.Time) Backup {
 	s, _ := ParseBackupName(name)
 	return Backup{Name: name, Timeline: s.TLI, StartLSN: start, FinishLSN: finish, StartTime: finishAt.Add(-time.Minute),
 		FinishTime: finishAt, Modified: finishAt}
 }
 
 func TestChooseBackup(t *testing.T) {
-	h, _ := ParseHistory(strings.NewReader("1\t0/5800000\tx\n"))
-	tl2 := Timeline{TLI: 2, History: h}
+	h, _ := wal.ParseHistory(strings.NewReader("1\t0/5800000\tx\n"))
+	tl2 := wal.Timeline{TLI: 2, History: h}
 	b1 := bk("base_000000010000000000000002", 0x2000028, 0x2000100, t0)
 	b2 := bk("base_000000010000000000000004", 0x4000028, 0x4000100, t0.Add(time.Hour))
 	// On timeline 1 after the branch point: timeline 2 never saw it.
@@ -37,7 +39,7 @@ func TestChooseBackup(t *testing.T) {
 	cases := []struct {
 		name   string
 		target time.Time
-		tl     Timeline
+		tl     wal.Timeline
 		any    bool
 		want   string
 	}{
@@ -46,9 +48,9 @@ func TestChooseBackup(t *testing.T) {
 		{"after b5", t0.Add(100 * time.Minute), tl2, false, b5.Name},
 		{"after b3 but b3 off branch", t0.Add(150 * time.Minute), tl2, false, b5.Name},
 		{"exactly at b1 finish", t0, tl2, false, b1.Name},
-		{"tl1 latest", time.Time{}, Timeline{TLI: 1}, false, b3.Name},
-		{"any timeline", time.Time{}, Timeline{TLI: 1}, true, b4.Name},
-		{"tl1 at 2h30", t0.Add(150 * time.Minute), Timeline{TLI: 1}, false, b3.Name},
+		{"tl1 latest", time.Time{}, wal.Timeline{TLI: 1}, false, b3.Name},
+		{"any timeline", time.Time{}, wal.Timeline{TLI: 1}, true, b4.Name},
+		{"tl1 at 2h30", t0.Add(150 * time.Minute), wal.Timeline{TLI: 1}, false, b3.Name},
 	}
 	for _, c := range cases {
 		got, err := ChooseBackup(all, c.target, c.tl, c.any)
@@ -95,7 +97,7 @@ recovery_target_action = 'promote'
 func TestSelectRetained(t *testing.T) {
 	var list []Backup
 	for i := range 5 {
-		b := bk(Segment{1, uint64(2 + 2*i)}.Name(), LSN(uint64(2+2*i)*SegmentSize+0x28), LSN(uint64(3+2*i)*SegmentSize), t0.Add(time.Duration(i)*time.Hour))
+		b := bk(wal.Segment{TLI: 1, SegNo: uint64(2 + 2*i)}.Name(), wal.LSN(uint64(2+2*i)*wal.SegmentSize+0x28), wal.LSN(uint64(3+2*i)*wal.SegmentSize), t0.Add(time.Duration(i)*time.Hour))
 		b.Name = "base_" + b.Name
 		list = append(list, b)
 	}

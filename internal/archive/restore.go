@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pgcharm/postgresql/internal/safefs"
+	"github.com/pgcharm/postgresql/internal/wal"
 )
 
 // RestoreRequest says what to restore to.
@@ -149,10 +150,10 @@ func (a *Archive) PlanRestore(ctx context.Context, req RestoreRequest) (RestoreP
 		}
 		tli, tlSetting = uint32(n), tt
 	}
-	var tl Timeline
+	var tl wal.Timeline
 	if tlSetting == "current" {
 		// Recovery stays on the backup's own timeline: any backup qualifies on its own.
-		tl = Timeline{}
+		tl = wal.Timeline{}
 	} else {
 		tl, err = a.timeline(ctx, w, tli)
 		if err != nil {
@@ -190,7 +191,7 @@ func (a *Archive) PlanRestore(ctx context.Context, req RestoreRequest) (RestoreP
 // ChooseBackup picks, among backups, the one that finished last before target (any time when
 // target is zero) and whose WAL lies on timeline tl's history: its timeline is tl or an
 // ancestor left after the backup's finish LSN. With anyTimeline, the timeline is not checked.
-func ChooseBackup(backups []Backup, target time.Time, tl Timeline, anyTimeline bool) (Backup, error) {
+func ChooseBackup(backups []Backup, target time.Time, tl wal.Timeline, anyTimeline bool) (Backup, error) {
 	var cands []Backup
 	var tooLate, wrongTL []string
 	var delta []string

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pgcharm/postgresql/internal/archive/store"
+	"github.com/pgcharm/postgresql/internal/wal"
 )
 
 // DeleteRequest selects what delete removes. Retain keeps the newest N backups on the current
@@ -145,10 +146,10 @@ func walCutoff(keep []Backup) uint64 {
 // anything else, which delete never removes.
 func walObjectSegNo(key string) (uint64, bool) {
 	base := strings.TrimPrefix(key, WALFolder)
-	if len(base) < 24 || ClassifyWAL(base) == KindHistory {
+	if len(base) < 24 || wal.Classify(base) == wal.KindHistory {
 		return 0, false
 	}
-	s, err := ParseSegment(base[:24])
+	s, err := wal.ParseSegment(base[:24])
 	if err != nil {
 		return 0, false
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pgcharm/postgresql/internal/wal"
 )
 
 // forkedArchive is an archive after a point-in-time restore into it: timeline 1 has backups
@@ -26,10 +28,10 @@ func forkedArchive(t *testing.T) (*Archive, time.Time) {
 	}
 	var segs []string
 	for n := 1; n <= 0xA; n++ {
-		segs = append(segs, Segment{1, uint64(n)}.Name())
+		segs = append(segs, wal.Segment{TLI: 1, SegNo: uint64(n)}.Name())
 	}
 	for n := 5; n <= 8; n++ {
-		segs = append(segs, Segment{2, uint64(n)}.Name())
+		segs = append(segs, wal.Segment{TLI: 2, SegNo: uint64(n)}.Name())
 	}
 	hist := map[string]string{"00000002.history": "1\t0/5800000\tafter a restore\n"}
 	return synthetic(t, backups, walKeys(segs...), hist), at(6).Add(time.Hour)

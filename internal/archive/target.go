@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
 	"github.com/pgcharm/postgresql/internal/archive/store"
+	"github.com/pgcharm/postgresql/internal/wal"
 )
 
 // TargetKind names a recovery target as PostgreSQL's recovery_target_* settings do.
@@ -73,7 +75,7 @@ func ParseXID(s string) (uint64, error) {
 // archive, so that a restore to it can be checked before anything is stopped.
 type RestorePoint struct {
 	Name     string    `json:"name"`
-	LSN      LSN       `json:"lsn"`
+	LSN      wal.LSN   `json:"lsn"`
 	Timeline uint32    `json:"timeline"`
 	Time     time.Time `json:"time"`
 }
@@ -114,7 +116,7 @@ func (a *Archive) FindRestorePoint(ctx context.Context, name string) (RestorePoi
 	if err := a.readJSON(ctx, RestorePointFolder+name+".json", &p); err != nil {
 		return RestorePoint{}, err
 	}
-	lsn, err := ParseLSN(p.LSN)
+	lsn, err := wal.ParseLSN(p.LSN)
 	if err != nil {
 		return RestorePoint{}, fmt.Errorf("restore point %s: %w", name, err)
 	}
@@ -158,7 +160,7 @@ func (a *Archive) CreateRestorePoint(ctx context.Context, connString, name strin
 	if _, err := conn.Exec(ctx, "SELECT pg_switch_wal()"); err != nil {
 		return RestorePoint{}, fmt.Errorf("restore point %s: switch WAL: %w", name, err)
 	}
-	l, err := ParseLSN(lsn)
+	l, err := wal.ParseLSN(lsn)
 	if err != nil {
 		return RestorePoint{}, err
 	}
@@ -171,7 +173,7 @@ func (a *Archive) CreateRestorePoint(ctx context.Context, connString, name strin
 
 // chooseForLSN picks the newest backup consistent at or before lsn on timeline tl's history
 // (recovery cannot stop before a backup's end).
-func chooseForLSN(backups []Backup, lsn LSN, tl Timeline, anyTimeline bool, what string) (Backup, error) {
+func chooseForLSN(backups []Backup, lsn wal.LSN, tl wal.Timeline, anyTimeline bool, what string) (Backup, error) {
 	var cands []Backup
 	var after []string
 	for _, b := range backups {
@@ -200,7 +202,7 @@ func chooseForLSN(backups []Backup, lsn LSN, tl Timeline, anyTimeline bool, what
 
 // chooseOldest picks the oldest restorable backup on the timeline's history: for a target
 // the backups do not locate (a transaction ID), the one whose replay passes the most WAL.
-func chooseOldest(backups []Backup, tl Timeline, anyTimeline bool) (Backup, error) {
+func chooseOldest(backups []Backup, tl wal.Timeline, anyTimeline bool) (Backup, error) {
 	for _, b := range backups { // oldest first
 		if b.IsDelta || b.Unsupported != "" || (!anyTimeline && !tl.Contains(b.Timeline, b.FinishLSN)) {
 			continue
@@ -212,15 +214,15 @@ func chooseOldest(backups []Backup, tl Timeline, anyTimeline bool) (Backup, erro
 
 // walEnd is where the archived WAL along tl ends: the end of its newest segment, and that
 // segment's store time.
-func (w archiveWAL) walEnd(tl Timeline) (LSN, time.Time, bool) {
-	var end LSN
+func (w archiveWAL) walEnd(tl wal.Timeline) (wal.LSN, time.Time, bool) {
+	var end wal.LSN
 	var mod time.Time
 	found := false
 	for s, m := range w.modified {
 		if tl.TimelineOfSegment(s.SegNo) != s.TLI {
 			continue
 		}
-		if e := LSN((s.SegNo + 1) * SegmentSize); e > end {
+		if e := wal.LSN((s.SegNo + 1) * wal.SegmentSize); e > end {
 			end, found = e, true
 		}
 		if m.After(mod) {
@@ -254,9 +256,9 @@ const storeTimeGranularity = time.Second
 // planTarget chooses the backup for the request's target and refuses targets the archive
 // cannot reach: before the oldest backup, beyond the newest archived WAL, a restore point it
 // has no record of, or one on another branch.
-func (a *Archive) planTarget(ctx context.Context, req RestoreRequest, k TargetKind, backups []Backup, w archiveWAL, tl Timeline, anyTL bool, s *RecoverySettings) (Backup, error) {
+func (a *Archive) planTarget(ctx context.Context, req RestoreRequest, k TargetKind, backups []Backup, w archiveWAL, tl wal.Timeline, anyTL bool, s *RecoverySettings) (Backup, error) {
 	end, endTime, haveWAL := w.walEnd(tl)
-	beyond := func(lsn LSN, what string) error {
+	beyond := func(lsn wal.LSN, what string) error {
 		if haveWAL && lsn > end {
 			return fmt.Errorf("%s is beyond the newest archived WAL (which ends at %s on timeline %d's history): recovery would end before reaching it", what, end, tl.TLI)
 		}
@@ -276,7 +278,7 @@ func (a *Archive) planTarget(ctx context.Context, req RestoreRequest, k TargetKi
 		s.RecoveryTargetTime = FormatTargetTime(req.TargetTime)
 		return ChooseBackup(backups, req.TargetTime, tl, anyTL)
 	case TargetLSN:
-		lsn, err := ParseLSN(req.TargetLSN)
+		lsn, err := wal.ParseLSN(req.TargetLSN)
 		if err != nil {
 			return Backup{}, fmt.Errorf("target lsn: %w", err)
 		}

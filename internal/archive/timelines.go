@@ -7,14 +7,15 @@ import (
 	"time"
 
 	"github.com/pgcharm/postgresql/internal/archive/store"
+	"github.com/pgcharm/postgresql/internal/wal"
 )
 
 // archiveWAL is what the WAL folder holds, by kind.
 type archiveWAL struct {
-	segments  map[Segment]bool
-	modified  map[Segment]time.Time // store time of each segment's newest object
-	histories map[uint32]string     // timeline -> object key
-	objects   []string              // every key in the folder
+	segments  map[wal.Segment]bool
+	modified  map[wal.Segment]time.Time // store time of each segment's newest object
+	histories map[uint32]string         // timeline -> object key
+	objects   []string                  // every key in the folder
 }
 
 // scanWAL lists the WAL folder once.
@@ -23,21 +24,21 @@ func (a *Archive) scanWAL(ctx context.Context) (archiveWAL, error) {
 	if err != nil {
 		return archiveWAL{}, fmt.Errorf("list %s: %w", WALFolder, err)
 	}
-	w := archiveWAL{segments: map[Segment]bool{}, histories: map[uint32]string{}, modified: map[Segment]time.Time{}}
+	w := archiveWAL{segments: map[wal.Segment]bool{}, histories: map[uint32]string{}, modified: map[wal.Segment]time.Time{}}
 	for _, o := range objs {
 		w.objects = append(w.objects, o.Name)
 		name, ext := SplitExt(strings.TrimPrefix(o.Name, WALFolder))
 		if ext != "" && !knownExts[ext] {
 			continue
 		}
-		switch ClassifyWAL(name) {
-		case KindSegment:
-			s, _ := ParseSegment(name)
+		switch wal.Classify(name) {
+		case wal.KindSegment:
+			s, _ := wal.ParseSegment(name)
 			w.segments[s] = true
 			if o.Modified.After(w.modified[s]) {
 				w.modified[s] = o.Modified
 			}
-		case KindHistory:
+		case wal.KindHistory:
 			var tli uint32
 			fmt.Sscanf(name[:8], "%08X", &tli)
 			w.histories[tli] = o.Name
@@ -60,12 +61,12 @@ func (w archiveWAL) latestTLI() uint32 {
 
 // timeline reads the ancestry of tli from its history file (none for timeline 1 or when the
 // file is missing, which the caller reports).
-func (a *Archive) timeline(ctx context.Context, w archiveWAL, tli uint32) (Timeline, error) {
-	t := Timeline{TLI: tli}
+func (a *Archive) timeline(ctx context.Context, w archiveWAL, tli uint32) (wal.Timeline, error) {
+	t := wal.Timeline{TLI: tli}
 	key, ok := w.histories[tli]
 	if !ok {
 		if tli > 1 {
-			return t, fmt.Errorf("timeline %d has no history file %s in the archive", tli, HistoryFileName(tli))
+			return t, fmt.Errorf("timeline %d has no history file %s in the archive", tli, wal.HistoryFileName(tli))
 		}
 		return t, nil
 	}
@@ -74,7 +75,7 @@ func (a *Archive) timeline(ctx context.Context, w archiveWAL, tli uint32) (Timel
 		return t, fmt.Errorf("read %s: %w", key, err)
 	}
 	defer rc.Close()
-	h, err := ParseHistory(rc)
+	h, err := wal.ParseHistory(rc)
 	if err != nil {
 		return t, fmt.Errorf("%s: %w", key, err)
 	}

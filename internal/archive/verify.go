@@ -5,23 +5,25 @@ import (
 	"fmt"
 	"io"
 	"sort"
+
+	"github.com/pgcharm/postgresql/internal/wal"
 )
 
 // Gap is a run of missing segments.
 type Gap struct {
-	First, Last Segment
+	First, Last wal.Segment
 }
 
 // VerifyReport is the outcome of Verify.
 type VerifyReport struct {
-	Timeline  Timeline // the newest timeline, whose history is checked
-	From      Segment  // first segment checked (the oldest backup's start)
-	To        Segment  // newest archived segment on that history
-	Checked   int      // segments expected
-	Gaps      []Gap    // missing runs on the newest timeline's history
-	OffBranch []string // backups on other branches, with their own gaps checked below
-	Other     []Gap    // gaps inside off-branch backups' own ranges
-	Problems  []string // other findings (missing history files)
+	Timeline  wal.Timeline // the newest timeline, whose history is checked
+	From      wal.Segment  // first segment checked (the oldest backup's start)
+	To        wal.Segment  // newest archived segment on that history
+	Checked   int          // segments expected
+	Gaps      []Gap        // missing runs on the newest timeline's history
+	OffBranch []string     // backups on other branches, with their own gaps checked below
+	Other     []Gap        // gaps inside off-branch backups' own ranges
+	Problems  []string     // other findings (missing history files)
 	// Backups holds, per backup (oldest first), whether its tar objects are there and open.
 	Backups []BackupCheck
 }
@@ -61,7 +63,7 @@ func (a *Archive) Verify(ctx context.Context) (VerifyReport, error) {
 	// Histories of every ancestor must be there too (PostgreSQL reads them).
 	for _, h := range r.Timeline.History {
 		if _, ok := w.histories[h.TLI]; !ok && h.TLI > 1 {
-			r.Problems = append(r.Problems, fmt.Sprintf("history file %s of ancestor timeline %d is missing", HistoryFileName(h.TLI), h.TLI))
+			r.Problems = append(r.Problems, fmt.Sprintf("history file %s of ancestor timeline %d is missing", wal.HistoryFileName(h.TLI), h.TLI))
 		}
 	}
 	var onBranch []Backup
@@ -70,11 +72,11 @@ func (a *Archive) Verify(ctx context.Context) (VerifyReport, error) {
 			onBranch = append(onBranch, b)
 		} else {
 			r.OffBranch = append(r.OffBranch, b.Name)
-			segs := Timeline{TLI: b.Timeline}.SegmentsBetween(b.StartSegment().StartLSN(), b.FinishLSN.SegNo())
+			segs := wal.Timeline{TLI: b.Timeline}.SegmentsBetween(b.StartSegment().StartLSN(), b.FinishLSN.SegNo())
 			r.Other = append(r.Other, gaps(segs, w.segments)...)
 		}
 	}
-	var from LSN
+	var from wal.LSN
 	switch {
 	case len(onBranch) > 0:
 		from = onBranch[0].StartSegment().StartLSN()
@@ -92,7 +94,7 @@ func (a *Archive) Verify(ctx context.Context) (VerifyReport, error) {
 		if first == ^uint64(0) {
 			return r, nil
 		}
-		from = LSN(first * SegmentSize)
+		from = wal.LSN(first * wal.SegmentSize)
 	}
 	last := uint64(0)
 	found := false
@@ -116,7 +118,7 @@ func (a *Archive) Verify(ctx context.Context) (VerifyReport, error) {
 	return r, nil
 }
 
-func gaps(segs []Segment, have map[Segment]bool) []Gap {
+func gaps(segs []wal.Segment, have map[wal.Segment]bool) []Gap {
 	var out []Gap
 	for _, s := range segs {
 		if have[s] {

@@ -13,11 +13,12 @@ import (
 	"testing"
 
 	"github.com/pgcharm/postgresql/internal/archive/store"
+	"github.com/pgcharm/postgresql/internal/wal"
 )
 
 // fakeSegment is a segment-sized file with a valid long page header and varied content.
-func fakeSegment(seg Segment, sysid uint64, seed int64) []byte {
-	b := make([]byte, SegmentSize)
+func fakeSegment(seg wal.Segment, sysid uint64, seed int64) []byte {
+	b := make([]byte, wal.SegmentSize)
 	r := rand.New(rand.NewSource(seed))
 	for i := 64; i < len(b); i += 4096 {
 		r.Read(b[i : i+512]) // partly random, partly zero: compressible like real WAL
@@ -28,14 +29,14 @@ func fakeSegment(seg Segment, sysid uint64, seed int64) []byte {
 	le.PutUint32(b[4:], seg.TLI)
 	le.PutUint64(b[8:], uint64(seg.StartLSN()))
 	le.PutUint64(b[24:], sysid)
-	le.PutUint32(b[32:], uint32(SegmentSize))
+	le.PutUint32(b[32:], uint32(wal.SegmentSize))
 	le.PutUint32(b[36:], 8192)
 	return b
 }
 
 // fakePGData makes a data directory with pg_control naming sysid and the given segments in
 // pg_wal, each marked .ready.
-func fakePGData(t *testing.T, sysid uint64, segs ...Segment) string {
+func fakePGData(t *testing.T, sysid uint64, segs ...wal.Segment) string {
 	t.Helper()
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "global"), 0o700)
@@ -56,18 +57,18 @@ func TestWALPushFetch(t *testing.T) {
 	for _, comp := range []Compression{LZ4, ZSTD, None} {
 		t.Run(string(comp), func(t *testing.T) {
 			a := New(openTestStore(t), comp, 4)
-			var segs []Segment
+			var segs []wal.Segment
 			for i := range 6 {
-				segs = append(segs, Segment{1, uint64(3 + i)})
+				segs = append(segs, wal.Segment{TLI: 1, SegNo: uint64(3 + i)})
 			}
 			pgdata := fakePGData(t, 99, segs...)
-			wal := filepath.Join(pgdata, "pg_wal")
-			hist := filepath.Join(wal, "00000002.history")
+			walDir := filepath.Join(pgdata, "pg_wal")
+			hist := filepath.Join(walDir, "00000002.history")
 			os.WriteFile(hist, []byte("1\t0/8000000\tno recovery target specified\n"), 0o600)
-			os.WriteFile(filepath.Join(wal, "archive_status", "00000002.history.ready"), nil, 0o600)
+			os.WriteFile(filepath.Join(walDir, "archive_status", "00000002.history.ready"), nil, 0o600)
 
 			// The first push uploads everything ready, ahead of PostgreSQL's requests.
-			if err := a.WALPush(ctx, filepath.Join(wal, segs[0].Name()), PushOptions{}); err != nil {
+			if err := a.WALPush(ctx, filepath.Join(walDir, segs[0].Name()), PushOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			objs, _ := a.Store.List(ctx, WALFolder)
@@ -79,28 +80,28 @@ func TestWALPushFetch(t *testing.T) {
 					t.Errorf("%s: extension %q, want %q", o.Name, ext, comp.Ext())
 				}
 			}
-			markers, _ := os.ReadDir(filepath.Join(wal, markerDir))
+			markers, _ := os.ReadDir(filepath.Join(walDir, markerDir))
 			if len(markers) != 6 {
 				t.Errorf("%d markers, want 6 (segments 2..6 and the history file)", len(markers))
 			}
 			// PostgreSQL's later calls consume the markers.
 			for _, s := range segs[1:] {
-				os.Remove(filepath.Join(wal, "archive_status", s.Name()+".ready"))
-				if err := a.WALPush(ctx, filepath.Join(wal, s.Name()), PushOptions{AheadLimit: -1}); err != nil {
+				os.Remove(filepath.Join(walDir, "archive_status", s.Name()+".ready"))
+				if err := a.WALPush(ctx, filepath.Join(walDir, s.Name()), PushOptions{AheadLimit: -1}); err != nil {
 					t.Fatal(err)
 				}
-				if _, err := os.Stat(filepath.Join(wal, markerDir, s.Name())); err == nil {
+				if _, err := os.Stat(filepath.Join(walDir, markerDir, s.Name())); err == nil {
 					t.Errorf("marker for %s left after PostgreSQL's push", s)
 				}
 			}
 			// Idempotent: same content again succeeds without markers.
-			if err := a.WALPush(ctx, filepath.Join(wal, segs[2].Name()), PushOptions{AheadLimit: -1}); err != nil {
+			if err := a.WALPush(ctx, filepath.Join(walDir, segs[2].Name()), PushOptions{AheadLimit: -1}); err != nil {
 				t.Errorf("second push of identical segment: %v", err)
 			}
 			// Different content under the same name fails loudly and leaves the archive alone.
 			other := fakeSegment(segs[2], 99, 1234)
-			os.WriteFile(filepath.Join(wal, segs[2].Name()), other, 0o600)
-			err := a.WALPush(ctx, filepath.Join(wal, segs[2].Name()), PushOptions{AheadLimit: -1})
+			os.WriteFile(filepath.Join(walDir, segs[2].Name()), other, 0o600)
+			err := a.WALPush(ctx, filepath.Join(walDir, segs[2].Name()), PushOptions{AheadLimit: -1})
 			if !errors.Is(err, ErrWALMismatch) {
 				t.Errorf("push of different content: %v, want ErrWALMismatch", err)
 			}
@@ -155,11 +156,11 @@ func TestWALPushFetch(t *testing.T) {
 func TestWALFetchRejectsDamage(t *testing.T) {
 	ctx := context.Background()
 	a := New(openTestStore(t), LZ4, 2)
-	seg := Segment{1, 5}
+	seg := wal.Segment{TLI: 1, SegNo: 5}
 	// Content of segment 6 stored under segment 5's name.
 	var buf bytes.Buffer
 	w, _ := NewCompressor(LZ4, &buf)
-	w.Write(fakeSegment(Segment{1, 6}, 1, 0))
+	w.Write(fakeSegment(wal.Segment{TLI: 1, SegNo: 6}, 1, 0))
 	w.Close()
 	a.Store.Put(ctx, WALFolder+seg.Name()+".lz4", bytes.NewReader(buf.Bytes()))
 	dest := filepath.Join(t.TempDir(), "x")
@@ -180,12 +181,12 @@ func TestWALPushRefusesForeignSegment(t *testing.T) {
 	ctx := context.Background()
 	s := openTestStore(t)
 	a := New(s, LZ4, 2)
-	d1 := fakePGData(t, 1001, Segment{1, 1})
-	if err := a.WALPush(ctx, filepath.Join(d1, "pg_wal", Segment{1, 1}.Name()), PushOptions{}); err != nil {
+	d1 := fakePGData(t, 1001, wal.Segment{TLI: 1, SegNo: 1})
+	if err := a.WALPush(ctx, filepath.Join(d1, "pg_wal", wal.Segment{TLI: 1, SegNo: 1}.Name()), PushOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	d2 := fakePGData(t, 2002, Segment{1, 2})
-	err := New(s, LZ4, 2).WALPush(ctx, filepath.Join(d2, "pg_wal", Segment{1, 2}.Name()), PushOptions{})
+	d2 := fakePGData(t, 2002, wal.Segment{TLI: 1, SegNo: 2})
+	err := New(s, LZ4, 2).WALPush(ctx, filepath.Join(d2, "pg_wal", wal.Segment{TLI: 1, SegNo: 2}.Name()), PushOptions{})
 	var fe *ForeignClusterError
 	if !errors.As(err, &fe) || fe.Owner.SystemIdentifier != 1001 || fe.Ours != 2002 {
 		t.Fatalf("foreign push: %v", err)
@@ -215,13 +216,13 @@ func TestWALPushAheadBatch(t *testing.T) {
 	ctx := context.Background()
 	st := &listCounter{Store: openTestStore(t)}
 	a := New(st, LZ4, 4)
-	var segs []Segment
+	var segs []wal.Segment
 	for i := range 5 {
-		segs = append(segs, Segment{1, uint64(0x10 + i)})
+		segs = append(segs, wal.Segment{TLI: 1, SegNo: uint64(0x10 + i)})
 	}
 	pgdata := fakePGData(t, 77, segs...)
-	wal := filepath.Join(pgdata, "pg_wal")
-	path := func(s Segment) string { return filepath.Join(wal, s.Name()) }
+	walDir := filepath.Join(pgdata, "pg_wal")
+	path := func(s wal.Segment) string { return filepath.Join(walDir, s.Name()) }
 	// Already archived before PostgreSQL's first call: segs[2] as it is, segs[3] with other
 	// content, segs[4] as it is but with zstd.
 	if err := a.WALPush(ctx, path(segs[2]), PushOptions{AheadLimit: -1}); err != nil {
@@ -245,7 +246,7 @@ func TestWALPushAheadBatch(t *testing.T) {
 		t.Errorf("%d listings of WAL for one push of 5 files, want 1", n)
 	}
 	for i, want := range []bool{false, true, true, false, true} {
-		_, err := os.Stat(filepath.Join(wal, markerDir, segs[i].Name()))
+		_, err := os.Stat(filepath.Join(walDir, markerDir, segs[i].Name()))
 		if got := err == nil; got != want {
 			t.Errorf("marker for %s: %v, want %v", segs[i], got, want)
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pgcharm/postgresql/internal/archive/store"
+	"github.com/pgcharm/postgresql/internal/wal"
 )
 
 // ErrWALNotFound is wrapped when the archive has no such WAL file; restore_command must then
@@ -36,16 +37,16 @@ func DefaultPrefetchDir(dest string) string {
 // prefetch directory when a complete copy waits there. Only a complete, checked file ever
 // appears at dest.
 func (a *Archive) WALFetch(ctx context.Context, name, dest string, opt FetchOptions) error {
-	kind := ClassifyWAL(name)
-	if kind == KindOther {
+	kind := wal.Classify(name)
+	if kind == wal.KindOther {
 		return fmt.Errorf("wal-fetch: %q is not a WAL file name", name)
 	}
 	if opt.PrefetchDir == "" {
 		opt.PrefetchDir = DefaultPrefetchDir(dest)
 	}
 	served := false
-	if kind == KindSegment {
-		seg, _ := ParseSegment(name)
+	if kind == wal.KindSegment {
+		seg, _ := wal.ParseSegment(name)
 		waitRunning(filepath.Join(opt.PrefetchDir, "running", name))
 		p := filepath.Join(opt.PrefetchDir, name)
 		if err := checkSegmentFile(seg, p); err == nil {
@@ -126,7 +127,7 @@ func (a *Archive) fetchTo(ctx context.Context, name, dest string) error {
 		os.Remove(tmp)
 		return err
 	}
-	if seg, err := ParseSegment(name); err == nil {
+	if seg, err := wal.ParseSegment(name); err == nil {
 		if err := checkSegmentFile(seg, tmp); err != nil {
 			os.Remove(tmp)
 			return fmt.Errorf("archived %s is damaged: %w", key, err)
@@ -173,7 +174,7 @@ func (a *Archive) download(ctx context.Context, key, path string) error {
 }
 
 // checkSegmentFile checks size and header of a segment file on disk.
-func checkSegmentFile(seg Segment, path string) error {
+func checkSegmentFile(seg wal.Segment, path string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -194,7 +195,7 @@ func checkSegmentFile(seg Segment, path string) error {
 // downloads live in dir/running) and drops prefetched segments older than name. Missing
 // segments end the prefetch quietly: they are simply not archived yet.
 func (a *Archive) WALPrefetch(ctx context.Context, name, dir string, count int) error {
-	seg, err := ParseSegment(name)
+	seg, err := wal.ParseSegment(name)
 	if err != nil {
 		return fmt.Errorf("wal-prefetch: %w", err)
 	}
@@ -204,7 +205,7 @@ func (a *Archive) WALPrefetch(ctx context.Context, name, dir string, count int) 
 	}
 	if entries, err := os.ReadDir(dir); err == nil {
 		for _, e := range entries {
-			if old, err := ParseSegment(e.Name()); err == nil && !seg.Less(old) {
+			if old, err := wal.ParseSegment(e.Name()); err == nil && !seg.Less(old) {
 				os.Remove(filepath.Join(dir, e.Name()))
 			}
 		}
@@ -233,7 +234,7 @@ func (a *Archive) WALPrefetch(ctx context.Context, name, dir string, count int) 
 	return nil
 }
 
-func (a *Archive) prefetchOne(ctx context.Context, seg Segment, running, final string) error {
+func (a *Archive) prefetchOne(ctx context.Context, seg wal.Segment, running, final string) error {
 	tmp := filepath.Join(running, seg.Name())
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {

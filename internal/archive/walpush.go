@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/pgcharm/postgresql/internal/archive/store"
+	"github.com/pgcharm/postgresql/internal/wal"
 )
 
 // markerDir is where wal-push records files it uploaded ahead of PostgreSQL's request, relative
@@ -45,8 +46,8 @@ func (a *Archive) WALPush(ctx context.Context, path string, opt PushOptions) err
 	}
 	name := filepath.Base(abs)
 	walDir := filepath.Dir(abs)
-	kind := ClassifyWAL(name)
-	if kind == KindOther {
+	kind := wal.Classify(name)
+	if kind == wal.KindOther {
 		return fmt.Errorf("wal-push %s: %q is not a WAL segment, history, partial or backup file name", path, name)
 	}
 	if opt.PGData == "" {
@@ -113,8 +114,8 @@ func (a *Archive) WALPush(ctx context.Context, path string, opt PushOptions) err
 
 // walSystemID names the cluster a WAL file comes from: a segment's own header says so; for
 // history, partial and backup files the data directory's pg_control does.
-func walSystemID(path string, kind WALKind, pgdata string) (uint64, error) {
-	if kind == KindSegment {
+func walSystemID(path string, kind wal.Kind, pgdata string) (uint64, error) {
+	if kind == wal.KindSegment {
 		f, err := os.Open(path)
 		if err != nil {
 			return 0, err
@@ -134,7 +135,7 @@ func walSystemID(path string, kind WALKind, pgdata string) (uint64, error) {
 		if err != nil {
 			return 0, err
 		}
-		seg, _ := ParseSegment(filepath.Base(path))
+		seg, _ := wal.ParseSegment(filepath.Base(path))
 		if err := checkSegmentHead(seg, head, st.Size()); err != nil {
 			return 0, err
 		}
@@ -198,7 +199,7 @@ func (a *Archive) readyFiles(walDir, skip string, limit int) []string {
 	var names []string
 	for _, e := range entries {
 		n, ok := strings.CutSuffix(e.Name(), ".ready")
-		if !ok || ClassifyWAL(n) == KindOther {
+		if !ok || wal.Classify(n) == wal.KindOther {
 			continue
 		}
 		ready[n] = true
@@ -218,7 +219,7 @@ func (a *Archive) readyFiles(walDir, skip string, limit int) []string {
 	}
 	// History files first: a timeline switch is worth archiving before anything else.
 	sort.Slice(names, func(i, j int) bool {
-		hi, hj := ClassifyWAL(names[i]) == KindHistory, ClassifyWAL(names[j]) == KindHistory
+		hi, hj := wal.Classify(names[i]) == wal.KindHistory, wal.Classify(names[j]) == wal.KindHistory
 		if hi != hj {
 			return hi
 		}
@@ -239,7 +240,7 @@ func (a *Archive) readyFiles(walDir, skip string, limit int) []string {
 // pushAhead uploads a file PostgreSQL has not asked for yet and leaves a marker for it.
 func (a *Archive) pushAhead(ctx context.Context, walDir, name, pgdata string, sysid uint64, known archivedFiles) error {
 	p := filepath.Join(walDir, name)
-	kind := ClassifyWAL(name)
+	kind := wal.Classify(name)
 	id, err := walSystemID(p, kind, pgdata)
 	if err != nil {
 		return err

@@ -23,6 +23,7 @@ import (
 	"github.com/pgcharm/postgresql/internal/charm/plan"
 	"github.com/pgcharm/postgresql/internal/postgres"
 	"github.com/pgcharm/postgresql/internal/safefs"
+	"github.com/pgcharm/postgresql/internal/wal"
 )
 
 // recoveryConfName holds the recovery settings of a restore in progress; it goes once the
@@ -237,7 +238,7 @@ func walEListBackups(ctx context.Context) error {
 	res := map[string]string{"count": strconv.Itoa(len(list)), "read-from": a.ReadFrom()}
 	for _, b := range list {
 		k := plan.ResultKey(b.Name) + "."
-		start, stop := b.StartSegment(), archive.SegmentOf(b.Timeline, b.FinishLSN)
+		start, stop := b.StartSegment(), wal.SegmentOf(b.Timeline, b.FinishLSN)
 		res[k+"name"] = b.Name
 		res[k+"format"] = string(b.Format)
 		if b.ExtendedVersion != "" {
@@ -257,8 +258,8 @@ func walEListBackups(ctx context.Context) error {
 		res[k+"compressed-size-bytes"] = plan.FormatBytes(b.CompressedSize)
 		res[k+"wal-segment-backup-start"] = start.Name()
 		res[k+"wal-segment-backup-stop"] = stop.Name()
-		res[k+"wal-segment-offset-backup-start"] = fmt.Sprintf("%08X", uint64(b.StartLSN)%archive.SegmentSize)
-		res[k+"wal-segment-offset-backup-stop"] = fmt.Sprintf("%08X", uint64(b.FinishLSN)%archive.SegmentSize)
+		res[k+"wal-segment-offset-backup-start"] = fmt.Sprintf("%08X", uint64(b.StartLSN)%wal.SegmentSize)
+		res[k+"wal-segment-offset-backup-stop"] = fmt.Sprintf("%08X", uint64(b.FinishLSN)%wal.SegmentSize)
 		res[k+"start-lsn"] = b.StartLSN.String()
 		res[k+"finish-lsn"] = b.FinishLSN.String()
 		res[k+"timeline"] = strconv.FormatUint(uint64(b.Timeline), 10)
@@ -320,7 +321,7 @@ func restoreTarget(p restoreParams) (archive.RestoreRequest, error) {
 		given = append(given, "target-time")
 	}
 	if req.TargetLSN != "" {
-		if _, err := archive.ParseLSN(req.TargetLSN); err != nil {
+		if _, err := wal.ParseLSN(req.TargetLSN); err != nil {
 			return req, fmt.Errorf("target-lsn: %w", err)
 		}
 		given = append(given, "target-lsn")

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/pgcharm/postgresql/internal/archive"
+	"github.com/pgcharm/postgresql/internal/wal"
 )
 
 func TestRestoreTarget(t *testing.T) {
@@ -63,8 +64,8 @@ func TestParseRestorePoint(t *testing.T) {
 }
 
 func TestVerifyResults(t *testing.T) {
-	seg := func(n uint64) archive.Segment { return archive.Segment{TLI: 2, SegNo: n} }
-	r := archive.VerifyReport{Timeline: archive.Timeline{TLI: 2}, From: seg(2), To: seg(9), Checked: 8,
+	seg := func(n uint64) wal.Segment { return wal.Segment{TLI: 2, SegNo: n} }
+	r := archive.VerifyReport{Timeline: wal.Timeline{TLI: 2}, From: seg(2), To: seg(9), Checked: 8,
 		Gaps: []archive.Gap{{First: seg(4), Last: seg(5)}, {First: seg(8), Last: seg(8)}},
 		Backups: []archive.BackupCheck{{Name: "base_000000010000000000000002", Format: archive.FormatWALG, Parts: 3},
 			{Name: "base_000000010000000000000003_00000040", Format: archive.FormatWALE, Parts: 1, Problems: []string{"part_00000000.tar.lzo is not readable"}}}}

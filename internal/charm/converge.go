@@ -13,6 +13,7 @@ import (
 	"github.com/pgcharm/postgresql/internal/charm/plan"
 	"github.com/pgcharm/postgresql/internal/pki"
 	"github.com/pgcharm/postgresql/internal/postgres"
+	"github.com/pgcharm/postgresql/internal/wal"
 )
 
 // maxSteps bounds how many steps one hook takes: a unit goes from nothing to a running
@@ -287,7 +288,7 @@ func measure(ctx context.Context, address, password string, ca *pki.CA) (plan.Un
 	if err != nil {
 		return plan.Unit{}, err
 	}
-	pos, err := plan.ParseLSN(lsn)
+	pos, err := wal.ParseLSN(lsn)
 	if err != nil {
 		return plan.Unit{}, err
 	}

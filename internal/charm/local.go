@@ -151,11 +151,11 @@ func (l *localFacts) planLocal(self, following, restore string) plan.Local {
 	case l.Server != nil:
 		p.SystemID = l.Server.SystemIdentifier
 		p.Timeline = uint32(l.Server.Timeline)
-		p.LSN = uint64(max(l.Server.CurrentLSN, l.Server.FlushLSN))
+		p.LSN = max(l.Server.CurrentLSN, l.Server.FlushLSN)
 	case l.Control != nil:
 		p.SystemID = l.Control.SystemIdentifier
 		p.Timeline = uint32(l.Control.TimelineID)
-		p.LSN = uint64(max(l.Control.CheckpointLSN, l.Control.MinRecoveryLSN))
+		p.LSN = max(l.Control.CheckpointLSN, l.Control.MinRecoveryLSN)
 	}
 	return p
 }

@@ -4,6 +4,7 @@ import (
 	"strconv"
 
 	"github.com/pgcharm/postgresql/internal/charm/plan"
+	"github.com/pgcharm/postgresql/internal/wal"
 )
 
 // Peer relation keys. The leader writes the application bag; each unit writes its own.
@@ -81,7 +82,7 @@ type UnitReport struct {
 	HasData        bool
 	SystemID       string
 	Timeline       uint32
-	LSN            uint64
+	LSN            wal.LSN
 	Following      string
 	Version        string
 	RestartRequest bool
@@ -93,7 +94,7 @@ type UnitReport struct {
 
 func parseUnitReport(name string, d map[string]string) (UnitReport, plan.Unit) {
 	tl, _ := strconv.ParseUint(d[keyTimeline], 10, 32)
-	lsn, _ := plan.ParseLSN(d[keyLSN])
+	lsn, _ := wal.ParseLSN(d[keyLSN])
 	r := UnitReport{
 		Address:        d[keyAddress],
 		Role:           plan.Role(d[keyRole]),
@@ -137,7 +138,7 @@ func (r UnitReport) data() map[string]string {
 	// peer on every hook. Only a stopped database's position (stable) is published;
 	// the leader measures running ones directly when it needs them.
 	if r.Role == plan.RoleNone && r.HasData {
-		d[keyLSN] = plan.FormatLSN(r.LSN)
+		d[keyLSN] = r.LSN.String()
 	}
 	if r.RestartRequest {
 		d[keyRestart] = "true"

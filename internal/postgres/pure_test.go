@@ -206,18 +206,6 @@ func TestRenderHBA(t *testing.T) {
 	}
 }
 
-func TestLSN(t *testing.T) {
-	l, err := ParseLSN("16/B374D848")
-	if err != nil || l != 0x16B374D848 || l.String() != "16/B374D848" {
-		t.Errorf("ParseLSN = %v (%s), %v", uint64(l), l, err)
-	}
-	for _, bad := range []string{"", "16", "x/1", "1/100000000"} {
-		if _, err := ParseLSN(bad); err == nil {
-			t.Errorf("ParseLSN(%q) accepted", bad)
-		}
-	}
-}
-
 func TestScramVerifier(t *testing.T) {
 	v, err := scramVerifier("s3cret:pw", 4096)
 	if err != nil {

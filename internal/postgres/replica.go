@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/pgcharm/postgresql/internal/wal"
 )
 
 // Upstream is the server a standby clones from, follows or rewinds to.
@@ -279,8 +281,8 @@ type ControlData struct {
 	SystemIdentifier string
 	State            string // "shut down", "shut down in recovery", "in production", ...
 	TimelineID       int    // latest checkpoint's timeline
-	CheckpointLSN    LSN
-	MinRecoveryLSN   LSN // minimum recovery ending location (standbys)
+	CheckpointLSN    wal.LSN
+	MinRecoveryLSN   wal.LSN // minimum recovery ending location (standbys)
 	Checksums        bool
 }
 
@@ -309,8 +311,8 @@ func parseControlData(out string) (*ControlData, error) {
 		return nil, fmt.Errorf("unexpected pg_controldata output")
 	}
 	d.TimelineID, _ = strconv.Atoi(m["Latest checkpoint's TimeLineID"])
-	d.CheckpointLSN, _ = ParseLSN(m["Latest checkpoint location"])
-	d.MinRecoveryLSN, _ = ParseLSN(m["Minimum recovery ending location"])
+	d.CheckpointLSN, _ = wal.ParseLSN(m["Latest checkpoint location"])
+	d.MinRecoveryLSN, _ = wal.ParseLSN(m["Minimum recovery ending location"])
 	d.Checksums = m["Data page checksum version"] != "" && m["Data page checksum version"] != "0"
 	return d, nil
 }

@@ -17,6 +17,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgcharm/postgresql/internal/wal"
 )
 
 // DB is a connection to the local server as the postgres superuser, made
@@ -390,7 +392,7 @@ type Slot struct {
 	Name       string
 	Type       string // physical or logical
 	Active     bool
-	RestartLSN LSN
+	RestartLSN wal.LSN
 }
 
 // Slots lists the replication slots.
@@ -407,7 +409,7 @@ func (db *DB) Slots(ctx context.Context) ([]Slot, error) {
 		if err := rows.Scan(&s.Name, &s.Type, &s.Active, &lsn); err != nil {
 			return nil, err
 		}
-		s.RestartLSN, _ = ParseLSN(lsn)
+		s.RestartLSN, _ = wal.ParseLSN(lsn)
 		out = append(out, s)
 	}
 	return out, rows.Err()
@@ -464,25 +466,6 @@ func (db *DB) DropSlot(ctx context.Context, name string) error {
 	}
 }
 
-// LSN is a WAL location.
-type LSN uint64
-
-// ParseLSN parses PostgreSQL's "16/B374D848" notation.
-func ParseLSN(s string) (LSN, error) {
-	hi, lo, ok := strings.Cut(strings.TrimSpace(s), "/")
-	if !ok {
-		return 0, fmt.Errorf("invalid LSN %q", s)
-	}
-	h, err1 := strconv.ParseUint(hi, 16, 32)
-	l, err2 := strconv.ParseUint(lo, 16, 32)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("invalid LSN %q", s)
-	}
-	return LSN(h<<32 | l), nil
-}
-
-func (l LSN) String() string { return fmt.Sprintf("%X/%X", uint64(l)>>32, uint64(l)&0xffffffff) }
-
 // Facts are what the charm publishes and decides on about the local server.
 type Facts struct {
 	ServerVersion    string // "15.18"
@@ -492,12 +475,12 @@ type Facts struct {
 	Timeline         int
 	// CurrentLSN: the primary's insert position; on a standby the last
 	// WAL location replayed (the standby's "current" position).
-	CurrentLSN LSN
+	CurrentLSN wal.LSN
 	// FlushLSN: flushed to disk on a primary; received and flushed on a
 	// standby (0 when nothing was streamed since start).
-	FlushLSN LSN
+	FlushLSN wal.LSN
 	// ReplayLSN: replayed on a standby; equal to CurrentLSN on a primary.
-	ReplayLSN LSN
+	ReplayLSN wal.LSN
 	// ReceiverStatus is pg_stat_wal_receiver.status on a standby
 	// ("streaming", ...; empty when no WAL receiver runs).
 	ReceiverStatus string
@@ -545,13 +528,13 @@ func (db *DB) Facts(ctx context.Context) (*Facts, error) {
 		f.Timeline = max(ckptTLI, recvTLI)
 		cur = replay
 	}
-	if f.CurrentLSN, err = ParseLSN(cur); err != nil {
+	if f.CurrentLSN, err = wal.ParseLSN(cur); err != nil {
 		return nil, err
 	}
-	if f.FlushLSN, err = ParseLSN(flush); err != nil {
+	if f.FlushLSN, err = wal.ParseLSN(flush); err != nil {
 		return nil, err
 	}
-	if f.ReplayLSN, err = ParseLSN(replay); err != nil {
+	if f.ReplayLSN, err = wal.ParseLSN(replay); err != nil {
 		return nil, err
 	}
 	return f, nil
@@ -564,10 +547,10 @@ type ReplicationStat struct {
 	ClientAddr      string
 	State           string // streaming, catchup, ...
 	SyncState       string
-	SentLSN         LSN
-	WriteLSN        LSN
-	FlushLSN        LSN
-	ReplayLSN       LSN
+	SentLSN         wal.LSN
+	WriteLSN        wal.LSN
+	FlushLSN        wal.LSN
+	ReplayLSN       wal.LSN
 }
 
 // Replication lists the standbys streaming from this server.
@@ -587,10 +570,10 @@ func (db *DB) Replication(ctx context.Context) ([]ReplicationStat, error) {
 		if err := rows.Scan(&r.ApplicationName, &r.ClientAddr, &r.State, &r.SyncState, &s, &w, &f, &p); err != nil {
 			return nil, err
 		}
-		r.SentLSN, _ = ParseLSN(s)
-		r.WriteLSN, _ = ParseLSN(w)
-		r.FlushLSN, _ = ParseLSN(f)
-		r.ReplayLSN, _ = ParseLSN(p)
+		r.SentLSN, _ = wal.ParseLSN(s)
+		r.WriteLSN, _ = wal.ParseLSN(w)
+		r.FlushLSN, _ = wal.ParseLSN(f)
+		r.ReplayLSN, _ = wal.ParseLSN(p)
 		out = append(out, r)
 	}
 	return out, rows.Err()
@@ -785,13 +768,13 @@ func (db *DB) HBAErrors(ctx context.Context) ([]string, error) {
 
 // WaitReplay waits until this standby has replayed WAL up to target (for a
 // switchover: the old primary's shutdown checkpoint), or ctx ends.
-func (db *DB) WaitReplay(ctx context.Context, target LSN) error {
+func (db *DB) WaitReplay(ctx context.Context, target wal.LSN) error {
 	for {
 		var s string
 		if err := db.conn.QueryRow(ctx, "SELECT coalesce(pg_last_wal_replay_lsn()::text, '0/0')").Scan(&s); err != nil {
 			return fmt.Errorf("wait for replay of %s: %w", target, err)
 		}
-		if l, err := ParseLSN(s); err == nil && l >= target {
+		if l, err := wal.ParseLSN(s); err == nil && l >= target {
 			return nil
 		}
 		select {

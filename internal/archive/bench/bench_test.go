@@ -19,6 +19,7 @@ import (
 
 	"github.com/pgcharm/postgresql/internal/archive"
 	"github.com/pgcharm/postgresql/internal/storetest"
+	"github.com/pgcharm/postgresql/internal/wal"
 )
 
 const (
@@ -37,7 +38,7 @@ func buildBinary(b *testing.B) string {
 }
 
 // walLike fills a segment roughly as compressible as pgbench WAL (about 3:1 with lz4).
-func walLike(seg archive.Segment, sysid uint64, r *rand.Rand) []byte {
+func walLike(seg wal.Segment, sysid uint64, r *rand.Rand) []byte {
 	buf := make([]byte, segSize)
 	for p := 0; p < segSize; p += 8192 {
 		r.Read(buf[max(p, 64) : p+2600])
@@ -66,7 +67,7 @@ func pgdata(b *testing.B, first uint64, n int) (string, []string) {
 	r := rand.New(rand.NewSource(int64(first)))
 	var names []string
 	for i := range n {
-		s := archive.Segment{TLI: 1, SegNo: first + uint64(i)}
+		s := wal.Segment{TLI: 1, SegNo: first + uint64(i)}
 		os.WriteFile(filepath.Join(dir, "pg_wal", s.Name()), walLike(s, 4242, r), 0o600)
 		os.WriteFile(filepath.Join(dir, "pg_wal", "archive_status", s.Name()+".ready"), nil, 0o600)
 		names = append(names, s.Name())

@@ -19,6 +19,7 @@ import (
 
 	"github.com/pgcharm/postgresql/internal/archive"
 	"github.com/pgcharm/postgresql/internal/storetest"
+	"github.com/pgcharm/postgresql/internal/wal"
 )
 
 // BenchmarkWALPushPeers archives the same 1 GiB bursts of segments of a real (stopped) cluster
@@ -217,16 +218,16 @@ func (p *postgresRunner) writeFile(b *testing.B, path, body string) {
 // marked .ready, as a busy primary leaves them.
 func (p *postgresRunner) readySegments(b *testing.B, data string, first uint64, n int, sysid uint64) {
 	b.Helper()
-	wal := filepath.Join(data, "pg_wal")
-	status := filepath.Join(wal, "archive_status")
+	walDir := filepath.Join(data, "pg_wal")
+	status := filepath.Join(walDir, "archive_status")
 	entries, _ := os.ReadDir(status)
 	for _, e := range entries {
 		os.Remove(filepath.Join(status, e.Name()))
 	}
 	r := rand.New(rand.NewSource(int64(first)))
 	for i := range n {
-		s := archive.Segment{TLI: 1, SegNo: first + uint64(i)}
-		p.writeFile(b, filepath.Join(wal, s.Name()), string(walLike(s, sysid, r)))
+		s := wal.Segment{TLI: 1, SegNo: first + uint64(i)}
+		p.writeFile(b, filepath.Join(walDir, s.Name()), string(walLike(s, sysid, r)))
 		p.writeFile(b, filepath.Join(status, s.Name()+".ready"), "")
 	}
 }

@@ -43,8 +43,8 @@ import (
 	"github.com/pierrec/lz4/v4"
 	"github.com/ulikunitz/xz/lzma"
 
-	"github.com/pgcharm/postgresql/internal/archive"
 	"github.com/pgcharm/postgresql/internal/archive/store"
+	"github.com/pgcharm/postgresql/internal/wal"
 )
 
 // Source is the cluster a backup is taken of: a pgx connection string (a superuser) and its
@@ -213,7 +213,7 @@ var walgExcluded = map[string]bool{
 }
 
 func lsnNumber(t testing.TB, s string) uint64 {
-	l, err := archive.ParseLSN(s)
+	l, err := wal.ParseLSN(s)
 	if err != nil {
 		t.Fatal(err)
 	}

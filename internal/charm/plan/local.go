@@ -1,6 +1,10 @@
 package plan
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/pgcharm/postgresql/internal/wal"
+)
 
 // Local is what a unit observed about its own PostgreSQL.
 type Local struct {
@@ -13,7 +17,7 @@ type Local struct {
 	Running     bool
 	Standby     bool // configured as a standby (standby.signal), or running in recovery
 	Timeline    uint32
-	LSN         uint64
+	LSN         wal.LSN
 	Following   string // the primary this unit's standby settings point at
 	Restore     string // which point-in-time restore its database descends from ("" = none)
 	// AppSystemID is the application's database as the leader recorded it ("" until a
@@ -30,8 +34,8 @@ type Target struct {
 	Ready    bool // it runs as primary and has published its address
 	SystemID string
 	Timeline uint32
-	History  []Fork // the primary's timeline history
-	Restore  string // which point-in-time restore the primary's database descends from
+	History  []wal.HistoryEntry // the primary's timeline history
+	Restore  string             // which point-in-time restore the primary's database descends from
 }
 
 // Step is the one thing a unit does to its server in this hook; hooks repeat until the
@@ -121,7 +125,7 @@ func decideStandby(l Local, primary string, t Target) Decision {
 	case l.SystemID != "" && t.SystemID != "" && l.SystemID != t.SystemID:
 		return block(fmt.Sprintf("pgdata holds another database (system id %s; primary %s has %s): detach it or remove this unit",
 			l.SystemID, primary, t.SystemID))
-	case !l.Standby, NeedsRewind(l.Timeline, l.LSN, t.Timeline, t.History):
+	case !l.Standby, (wal.Timeline{TLI: t.Timeline, History: t.History}).NeedsRewind(l.Timeline, l.LSN):
 		// A former primary, or a standby whose WAL went past the fork of the
 		// primary's timeline: pg_rewind makes it a valid standby without a re-clone.
 		return Decision{Step: StepRewind, Status: Status{"maintenance", "Rewinding to follow " + primary}}

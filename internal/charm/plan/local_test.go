@@ -1,6 +1,10 @@
 package plan
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/pgcharm/postgresql/internal/wal"
+)
 
 func TestDecideLocal(t *testing.T) {
 	const me, p = "postgresql/1", "postgresql/0"
@@ -15,7 +19,7 @@ func TestDecideLocal(t *testing.T) {
 	stoppedStandby.Running = false
 	ready := Target{Name: p, Address: "10.1.0.2", Ready: true, SystemID: "7", Timeline: 1}
 	ahead := ready
-	ahead.Timeline, ahead.History = 2, []Fork{{Parent: 1, Switch: 1000}}
+	ahead.Timeline, ahead.History = 2, []wal.HistoryEntry{{TLI: 1, SwitchLSN: 1000}}
 
 	cases := []struct {
 		name    string

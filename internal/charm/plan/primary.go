@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/pgcharm/postgresql/internal/wal"
 )
 
 // Unit is what one unit of the application reports about itself in the peer relation,
@@ -17,11 +19,11 @@ type Unit struct {
 	HasData  bool   // its data directory holds a database
 	SystemID string // the database's system identifier, when HasData
 	Timeline uint32
-	LSN      uint64 // how far its WAL goes: current position on a primary, received/replayed on a standby
-	Role     Role   // what it runs as now
-	Measured bool   // Timeline and LSN were read from the server just now, not from relation data
-	Dying    bool   // goal-state says it is being removed
-	Detached bool   // it reported that its pgdata storage went away (teardown)
+	LSN      wal.LSN // how far its WAL goes: current position on a primary, received/replayed on a standby
+	Role     Role    // what it runs as now
+	Measured bool    // Timeline and LSN were read from the server just now, not from relation data
+	Dying    bool    // goal-state says it is being removed
+	Detached bool    // it reported that its pgdata storage went away (teardown)
 }
 
 // Eligible says whether a unit may be chosen primary: a dying unit or one whose storage
