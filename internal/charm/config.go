@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/pgcharm/postgresql/internal/charm/plan"
-	"github.com/pgcharm/postgresql/internal/postgres"
+	"github.com/pgcharm/postgresql/internal/hba"
 )
 
 // Config mirrors config.yaml; config-get --all --format=json fills it.
@@ -95,7 +95,7 @@ func (c Config) Problems() []ConfigProblem {
 		}
 	}
 	if extra := strings.TrimSpace(c.ExtraPgAuth); extra != "" {
-		if err := postgres.CheckRawHBA(extra); err != nil {
+		if err := hba.CheckRaw(extra); err != nil {
 			add("extra_pg_auth", "%v; use pg_hba.conf lines such as \"host all all 10.0.0.0/8 scram-sha-256\"", err)
 		} else if err := plan.CheckTLSOnlyAuth(extra, c.TLSRequired); err != nil {
 			add("extra_pg_auth", "%v", err)

@@ -10,6 +10,7 @@ import (
 	"github.com/gruyaume/goops"
 
 	"github.com/pgcharm/postgresql/internal/charm/plan"
+	"github.com/pgcharm/postgresql/internal/hba"
 	"github.com/pgcharm/postgresql/internal/postgres"
 )
 
@@ -43,7 +44,7 @@ func (r *hookRun) settings(certFile, keyFile string) (postgres.Settings, error) 
 
 // hbaRules admit peers for replication (and rewinds and measurements), the
 // admin_addresses, then the user's extra_pg_auth; everything else is rejected.
-func (r *hookRun) hbaRules() (rules []postgres.HBARule, admits []string, err error) {
+func (r *hookRun) hbaRules() (rules []hba.Rule, admits []string, err error) {
 	var addrs []string
 	if r.j.Address != "" {
 		addrs = append(addrs, r.j.Address)
@@ -60,21 +61,21 @@ func (r *hookRun) hbaRules() (rules []postgres.HBARule, admits []string, err err
 	for _, a := range addrs {
 		rules = append(rules,
 			// Peers always connect over TLS, verifying the server (tls.go).
-			postgres.HBARule{Type: "hostssl", Database: postgres.HBAReplication, User: replicationUser, Address: a, Method: "scram-sha-256"},
-			postgres.HBARule{Type: "hostssl", Database: "postgres", User: replicationUser, Address: a, Method: "scram-sha-256"})
+			hba.Rule{Type: "hostssl", Database: hba.Replication, User: replicationUser, Address: a, Method: "scram-sha-256"},
+			hba.Rule{Type: "hostssl", Database: "postgres", User: replicationUser, Address: a, Method: "scram-sha-256"})
 	}
-	var clients []postgres.HBARule
+	var clients []hba.Rule
 	clients = append(clients, r.clientHBARules()...)
 	admins, err := ParseAddresses(r.j.Config.AdminAddresses)
 	if err != nil {
 		return nil, nil, &configError{"admin_addresses", err.Error()}
 	}
 	for _, p := range admins {
-		clients = append(clients, postgres.HBARule{Type: "host", Database: postgres.HBAAll, User: postgres.HBAAll, Address: p.String(), Method: "scram-sha-256"})
+		clients = append(clients, hba.Rule{Type: "host", Database: hba.All, User: hba.All, Address: p.String(), Method: "scram-sha-256"})
 	}
 	rules = append(rules, plan.ClientTLS(clients, r.j.Config.TLSRequired)...)
 	if extra := strings.TrimSpace(r.j.Config.ExtraPgAuth); extra != "" {
-		rules = append(rules, postgres.HBARule{Raw: extra})
+		rules = append(rules, hba.Rule{Raw: extra})
 	}
 	return rules, admits, nil
 }

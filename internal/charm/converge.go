@@ -13,6 +13,7 @@ import (
 	"github.com/pgcharm/postgresql/internal/charm/plan"
 	"github.com/pgcharm/postgresql/internal/pki"
 	"github.com/pgcharm/postgresql/internal/postgres"
+	"github.com/pgcharm/postgresql/internal/roles"
 	"github.com/pgcharm/postgresql/internal/wal"
 )
 
@@ -233,7 +234,7 @@ func (r *hookRun) settled() error {
 		return err
 	}
 	defer db.Close(ctx)
-	if _, err := db.EnsureRole(ctx, postgres.Role{Name: replicationUser, Login: true, Replication: true, Password: r.password}); err != nil {
+	if _, err := db.EnsureRole(ctx, roles.Spec{Name: replicationUser, Login: true, Replication: true, Password: r.password}); err != nil {
 		return err
 	}
 	if err := db.GrantRewind(ctx, replicationUser); err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/pgcharm/postgresql/internal/charm/plan"
 	"github.com/pgcharm/postgresql/internal/pgclient"
 	"github.com/pgcharm/postgresql/internal/postgres"
+	"github.com/pgcharm/postgresql/internal/roles"
 )
 
 // The database relation (postgresql_client interface, as Canonical's data_interfaces
@@ -363,7 +364,7 @@ func revokeDatabaseUsers(ctx context.Context, db *postgres.DB, live []plan.Datab
 		return fmt.Errorf("list database relation users: %w", err)
 	}
 	for _, u := range plan.StaleDatabaseUsers(login, live) {
-		if _, err := db.EnsureRole(ctx, postgres.Role{Name: u}); err != nil {
+		if _, err := db.EnsureRole(ctx, roles.Spec{Name: u}); err != nil {
 			return err
 		}
 		if _, err := db.Conn().Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1`, u); err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgcharm/postgresql/internal/charm/plan"
+	"github.com/pgcharm/postgresql/internal/hba"
 	"github.com/pgcharm/postgresql/internal/postgres"
 )
 
@@ -45,7 +46,7 @@ func (r *hookRun) claims() map[string]plan.ClaimDecision {
 
 // claimedRules are the pg_hba rules of the clients whose database is theirs; db-admin
 // clients (every database) are never refused one.
-func (r *hookRun) claimedRules() []postgres.HBARule {
+func (r *hookRun) claimedRules() []hba.Rule {
 	claims := r.claims()
 	var pgsqlClients []plan.Client
 	for _, c := range r.j.Clients.Clients {

@@ -16,8 +16,10 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgcharm/postgresql/internal/charm/plan"
+	"github.com/pgcharm/postgresql/internal/hba"
 	"github.com/pgcharm/postgresql/internal/pgsql"
 	"github.com/pgcharm/postgresql/internal/postgres"
+	"github.com/pgcharm/postgresql/internal/roles"
 )
 
 // The db and db-admin relations (pgsql interface). observeClients reads every client
@@ -130,7 +132,7 @@ func ingressAddress(endpoint, id string) (string, error) {
 	return nw.IngressAddresses[0], nil
 }
 
-func (r *hookRun) clientHBARules() []postgres.HBARule {
+func (r *hookRun) clientHBARules() []hba.Rule {
 	return r.claimedRules() // isolation.go: only clients whose database is theirs
 }
 
@@ -405,7 +407,7 @@ func checkRequest(ctx context.Context, db *postgres.DB, c plan.Client, avail map
 // provision creates what the client asked for, on the primary. Everything was checked
 // before, so nothing stops half-way for a bad request; each step is idempotent.
 func provision(ctx context.Context, cluster *postgres.Cluster, db *postgres.DB, c plan.Client, password string) error {
-	if _, err := db.EnsureRole(ctx, postgres.Role{Name: c.User, Login: true, Superuser: c.Admin(), Password: password}); err != nil {
+	if _, err := db.EnsureRole(ctx, roles.Spec{Name: c.User, Login: true, Superuser: c.Admin(), Password: password}); err != nil {
 		return err
 	}
 	if _, err := db.EnsureDatabase(ctx, c.Request.Database, c.User); err != nil {
@@ -434,7 +436,7 @@ func provision(ctx context.Context, cluster *postgres.Cluster, db *postgres.DB, 
 		}
 		if !exists {
 			// NOLOGIN INHERIT, like the original: a group the client's user belongs to.
-			if _, err := db.EnsureRole(ctx, postgres.Role{Name: role}); err != nil {
+			if _, err := db.EnsureRole(ctx, roles.Spec{Name: role}); err != nil {
 				return err
 			}
 		}

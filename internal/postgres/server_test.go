@@ -16,6 +16,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgcharm/postgresql/internal/hba"
+	"github.com/pgcharm/postgresql/internal/roles"
 )
 
 // These tests run real Debian clusters. Each gets a unique name, a free
@@ -217,7 +220,7 @@ func TestAdoptVolume(t *testing.T) {
 	ctx := testContext(t)
 	c := newCluster(t, ctx, v)
 	db := connect(t, ctx, c.Cluster, "postgres")
-	if _, err := db.EnsureRole(ctx, Role{Name: "keeper", Login: true, Password: "kept-secret"}); err != nil {
+	if _, err := db.EnsureRole(ctx, roles.Spec{Name: "keeper", Login: true, Password: "kept-secret"}); err != nil {
 		t.Fatal(err)
 	}
 	exec1(t, ctx, db, "CREATE TABLE precious (id int PRIMARY KEY, v text)")
@@ -279,7 +282,7 @@ func TestAdoptVolume(t *testing.T) {
 		t.Errorf("data_checksums = %s", got)
 	}
 	// The password survived too, and EnsureRole sees it as unchanged.
-	if changed, err := db.EnsureRole(ctx, Role{Name: "keeper", Login: true, Password: "kept-secret"}); err != nil || changed {
+	if changed, err := db.EnsureRole(ctx, roles.Spec{Name: "keeper", Login: true, Password: "kept-secret"}); err != nil || changed {
 		t.Errorf("EnsureRole after adopt: changed=%v, %v", changed, err)
 	}
 	// Adopting again is a no-op.
@@ -469,9 +472,9 @@ func TestHBAAndTLS(t *testing.T) {
 	if _, err := WriteCharmConf(c.Cluster, settings); err != nil {
 		t.Fatal(err)
 	}
-	rules := []HBARule{
+	rules := []hba.Rule{
 		{Type: "hostssl", Database: "appdb", User: "app", Address: "127.0.0.1", Method: "scram-sha-256"},
-		{Type: "host", Database: `we"ird db`, User: HBAAll, Address: "10.9.8.0/24", Method: "scram-sha-256"},
+		{Type: "host", Database: `we"ird db`, User: hba.All, Address: "10.9.8.0/24", Method: "scram-sha-256"},
 		{Raw: "# extra_pg_auth\nhost all admin 10.0.0.0/8 scram-sha-256"},
 		{Raw: goodRawHBA},
 	}
@@ -489,12 +492,12 @@ func TestHBAAndTLS(t *testing.T) {
 	if err := db.Conn().QueryRow(ctx, "SELECT database FROM pg_hba_file_rules WHERE address = '10.9.8.0'").Scan(&dbs); err != nil || len(dbs) != 1 || dbs[0] != `we"ird db` {
 		t.Errorf("quoted database name read back as %q, %v", dbs, err)
 	}
-	for _, r := range []Role{{Name: "app", Login: true, Password: "app-pw"}, {Name: "other", Login: true, Password: "other-pw"}} {
+	for _, r := range []roles.Spec{{Name: "app", Login: true, Password: "app-pw"}, {Name: "other", Login: true, Password: "other-pw"}} {
 		if changed, err := db.EnsureRole(ctx, r); err != nil || !changed {
 			t.Fatalf("EnsureRole %s: %v %v", r.Name, changed, err)
 		}
 	}
-	if changed, err := db.EnsureRole(ctx, Role{Name: "app", Login: true, Password: "app-pw"}); err != nil || changed {
+	if changed, err := db.EnsureRole(ctx, roles.Spec{Name: "app", Login: true, Password: "app-pw"}); err != nil || changed {
 		t.Errorf("EnsureRole again: changed=%v, %v", changed, err)
 	}
 	if created, err := db.EnsureDatabase(ctx, "appdb", "app"); err != nil || !created {
@@ -505,7 +508,7 @@ func TestHBAAndTLS(t *testing.T) {
 	}
 	// A password set server-side from plaintext is recognised as the same.
 	exec1(t, ctx, db, "ALTER ROLE other PASSWORD 'other-pw'")
-	if changed, err := db.EnsureRole(ctx, Role{Name: "other", Login: true, Password: "other-pw"}); err != nil || changed {
+	if changed, err := db.EnsureRole(ctx, roles.Spec{Name: "other", Login: true, Password: "other-pw"}); err != nil || changed {
 		t.Errorf("EnsureRole after a server-side ALTER ROLE: changed=%v, %v", changed, err)
 	}
 	tcp := func(user, password, database, sslmode string) (*pgx.Conn, error) {
@@ -554,7 +557,7 @@ func TestHBAAndTLS(t *testing.T) {
 
 	// A rule the server refuses is rolled back, and the server keeps
 	// working with the previous rules, also after a restart.
-	bad := append(rules, HBARule{Raw: "host all all 10.0.0.0/8 scram-sha-256 nosuchoption=1"})
+	bad := append(rules, hba.Rule{Raw: "host all all 10.0.0.0/8 scram-sha-256 nosuchoption=1"})
 	before, err := os.ReadFile(filepath.Join(c.ConfDir, "pg_hba.conf"))
 	if err != nil {
 		t.Fatal(err)
@@ -581,7 +584,7 @@ func TestHBAAndTLS(t *testing.T) {
 	}
 	conn.Close(ctx)
 	// A good change applies at once, through a reload.
-	more := append(rules, HBARule{Type: "hostssl", Database: "postgres", User: "app", Address: "127.0.0.1", Method: "scram-sha-256"})
+	more := append(rules, hba.Rule{Type: "hostssl", Database: "postgres", User: "app", Address: "127.0.0.1", Method: "scram-sha-256"})
 	if changed, err := db.ApplyHBA(ctx, more); err != nil || !changed {
 		t.Fatalf("ApplyHBA: changed=%v, %v", changed, err)
 	}
@@ -625,8 +628,8 @@ func TestCloneFailoverRewind(t *testing.T) {
 	v := requireServer(t)
 	ctx := testContext(t)
 	const replPassword = "repl:pw'with\\odd chars"
-	replRules := []HBARule{
-		{Type: "host", Database: HBAReplication, User: "repl", Address: "127.0.0.1", Method: "scram-sha-256"},
+	replRules := []hba.Rule{
+		{Type: "host", Database: hba.Replication, User: "repl", Address: "127.0.0.1", Method: "scram-sha-256"},
 		{Type: "host", Database: "postgres", User: "repl", Address: "127.0.0.1", Method: "scram-sha-256"},
 	}
 	configure := func(c *Cluster) {
@@ -647,7 +650,7 @@ func TestCloneFailoverRewind(t *testing.T) {
 		t.Fatal(err)
 	}
 	pdb := connect(t, ctx, p.Cluster, "postgres")
-	if _, err := pdb.EnsureRole(ctx, Role{Name: "repl", Login: true, Replication: true, Password: replPassword}); err != nil {
+	if _, err := pdb.EnsureRole(ctx, roles.Spec{Name: "repl", Login: true, Replication: true, Password: replPassword}); err != nil {
 		t.Fatal(err)
 	}
 	if err := pdb.GrantRewind(ctx, "repl"); err != nil {

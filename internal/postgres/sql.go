@@ -18,12 +18,13 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pgcharm/postgresql/internal/roles"
 	"github.com/pgcharm/postgresql/internal/wal"
 )
 
 // DB is a connection to the local server as the postgres superuser, made
 // through the unix socket with peer authentication: pg_hba.conf's first
-// line (see RenderHBA) maps the OS users root and postgres to the postgres
+// line (see hba.Render) maps the OS users root and postgres to the postgres
 // role through pg_ident.conf's "juju" map, so hooks need no password.
 type DB struct {
 	conn    *pgx.Conn
@@ -64,19 +65,7 @@ func ident(name string) string { return pgx.Identifier{name}.Sanitize() }
 
 func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
-// Role is the desired state of a role.
-type Role struct {
-	Name                                                string
-	Login, Superuser, Replication, CreateDB, CreateRole bool
-	// Password: empty means the role has no password (peer or cert only).
-	// It is stored as a SCRAM-SHA-256 verifier computed here, so the
-	// plaintext never reaches the server, its logs or pg_stat_activity.
-	// Charm-generated passwords are ASCII; non-ASCII ones are refused
-	// because clients normalise them (SASLprep) before hashing.
-	Password string
-}
-
-func attrs(r Role) string {
+func attrs(r roles.Spec) string {
 	flag := func(on bool, name string) string {
 		if on {
 			return name
@@ -92,7 +81,7 @@ func attrs(r Role) string {
 // EnsureRole creates or alters a role to match r and reports whether
 // anything changed. The password is only rewritten when it no longer
 // matches the stored verifier, so repeated hooks change nothing.
-func (db *DB) EnsureRole(ctx context.Context, r Role) (bool, error) {
+func (db *DB) EnsureRole(ctx context.Context, r roles.Spec) (bool, error) {
 	if r.Name == "" {
 		return false, errors.New("ensure role: empty name")
 	}
@@ -101,7 +90,7 @@ func (db *DB) EnsureRole(ctx context.Context, r Role) (bool, error) {
 			return false, fmt.Errorf("ensure role %s: the password must be printable ASCII", r.Name)
 		}
 	}
-	var cur Role
+	var cur roles.Spec
 	var stored *string
 	err := db.conn.QueryRow(ctx, `SELECT rolcanlogin, rolsuper, rolreplication, rolcreatedb, rolcreaterole, rolpassword
 		FROM pg_authid WHERE rolname = $1`, r.Name).Scan(&cur.Login, &cur.Superuser, &cur.Replication, &cur.CreateDB, &cur.CreateRole, &stored)

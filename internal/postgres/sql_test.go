@@ -3,6 +3,8 @@ package postgres
 import (
 	"errors"
 	"testing"
+
+	"github.com/pgcharm/postgresql/internal/roles"
 )
 
 func TestRolesDatabasesExtensions(t *testing.T) {
@@ -11,7 +13,7 @@ func TestRolesDatabasesExtensions(t *testing.T) {
 	c := newCluster(t, ctx, v)
 	db := connect(t, ctx, c.Cluster, "postgres")
 
-	if changed, err := db.EnsureRole(ctx, Role{Name: `Mixed "Case" role`, Login: true, Password: "pw1"}); err != nil || !changed {
+	if changed, err := db.EnsureRole(ctx, roles.Spec{Name: `Mixed "Case" role`, Login: true, Password: "pw1"}); err != nil || !changed {
 		t.Fatalf("create: %v %v", changed, err)
 	}
 	var super, canLogin, createDB bool
@@ -28,32 +30,32 @@ func TestRolesDatabasesExtensions(t *testing.T) {
 	if super || !canLogin || createDB || pw == nil || !scramMatches(*pw, "pw1") {
 		t.Errorf("created role: super=%v login=%v createdb=%v pw=%v", super, canLogin, createDB, pw)
 	}
-	if changed, err := db.EnsureRole(ctx, Role{Name: `Mixed "Case" role`, Login: true, CreateDB: true, Password: "pw1"}); err != nil || !changed {
+	if changed, err := db.EnsureRole(ctx, roles.Spec{Name: `Mixed "Case" role`, Login: true, CreateDB: true, Password: "pw1"}); err != nil || !changed {
 		t.Fatalf("alter attributes: %v %v", changed, err)
 	}
 	read()
 	if !createDB || !scramMatches(*pw, "pw1") {
 		t.Errorf("after attribute change: createdb=%v", createDB)
 	}
-	if changed, err := db.EnsureRole(ctx, Role{Name: `Mixed "Case" role`, Login: true, CreateDB: true, Password: "pw2"}); err != nil || !changed {
+	if changed, err := db.EnsureRole(ctx, roles.Spec{Name: `Mixed "Case" role`, Login: true, CreateDB: true, Password: "pw2"}); err != nil || !changed {
 		t.Fatalf("new password: %v %v", changed, err)
 	}
 	read()
 	if !scramMatches(*pw, "pw2") {
 		t.Error("password not changed")
 	}
-	if changed, err := db.EnsureRole(ctx, Role{Name: `Mixed "Case" role`, Login: true, CreateDB: true}); err != nil || !changed {
+	if changed, err := db.EnsureRole(ctx, roles.Spec{Name: `Mixed "Case" role`, Login: true, CreateDB: true}); err != nil || !changed {
 		t.Fatalf("remove password: %v %v", changed, err)
 	}
 	read()
 	if pw != nil {
 		t.Error("password not removed")
 	}
-	if _, err := db.EnsureRole(ctx, Role{Name: "x", Password: "naïve"}); err == nil {
+	if _, err := db.EnsureRole(ctx, roles.Spec{Name: "x", Password: "naïve"}); err == nil {
 		t.Error("non-ASCII password accepted")
 	}
 
-	if _, err := db.EnsureRole(ctx, Role{Name: "admins"}); err != nil {
+	if _, err := db.EnsureRole(ctx, roles.Spec{Name: "admins"}); err != nil {
 		t.Fatal(err)
 	}
 	if changed, err := db.GrantRole(ctx, "admins", `Mixed "Case" role`); err != nil || !changed {

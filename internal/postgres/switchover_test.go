@@ -4,6 +4,9 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/pgcharm/postgresql/internal/hba"
+	"github.com/pgcharm/postgresql/internal/roles"
 )
 
 // newPair makes a primary with a streaming standby cloned from it: the
@@ -12,8 +15,8 @@ import (
 func newPair(t *testing.T, ctx context.Context, v string) (p, s *Cluster, password string) {
 	t.Helper()
 	password = "switch-over-pw"
-	rules := []HBARule{
-		{Type: "host", Database: HBAReplication, User: "repl", Address: "127.0.0.1", Method: "scram-sha-256"},
+	rules := []hba.Rule{
+		{Type: "host", Database: hba.Replication, User: "repl", Address: "127.0.0.1", Method: "scram-sha-256"},
 		{Type: "host", Database: "postgres", User: "repl", Address: "127.0.0.1", Method: "scram-sha-256"},
 	}
 	configure := func(c *Cluster) {
@@ -33,7 +36,7 @@ func newPair(t *testing.T, ctx context.Context, v string) (p, s *Cluster, passwo
 		t.Fatal(err)
 	}
 	db := connect(t, ctx, p, "postgres")
-	if _, err := db.EnsureRole(ctx, Role{Name: "repl", Login: true, Replication: true, Password: password}); err != nil {
+	if _, err := db.EnsureRole(ctx, roles.Spec{Name: "repl", Login: true, Replication: true, Password: password}); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.GrantRewind(ctx, "repl"); err != nil {

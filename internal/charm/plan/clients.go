@@ -9,8 +9,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/pgcharm/postgresql/internal/hba"
 	"github.com/pgcharm/postgresql/internal/pgsql"
-	"github.com/pgcharm/postgresql/internal/postgres"
 )
 
 // ClientRelation is one db or db-admin relation as observed in the hook.
@@ -153,15 +153,15 @@ func UnitSubnets(bag map[string]string) []netip.Prefix {
 
 // HBARules admit the client's subnets to its own database as its own user (db-admin
 // clients: every database). A refused database admits nobody.
-func (c Client) HBARules() []postgres.HBARule {
+func (c Client) HBARules() []hba.Rule {
 	if !c.Admit {
 		return nil
 	}
-	var rules []postgres.HBARule
+	var rules []hba.Rule
 	for _, p := range c.Subnets {
-		r := postgres.HBARule{Type: "host", Database: c.Request.Database, User: c.User, Address: p.String(), Method: "scram-sha-256"}
+		r := hba.Rule{Type: "host", Database: c.Request.Database, User: c.User, Address: p.String(), Method: "scram-sha-256"}
 		if c.Admin() {
-			r.Database = postgres.HBAAll
+			r.Database = hba.All
 		}
 		rules = append(rules, r)
 	}
@@ -169,10 +169,10 @@ func (c Client) HBARules() []postgres.HBARule {
 }
 
 // ClientRules are the pg_hba rules of every client, in a stable order.
-func ClientRules(clients []Client) []postgres.HBARule {
+func ClientRules(clients []Client) []hba.Rule {
 	sorted := append([]Client(nil), clients...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].ID < sorted[j].ID })
-	var rules []postgres.HBARule
+	var rules []hba.Rule
 	for _, c := range sorted {
 		rules = append(rules, c.HBARules()...)
 	}

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pgcharm/postgresql/internal/hba"
 	"github.com/pgcharm/postgresql/internal/pgsql"
-	"github.com/pgcharm/postgresql/internal/postgres"
 )
 
 func rel(ep, app string, units map[string]map[string]string) ClientRelation {
@@ -71,7 +71,7 @@ func TestDecideClientAdmin(t *testing.T) {
 		t.Fatalf("%+v", c)
 	}
 	r := c.HBARules()
-	if len(r) != 1 || r[0].Database != postgres.HBAAll || r[0].Address != "10.2.0.9/32" {
+	if len(r) != 1 || r[0].Database != hba.All || r[0].Address != "10.2.0.9/32" {
 		t.Errorf("admin rules %+v", r)
 	}
 	if d := Publish(c, Server{State: pgsql.StateMaster, Host: "h", Port: "5432", Master: "h"}, "pw"); d["schema_user"] != "" || d["user"] != "jujuadmin_pgbouncer" {

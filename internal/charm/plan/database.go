@@ -8,8 +8,9 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/pgcharm/postgresql/internal/hba"
 	"github.com/pgcharm/postgresql/internal/pgclient"
-	"github.com/pgcharm/postgresql/internal/postgres"
+	"github.com/pgcharm/postgresql/internal/roles"
 )
 
 // The database relation (postgresql_client interface): what each client asked for, who
@@ -149,28 +150,28 @@ func (c DatabaseClient) grants() string {
 }
 
 // Role is the user the client gets: never a superuser unless asked and allowed.
-func (c DatabaseClient) Role(password string) postgres.Role {
-	return postgres.Role{Name: c.User, Login: true, Superuser: c.Superuser, CreateDB: c.CreateDB, Password: password}
+func (c DatabaseClient) Role(password string) roles.Spec {
+	return roles.Spec{Name: c.User, Login: true, Superuser: c.Superuser, CreateDB: c.CreateDB, Password: password}
 }
 
 // HBARules admit the client's subnets to its database as its user. Nothing else opens
 // pg_hba: external-node-connectivity is not a reason to.
-func (c DatabaseClient) HBARules() []postgres.HBARule {
+func (c DatabaseClient) HBARules() []hba.Rule {
 	if !c.Admit {
 		return nil
 	}
-	var rules []postgres.HBARule
+	var rules []hba.Rule
 	for _, p := range c.Subnets {
-		rules = append(rules, postgres.HBARule{Type: "host", Database: c.Request.Database, User: c.User, Address: p.String(), Method: "scram-sha-256"})
+		rules = append(rules, hba.Rule{Type: "host", Database: c.Request.Database, User: c.User, Address: p.String(), Method: "scram-sha-256"})
 	}
 	return rules
 }
 
 // DatabaseRules are the pg_hba rules of every database client, in a stable order.
-func DatabaseRules(clients []DatabaseClient) []postgres.HBARule {
+func DatabaseRules(clients []DatabaseClient) []hba.Rule {
 	sorted := append([]DatabaseClient(nil), clients...)
 	sort.Slice(sorted, func(i, j int) bool { return relLess(sorted[i].ID, sorted[j].ID) })
-	var rules []postgres.HBARule
+	var rules []hba.Rule
 	for _, c := range sorted {
 		rules = append(rules, c.HBARules()...)
 	}

@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/pgcharm/postgresql/internal/hba"
 	"github.com/pgcharm/postgresql/internal/pgclient"
 	"github.com/pgcharm/postgresql/internal/pgsql"
-	"github.com/pgcharm/postgresql/internal/postgres"
 )
 
 // tls_required: clients must use TLS. The charm's rules for clients (the db, db-admin and
@@ -15,11 +15,11 @@ import (
 // connection without TLS is refused.
 
 // ClientTLS makes the client rules hostssl when TLS is required.
-func ClientTLS(rules []postgres.HBARule, required bool) []postgres.HBARule {
+func ClientTLS(rules []hba.Rule, required bool) []hba.Rule {
 	if !required {
 		return rules
 	}
-	out := make([]postgres.HBARule, 0, len(rules))
+	out := make([]hba.Rule, 0, len(rules))
 	for _, r := range rules {
 		if r.Raw == "" && r.Type == "host" {
 			r.Type = "hostssl"
@@ -45,7 +45,7 @@ func CheckTLSOnlyAuth(extraPgAuth string, required bool) error {
 	if !required {
 		return nil
 	}
-	lines := postgres.NonTLSLines(extraPgAuth)
+	lines := hba.NonTLSLines(extraPgAuth)
 	if len(lines) == 0 {
 		return nil
 	}

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pgcharm/postgresql/internal/postgres"
+	"github.com/pgcharm/postgresql/internal/hba"
 )
 
 func TestStatusWaitsForTheCA(t *testing.T) {
@@ -18,7 +18,7 @@ func TestStatusWaitsForTheCA(t *testing.T) {
 }
 
 func TestClientTLS(t *testing.T) {
-	rules := []postgres.HBARule{
+	rules := []hba.Rule{
 		{Type: "host", Database: "app", User: "juju_app", Address: "10.0.0.5/32", Method: "scram-sha-256"},
 		{Type: "hostssl", Database: "all", User: "all", Address: "10.0.0.6/32", Method: "scram-sha-256"},
 		{Raw: "host all all 10.0.0.0/8 scram-sha-256"},

@@ -1,4 +1,4 @@
-package postgres
+package hba
 
 import (
 	"net/netip"
@@ -9,10 +9,10 @@ import (
 // TCP connections without TLS: host, hostnossl, hostgssenc and hostnogssenc lines whose
 // method is anything but reject. hostssl, local and reject lines, which cannot admit a
 // connection in the clear over the network, are not among them. Lines are numbered
-// from 1, as CheckRawHBA names them.
+// from 1, as CheckRaw names them.
 func NonTLSLines(text string) (lines []int) {
 	for i, line := range strings.Split(text, "\n") {
-		f, err := hbaFields(line)
+		f, err := splitFields(line)
 		if err != nil || len(f) == 0 {
 			continue
 		}
