@@ -26,51 +26,6 @@ var actionHandlers = map[string]func(context.Context) error{
 	"wal-e-verify":        walEVerify,
 }
 
-// switchover makes another unit primary without losing data: the leader records it, the
-// old primary stops (sending its last WAL to the standbys), the new one promotes once the
-// old one reports it stopped, and the old one rewinds to follow.
-func switchover(ctx context.Context) error {
-	var p struct {
-		Master string `json:"master"`
-	}
-	if err := goops.GetActionParams(&p); err != nil {
-		return err
-	}
-	j, err := observeJuju("")
-	if err != nil {
-		return err
-	}
-	if !j.Leader {
-		return errors.New("switchover must be run on the leader unit")
-	}
-	app := parseAppState(j.AppBag)
-	if p.Master == app.Primary {
-		return goops.SetActionResults(map[string]string{"result": p.Master + " is already master"})
-	}
-	var hasData bool
-	if data, ok := j.Peers[p.Master]; ok {
-		rep, _ := parseUnitReport(p.Master, data)
-		hasData = rep.HasData
-	} else if p.Master == j.Unit {
-		hasData = j.Self[keyHasData] == "true"
-	} else {
-		return fmt.Errorf("%s is not a unit of this application", p.Master)
-	}
-	if !hasData {
-		return fmt.Errorf("%s holds no database yet; wait until it is a live secondary", p.Master)
-	}
-	app.Primary = p.Master
-	if err := relationSet(j.PeerID, true, app.data()); err != nil {
-		return err
-	}
-	// The leader's own write wakes every unit but itself: when it is the old primary it
-	// steps down here, as any hook would.
-	if err := reconcile(ctx, "switchover"); err != nil {
-		return err
-	}
-	return goops.SetActionResults(map[string]string{"result": "Initiated switchover of master to " + p.Master})
-}
-
 // errNotStandby keeps the original charm's wording, which operators' runbooks match.
 //
 //lint:ignore ST1005 the original charm's action message

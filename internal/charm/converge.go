@@ -14,7 +14,6 @@ import (
 	"github.com/pgcharm/postgresql/internal/pki"
 	"github.com/pgcharm/postgresql/internal/postgres"
 	"github.com/pgcharm/postgresql/internal/roles"
-	"github.com/pgcharm/postgresql/internal/wal"
 )
 
 // maxSteps bounds how many steps one hook takes: a unit goes from nothing to a running
@@ -54,8 +53,9 @@ func (r *hookRun) converge() (bool, error) {
 		_ = goops.SetUnitStatus(goops.StatusName(dec.Status.Name), dec.Status.Message)
 		if err := r.apply(dec.Step, target); err != nil {
 			var alive *upstreamAlive
-			if errors.As(err, &alive) {
-				r.why.Local = plan.Status{Name: plan.StatusWaiting, Message: alive.Error()}
+			var short *notCaughtUp
+			if errors.As(err, &alive) || errors.As(err, &short) {
+				r.why.Local = plan.Status{Name: plan.StatusWaiting, Message: err.Error()}
 				return false, nil
 			}
 			return false, fmt.Errorf("%s: %w", dec.Step, err)
@@ -132,6 +132,9 @@ func (r *hookRun) apply(step plan.Step, t plan.Target) error {
 		return postgres.Start(ctx, l.Cluster)
 	case plan.StepPromote:
 		if err := r.awaitUpstreamStopped(); err != nil {
+			return err
+		}
+		if err := r.awaitFinalWAL(); err != nil {
 			return err
 		}
 		return postgres.Promote(ctx, l.Cluster)
@@ -268,36 +271,29 @@ func (r *hookRun) settled() error {
 // measure reads a peer's role, timeline and WAL position from its server, verified
 // against the application's CA.
 func measure(ctx context.Context, address, password string, ca *pki.CA) (plan.Unit, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	conn, err := connectPeer(ctx, address, password, ca)
+	f, err := measurePeer(ctx, address, password, ca)
 	if err != nil {
 		return plan.Unit{}, err
 	}
-	defer conn.Close(ctx)
-	var inRecovery bool
-	var tli int64
-	var lsn string
-	err = conn.QueryRow(ctx, `SELECT pg_is_in_recovery(),
-		CASE WHEN pg_is_in_recovery() THEN greatest(
-			coalesce((SELECT received_tli FROM pg_stat_wal_receiver), 0),
-			(SELECT timeline_id FROM pg_control_checkpoint()))
-		ELSE (SELECT timeline_id FROM pg_control_checkpoint()) END,
-		CASE WHEN pg_is_in_recovery() THEN greatest(
-			coalesce(pg_last_wal_receive_lsn(), '0/0'), coalesce(pg_last_wal_replay_lsn(), '0/0'))::text
-		ELSE pg_current_wal_lsn()::text END`).Scan(&inRecovery, &tli, &lsn)
-	if err != nil {
-		return plan.Unit{}, err
-	}
-	pos, err := wal.ParseLSN(lsn)
-	if err != nil {
-		return plan.Unit{}, err
-	}
-	u := plan.Unit{Timeline: uint32(tli), LSN: pos, Role: plan.RolePrimary}
-	if inRecovery {
+	u := plan.Unit{Timeline: uint32(f.Timeline), LSN: max(f.CurrentLSN, f.FlushLSN), Role: plan.RolePrimary}
+	if f.InRecovery {
 		u.Role = plan.RoleStandby
 	}
 	return u, nil
+}
+
+// measurePeer reads a peer server's facts over a connection verified against the CA.
+func measurePeer(ctx context.Context, address, password string, ca *pki.CA) (*postgres.Facts, error) {
+	if ca == nil {
+		return nil, errors.New("no CA yet")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	cfg, err := peerConnConfig(address, password, ca.Pool())
+	if err != nil {
+		return nil, err
+	}
+	return postgres.Measure(ctx, cfg)
 }
 
 // upstreamAlive is why a standby chosen as primary does not promote yet.

@@ -1,0 +1,104 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgcharm/postgresql/internal/jujusim/simtest"
+	"github.com/pgcharm/postgresql/internal/wal"
+)
+
+// TestSwitchoverReplayPaused: a switchover to a standby whose replay is paused
+// (replication-pause) never promotes it short. With a short timeout the action fails with
+// the reason and nothing changes: the old primary keeps serving, its last rows included.
+// With a longer one it waits; once replay is resumed on the target the switchover goes
+// through, the action reports both positions, and the new primary holds every row the
+// old one acknowledged.
+func TestSwitchoverReplayPaused(t *testing.T) {
+	s, _ := newSim(t, "swpause")
+	s.Run("deploy", postgresqlCharm(t), "postgresql", "-n", "3", "--storage", "pgdata=1G")
+	primary, standbys := expectRoles(t, s, "postgresql", 2)
+	leader := s.Leader("", "postgresql")
+	target := standbys[0]
+	if target == leader {
+		target = standbys[1] // the action runs on the leader; replication-resume must run beside it
+	}
+	t.Logf("primary %s, leader %s, target %s", primary, leader, target)
+
+	psql(s, primary, "CREATE TABLE acked (id int PRIMARY KEY); INSERT INTO acked SELECT generate_series(1, 100)")
+	eventually(t, 30*time.Second, "the first rows on "+target, func() bool {
+		out, err := psqlE(s, target, "SELECT count(*) FROM acked")
+		return err == nil && out == "100"
+	})
+	if res := s.RunAction(target, "replication-pause"); res.Status != "completed" || res.Results["result"] != "Paused" {
+		t.Fatalf("replication-pause: %+v", res)
+	}
+	// The old primary's last rows: acknowledged, streamed to the target, not replayed there.
+	psql(s, primary, "INSERT INTO acked SELECT generate_series(101, 200)")
+
+	// A short timeout: the action fails with the reason and changes nothing.
+	res := s.RunAction(leader, "switchover", "master="+target, "timeout=3")
+	if res.Status != "failed" || !strings.Contains(res.Message, "paused") || !strings.Contains(res.Message, "nothing changed") {
+		t.Fatalf("switchover to a paused standby: %+v", res)
+	}
+	if p, _ := expectRoles(t, s, "postgresql", 2); p != primary {
+		t.Fatalf("after the refused switchover the primary is %s, want %s", p, primary)
+	}
+	psql(s, primary, "INSERT INTO acked VALUES (201)")
+	if out, _ := psqlE(s, target, "SELECT count(*) FROM acked"); out != "100" {
+		t.Errorf("the paused target shows %s rows, want 100 (its replay is paused)", out)
+	}
+
+	// A longer timeout: the action waits; replay resumes beside it and the switchover
+	// completes with every row.
+	done := make(chan simtest.ActionResult, 1)
+	go func() {
+		out, _, _ := s.RunE("run", leader, "switchover", "master="+target, "timeout=300", "--format=json")
+		var r map[string]simtest.ActionResult
+		_ = json.Unmarshal([]byte(out), &r)
+		done <- r[leader]
+	}()
+	time.Sleep(5 * time.Second)
+	select {
+	case r := <-done:
+		t.Fatalf("the switchover did not wait for the paused target: %+v", r)
+	default:
+	}
+	if out, err := psqlE(s, primary, "INSERT INTO acked VALUES (202) RETURNING id"); err != nil || !strings.Contains(out, "202") {
+		t.Fatalf("the primary stopped taking writes while the switchover waited: %q %v", out, err)
+	}
+	if res := s.RunAction(target, "replication-resume"); res.Status != "completed" || res.Results["result"] != "Resumed" {
+		t.Fatalf("replication-resume: %+v", res)
+	}
+	var sw simtest.ActionResult
+	select {
+	case sw = <-done:
+	case <-time.After(5 * time.Minute):
+		t.Fatal("the switchover did not finish after replay resumed")
+	}
+	if sw.Status != "completed" || sw.Results["result"] != "Initiated switchover of master to "+target {
+		t.Fatalf("switchover after resume: %+v", sw)
+	}
+	oldLSN, err1 := wal.ParseLSN(fmt.Sprint(sw.Results["old-primary-lsn"]))
+	newLSN, err2 := wal.ParseLSN(fmt.Sprint(sw.Results["new-primary-lsn"]))
+	if err1 != nil || err2 != nil || oldLSN == 0 || newLSN < oldLSN {
+		t.Fatalf("switchover positions: old-primary-lsn %v, new-primary-lsn %v (%v, %v)",
+			sw.Results["old-primary-lsn"], sw.Results["new-primary-lsn"], err1, err2)
+	}
+	t.Logf("switchover: old primary at %s, new primary had replayed %s", oldLSN, newLSN)
+	s.Run("wait")
+	if p, _ := expectRoles(t, s, "postgresql", 2); p != target {
+		t.Fatalf("after the switchover the primary is %s, want %s", p, target)
+	}
+	if out := psql(s, target, "SELECT count(*) || ' ' || max(id) FROM acked"); out != "202 202" {
+		t.Fatalf("the new primary holds %q rows (count max), want every acknowledged row: 202 202", out)
+	}
+	psql(s, target, "INSERT INTO acked VALUES (203)")
+	eventually(t, 60*time.Second, "the old primary to follow the new one", func() bool {
+		out, err := psqlE(s, primary, "SELECT count(*) FROM acked")
+		return err == nil && out == "203"
+	})
+}
