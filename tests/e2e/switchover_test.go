@@ -70,6 +70,10 @@ func TestSwitchoverReplayPaused(t *testing.T) {
 	if p, _ := expectRoles(t, s, "postgresql", 2); p != target {
 		t.Fatalf("after the switchover the primary is %s, want %s", p, target)
 	}
+	// The target promoted through the final-WAL check, on the old primary's own word.
+	if log := s.Run("debug-log"); !strings.Contains(log, "promotion: replaying "+primary+"'s WAL up to its final position") {
+		t.Errorf("%s promoted without waiting for %s's final WAL", target, primary)
+	}
 	if out := psql(s, target, "SELECT count(*) || ' ' || max(id) FROM acked"); out != "202 202" {
 		t.Fatalf("the new primary holds %q rows (count max), want every acknowledged row: 202 202", out)
 	}
