@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/pgcharm/postgresql/internal/archive/store"
+	"github.com/pgcharm/postgresql/internal/atomicfile"
 	"github.com/pgcharm/postgresql/internal/wal"
 )
 
@@ -255,11 +256,10 @@ func (a *Archive) pushAhead(ctx context.Context, walDir, name, pgdata string, sy
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("marker: %w", err)
 	}
-	tmp := filepath.Join(dir, "."+name+".tmp")
-	if err := os.WriteFile(tmp, []byte(a.Store.String()+"\n"), 0o600); err != nil {
+	if err := atomicfile.Write(ctx, filepath.Join(dir, name), strings.NewReader(a.Store.String()+"\n"), 0o600, nil); err != nil {
 		return fmt.Errorf("marker: %w", err)
 	}
-	return os.Rename(tmp, filepath.Join(dir, name))
+	return nil
 }
 
 // findWAL lists the archive objects holding the WAL file name, in any compression.

@@ -493,7 +493,7 @@ func restorePrimary(ctx context.Context, j *jujuFacts, l *localFacts, a *archive
 	if c == nil {
 		return nil, errors.New("PostgreSQL is not set up on this unit yet; wait until it is active")
 	}
-	uid, gid, err := postgresIDs()
+	uid, gid, err := postgres.UserIDs()
 	if err != nil {
 		return nil, err
 	}

@@ -11,17 +11,16 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/gruyaume/goops"
 
 	"github.com/pgcharm/postgresql/internal/archive"
 	"github.com/pgcharm/postgresql/internal/archive/store"
+	"github.com/pgcharm/postgresql/internal/atomicfile"
 	"github.com/pgcharm/postgresql/internal/charm/plan"
 	"github.com/pgcharm/postgresql/internal/postgres"
 )
@@ -330,23 +329,10 @@ func installCharmTools() error {
 		return err
 	}
 	defer in.Close()
-	tmp, err := os.CreateTemp(charmToolsDir, ".pgcharm-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := io.Copy(tmp, in); err != nil {
-		tmp.Close()
+	if err := atomicfile.Write(context.Background(), charmToolsBin, in, 0o755, nil); err != nil {
 		return fmt.Errorf("install the archive tools: %w", err)
 	}
-	if err := tmp.Chmod(0o755); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), charmToolsBin)
+	return nil
 }
 
 func sameFile(a, b string) (bool, error) {
@@ -389,7 +375,7 @@ func writeArchiveConfig(path string, c archive.Config) error {
 	if err != nil {
 		return err
 	}
-	uid, gid, err := postgresIDs()
+	uid, gid, err := postgres.UserIDs()
 	if err != nil {
 		return err
 	}
@@ -399,53 +385,17 @@ func writeArchiveConfig(path string, c archive.Config) error {
 	return nil
 }
 
-func postgresIDs() (int, int, error) {
-	u, err := user.Lookup(postgres.OSUser)
-	if err != nil {
-		return 0, 0, err
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	return uid, gid, nil
-}
-
-// writeIfChanged replaces path atomically unless it already holds data with this mode and
-// owner (uid -1: root's).
+// writeIfChanged replaces path atomically unless it already holds data; the file gets
+// mode and owner either way (uid -1: root's).
 func writeIfChanged(path string, data []byte, mode os.FileMode, uid, gid int) error {
 	if uid < 0 {
 		uid, gid = 0, 0
 	}
-	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
-		if st, err := os.Stat(path); err == nil && st.Mode().Perm() == mode {
-			if ownedBy(st, uid, gid) {
-				return nil
-			}
-		}
-	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chown(uid, gid); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	_, err := atomicfile.WriteIfChanged(path, data, mode, &atomicfile.Owner{UID: uid, GID: gid})
+	return err
 }
 
 func removeIfExists(path string) error {
@@ -453,11 +403,6 @@ func removeIfExists(path string) error {
 		return err
 	}
 	return nil
-}
-
-func ownedBy(st os.FileInfo, uid, gid int) bool {
-	s, ok := st.Sys().(*syscall.Stat_t)
-	return ok && int(s.Uid) == uid && int(s.Gid) == gid
 }
 
 // standbyRestoreCommand keeps a settled standby's restore_command in line with the archive

@@ -353,7 +353,7 @@ func ownDataDir(ctx context.Context, dataDir string) error {
 	if os.Geteuid() != 0 {
 		return nil
 	}
-	uid, gid, err := postgresIDs()
+	uid, gid, err := UserIDs()
 	if err != nil {
 		return err
 	}

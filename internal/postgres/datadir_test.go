@@ -16,7 +16,7 @@ func TestPrepareDataDirRefusesPlantedLink(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (chown to postgres)")
 	}
-	if _, _, err := postgresIDs(); err != nil {
+	if _, _, err := UserIDs(); err != nil {
 		t.Skip("needs the postgres user")
 	}
 	base := t.TempDir()
@@ -48,7 +48,7 @@ func TestPrepareDataDirRefusesPlantedLink(t *testing.T) {
 	if err := prepareDataDir(data); err != nil {
 		t.Fatal(err)
 	}
-	uid, _, _ := postgresIDs()
+	uid, _, _ := UserIDs()
 	if fi, err := os.Lstat(data); err != nil || !fi.IsDir() || int(fi.Sys().(*syscall.Stat_t).Uid) != uid || fi.Mode().Perm() != 0o700 {
 		t.Errorf("data directory: %v %v", fi, err)
 	}

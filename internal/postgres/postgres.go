@@ -19,12 +19,12 @@ import (
 	"os"
 	"os/exec"
 	"os/user"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/pgcharm/postgresql/internal/atomicfile"
 	"github.com/pgcharm/postgresql/internal/safefs"
 )
 
@@ -118,8 +118,8 @@ func ChildEnv(asPostgres bool, extra ...string) []string {
 		"HOME=" + home}, extra...)
 }
 
-// postgresIDs returns the uid and gid of the postgres OS user.
-func postgresIDs() (int, int, error) {
+// UserIDs returns the uid and gid of the postgres OS user.
+func UserIDs() (int, int, error) {
 	u, err := user.Lookup(OSUser)
 	if err != nil {
 		return 0, 0, fmt.Errorf("look up OS user %s: %w", OSUser, err)
@@ -135,69 +135,19 @@ func postgresIDs() (int, int, error) {
 	return uid, gid, nil
 }
 
-// writeFileAtomic replaces path with data through a temporary file in the
-// same directory, so that PostgreSQL never reads a half-written file. It
-// reports whether the content changed; an unchanged file is left alone (its
-// mode and owner are still corrected).
+// writeFileAtomic replaces path with data (atomicfile.WriteIfChanged), so that PostgreSQL
+// never reads a half-written file; owned gives it to postgres (when running as root). It
+// reports whether the content changed.
 func writeFileAtomic(path string, data []byte, perm os.FileMode, owned bool) (bool, error) {
-	uid, gid := -1, -1
+	var owner *atomicfile.Owner
 	if owned && os.Geteuid() == 0 {
-		var err error
-		if uid, gid, err = postgresIDs(); err != nil {
+		uid, gid, err := UserIDs()
+		if err != nil {
 			return false, err
 		}
+		owner = &atomicfile.Owner{UID: uid, GID: gid}
 	}
-	// The directory may be postgres's (conf.d): a link planted at path is replaced by the
-	// rename below, never read, chmodded or chowned.
-	if f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0); err == nil {
-		old, rerr := io.ReadAll(io.LimitReader(f, int64(len(data))+1))
-		fi, serr := f.Stat()
-		if rerr == nil && serr == nil && fi.Mode().IsRegular() && bytes.Equal(old, data) {
-			err := f.Chmod(perm)
-			if err == nil && uid >= 0 {
-				err = f.Chown(uid, gid)
-			}
-			f.Close()
-			return false, err
-		}
-		f.Close()
-	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return false, fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return false, fmt.Errorf("write %s: %w", path, err)
-	}
-	if uid >= 0 {
-		if err := f.Chown(uid, gid); err != nil {
-			f.Close()
-			return false, fmt.Errorf("write %s: %w", path, err)
-		}
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return false, fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return false, fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return false, fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return false, fmt.Errorf("write %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return true, nil
+	return atomicfile.WriteIfChanged(path, data, perm, owner)
 }
 
 // readNoFollow reads a regular file that must not be a link: configuration directories are
@@ -234,7 +184,7 @@ func chownOpen(d *safefs.Dir) error {
 	if os.Geteuid() != 0 {
 		return nil
 	}
-	uid, gid, err := postgresIDs()
+	uid, gid, err := UserIDs()
 	if err != nil {
 		return err
 	}
@@ -246,7 +196,7 @@ func chownPostgres(path string) error {
 	if os.Geteuid() != 0 {
 		return nil
 	}
-	uid, gid, err := postgresIDs()
+	uid, gid, err := UserIDs()
 	if err != nil {
 		return err
 	}

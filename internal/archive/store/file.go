@@ -9,10 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/pgcharm/postgresql/internal/atomicfile"
 )
 
-// tmpMark begins the names of files being written; List never shows them.
-const tmpMark = ".tmp-"
+// tmpMark begins the names of files being written (atomicfile's temporary files); List
+// never shows them.
+const tmpMark = atomicfile.TempPrefix
 
 // fileStore keeps objects as files under a directory. Put writes a temporary file in the target
 // directory, syncs it, renames it into place and syncs the directory, so a crash leaves either
@@ -52,45 +55,7 @@ func (s *fileStore) Put(ctx context.Context, name string, r io.Reader) (err erro
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, tmpMark+filepath.Base(p)+"-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err = io.Copy(f, ctxReader{ctx, r}); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Chmod(tmp, 0o640); err != nil {
-		return err
-	}
-	if err = ctx.Err(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, p); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return atomicfile.Write(ctx, p, ctxReader{ctx, r}, 0o640, nil)
 }
 
 // ctxReader stops a copy once the context is done.
