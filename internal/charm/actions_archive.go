@@ -813,14 +813,12 @@ func archiveNow(ctx context.Context, c *postgres.Cluster) {
 		return
 	}
 	defer db.Close(ctx)
-	if _, err := db.Conn().Exec(ctx, "SELECT pg_switch_wal()"); err != nil {
+	if err := db.SwitchWAL(ctx); err != nil {
 		return
 	}
 	for range 30 {
-		var ok bool
-		err := db.Conn().QueryRow(ctx, `SELECT last_failed_time IS NULL OR last_archived_time > last_failed_time
-			FROM pg_stat_archiver`).Scan(&ok)
-		if err != nil || ok {
+		st, err := db.Archiver(ctx)
+		if err != nil || !st.Failing {
 			return
 		}
 		time.Sleep(500 * time.Millisecond)

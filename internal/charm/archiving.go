@@ -278,15 +278,12 @@ func (r *hookRun) archiverHealth() string {
 		return ""
 	}
 	defer db.Close(r.ctx)
-	var failing bool
-	var lastFailed string
-	err = db.Conn().QueryRow(r.ctx, `SELECT coalesce(last_failed_time > coalesce(last_archived_time, 'epoch'), false),
-		coalesce(last_failed_wal, '') FROM pg_stat_archiver`).Scan(&failing, &lastFailed)
+	st, err := db.Archiver(r.ctx)
 	if err != nil {
-		goops.LogWarningf("read pg_stat_archiver: %v", err)
+		goops.LogWarningf("%v", err)
 		return ""
 	}
-	return plan.ArchiverHealth(failing, lastFailed, len(ready), readyBacklog)
+	return plan.ArchiverHealth(st.Failing, st.LastFailedWAL, len(ready), readyBacklog)
 }
 
 // backupSchedule keeps the cron entry on the primary only.

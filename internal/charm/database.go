@@ -290,23 +290,13 @@ func provisionDatabase(ctx context.Context, cluster *postgres.Cluster, db *postg
 	if _, err := db.EnsureRole(ctx, c.Role(password)); err != nil {
 		return err
 	}
-	rows, err := db.Conn().Query(ctx, `SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
-		JOIN pg_roles u ON u.oid = m.member WHERE u.rolname = $1`, c.User)
+	groups, err := db.Memberships(ctx, c.User)
 	if err != nil {
-		return fmt.Errorf("memberships of %s: %w", c.User, err)
+		return err
 	}
 	member := map[string]bool{}
-	for rows.Next() {
-		var g string
-		if err := rows.Scan(&g); err != nil {
-			rows.Close()
-			return fmt.Errorf("memberships of %s: %w", c.User, err)
-		}
+	for _, g := range groups {
 		member[g] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("memberships of %s: %w", c.User, err)
 	}
 	want := map[string]bool{}
 	for _, role := range c.Roles {
@@ -329,10 +319,9 @@ func provisionDatabase(ctx context.Context, cluster *postgres.Cluster, db *postg
 			return err
 		}
 	}
-	var granted bool
-	if err := db.Conn().QueryRow(ctx, `SELECT has_database_privilege($1, $2, 'CREATE') AND has_database_privilege($1, $2, 'CONNECT')
-		AND has_database_privilege($1, $2, 'TEMPORARY')`, c.User, c.Request.Database).Scan(&granted); err != nil {
-		return fmt.Errorf("privileges of %s on %s: %w", c.User, c.Request.Database, err)
+	granted, err := db.HasDatabasePrivileges(ctx, c.User, c.Request.Database)
+	if err != nil {
+		return err
 	}
 	if !granted {
 		if err := db.GrantDatabase(ctx, c.Request.Database, c.User, []string{"ALL"}); err != nil {
@@ -346,29 +335,16 @@ func provisionDatabase(ctx context.Context, cluster *postgres.Cluster, db *postg
 // database relation, and ends their sessions: their data stays, owned by them, for the
 // application to find again if it is related again under the same name.
 func revokeDatabaseUsers(ctx context.Context, db *postgres.DB, live []plan.DatabaseClient) error {
-	rows, err := db.Conn().Query(ctx, `SELECT rolname FROM pg_roles WHERE rolcanlogin AND starts_with(rolname, $1)`, pgclient.UserPrefix)
+	login, err := db.LoginRoles(ctx, pgclient.UserPrefix)
 	if err != nil {
-		return fmt.Errorf("list database relation users: %w", err)
-	}
-	var login []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			rows.Close()
-			return fmt.Errorf("list database relation users: %w", err)
-		}
-		login = append(login, n)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("list database relation users: %w", err)
+		return err
 	}
 	for _, u := range plan.StaleDatabaseUsers(login, live) {
 		if _, err := db.EnsureRole(ctx, roles.Spec{Name: u}); err != nil {
 			return err
 		}
-		if _, err := db.Conn().Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1`, u); err != nil {
-			return fmt.Errorf("end the sessions of %s: %w", u, err)
+		if err := db.TerminateSessions(ctx, u); err != nil {
+			return err
 		}
 		goops.LogInfof("revoked the access of %s: its application has no database relation left", u)
 	}

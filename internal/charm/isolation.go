@@ -2,13 +2,10 @@ package charm
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"sort"
 	"strings"
 
 	"github.com/gruyaume/goops"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/pgcharm/postgresql/internal/charm/plan"
 	"github.com/pgcharm/postgresql/internal/hba"
@@ -79,32 +76,11 @@ func (r *hookRun) claimDecisions(ctx context.Context, db *postgres.DB) (map[stri
 			names = append(names, c.Request.Database)
 		}
 	}
-	owners, err := databaseOwners(ctx, db, names)
+	owners, err := db.DatabaseOwners(ctx, names)
 	if err != nil {
 		return nil, err
 	}
 	return plan.DecideClaims(claims, owners), nil
-}
-
-// databaseOwners maps each existing database among names to its owner.
-func databaseOwners(ctx context.Context, db *postgres.DB, names []string) (map[string]string, error) {
-	out := map[string]string{}
-	if len(names) == 0 {
-		return out, nil
-	}
-	rows, err := db.Conn().Query(ctx, `SELECT datname, pg_get_userbyid(datdba) FROM pg_database WHERE datname = ANY($1)`, names)
-	if err != nil {
-		return nil, fmt.Errorf("look up database owners: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var name, owner string
-		if err := rows.Scan(&name, &owner); err != nil {
-			return nil, fmt.Errorf("look up database owners: %w", err)
-		}
-		out[name] = owner
-	}
-	return out, rows.Err()
 }
 
 // roleFacts reads what granting a role would hand over: its own attributes and those
@@ -112,37 +88,23 @@ func databaseOwners(ctx context.Context, db *postgres.DB, names []string) (map[s
 // without INHERIT or ADMIN OPTION: each can be used or passed on).
 func roleFacts(ctx context.Context, db *postgres.DB, name string) (plan.RoleFacts, error) {
 	f := plan.RoleFacts{Name: name}
-	rows, err := db.Conn().Query(ctx, `WITH RECURSIVE up(oid) AS (
-			SELECT oid FROM pg_roles WHERE rolname = $1
-			UNION SELECT m.roleid FROM pg_auth_members m JOIN up ON m.member = up.oid)
-		SELECT r.rolname, r.oid = (SELECT oid FROM pg_roles WHERE rolname = $1), r.rolcanlogin, r.rolsuper,
-			r.rolcreaterole, r.rolcreatedb, r.rolreplication, r.rolbypassrls
-		FROM up JOIN pg_roles r ON r.oid = up.oid`, name)
+	reach, err := db.RoleReach(ctx, name)
 	if err != nil {
-		return f, fmt.Errorf("look up role %s: %w", name, err)
+		return f, err
 	}
-	defer rows.Close()
 	powers := map[string]bool{}
-	for rows.Next() {
-		var rn string
-		var self, login, super, createrole, createdb, repl, bypass bool
-		if err := rows.Scan(&rn, &self, &login, &super, &createrole, &createdb, &repl, &bypass); err != nil {
-			return f, fmt.Errorf("look up role %s: %w", name, err)
-		}
-		if self {
+	for _, r := range reach {
+		if r.Self {
 			f.Exists = true
-		} else if reservedReach(rn) {
-			f.Reaches = append(f.Reaches, rn)
+		} else if reservedReach(r.Name) {
+			f.Reaches = append(f.Reaches, r.Name)
 		}
-		for p, on := range map[string]bool{"LOGIN": login, "SUPERUSER": super, "CREATEROLE": createrole,
-			"CREATEDB": createdb, "REPLICATION": repl, "BYPASSRLS": bypass} {
+		for p, on := range map[string]bool{"LOGIN": r.Login, "SUPERUSER": r.Superuser, "CREATEROLE": r.CreateRole,
+			"CREATEDB": r.CreateDB, "REPLICATION": r.Replication, "BYPASSRLS": r.BypassRLS} {
 			if on {
 				powers[p] = true
 			}
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return f, fmt.Errorf("look up role %s: %w", name, err)
 	}
 	for p := range powers {
 		f.Powers = append(f.Powers, p)
@@ -172,46 +134,13 @@ func checkRoles(ctx context.Context, db *postgres.DB, roles []string) (string, e
 	return "", nil
 }
 
-// securePublicSchema gives a client database the public schema PostgreSQL 15 creates:
-// owned by pg_database_owner (so the database's owner may create in it) and without
-// CREATE for PUBLIC, so that no other role that can connect plants objects (functions,
-// operators) in another client's search path. PostgreSQL 14 and older grant CREATE to
-// PUBLIC by default. A client that is not the owner of its (pre-existing) database is
-// granted USAGE and CREATE on the schema, which it had through PUBLIC before.
+// securePublicSchema secures the public schema of a client's database
+// (postgres.DB.SecurePublicSchema) for user.
 func securePublicSchema(ctx context.Context, cluster *postgres.Cluster, database, user string) error {
 	target, err := postgres.Connect(ctx, cluster, database)
 	if err != nil {
 		return err
 	}
 	defer target.Close(ctx)
-	var publicCreate, hasDBO, ownerOK, isOwner, userCreate bool
-	err = target.Conn().QueryRow(ctx, `SELECT has_schema_privilege('public', n.oid, 'CREATE'),
-			to_regrole('pg_database_owner') IS NOT NULL,
-			n.nspowner = coalesce(to_regrole('pg_database_owner')::oid, 0),
-			coalesce((SELECT datdba = (SELECT oid FROM pg_roles WHERE rolname = $1) FROM pg_database WHERE datname = current_database()), false),
-			has_schema_privilege($1, n.oid, 'CREATE')
-		FROM pg_namespace n WHERE nspname = 'public'`, user).Scan(&publicCreate, &hasDBO, &ownerOK, &isOwner, &userCreate)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("look up the public schema of %s: %w", database, err)
-	}
-	var stmts []string
-	if hasDBO && !ownerOK {
-		stmts = append(stmts, "ALTER SCHEMA public OWNER TO pg_database_owner")
-	}
-	if publicCreate {
-		stmts = append(stmts, "REVOKE CREATE ON SCHEMA public FROM PUBLIC")
-	}
-	if !(hasDBO && isOwner) && (publicCreate || !userCreate) {
-		stmts = append(stmts, "GRANT USAGE, CREATE ON SCHEMA public TO "+pgx.Identifier{user}.Sanitize())
-	}
-	if len(stmts) == 0 {
-		return nil
-	}
-	if _, err := target.Conn().Exec(ctx, strings.Join(stmts, "; ")); err != nil {
-		return fmt.Errorf("secure the public schema of %s: %w", database, err)
-	}
-	return nil
+	return target.SecurePublicSchema(ctx, user)
 }

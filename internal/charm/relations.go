@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/gruyaume/goops"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgcharm/postgresql/internal/charm/plan"
@@ -419,10 +418,9 @@ func provision(ctx context.Context, cluster *postgres.Cluster, db *postgres.DB, 
 		}
 	}
 	// GRANT rewrites the catalog even when nothing changes; only grant what is missing.
-	var granted bool
-	if err := db.Conn().QueryRow(ctx, `SELECT has_database_privilege($1, $2, 'CREATE') AND has_database_privilege($1, $2, 'CONNECT')
-		AND has_database_privilege($1, $2, 'TEMPORARY')`, c.User, c.Request.Database).Scan(&granted); err != nil {
-		return fmt.Errorf("privileges of %s on %s: %w", c.User, c.Request.Database, err)
+	granted, err := db.HasDatabasePrivileges(ctx, c.User, c.Request.Database)
+	if err != nil {
+		return err
 	}
 	if !granted {
 		if err := db.GrantDatabase(ctx, c.Request.Database, c.User, []string{"ALL"}); err != nil {
@@ -458,17 +456,10 @@ func provision(ctx context.Context, cluster *postgres.Cluster, db *postgres.DB, 
 		bySchema[schema] = append(bySchema[schema], name)
 	}
 	for _, schema := range sortedStrings(bySchema) {
-		var exists bool
 		if schema != "" {
-			if err := target.Conn().QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", schema).Scan(&exists); err != nil {
-				return fmt.Errorf("look up schema %s: %w", schema, err)
-			}
-		}
-		if schema != "" && !exists {
 			// A schema of its own for the extension, usable by everyone as the original did.
-			id := pgx.Identifier{schema}.Sanitize()
-			if _, err := target.Conn().Exec(ctx, "CREATE SCHEMA "+id+"; GRANT USAGE ON SCHEMA "+id+" TO PUBLIC"); err != nil {
-				return fmt.Errorf("create schema %s: %w", schema, err)
+			if err := target.EnsureSchema(ctx, schema); err != nil {
+				return err
 			}
 		}
 		if err := target.EnsureExtensions(ctx, bySchema[schema], schema); err != nil {
@@ -519,12 +510,7 @@ func (r *hookRun) replicated(ctx context.Context, db *postgres.DB, c plan.Client
 }
 
 func present(ctx context.Context, cluster *postgres.Cluster, db *postgres.DB, c plan.Client) (bool, error) {
-	var ok bool
-	err := db.Conn().QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)
-		AND EXISTS (SELECT 1 FROM pg_database WHERE datname = $2)
-		AND (SELECT count(*) FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid JOIN pg_roles u ON u.oid = m.member
-			WHERE u.rolname = $1 AND g.rolname = ANY($3)) = cardinality($3::text[])`,
-		c.User, c.Request.Database, append([]string{}, c.Request.Roles...)).Scan(&ok)
+	ok, err := db.HasClient(ctx, c.User, c.Request.Database, c.Request.Roles)
 	if err != nil || !ok || len(c.Request.Extensions) == 0 {
 		return ok, err
 	}
@@ -538,9 +524,7 @@ func present(ctx context.Context, cluster *postgres.Cluster, db *postgres.DB, c 
 		n, _ := pgsql.Extension(e)
 		names = append(names, n)
 	}
-	err = target.Conn().QueryRow(ctx, `SELECT (SELECT count(*) FROM pg_extension WHERE extname = ANY($1)) = cardinality($1::text[])`,
-		names).Scan(&ok)
-	return ok, err
+	return target.HasExtensions(ctx, names)
 }
 
 func sortedStrings[V any](m map[string]V) []string {

@@ -137,7 +137,7 @@ func connect(t testing.TB, ctx context.Context, c *Cluster, database string) *DB
 
 func exec1(t *testing.T, ctx context.Context, db *DB, sql string, args ...any) {
 	t.Helper()
-	if _, err := db.Conn().Exec(ctx, sql, args...); err != nil {
+	if _, err := db.conn.Exec(ctx, sql, args...); err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}
 }
@@ -145,7 +145,7 @@ func exec1(t *testing.T, ctx context.Context, db *DB, sql string, args ...any) {
 func show(t *testing.T, ctx context.Context, db *DB, name string) string {
 	t.Helper()
 	var v string
-	if err := db.Conn().QueryRow(ctx, "SELECT current_setting($1)", name).Scan(&v); err != nil {
+	if err := db.conn.QueryRow(ctx, "SELECT current_setting($1)", name).Scan(&v); err != nil {
 		t.Fatalf("SHOW %s: %v", name, err)
 	}
 	return v
@@ -269,7 +269,7 @@ func TestAdoptVolume(t *testing.T) {
 	}
 	db = connect(t, ctx, a, "postgres")
 	var n int
-	if err := db.Conn().QueryRow(ctx, "SELECT count(*) FROM precious").Scan(&n); err != nil || n != 1000 {
+	if err := db.conn.QueryRow(ctx, "SELECT count(*) FROM precious").Scan(&n); err != nil || n != 1000 {
 		t.Errorf("rows after adopt: %d, %v", n, err)
 	}
 	if ok, err := db.RoleExists(ctx, "keeper"); err != nil || !ok {
@@ -489,7 +489,7 @@ func TestHBAAndTLS(t *testing.T) {
 		t.Fatalf("pg_hba errors: %v, %v", errs, err)
 	}
 	var dbs []string
-	if err := db.Conn().QueryRow(ctx, "SELECT database FROM pg_hba_file_rules WHERE address = '10.9.8.0'").Scan(&dbs); err != nil || len(dbs) != 1 || dbs[0] != `we"ird db` {
+	if err := db.conn.QueryRow(ctx, "SELECT database FROM pg_hba_file_rules WHERE address = '10.9.8.0'").Scan(&dbs); err != nil || len(dbs) != 1 || dbs[0] != `we"ird db` {
 		t.Errorf("quoted database name read back as %q, %v", dbs, err)
 	}
 	for _, r := range []roles.Spec{{Name: "app", Login: true, Password: "app-pw"}, {Name: "other", Login: true, Password: "other-pw"}} {
@@ -612,7 +612,7 @@ func waitFor(t *testing.T, ctx context.Context, db *DB, query string, want strin
 	t.Helper()
 	var got string
 	for {
-		err := db.Conn().QueryRow(ctx, query).Scan(&got)
+		err := db.conn.QueryRow(ctx, query).Scan(&got)
 		if err == nil && got == want {
 			return
 		}
@@ -725,7 +725,7 @@ func TestCloneFailoverRewind(t *testing.T) {
 	if err != nil || len(stats) != 1 || stats[0].ClientAddr != "127.0.0.1" {
 		t.Errorf("pg_stat_replication: %+v, %v", stats, err)
 	}
-	if _, err := sdb.Conn().Exec(ctx, "INSERT INTO t VALUES (999, 'on standby')"); err == nil {
+	if _, err := sdb.conn.Exec(ctx, "INSERT INTO t VALUES (999, 'on standby')"); err == nil {
 		t.Error("the standby accepted a write")
 	}
 

@@ -58,9 +58,6 @@ func Connect(ctx context.Context, c *Cluster, database string) (*DB, error) {
 // Close closes the connection.
 func (db *DB) Close(ctx context.Context) error { return db.conn.Close(ctx) }
 
-// Conn exposes the underlying connection for queries this package lacks.
-func (db *DB) Conn() *pgx.Conn { return db.conn }
-
 func ident(name string) string { return pgx.Identifier{name}.Sanitize() }
 
 func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }

@@ -20,7 +20,7 @@ func TestRolesDatabasesExtensions(t *testing.T) {
 	var pw *string
 	read := func() {
 		t.Helper()
-		err := db.Conn().QueryRow(ctx, `SELECT rolsuper, rolcanlogin, rolcreatedb, rolpassword FROM pg_authid WHERE rolname = $1`,
+		err := db.conn.QueryRow(ctx, `SELECT rolsuper, rolcanlogin, rolcreatedb, rolpassword FROM pg_authid WHERE rolname = $1`,
 			`Mixed "Case" role`).Scan(&super, &canLogin, &createDB, &pw)
 		if err != nil {
 			t.Fatal(err)
@@ -68,7 +68,7 @@ func TestRolesDatabasesExtensions(t *testing.T) {
 		t.Fatal(err)
 	}
 	var owner string
-	if err := db.Conn().QueryRow(ctx, "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'my-db'").Scan(&owner); err != nil || owner != `Mixed "Case" role` {
+	if err := db.conn.QueryRow(ctx, "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'my-db'").Scan(&owner); err != nil || owner != `Mixed "Case" role` {
 		t.Errorf("owner %q, %v", owner, err)
 	}
 	privs, err := ParseDatabasePrivileges("connect")
@@ -79,10 +79,10 @@ func TestRolesDatabasesExtensions(t *testing.T) {
 		t.Fatal(err)
 	}
 	var can bool
-	if err := db.Conn().QueryRow(ctx, "SELECT has_database_privilege('admins', 'my-db', 'CONNECT')").Scan(&can); err != nil || !can {
+	if err := db.conn.QueryRow(ctx, "SELECT has_database_privilege('admins', 'my-db', 'CONNECT')").Scan(&can); err != nil || !can {
 		t.Errorf("CONNECT not granted: %v", err)
 	}
-	if err := db.Conn().QueryRow(ctx, "SELECT has_database_privilege('admins', 'my-db', 'CREATE')").Scan(&can); err != nil || can {
+	if err := db.conn.QueryRow(ctx, "SELECT has_database_privilege('admins', 'my-db', 'CREATE')").Scan(&can); err != nil || can {
 		t.Errorf("CREATE granted: %v", err)
 	}
 
@@ -95,7 +95,7 @@ func TestRolesDatabasesExtensions(t *testing.T) {
 		t.Errorf("again: %v", err)
 	}
 	var schema string
-	if err := appdb.Conn().QueryRow(ctx, "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE extname = 'hstore'").Scan(&schema); err != nil || schema != "ext" {
+	if err := appdb.conn.QueryRow(ctx, "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE extname = 'hstore'").Scan(&schema); err != nil || schema != "ext" {
 		t.Errorf("hstore in %q, %v", schema, err)
 	}
 	err = appdb.EnsureExtensions(ctx, []string{"citext", "no_such_ext", "nor_this"}, "")
@@ -104,7 +104,7 @@ func TestRolesDatabasesExtensions(t *testing.T) {
 		t.Errorf("missing extensions: %v", err)
 	}
 	var n int
-	if err := appdb.Conn().QueryRow(ctx, "SELECT count(*) FROM pg_extension WHERE extname = 'citext'").Scan(&n); err != nil || n != 0 {
+	if err := appdb.conn.QueryRow(ctx, "SELECT count(*) FROM pg_extension WHERE extname = 'citext'").Scan(&n); err != nil || n != 0 {
 		t.Errorf("citext created although the request failed: %d %v", n, err)
 	}
 

@@ -105,7 +105,7 @@ func TestSwitchover(t *testing.T) {
 	}
 	sdb = connect(t, ctx, s, "postgres")
 	var n int
-	if err := sdb.Conn().QueryRow(ctx, "SELECT count(*) FROM t").Scan(&n); err != nil || n != 5000 {
+	if err := sdb.conn.QueryRow(ctx, "SELECT count(*) FROM t").Scan(&n); err != nil || n != 5000 {
 		t.Fatalf("rows on the new primary: %d %v", n, err)
 	}
 	if _, err := sdb.EnsurePhysicalSlot(ctx, "unit_0"); err != nil {
@@ -196,7 +196,7 @@ func TestSwitchoverWaitsForReplay(t *testing.T) {
 		t.Fatalf("the standby left recovery: %+v %v", f, err)
 	}
 	var n int
-	if err := sdb.Conn().QueryRow(ctx, "SELECT count(*) FROM t").Scan(&n); err != nil || n >= 1100 {
+	if err := sdb.conn.QueryRow(ctx, "SELECT count(*) FROM t").Scan(&n); err != nil || n >= 1100 {
 		t.Fatalf("paused standby shows %d rows (%v), want fewer than 1100", n, err)
 	}
 
@@ -213,7 +213,7 @@ func TestSwitchoverWaitsForReplay(t *testing.T) {
 	sdb = connect(t, ctx, s, "postgres")
 	defer sdb.Close(ctx)
 	var last int
-	if err := sdb.Conn().QueryRow(ctx, "SELECT count(*), max(id) FROM t").Scan(&n, &last); err != nil || n != 1100 || last != 1100 {
+	if err := sdb.conn.QueryRow(ctx, "SELECT count(*), max(id) FROM t").Scan(&n, &last); err != nil || n != 1100 || last != 1100 {
 		t.Fatalf("the new primary holds %d rows up to %d (%v), want 1100", n, last, err)
 	}
 	if f, err := sdb.Facts(ctx); err != nil || f.InRecovery || f.Timeline != 2 {
