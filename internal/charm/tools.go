@@ -1,13 +1,11 @@
 package charm
 
 import (
-	"bytes"
 	"encoding/json"
-	"fmt"
 	"os"
-	"os/exec"
 	"strings"
-	"time"
+
+	"github.com/gruyaume/goops"
 )
 
 // Hook tools that carry secrets (relation-set with passwords, secret-add, secret-set) take
@@ -34,19 +32,11 @@ func withPrivateFile(data map[string]string, f func(path string) error) error {
 	return f(tmp.Name())
 }
 
+// hookTool runs a hook tool goops has no function for, or one that must take --file,
+// through goops' command runner: the same path (and the same timing, timing.go) as every
+// other hook tool.
 func hookTool(name string, args ...string) ([]byte, error) {
-	if timing != nil {
-		start := time.Now()
-		defer func() { timing.addTool(time.Since(start)) }()
-	}
-	cmd := exec.Command(name, args...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("%s: %s: %w", name, strings.TrimSpace(stderr.String()), err)
-	}
-	return out, nil
+	return goops.GetCommandRunner().Run(name, args...)
 }
 
 // relationSet writes a relation bag; empty values delete keys, as Juju's relation-set does.
