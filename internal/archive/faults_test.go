@@ -3,6 +3,7 @@ package archive_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -30,7 +31,15 @@ func TestFileArchive(t *testing.T) {
 	primary.start()
 	must(t, filepath.Join(pgBin, "pgbench"), "-h", primary.sock, "-U", "postgres", "-i", "-s", "1", "-q", "postgres")
 	primary.sql("CREATE TABLE marks (id serial PRIMARY KEY, phase text, at timestamptz DEFAULT clock_timestamp())")
-	mustTool(t, "backup-push", "--config", cfg, "--host", primary.sock)
+	// --json: the committed backup is the only thing on stdout, as the wal-e-backup action reads it.
+	var pushed archive.Backup
+	if out := mustTool(t, "backup-push", "--config", cfg, "--host", primary.sock, "--json"); json.Unmarshal([]byte(out), &pushed) != nil ||
+		!strings.HasPrefix(pushed.Name, "base_") || pushed.CompressedSize <= 0 || pushed.FinishLSN <= pushed.StartLSN {
+		t.Fatalf("backup-push --json printed %q", out)
+	}
+	if list := mustTool(t, "backup-list", "--config", cfg); !strings.Contains(list, pushed.Name) {
+		t.Fatalf("backup-push --json reported %s, backup-list shows %s", pushed.Name, list)
+	}
 
 	marks := func(c *cluster, phase string) string {
 		return c.sql(fmt.Sprintf("SELECT count(*) FROM marks WHERE phase = '%s'", phase))

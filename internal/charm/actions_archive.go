@@ -2,6 +2,7 @@ package charm
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -72,9 +73,10 @@ func walEBackup(ctx context.Context) error {
 		return errors.New("no database on this unit yet")
 	}
 	args := []string{charmToolsBin, "backup-push", "--config", archiveConfigPath, "--pgdata", c.DataDir,
-		"--port", strconv.Itoa(c.Port)}
+		"--port", strconv.Itoa(c.Port), "--json"}
 	start := time.Now()
-	out, code, runErr := runAsPostgres(ctx, args...)
+	result := &limitedBuffer{max: 1 << 20}
+	out, code, runErr := runAsPostgresTo(ctx, result, args...)
 	dur := time.Since(start)
 	res := map[string]string{
 		"wal-e-backup-cmd":   strings.Join(args, " "),
@@ -86,21 +88,16 @@ func walEBackup(ctx context.Context) error {
 		_ = goops.SetActionResults(res)
 		return fmt.Errorf("backup-push failed (exit %d): %s", code, lastLine(out))
 	}
-	name := ""
-	for _, l := range strings.Split(out, "\n") {
-		if f := strings.Fields(l); len(f) == 3 && f[0] == "backup" && f[2] == "committed" {
-			name = f[1]
-		}
+	// backup-push reports the committed backup as JSON on its stdout (its progress went
+	// to the action log).
+	var b archive.Backup
+	if err := json.Unmarshal(result.Bytes(), &b); err != nil || b.Name == "" {
+		_ = goops.SetActionResults(res)
+		return fmt.Errorf("backup-push succeeded but its result is unreadable (%v): %q", err, lastLine(result.String()))
 	}
-	res["backup-name"] = name
-	a, err := archive.Open(ctx, archiveConfig(j.Config, j.Config.WalEStorageURI), "")
-	if err != nil {
-		return err
-	}
-	if b, err := a.FindBackup(ctx, name); err == nil {
-		res["expanded-size-bytes"] = plan.FormatBytes(b.UncompressedSize)
-		res["compressed-size-bytes"] = plan.FormatBytes(b.CompressedSize)
-	}
+	res["backup-name"] = b.Name
+	res["expanded-size-bytes"] = plan.FormatBytes(b.UncompressedSize)
+	res["compressed-size-bytes"] = plan.FormatBytes(b.CompressedSize)
 	if p.Prune {
 		cfg := j.Config
 		args := plan.DeleteArgs(cfg.WalEBackupRetention, cfg.WalEBackupRetentionDays)
@@ -109,6 +106,11 @@ func walEBackup(ctx context.Context) error {
 			res["wal-e-prune-cmd"] = "None"
 			res["prune-result"] = "wal_e_backup_retention and wal_e_backup_retention_days are 0: every backup is kept"
 		} else {
+			a, err := archive.Open(ctx, archiveConfig(j.Config, j.Config.WalEStorageURI), "")
+			if err != nil {
+				_ = goops.SetActionResults(res)
+				return fmt.Errorf("prune: %w", err)
+			}
 			dp, err := a.Delete(ctx, archive.DeleteRequest{Retain: cfg.WalEBackupRetention, RetainDays: cfg.WalEBackupRetentionDays,
 				Confirm: true}, &actionLog{})
 			if err != nil {
@@ -153,11 +155,20 @@ func primaryArchiveAction(ctx context.Context, action string) (*jujuFacts, strin
 
 // runAsPostgres runs a command as postgres, its output going to the action log as it comes.
 func runAsPostgres(ctx context.Context, argv ...string) (string, int, error) {
+	return runAsPostgresTo(ctx, nil, argv...)
+}
+
+// runAsPostgresTo is runAsPostgres with the command's stdout going to stdout instead of
+// the action log (nil: to the log as well).
+func runAsPostgresTo(ctx context.Context, stdout io.Writer, argv ...string) (string, int, error) {
 	cmd := exec.CommandContext(ctx, "runuser", append([]string{"-u", postgres.OSUser, "--"}, argv...)...)
 	cmd.Dir = "/"
 	cmd.Env = postgres.ChildEnv(true)
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
+	if stdout != nil {
+		cmd.Stdout = stdout
+	}
 	var all strings.Builder
 	done := make(chan struct{})
 	go func() {
@@ -181,6 +192,19 @@ func runAsPostgres(ctx context.Context, argv ...string) (string, int, error) {
 		}
 	}
 	return all.String(), code, err
+}
+
+// limitedBuffer keeps the first max bytes written to it (a command's JSON result).
+type limitedBuffer struct {
+	bytes.Buffer
+	max int
+}
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	if room := b.max - b.Len(); room > 0 {
+		b.Buffer.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
 }
 
 func lastLine(s string) string {

@@ -237,6 +237,7 @@ func backupPush(ctx context.Context, e *env, args []string) int {
 	partSize := e.fs.Int64("part-size", 0, "start a new tar part beyond this many bytes (default 1 GiB, as WAL-G)")
 	streams := e.fs.Int("streams", 0, "tar parts read, compressed and uploaded at once (default: CPU count, at least 2)")
 	archiveTimeout := e.fs.Duration("archive-timeout", 5*time.Minute, "give up when the backup's last WAL segment is not archived and the archiver made no progress for this long")
+	asJSON := e.fs.Bool("json", false, "print the committed backup as one JSON object on stdout (progress goes to stderr)")
 	if p, err := strconv.Atoi(os.Getenv("PGPORT")); err == nil {
 		*port = p
 	}
@@ -249,10 +250,20 @@ func backupPush(ctx context.Context, e *env, args []string) int {
 	}
 	conn := fmt.Sprintf("host='%s' port=%d user='%s' dbname=postgres application_name=pgcharm-backup-push",
 		connQuote(*host), *port, connQuote(*user))
-	b, err := a.BackupPush(ctx, archive.BackupOptions{ConnString: conn, PGData: *pgdata, Progress: e.stdout,
+	progress := e.stdout
+	if *asJSON {
+		progress = e.stderr
+	}
+	b, err := a.BackupPush(ctx, archive.BackupOptions{ConnString: conn, PGData: *pgdata, Progress: progress,
 		ProgressInterval: *interval, Permanent: *permanent, PartSize: *partSize, Streams: *streams, ArchiveTimeout: *archiveTimeout})
 	if err != nil {
 		return e.fail(err)
+	}
+	if *asJSON {
+		if err := json.NewEncoder(e.stdout).Encode(b); err != nil {
+			return e.fail(err)
+		}
+		return ExitOK
 	}
 	fmt.Fprintf(e.stdout, "backup %s committed\n", b.Name)
 	return ExitOK
