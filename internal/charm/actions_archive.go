@@ -29,7 +29,7 @@ import (
 
 // recoveryConfName holds the recovery settings of a restore in progress; it goes once the
 // restored server has promoted.
-const recoveryConfName = "juju-recovery.conf"
+const recoveryConfName = postgres.RecoveryConfName
 
 // actionLog turns lines written to it into action-log messages (progress of long actions).
 type actionLog struct{ buf []byte }
@@ -602,39 +602,19 @@ func restorePrimary(ctx context.Context, j *jujuFacts, l *localFacts, a *archive
 		return fail(err)
 	}
 	_ = goops.ActionLogf("backup %s fetched in %s (%d bytes)", b.Name, fetched.Round(time.Millisecond), b.UncompressedSize)
-	if err := postgres.RemoveStandbyConfig(c); err != nil {
-		return fail(err)
-	}
 	var s postgres.Settings
 	for _, kv := range rp.Settings.Pairs() { // restore_command and the target's settings
 		s = append(s, postgres.Setting{Name: kv[0], Value: kv[1]})
 	}
-	if _, err := postgres.WriteConf(c, recoveryConfName, s); err != nil {
-		return fail(err)
-	}
-	// The archive may have planted a link named recovery.signal: it is replaced, not followed.
-	if err := writeBeneath(c.DataDir, "recovery.signal", nil, owner); err != nil {
-		return fail(err)
-	}
 	recStart := time.Now()
 	_ = goops.ActionLogf("starting PostgreSQL to replay WAL from %s", p.StorageURI)
-	if err := postgres.Start(ctx, c); err != nil {
-		return fail(fmt.Errorf("start recovery: %w", err))
-	}
-	facts, err := waitPromoted(ctx, c)
+	facts, err := postgres.Recover(ctx, c, postgres.RecoverOptions{Settings: s, Owner: owner,
+		Progress: func(l wal.LSN) { _ = goops.ActionLogf("replaying WAL: at %s", l) }})
 	if err != nil {
 		return fail(err)
 	}
 	_ = goops.ActionLogf("recovered and promoted to timeline %d at %s in %s", facts.Timeline, facts.CurrentLSN,
 		time.Since(recStart).Round(time.Millisecond))
-	if err := removeIfExists(filepath.Join(c.ConfDir, "conf.d", recoveryConfName)); err != nil {
-		return nil, err
-	}
-	// The recovery targets only take effect at start-up, so dropping them needs a restart
-	// (a reload would leave them pending); nobody uses the new primary yet.
-	if err := postgres.Restart(ctx, c); err != nil {
-		return nil, err
-	}
 	if err := removeRestoreMarker(); err != nil {
 		return nil, err
 	}
@@ -679,38 +659,6 @@ func restorePrimary(ctx context.Context, j *jujuFacts, l *localFacts, a *archive
 		res["archiving"] = ownArchive
 	}
 	return res, nil
-}
-
-// waitPromoted polls the recovering server until it left recovery, logging its progress.
-func waitPromoted(ctx context.Context, c *postgres.Cluster) (*postgres.Facts, error) {
-	deadline := time.Now().Add(30 * time.Minute)
-	lastLog := time.Time{}
-	for time.Now().Before(deadline) {
-		running, err := postgres.IsRunning(ctx, c)
-		if err != nil {
-			return nil, err
-		}
-		if !running {
-			return nil, fmt.Errorf("PostgreSQL stopped during recovery (target not reached?); see %s", c.LogFile())
-		}
-		if db, err := postgres.Connect(ctx, c, "postgres"); err == nil {
-			f, err := db.Facts(ctx)
-			db.Close(ctx)
-			if err == nil && !f.InRecovery {
-				return f, nil
-			}
-			if err == nil && time.Since(lastLog) > 5*time.Second {
-				_ = goops.ActionLogf("replaying WAL: at %s", f.ReplayLSN)
-				lastLog = time.Now()
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
-	return nil, errors.New("recovery did not finish within 30 minutes")
 }
 
 func newRestoreID() (string, error) {

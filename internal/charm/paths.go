@@ -37,20 +37,6 @@ func makeOwnedDir(p string, o *safefs.Owner) error {
 	return d.Chown(o)
 }
 
-// writeBeneath replaces dir/name with data (mode 0600, given to o); a link at either is
-// replaced or refused, never followed.
-func writeBeneath(dir, name string, data []byte, o *safefs.Owner) error {
-	if err := safefs.CheckPath(dir); err != nil {
-		return err
-	}
-	d, err := safefs.OpenDir(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.WriteFile(name, data, 0o600, o)
-}
-
 // prepareTablespaces makes, as root, the empty locations of a backup's tablespaces that
 // postgres will extract into: only beneath the storage (the archive is not trusted to name
 // places on the machine), created with no link followed and given to o. It runs before
