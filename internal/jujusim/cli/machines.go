@@ -3,7 +3,9 @@ package cli
 import (
 	"context"
 	"fmt"
+	"strconv"
 
+	"github.com/pgcharm/postgresql/internal/jujusim/cmdline"
 	"github.com/pgcharm/postgresql/internal/jujusim/engine"
 	"github.com/pgcharm/postgresql/internal/jujusim/image"
 )
@@ -17,6 +19,28 @@ func init() {
 	reg("partition", "MACHINE|UNIT  (cut its network both ways; processes keep running, hooks wait for heal)", faultVerb((*engine.Engine).Partition))
 	reg("heal", "MACHINE|UNIT  (restore a partitioned machine's network; held hooks run)", faultVerb((*engine.Engine).Heal))
 	reg("remove-machine", "MACHINE --force  (remove a machine whose agent is gone, with its units, running none of their hooks)", cmdRemoveMachine)
+	reg("machine-exited", "DIR STATUS  (internal: a machine's keeper reports PID 1's unasked end; a reboot boots it again)", cmdMachineExited)
+}
+
+// cmdMachineExited is run by a machine's keeper when PID 1 ended unasked
+// (engine.MachineExited), then runs the hooks that causes (the units' start after a
+// reboot), as the controller would on its own.
+func cmdMachineExited(c *env) error {
+	args, err := c.parse()
+	if err != nil {
+		return err
+	}
+	if err := nargs(args, 2, 2, "machine-exited DIR STATUS"); err != nil {
+		return err
+	}
+	status, err := strconv.Atoi(args[1])
+	if err != nil {
+		return cmdline.Usagef("bad status %q", args[1])
+	}
+	if err := c.e.MachineExited(c.ctx, args[0], status); err != nil {
+		return err
+	}
+	return c.settle()
 }
 
 // faultVerb makes a CLI verb of an engine fault: one machine (or a unit's machine), then the

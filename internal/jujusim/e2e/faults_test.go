@@ -54,6 +54,59 @@ func TestMachineFaults(t *testing.T) {
 		}
 	})
 
+	// From inside: `systemctl reboot` reboots the machine (the kernel ends a PID namespace's
+	// init with SIGHUP on reboot(2): machine.ExitReboot) and its unit runs start, as on a
+	// cloud instance; `systemctl poweroff` leaves it off, down and its unit lost, until
+	// start-machine.
+	t.Run("from inside", func(t *testing.T) {
+		s.Exec("rec/1", "sh", "-c", "echo inside > /etc/jujusim-marker-inside")
+		before := len(records(t, s, "", "rec/1"))
+		s.Run("ssh", "rec/1", "systemctl reboot --no-block")
+		var after []string
+		for i := 0; i < 300 && indexOf(after, "start") < 0; i++ {
+			time.Sleep(200 * time.Millisecond)
+			if out, _, err := s.RunE("exec", "rec/1", "--", "cat", "/var/lib/juju/recorder.jsonl"); err == nil {
+				after = nil
+				for j, l := range strings.Split(strings.TrimSpace(out), "\n") {
+					if j >= before {
+						after = append(after, l)
+					}
+				}
+				after = hooks(parseRecords(t, after))
+			}
+		}
+		if len(after) == 0 || after[0] != "start" {
+			t.Fatalf("hooks of rec/1 after systemctl reboot inside it: %v, want start", after)
+		}
+		if got := strings.TrimSpace(s.Exec("rec/1", "cat", "/etc/jujusim-marker-inside")); got != "inside" {
+			t.Errorf("the disk after a reboot from inside: %q", got)
+		}
+		if u := s.Status("").Applications["rec"].Units["rec/1"]; u.Agent.Current != "idle" {
+			t.Errorf("rec/1 after a reboot from inside: agent %+v", u.Agent)
+		}
+
+		s.Run("ssh", "rec/1", "systemctl poweroff --no-block")
+		var st simtest.Status
+		for i := 0; i < 300; i++ {
+			time.Sleep(200 * time.Millisecond)
+			st = s.Status("")
+			if st.Applications["rec"].Units["rec/1"].Agent.Current == "lost" {
+				break
+			}
+		}
+		u := st.Applications["rec"].Units["rec/1"]
+		if u.Agent.Current != "lost" || !strings.Contains(s.Run("status"), "down") {
+			t.Fatalf("rec/1 after systemctl poweroff inside it: agent %+v", u.Agent)
+		}
+		if _, _, err := s.RunE("exec", "rec/1", "--", "true"); err == nil {
+			t.Error("exec in a machine powered off from inside succeeded")
+		}
+		s.StartMachine("rec/1")
+		if u := s.Status("").Applications["rec"].Units["rec/1"]; u.Agent.Current != "idle" {
+			t.Errorf("rec/1 after start-machine: agent %+v", u.Agent)
+		}
+	})
+
 	t.Run("crash", func(t *testing.T) {
 		before := len(records(t, s, "", "rec/2"))
 		s.Crash("rec/2")

@@ -66,8 +66,14 @@ func records(t *testing.T, s *simtest.Sim, model, unit string) []record {
 		args = []string{"exec", "-m", model, unit, "--", "cat", "/var/lib/juju/recorder.jsonl"}
 	}
 	out := s.Run(args...)
+	return parseRecords(t, strings.Split(strings.TrimSpace(out), "\n"))
+}
+
+// parseRecords parses recorder lines.
+func parseRecords(t *testing.T, lines []string) []record {
+	t.Helper()
 	var recs []record
-	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+	for _, l := range lines {
 		if l == "" {
 			continue
 		}

@@ -83,6 +83,9 @@ func (e *Engine) execute(ctx context.Context, j *job) (int, string, string, time
 // finish commits or drops the hook's buffered writes and records the run.
 func (e *Engine) finish(ctx context.Context, j *job, code int, stdout, stderr string, dur time.Duration, runErr error) error {
 	var after []func()
+	// A hook that failed because its machine went down under it (a reboot or poweroff from
+	// inside, MachineExited) was interrupted, not failed.
+	gone := j.action == nil && (code != 0 || runErr != nil) && e.machineGone(&j.mc)
 	logPath := tools.CtxLogPath(e.Home, j.ctxID)
 	jujuLog, _ := os.ReadFile(logPath)
 	os.Remove(logPath)
@@ -99,6 +102,12 @@ func (e *Engine) finish(ctx context.Context, j *job, code int, stdout, stderr st
 		}
 		u.Running = nil
 		u.Finish(j.ev)
+		if mc := m.Machines[u.Machine]; gone && mc != nil && mc.Reachable() {
+			mc.Down = true
+			if mc.LostSince.IsZero() {
+				mc.LostSince = now()
+			}
+		}
 		if j.action == nil && (code != 0 || runErr != nil) && !m.Machines[u.Machine].Reachable() {
 			// Killed by its machine's crash (faults.go): as Juju's uniter after a restart, the
 			// hook runs again once the machine is back; its buffered writes are dropped.
@@ -158,6 +167,16 @@ func (e *Engine) finish(ctx context.Context, j *job, code int, stdout, stderr st
 		f()
 	}
 	return err
+}
+
+// machineGone tells whether a system machine's PID 1 no longer runs.
+func (e *Engine) machineGone(mc *state.Machine) bool {
+	mach, err := e.loadMachine(mc)
+	if err != nil {
+		return false
+	}
+	r, ok := mach.(interface{ IsRunning() bool })
+	return ok && !r.IsRunning()
 }
 
 func (e *Engine) logRun(j *job, code int, stdout, stderr, jujuLog string, dur time.Duration, runErr error) {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pgcharm/postgresql/internal/jujusim/machine"
 	"github.com/pgcharm/postgresql/internal/jujusim/state"
 )
 
@@ -312,4 +313,50 @@ func (e *Engine) expireLeases() error {
 		}
 		return nil
 	})
+}
+
+// MachineExited is told (by the machine's keeper, machine.System.OnExit) that a machine's
+// PID 1 ended without jujusim asking: after a `systemctl reboot` inside it (status
+// machine.ExitReboot) it boots again and its units run `start`, as a cloud instance or LXD
+// container reboots and Juju's uniter then runs start; after a poweroff or any other end it
+// stays off, down, its units lost, until start-machine.
+func (e *Engine) MachineExited(ctx context.Context, dir string, status int) error {
+	var ref ModelRef
+	var mc *state.Machine
+	if err := e.Store.View(func(st *state.State) error {
+		for _, m := range st.Models {
+			for _, x := range m.Machines {
+				if x.Dir == dir {
+					ref, mc = ModelRef{Controller: m.Controller, Model: m.Name}, x
+				}
+			}
+		}
+		return nil
+	}); err != nil || mc == nil {
+		return err // a machine jujusim no longer knows (being removed): nothing to do
+	}
+	reboot := status == machine.ExitReboot
+	if err := e.updateMachine(ref, mc.ID, func(_ *state.State, m *state.Model, x *state.Machine, units []*state.Unit) {
+		now := time.Now().UTC()
+		x.Down = true
+		if x.LostSince.IsZero() {
+			x.LostSince = now
+		}
+		what := fmt.Sprintf("powered off from inside (PID 1 ended, status %d): it stays off until start-machine", status)
+		if reboot {
+			what = "rebooted from inside: booting it again"
+		} else {
+			for _, u := range units {
+				lose(u, now)
+			}
+		}
+		e.logf(m, x.Unit, "INFO", "juju.jujusim", "machine %s %s", x.ID, what)
+	}); err != nil || !reboot {
+		return err
+	}
+	_, fm, err := e.faultMachine(ref, mc.ID)
+	if err != nil {
+		return err
+	}
+	return e.bootMachine(ctx, ref, *mc, fm)
 }

@@ -125,7 +125,9 @@ func (h *SystemHost) Create(ctx context.Context, s MachineSpec) (Machine, error)
 		}
 	}
 	m, err := machine.CreateSystem(ctx, machine.SystemSpec{
-		Spec:     machine.Spec{Dir: s.Dir, Hostname: s.Hostname, Bridge: s.Bridge, Addr: s.Addr, Gateway: s.Gateway},
+		Spec: machine.Spec{Dir: s.Dir, Hostname: s.Hostname, Bridge: s.Bridge, Addr: s.Addr, Gateway: s.Gateway},
+		// A reboot or poweroff from inside the machine reaches the engine (MachineExited).
+		OnExit:   []string{"/usr/bin/env", "JUJUSIM_HOME=" + home, filepath.Join(home, "bin", "jujusim"), "machine-exited"},
 		Image:    img.Root(),
 		Shared:   shared,
 		ReadOnly: []string{filepath.Join(home, "bin")},

@@ -57,7 +57,19 @@ type System struct {
 	Public        netip.Prefix `json:"public,omitempty"`
 	PublicGateway netip.Addr   `json:"public-gateway,omitempty"`
 	PublicRoute   netip.Prefix `json:"public-route,omitempty"`
+	// OnExit runs, with Dir and the keeper's exit status as its last arguments, when PID 1
+	// ends without Poweroff or Crash asking for it: a `systemctl reboot` (status 129,
+	// SIGHUP: the kernel ends a PID namespace's init so on reboot(2)) or poweroff (130,
+	// SIGINT) inside the machine, or PID 1 dying on its own. BootID names the current boot.
+	OnExit []string `json:"on-exit,omitempty"`
+	BootID string   `json:"boot-id,omitempty"`
 }
+
+// Exit statuses of the keeper (unshare re-raises the signal that ended PID 1).
+const (
+	ExitReboot   = 128 + int(syscall.SIGHUP)
+	ExitPoweroff = 128 + int(syscall.SIGINT)
+)
 
 // Attachment is a host directory bind-mounted in a machine.
 type Attachment struct {
@@ -68,6 +80,7 @@ type Attachment struct {
 // SystemSpec describes a System to create.
 type SystemSpec struct {
 	Spec
+	OnExit   []string // see System.OnExit
 	Image    string   // root filesystem of the image (image.Image.Root)
 	Shared   []string // host directories seen at the same path inside (read-write)
 	ReadOnly []string // host directories seen at the same path inside, read-only (may lie under Shared)
@@ -103,6 +116,7 @@ func createSystemSeeded(ctx context.Context, s SystemSpec, seed string) (*System
 	for _, d := range s.ReadOnly {
 		m.ReadOnly = append(m.ReadOnly, filepath.Clean(d))
 	}
+	m.OnExit = s.OnExit
 	cgBase, v2, err := cgroupHierarchy()
 	if err != nil {
 		return nil, fmt.Errorf("create machine %s: %w", s.Hostname, err)
@@ -433,8 +447,12 @@ func (m *System) start(ctx context.Context) error {
 	defer console.Close()
 	fmt.Fprintf(console, "=== jujusim: boot %s at %s\n", m.Hostname, time.Now().UTC().Format(time.RFC3339Nano))
 	// The keeper (unshare) waits for PID 1 and is not ours to wait for: it outlives this
-	// process, in a session of its own.
-	keeper := exec.Command("unshare", "--fork", "--pid", "--mount", "--uts", "--ipc", "--net", "--propagation", "private",
+	// process, in a session of its own, under a shell that runs OnExit when PID 1 ends
+	// unasked (see expectExit).
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	m.BootID = hex.EncodeToString(b)
+	keeper := exec.Command("/bin/sh", "-c", m.keeperScript(), "keeper", "--fork", "--pid", "--mount", "--uts", "--ipc", "--net", "--propagation", "private",
 		"/bin/sh", "-c", stage1, "stage1", m.Cgroup, fifo, m.Hostname, m.stage2())
 	keeper.Stdin, keeper.Stdout, keeper.Stderr = nil, console, console
 	keeper.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -461,6 +479,7 @@ func (m *System) start(ctx context.Context) error {
 		return err
 	}
 	if err := m.plug(ctx); err != nil {
+		m.expectExit()
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 		return err
 	}
@@ -469,6 +488,34 @@ func (m *System) start(ctx context.Context) error {
 	}
 	return nil
 }
+
+// keeperScript runs unshare with its arguments, then OnExit unless the exit was expected.
+func (m *System) keeperScript() string {
+	script := "unshare \"$@\"\nst=$?\n" +
+		"marker=" + shellQuote(m.exitMarker()) + "\n" +
+		"if [ -e \"$marker\" ]; then rm -f \"$marker\"; exit 0; fi\n"
+	if len(m.OnExit) > 0 {
+		var cmd []string
+		for _, a := range m.OnExit {
+			cmd = append(cmd, shellQuote(a))
+		}
+		script += "exec " + strings.Join(cmd, " ") + " " + shellQuote(m.Dir) + " \"$st\"\n"
+	}
+	return script
+}
+
+func (m *System) exitMarker() string { return filepath.Join(m.Dir, "exit-expected."+m.BootID) }
+
+// expectExit tells the keeper of the current boot that PID 1's end is asked for (poweroff,
+// crash, destroy), so that OnExit does not run.
+func (m *System) expectExit() {
+	if m.BootID != "" {
+		_ = os.WriteFile(m.exitMarker(), nil, 0o600)
+	}
+}
+
+// IsRunning tells whether the machine's PID 1 runs.
+func (m *System) IsRunning() bool { return m.current().running() }
 
 // openFifo opens the boot fifo for writing once stage1 has opened it for reading.
 func openFifo(ctx context.Context, path string, exited <-chan error) (*os.File, error) {
@@ -703,6 +750,7 @@ func (m *System) Poweroff(ctx context.Context) error {
 	if !cur.running() {
 		return nil
 	}
+	cur.expectExit()
 	// systemctl's connection drops when PID 1 goes: its error says nothing.
 	_ = cur.Command(ctx, "systemctl", "poweroff", "--no-block").Run()
 	if cur.waitGone(ctx, StopTimeout) {
@@ -718,6 +766,7 @@ func (m *System) Crash(ctx context.Context) error {
 	if !cur.running() {
 		return nil
 	}
+	cur.expectExit()
 	if err := syscall.Kill(cur.PID, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
 		return fmt.Errorf("crash %s: %w", m.Hostname, err)
 	}
