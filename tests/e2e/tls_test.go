@@ -59,7 +59,8 @@ func TestStandbyRefusesAnotherCertificate(t *testing.T) {
 		t.Fatalf("the primary does not serve the swapped certificate: %q", served)
 	}
 	psql(s, primary, "SELECT pg_terminate_backend(pid) FROM pg_stat_replication")
-	psql(s, primary, "INSERT INTO t VALUES (2)")
+	// Committed locally: with quorum commit the primary would wait for the standby forever.
+	psql(s, primary, "SET synchronous_commit = local; INSERT INTO t VALUES (2)")
 	time.Sleep(15 * time.Second)
 	if got := rows(); got != "1" {
 		t.Fatalf("the standby streamed from a server with another CA's certificate: %s rows", got)
@@ -194,4 +195,92 @@ func TestTLSRequired(t *testing.T) {
 	if pub := served(t, s, m, unit, "db", "legacy"); strings.Contains(pub["master"], "sslmode") {
 		t.Errorf("tls_required=false, master %q", redactConn(pub["master"]))
 	}
+}
+
+// TestCrossModelCertificate: a client in another model (offer/consume) reaches the server
+// at its ingress address on that relation (the public address across models), which the
+// server's certificate names: the client verifies the server against tls-ca there
+// (sslmode=verify-full). The certificate names the unit's ingress address on every
+// relation, as network-get -r gives it.
+func TestCrossModelCertificate(t *testing.T) {
+	s, _ := newSim(t, "server")
+	const server, remote, unit = "lab:server", "far:remote", "postgresql/0"
+	s.Run("deploy", postgresqlCharm(t), "postgresql")
+	s.Bootstrap("far")
+	s.Run("add-model", "remote")
+	s.Run("deploy", "-m", remote, databaseClientCharm(t), "remote-app", "--config", "database=remote")
+	s.Run("offer", "remote.remote-app:database", "remote-db")
+	s.Run("consume", "-m", server, "far:admin/remote.remote-db")
+	s.Run("integrate", "-m", server, "postgresql:database", "remote-db:database")
+	s.Run("wait")
+	g := connected(t, s, remote, "remote-app/0", "juju_database_remote-db@")
+	host, _, _ := strings.Cut(g.Bag["endpoints"], ":")
+	rel := relationID(t, s, server, unit, "database")
+	ingress := strings.TrimSpace(s.Run("exec", "-m", server, unit, "--", "network-get", "database", "-r", rel, "--ingress-address"))
+	if host == "" || host != ingress {
+		t.Fatalf("endpoints %q, the unit's ingress address on %s %q", g.Bag["endpoints"], rel, ingress)
+	}
+	names := s.Run("exec", "-m", server, unit, "--", "sh", "-c", "openssl x509 -noout -ext subjectAltName -in /etc/postgresql/15/main/juju-server.crt")
+	for _, a := range []string{ingress, addressOf(t, s, server, unit)} {
+		if !strings.Contains(names, "IP Address:"+a) {
+			t.Errorf("the server certificate does not name %s:\n%s", a, names)
+		}
+	}
+	ca := s.Run("exec", "-m", server, unit, "--", "cat", "/etc/postgresql-common/juju-charm-ca.crt")
+	s.Run("exec", "-m", remote, "remote-app/0", "--", "sh", "-c", "cat > /root/ca.crt <<'EOF'\n"+ca+"EOF")
+	verified := withQuery(t, withQuery(t, g.Credentials.URIs, "sslmode", "verify-full"), "sslrootcert", "/root/ca.crt")
+	if out, err := viaURI(s, remote, "remote-app/0", verified, "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"); err != nil || out != "t" {
+		t.Errorf("verify-full across models at %s: %q %v", host, out, err)
+	}
+}
+
+// TestCAAddedToAnOlderApplication: an application deployed before the charm made a CA
+// (its secret holds only the replication password) gets one from the leader's next hook;
+// every unit then issues its certificate from it and replication, verified against it,
+// carries on. The same path replaces a CA that was removed from the secret.
+func TestCAAddedToAnOlderApplication(t *testing.T) {
+	s, _ := newSim(t, "upgrade")
+	s.Run("deploy", postgresqlCharm(t), "postgresql", "-n", "2", "--storage", "pgdata=1G")
+	s.Run("wait")
+	primary, standbys := expectRoles(t, s, "postgresql", 1)
+	leader := s.Leader("", "postgresql")
+	fingerprint := func() string {
+		return strings.TrimSpace(s.Exec(leader, "sh", "-c", "relation-get -r $(relation-ids replication) --app ca "+leader))
+	}
+	before := fingerprint()
+	if len(before) != 16 {
+		t.Fatalf("the CA's fingerprint in the application bag: %q", before)
+	}
+	var content map[string]string
+	if err := json.Unmarshal([]byte(s.Exec(leader, "secret-get", "--label", "postgresql-charm", "--format=json")), &content); err != nil {
+		t.Fatal(err)
+	}
+	if content["ca-cert"] == "" || content["ca-key"] == "" || content["replication"] == "" {
+		t.Fatalf("the application secret holds %d keys", len(content))
+	}
+	id := strings.TrimSpace(s.Exec(leader, "sh", "-c", "relation-get -r $(relation-ids replication) --app secret-id "+leader))
+	// As an older charm left it: the password only.
+	s.Exec(leader, "secret-set", id, "replication="+content["replication"])
+	s.Run("run-hook", leader, "update-status")
+	s.Run("wait")
+	after := fingerprint()
+	if after == before || len(after) != 16 {
+		t.Fatalf("the CA's fingerprint after the leader's hook: %q (was %q)", after, before)
+	}
+	if err := json.Unmarshal([]byte(s.Exec(leader, "secret-get", "--label", "postgresql-charm", "--format=json")), &content); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{primary, standbys[0]} {
+		out, _, err := s.RunE("exec", u, "--", "sh", "-c", "cat /etc/postgresql-common/juju-charm-ca.crt && "+
+			"openssl verify -CAfile /etc/postgresql-common/juju-charm-ca.crt /etc/postgresql/15/main/juju-server.crt")
+		if err != nil || !strings.HasPrefix(out, content["ca-cert"]) || !strings.Contains(out, ": OK") {
+			t.Errorf("%s: its certificate against the new CA: %v\n%s", u, err, out)
+		}
+	}
+	psql(s, primary, "SELECT pg_terminate_backend(pid) FROM pg_stat_replication")
+	psql(s, primary, "SET synchronous_commit = local; CREATE TABLE t (i int); INSERT INTO t VALUES (1)")
+	eventually(t, 60*time.Second, "the standby to stream with the new CA", func() bool {
+		out, err := psqlE(s, standbys[0], "SELECT count(*) FROM t")
+		return err == nil && out == "1"
+	})
 }
