@@ -159,8 +159,10 @@ func measureSelf(ctx context.Context) (*postgres.Facts, error) {
 }
 
 // caughtUp waits up to timeout for target, a standby streaming from primary, to replay
-// primary's current position. It fails at once when the target cannot get there by
-// itself: not a standby, another database, not streaming, or its replay paused.
+// primary's current position. A target that is not streaming (even one that has replayed
+// everything so far: the primary's final WAL would not reach it) gets the timeout to
+// reconnect. It fails at once when the target cannot get there by itself: not a standby,
+// another database, or its replay paused.
 func (m *measurer) caughtUp(ctx context.Context, primary, target string, timeout time.Duration) (primaryLSN, replayed wal.LSN, err error) {
 	pf, err := m.facts(ctx, primary)
 	if err != nil {
@@ -181,15 +183,15 @@ func (m *measurer) caughtUp(ctx context.Context, primary, target string, timeout
 			return primaryLSN, 0, fmt.Errorf("%s is not a standby", target)
 		case tf.SystemIdentifier != pf.SystemIdentifier:
 			return primaryLSN, 0, fmt.Errorf("%s holds another database (system id %s, the primary's is %s)", target, tf.SystemIdentifier, pf.SystemIdentifier)
-		case tf.Timeline == pf.Timeline && tf.ReplayLSN >= primaryLSN:
-			goops.LogInfof("switchover: %s has replayed %s, the primary's position %s", target, tf.ReplayLSN, primaryLSN)
-			return primaryLSN, tf.ReplayLSN, nil
 		case tf.ReplayPaused:
 			return primaryLSN, tf.ReplayLSN, fmt.Errorf("%s's WAL replay is paused (replication-pause) at %s, the primary is at %s; run replication-resume on %s first",
 				target, tf.ReplayLSN, primaryLSN, target)
-		case tf.ReceiverStatus != "streaming":
-			return primaryLSN, tf.ReplayLSN, fmt.Errorf("%s is not streaming from the primary (WAL receiver %q), replayed %s of %s: it would promote without the primary's last WAL",
-				target, tf.ReceiverStatus, tf.ReplayLSN, primaryLSN)
+		case tf.ReceiverStatus == "streaming" && tf.Timeline == pf.Timeline && tf.ReplayLSN >= primaryLSN:
+			goops.LogInfof("switchover: %s has replayed %s, the primary's position %s", target, tf.ReplayLSN, primaryLSN)
+			return primaryLSN, tf.ReplayLSN, nil
+		case time.Now().After(deadline) && tf.ReceiverStatus != "streaming":
+			return primaryLSN, tf.ReplayLSN, fmt.Errorf("%s is not streaming from the primary (WAL receiver %q after %s), replayed %s of %s: it would promote without the primary's last WAL",
+				target, tf.ReceiverStatus, timeout, tf.ReplayLSN, primaryLSN)
 		case time.Now().After(deadline):
 			return primaryLSN, tf.ReplayLSN, fmt.Errorf("%s replayed %s of the primary's %s in %s (received %s); wait until it catches up or give a longer timeout",
 				target, tf.ReplayLSN, primaryLSN, timeout, tf.FlushLSN)

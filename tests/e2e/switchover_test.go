@@ -9,9 +9,9 @@ import (
 	"github.com/pgcharm/postgresql/internal/wal"
 )
 
-// TestSwitchoverReplayPaused: a switchover to a standby whose replay is paused
-// (replication-pause) never promotes it short: the action fails with the reason and
-// nothing changes, the old primary keeps serving, its last rows included. Once replay is
+// TestSwitchoverReplayPaused: a switchover to a standby that is disconnected, or whose
+// replay is paused (replication-pause), never promotes it short: the action fails with
+// the reason and nothing changes, the old primary keeps serving, its last rows included. Once replay is
 // resumed on the target the switchover goes through, the action reports both positions,
 // and the new primary holds every row the old one acknowledged.
 func TestSwitchoverReplayPaused(t *testing.T) {
@@ -30,14 +30,37 @@ func TestSwitchoverReplayPaused(t *testing.T) {
 		out, err := psqlE(s, target, "SELECT count(*) FROM acked")
 		return err == nil && out == "100"
 	})
+	// Disconnected: the target's WAL receiver cannot reach the primary (a bogus
+	// primary_conninfo stands in for a network fault). Within the timeout it does not
+	// reconnect: the action fails with the reason and changes nothing.
+	psql(s, target, "ALTER SYSTEM SET primary_conninfo = 'host=192.0.2.1 connect_timeout=1'; SELECT pg_reload_conf()")
+	eventually(t, 30*time.Second, target+" to stop streaming", func() bool {
+		out, err := psqlE(s, target, "SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming'")
+		return err == nil && out == "0"
+	})
+	psql(s, primary, "INSERT INTO acked SELECT generate_series(101, 150)")
+	res := s.RunAction(leader, "switchover", "master="+target, "timeout=5")
+	if res.Status != "failed" || !strings.Contains(res.Message, "not streaming") || !strings.Contains(res.Message, "nothing changed") {
+		t.Fatalf("switchover to a disconnected standby: %+v", res)
+	}
+	t.Logf("refused: %s", res.Message)
+	if p, _ := expectRoles(t, s, "postgresql", 2); p != primary {
+		t.Fatalf("after the refused switchover the primary is %s, want %s", p, primary)
+	}
+	psql(s, target, "ALTER SYSTEM RESET primary_conninfo; SELECT pg_reload_conf()")
+	eventually(t, 60*time.Second, target+" to catch up after reconnecting", func() bool {
+		out, err := psqlE(s, target, "SELECT count(*) FROM acked")
+		return err == nil && out == "150"
+	})
+
 	if res := s.RunAction(target, "replication-pause"); res.Status != "completed" || res.Results["result"] != "Paused" {
 		t.Fatalf("replication-pause: %+v", res)
 	}
 	// The old primary's last rows: acknowledged, streamed to the target, not replayed there.
-	psql(s, primary, "INSERT INTO acked SELECT generate_series(101, 200)")
+	psql(s, primary, "INSERT INTO acked SELECT generate_series(151, 200)")
 
 	// However long the timeout, a paused target fails the action at once, with the reason.
-	res := s.RunAction(leader, "switchover", "master="+target, "timeout=300")
+	res = s.RunAction(leader, "switchover", "master="+target, "timeout=300")
 	if res.Status != "failed" || !strings.Contains(res.Message, "paused") || !strings.Contains(res.Message, "nothing changed") {
 		t.Fatalf("switchover to a paused standby: %+v", res)
 	}
@@ -46,8 +69,8 @@ func TestSwitchoverReplayPaused(t *testing.T) {
 		t.Fatalf("after the refused switchover the primary is %s, want %s", p, primary)
 	}
 	psql(s, primary, "INSERT INTO acked VALUES (201)")
-	if out, _ := psqlE(s, target, "SELECT count(*) FROM acked"); out != "100" {
-		t.Errorf("the paused target shows %s rows, want 100 (its replay is paused)", out)
+	if out, _ := psqlE(s, target, "SELECT count(*) FROM acked"); out != "150" {
+		t.Errorf("the paused target shows %s rows, want 150 (its replay is paused)", out)
 	}
 
 	// Resumed, the target catches up and the switchover goes through with every row.
