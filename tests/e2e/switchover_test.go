@@ -33,7 +33,8 @@ func TestSwitchoverReplayPaused(t *testing.T) {
 	// Disconnected: the target's WAL receiver cannot reach the primary (a bogus
 	// primary_conninfo stands in for a network fault). Within the timeout it does not
 	// reconnect: the action fails with the reason and changes nothing.
-	psql(s, target, "ALTER SYSTEM SET primary_conninfo = 'host=192.0.2.1 connect_timeout=1'; SELECT pg_reload_conf()")
+	psql(s, target, "ALTER SYSTEM SET primary_conninfo = 'host=192.0.2.1 connect_timeout=1'") // not in a transaction block
+	psql(s, target, "SELECT pg_reload_conf()")
 	eventually(t, 30*time.Second, target+" to stop streaming", func() bool {
 		out, err := psqlE(s, target, "SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming'")
 		return err == nil && out == "0"
@@ -47,7 +48,8 @@ func TestSwitchoverReplayPaused(t *testing.T) {
 	if p, _ := expectRoles(t, s, "postgresql", 2); p != primary {
 		t.Fatalf("after the refused switchover the primary is %s, want %s", p, primary)
 	}
-	psql(s, target, "ALTER SYSTEM RESET primary_conninfo; SELECT pg_reload_conf()")
+	psql(s, target, "ALTER SYSTEM RESET primary_conninfo")
+	psql(s, target, "SELECT pg_reload_conf()")
 	eventually(t, 60*time.Second, target+" to catch up after reconnecting", func() bool {
 		out, err := psqlE(s, target, "SELECT count(*) FROM acked")
 		return err == nil && out == "150"
