@@ -211,6 +211,14 @@ func TestCrossModelCertificate(t *testing.T) {
 	s.Run("deploy", "-m", remote, databaseClientCharm(t), "remote-app", "--config", "database=remote")
 	s.Run("offer", "remote.remote-app:database", "remote-db")
 	s.Run("consume", "-m", server, "far:admin/remote.remote-db")
+	sans := func() string {
+		return s.Run("exec", "-m", server, unit, "--", "sh", "-c", "openssl x509 -noout -ext subjectAltName -in /etc/postgresql/15/main/juju-server.crt")
+	}
+	private := addressOf(t, s, server, unit)
+	public := s.Status(server).Applications["postgresql"].Units[unit].PublicAddress
+	if got := sans(); !strings.Contains(got, "IP Address:"+private) || !strings.Contains(got, "IP Address:"+public) {
+		t.Errorf("the certificate before any relation does not name the private (%s) and public (%s) addresses: %s", private, public, got)
+	}
 	s.Run("integrate", "-m", server, "postgresql:database", "remote-db:database")
 	s.Run("wait")
 	g := connected(t, s, remote, "remote-app/0", "juju_database_remote-db@")
@@ -220,8 +228,8 @@ func TestCrossModelCertificate(t *testing.T) {
 	if host == "" || host != ingress {
 		t.Fatalf("endpoints %q, the unit's ingress address on %s %q", g.Bag["endpoints"], rel, ingress)
 	}
-	names := s.Run("exec", "-m", server, unit, "--", "sh", "-c", "openssl x509 -noout -ext subjectAltName -in /etc/postgresql/15/main/juju-server.crt")
-	for _, a := range []string{ingress, addressOf(t, s, server, unit)} {
+	names := sans()
+	for _, a := range []string{ingress, private} {
 		if !strings.Contains(names, "IP Address:"+a) {
 			t.Errorf("the server certificate does not name %s:\n%s", a, names)
 		}
@@ -275,6 +283,19 @@ func TestCAAddedToAnOlderApplication(t *testing.T) {
 			"openssl verify -CAfile /etc/postgresql-common/juju-charm-ca.crt /etc/postgresql/15/main/juju-server.crt")
 		if err != nil || !strings.HasPrefix(out, content["ca-cert"]) || !strings.Contains(out, ": OK") {
 			t.Errorf("%s: its certificate against the new CA: %v\n%s", u, err, out)
+		}
+	}
+	// The CA's key is in the secret only: no file on any machine holds it, and the server's
+	// key is postgres's alone.
+	keyLine := strings.Split(strings.TrimSpace(content["ca-key"]), "\n")[1]
+	for _, u := range []string{primary, standbys[0]} {
+		// (Test* under /tmp is jujusim's own state on the host, the controller's, which
+		// its machines see.)
+		if out, _, _ := s.RunE("exec", u, "--", "grep", "-rlF", "--exclude-dir=Test*", "--", keyLine, "/etc", "/var", "/tmp", "/root", "/srv", "/home"); strings.TrimSpace(out) != "" {
+			t.Errorf("%s: files holding the CA's key: %s", u, out)
+		}
+		if out := strings.TrimSpace(s.Exec(u, "stat", "-c", "%U %a", "/etc/postgresql/15/main/juju-server.key")); out != "postgres 600" {
+			t.Errorf("%s: the server key is %s", u, out)
 		}
 	}
 	psql(s, primary, "SELECT pg_terminate_backend(pid) FROM pg_stat_replication")
