@@ -30,6 +30,9 @@ import (
 // server against the CA on its peer address (sslmode=verify-full), and pg_hba admits
 // peers only over TLS.
 
+// caFile is where the unit keeps the CA's certificate (tests point it elsewhere).
+var caFile = postgres.CAFile
+
 // tlsFacts are the unit's addresses besides those of its bindings.
 type tlsFacts struct {
 	Private, Public string // unit-get; "" when Juju has none
@@ -107,7 +110,7 @@ func (r *hookRun) serverCert(c *postgres.Cluster) (certFile, keyFile string, cha
 		return "", "", false, errors.New("server certificate: the unit has no address to name")
 	}
 	// The CA's certificate too, for replication and for operators verifying the server.
-	if _, err := postgres.WriteCAFile(r.ca.CertPEM); err != nil {
+	if _, err := postgres.WriteCAFile(caFile, r.ca.CertPEM); err != nil {
 		return "", "", false, err
 	}
 	now := time.Now()
@@ -135,10 +138,10 @@ func (r *hookRun) verifiedUpstream(up postgres.Upstream) (postgres.Upstream, err
 	if r.ca == nil {
 		return up, errors.New("replication: no CA yet")
 	}
-	if _, err := postgres.WriteCAFile(r.ca.CertPEM); err != nil {
+	if _, err := postgres.WriteCAFile(caFile, r.ca.CertPEM); err != nil {
 		return up, err
 	}
-	up.SSLMode, up.SSLRootCert = "verify-full", postgres.CAFile
+	up.SSLMode, up.SSLRootCert = "verify-full", caFile
 	return up, nil
 }
 

@@ -6,14 +6,19 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
+	"os/user"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gruyaume/goops"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgcharm/postgresql/internal/pki"
+	"github.com/pgcharm/postgresql/internal/postgres"
 )
 
 // impostor listens on 127.0.0.1 as a PostgreSQL server would for TLS: it answers the
@@ -135,3 +140,58 @@ func TestTLSRequiredConfig(t *testing.T) {
 		t.Fatalf("tightening lines under tls_required: %v", ps)
 	}
 }
+
+// TestServerCertRotates: the unit's certificate is issued once for its addresses and kept
+// while they stay; an address that comes (a relation's ingress address) or goes, or a
+// certificate someone swapped, issues it again, naming exactly what the unit has.
+func TestServerCertRotates(t *testing.T) {
+	if _, err := user.Lookup("postgres"); err != nil {
+		t.Skip("no postgres user on this machine: the key is given to postgres")
+	}
+	prev := goops.GetCommandRunner()
+	goops.SetCommandRunner(quietRunner{}) // juju-log: no hook context here
+	t.Cleanup(func() { goops.SetCommandRunner(prev) })
+	prevCA := caFile
+	caFile = filepath.Join(t.TempDir(), "ca.crt")
+	t.Cleanup(func() { caFile = prevCA })
+	now := time.Now()
+	ca, _ := pki.NewCA("postgresql", now)
+	c := &postgres.Cluster{ConfDir: t.TempDir()}
+	r := &hookRun{ca: ca, j: &jujuFacts{Address: "10.1.0.5", TLS: tlsFacts{Private: "10.1.0.5", Public: "198.18.0.5"},
+		Clients: clientFacts{Hosts: map[string]string{}}, Database: databaseFacts{Hosts: map[string]string{}}}}
+	issued := func(want bool, hosts ...string) {
+		t.Helper()
+		_, _, changed, err := r.serverCert(c)
+		if err != nil || changed != want {
+			t.Fatalf("serverCert: changed %v (want %v), %v", changed, want, err)
+		}
+		certPEM, keyPEM, err := postgres.ReadServerCert(c)
+		if err != nil || !ca.Current(certPEM, keyPEM, hosts, time.Now()) {
+			t.Fatalf("the certificate does not name exactly %v: %v", hosts, err)
+		}
+	}
+	issued(true, "10.1.0.5", "198.18.0.5")
+	issued(false, "10.1.0.5", "198.18.0.5")
+	r.j.Database.Hosts["database:3"] = "198.18.0.5" // across models: the public address, named already
+	issued(false, "10.1.0.5", "198.18.0.5")
+	r.j.Clients.Hosts["db:4"] = "192.0.2.7" // another space
+	issued(true, "10.1.0.5", "198.18.0.5", "192.0.2.7")
+	delete(r.j.Clients.Hosts, "db:4")
+	issued(true, "10.1.0.5", "198.18.0.5")
+
+	mallory, _ := pki.NewCA("mallory", now)
+	evil, evilKey, _ := mallory.Issue([]string{"10.1.0.5", "198.18.0.5"}, now)
+	if _, err := postgres.WriteServerCert(c, evil, evilKey); err != nil {
+		t.Fatal(err)
+	}
+	issued(true, "10.1.0.5", "198.18.0.5")
+	_, keyFile := postgres.ServerCertFiles(c)
+	if fi, err := os.Stat(keyFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("the server key: %v %v", fi, err)
+	}
+}
+
+// quietRunner answers every hook tool with nothing.
+type quietRunner struct{}
+
+func (quietRunner) Run(string, ...string) ([]byte, error) { return nil, nil }

@@ -14,12 +14,12 @@ import (
 // cluster's directories, so that a clone, which runs before the cluster exists, has it.
 const CAFile = "/etc/postgresql-common/juju-charm-ca.crt"
 
-// WriteCAFile keeps certPEM at CAFile (root's, 0644) and says whether it changed.
-func WriteCAFile(certPEM []byte) (bool, error) {
-	if err := os.MkdirAll(filepath.Dir(CAFile), 0o755); err != nil {
+// WriteCAFile keeps certPEM at path (CAFile; root's, 0644) and says whether it changed.
+func WriteCAFile(path string, certPEM []byte) (bool, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return false, fmt.Errorf("CA certificate: %w", err)
 	}
-	ch, err := writeFileAtomic(CAFile, certPEM, 0o644, false)
+	ch, err := writeFileAtomic(path, certPEM, 0o644, false)
 	if err != nil {
 		return false, fmt.Errorf("CA certificate: %w", err)
 	}
