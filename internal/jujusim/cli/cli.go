@@ -160,6 +160,11 @@ func (c *env) parse() ([]string, error) {
 	if c.verbose || os.Getenv("JUJUSIM_VERBOSE") != "" {
 		c.e.Progress = c.stderr
 	}
+	// No controller process keeps time: every command lets lapsed leases expire
+	// (engine.ExpireLeases), status and wait included.
+	if err := c.e.ExpireLeases(); err != nil {
+		return nil, err
+	}
 	return c.fs.Args, nil
 }
 

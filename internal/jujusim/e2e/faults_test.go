@@ -17,7 +17,7 @@ import (
 // reboot detection in worker/uniter/operation); a unit whose agent cannot reach the controller
 // runs nothing and shows lost (apiserver/facades/client/client/status.go: "agent lost, see
 // 'juju show-status-log UNIT'"); leadership moves once the lease expires
-// (core/lease, one-minute leases).
+// (worker/lease/manager.go, one-minute leases).
 func TestMachineFaults(t *testing.T) {
 	s := simtest.New(t)
 	s.SystemMachines()
@@ -170,6 +170,37 @@ func TestMachineFaults(t *testing.T) {
 		if u := s.Status("").Applications["rec"].Units["rec/0"]; u.Agent.Current != "idle" {
 			t.Errorf("healed unit's agent: %+v", u.Agent)
 		}
+	})
+
+	// jujusim has no controller clock: every command lets lapsed leases expire, juju-exec on a
+	// machine included. A surviving unit's agent that calls juju-exec after the leader's
+	// machine died, with no host command in between, finds the leadership moved to the lowest
+	// reachable unit (is-leader answers True there, as on Juju once the lapsed lease is
+	// claimed: worker/lease/manager.go, worker/leadership/tracker.go); its leader-elected runs
+	// with the next command that runs hooks. The expiry is the one the crash recorded, though
+	// juju-exec runs without the test's JUJUSIM_LEASE_TIME.
+	t.Run("lease lapses on juju-exec", func(t *testing.T) {
+		old := s.Leader("", "rec")
+		if old == "rec/0" || old == "" {
+			t.Fatalf("leader %q before the crash, want another than rec/0", old)
+		}
+		s.Setenv("JUJUSIM_LEASE_TIME", "5s")
+		defer s.Setenv("JUJUSIM_LEASE_TIME", "2s")
+		before := len(records(t, s, "", "rec/0"))
+		s.Crash(old)
+		// ssh (a host command) starts before the lease lapses; juju-exec runs after.
+		out := strings.TrimSpace(s.Run("ssh", "rec/0", "sleep 6; juju-exec rec/0 is-leader"))
+		if out != "True" {
+			t.Errorf("is-leader in juju-exec on rec/0 after %s's lease lapsed: %q, want True", old, out)
+		}
+		if l := s.Leader("", "rec"); l != "rec/0" {
+			t.Errorf("leader after the juju-exec: %q, want rec/0", l)
+		}
+		s.Run("wait")
+		if after := hooks(records(t, s, "", "rec/0")[before:]); indexOf(after, "leader-elected") < 0 {
+			t.Errorf("rec/0 ran %v after it got the lease, want leader-elected", after)
+		}
+		s.StartMachine(old)
 	})
 
 	t.Run("remove-machine --force", func(t *testing.T) {

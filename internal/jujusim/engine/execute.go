@@ -104,9 +104,7 @@ func (e *Engine) finish(ctx context.Context, j *job, code int, stdout, stderr st
 		u.Finish(j.ev)
 		if mc := m.Machines[u.Machine]; gone && mc != nil && mc.Reachable() {
 			mc.Down = true
-			if mc.LostSince.IsZero() {
-				mc.LostSince = now()
-			}
+			markLost(mc, now())
 		}
 		if j.action == nil && (code != 0 || runErr != nil) && !m.Machines[u.Machine].Reachable() {
 			// Killed by its machine's crash (faults.go): as Juju's uniter after a restart, the

@@ -122,7 +122,8 @@ func (e *Engine) Reboot(ctx context.Context, ref ModelRef, id string) error {
 	}
 	// No hook may start while it is down.
 	if err := e.updateMachine(ref, mc.ID, func(_ *state.State, _ *state.Model, x *state.Machine, _ []*state.Unit) {
-		x.Down, x.LostSince = true, time.Now().UTC()
+		x.Down = true
+		markLost(x, time.Now().UTC())
 	}); err != nil {
 		return err
 	}
@@ -149,7 +150,7 @@ func (e *Engine) bootMachine(ctx context.Context, ref ModelRef, mc state.Machine
 	return e.updateMachine(ref, mc.ID, func(_ *state.State, _ *state.Model, x *state.Machine, units []*state.Unit) {
 		x.Down = false
 		if !x.Partitioned {
-			x.LostSince = time.Time{}
+			markFound(x)
 		}
 		for _, u := range units {
 			if !x.Partitioned {
@@ -174,9 +175,7 @@ func (e *Engine) Crash(ctx context.Context, ref ModelRef, id string) error {
 	if err := e.updateMachine(ref, mc.ID, func(_ *state.State, _ *state.Model, x *state.Machine, units []*state.Unit) {
 		now := time.Now().UTC()
 		x.Down = true
-		if x.LostSince.IsZero() {
-			x.LostSince = now
-		}
+		markLost(x, now)
 		for _, u := range units {
 			lose(u, now)
 		}
@@ -199,9 +198,7 @@ func (e *Engine) Partition(ctx context.Context, ref ModelRef, id string) error {
 	return e.updateMachine(ref, mc.ID, func(_ *state.State, _ *state.Model, x *state.Machine, units []*state.Unit) {
 		now := time.Now().UTC()
 		x.Partitioned = true
-		if x.LostSince.IsZero() {
-			x.LostSince = now
-		}
+		markLost(x, now)
 		for _, u := range units {
 			lose(u, now)
 		}
@@ -220,7 +217,7 @@ func (e *Engine) Heal(ctx context.Context, ref ModelRef, id string) error {
 	return e.updateMachine(ref, mc.ID, func(_ *state.State, _ *state.Model, x *state.Machine, units []*state.Unit) {
 		x.Partitioned = false
 		if !x.Down {
-			x.LostSince = time.Time{}
+			markFound(x)
 			for _, u := range units {
 				found(u)
 			}
@@ -264,9 +261,40 @@ func (e *Engine) RemoveMachineForce(ctx context.Context, ref ModelRef, id string
 	return nil
 }
 
-// expireLeases moves the leadership of units whose agent has been unreachable for LeaseTime to
-// the lowest (or, under --seed, a random) reachable live unit, which gets leader-elected.
-func (e *Engine) expireLeases() error {
+// markLost records that a machine's agent stopped talking to the controller at now (unless
+// it already had), and when its units' leadership leases lapse.
+func markLost(mc *state.Machine, now time.Time) {
+	if mc.LostSince.IsZero() {
+		mc.LostSince = now
+		mc.LeaseExpiry = now.Add(LeaseTime)
+	}
+}
+
+// markFound undoes markLost: the agent is back and renews its leases.
+func markFound(mc *state.Machine) {
+	mc.LostSince, mc.LeaseExpiry = time.Time{}, time.Time{}
+}
+
+// leaseLapsed tells whether the leases of a machine's units have lapsed at now: its agent has
+// been unreachable past LeaseExpiry (LostSince plus LeaseTime in states written before it).
+func leaseLapsed(mc *state.Machine, now time.Time) bool {
+	if mc.Reachable() {
+		return false
+	}
+	exp := mc.LeaseExpiry
+	if exp.IsZero() {
+		exp = mc.LostSince.Add(LeaseTime)
+	}
+	return !now.Before(exp)
+}
+
+// ExpireLeases moves the leadership of units whose agent has been unreachable past their
+// lease to another unit, which gets leader-elected (expireLeasesIn). jujusim has no
+// controller process keeping a clock, so every command calls it: each CLI command as it
+// starts, juju-exec and jujusim exec before their commands run (an agent's juju-exec on a
+// surviving machine sees the new leadership: is-leader answers for it), and Settle before each
+// hook it starts. The leader-elected hook runs in the Settle under way or the next one.
+func (e *Engine) ExpireLeases() error {
 	stale := false
 	if err := e.Store.View(func(st *state.State) error {
 		for _, m := range st.Models {
@@ -279,40 +307,50 @@ func (e *Engine) expireLeases() error {
 		return err
 	}
 	return e.Store.Update(func(st *state.State) error {
-		for _, m := range st.SortedModels() {
-			for _, name := range sortedKeys(m.Apps) {
-				app := m.Apps[name]
-				if app.Remote != nil || app.Leader == "" {
-					continue
-				}
-				leader := m.Units[app.Leader]
-				if leader == nil {
-					continue
-				}
-				mc := m.Machines[leader.Machine]
-				if mc.Reachable() || time.Since(mc.LostSince) < LeaseTime {
-					continue
-				}
-				var alive []*state.Unit
-				for _, u := range m.UnitsOf(name) {
-					if u.Life == "alive" && m.Machines[u.Machine].Reachable() {
-						alive = append(alive, u)
-					}
-				}
-				if len(alive) == 0 {
-					continue
-				}
-				next := alive[0]
-				if e.Seed != 0 {
-					next = alive[e.rand().Intn(len(alive))]
-				}
-				app.Leader = next.Name
-				next.Enqueue(state.Event{Kind: "leader-elected"})
-				e.logf(m, next.Name, "INFO", "juju.worker.leadership", "leadership of %s moved from %s (agent lost for %s) to %s", name, leader.Name, time.Since(mc.LostSince).Round(time.Second), next.Name)
-			}
-		}
+		e.expireLeasesIn(st)
 		return nil
 	})
+}
+
+// expireLeasesIn moves the leadership of each application whose leader's lease lapsed
+// (leaseLapsed) to the lowest (or, under --seed, a random) live unit on a reachable machine,
+// which gets leader-elected, as Juju's lease manager lets the lease of an agent that stopped
+// renewing it expire and the next claimant's uniter runs leader-elected (worker/lease/manager.go,
+// worker/leadership/tracker.go). An application with no such unit keeps its leader.
+func (e *Engine) expireLeasesIn(st *state.State) {
+	now := time.Now()
+	for _, m := range st.SortedModels() {
+		for _, name := range sortedKeys(m.Apps) {
+			app := m.Apps[name]
+			if app.Remote != nil || app.Leader == "" {
+				continue
+			}
+			leader := m.Units[app.Leader]
+			if leader == nil {
+				continue
+			}
+			mc := m.Machines[leader.Machine]
+			if mc == nil || !leaseLapsed(mc, now) {
+				continue
+			}
+			var alive []*state.Unit
+			for _, u := range m.UnitsOf(name) {
+				if u.Life == "alive" && m.Machines[u.Machine].Reachable() {
+					alive = append(alive, u)
+				}
+			}
+			if len(alive) == 0 {
+				continue
+			}
+			next := alive[0]
+			if e.Seed != 0 {
+				next = alive[e.rand().Intn(len(alive))]
+			}
+			app.Leader = next.Name
+			next.Enqueue(state.Event{Kind: "leader-elected"})
+			e.logf(m, next.Name, "INFO", "juju.worker.leadership", "leadership of %s moved from %s (agent lost for %s) to %s", name, leader.Name, now.Sub(mc.LostSince).Round(time.Second), next.Name)
+		}
+	}
 }
 
 // MachineExited is told (by the machine's keeper, machine.System.OnExit) that a machine's
@@ -339,9 +377,7 @@ func (e *Engine) MachineExited(ctx context.Context, dir string, status int) erro
 	if err := e.updateMachine(ref, mc.ID, func(_ *state.State, m *state.Model, x *state.Machine, units []*state.Unit) {
 		now := time.Now().UTC()
 		x.Down = true
-		if x.LostSince.IsZero() {
-			x.LostSince = now
-		}
+		markLost(x, now)
 		what := fmt.Sprintf("powered off from inside (PID 1 ended, status %d): it stays off until start-machine", status)
 		if reboot {
 			what = "rebooted from inside: booting it again"

@@ -127,7 +127,7 @@ func (h *SystemHost) Create(ctx context.Context, s MachineSpec) (Machine, error)
 	m, err := machine.CreateSystem(ctx, machine.SystemSpec{
 		Spec: machine.Spec{Dir: s.Dir, Hostname: s.Hostname, Bridge: s.Bridge, Addr: s.Addr, Gateway: s.Gateway},
 		// A reboot or poweroff from inside the machine reaches the engine (MachineExited).
-		OnExit:   []string{"/usr/bin/env", "JUJUSIM_HOME=" + home, filepath.Join(home, "bin", "jujusim"), "machine-exited"},
+		OnExit:   onExit(home),
 		Image:    img.Root(),
 		Shared:   shared,
 		ReadOnly: []string{filepath.Join(home, "bin")},
@@ -148,4 +148,15 @@ func (h *SystemHost) Load(dir string) (Machine, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// onExit is the command a machine's keeper runs when PID 1 ends unasked (MachineExited). The
+// keeper has none of the creating command's environment, so the lease time a test set is
+// passed on: the poweroff it reports starts the lease of the machine's units.
+func onExit(home string) []string {
+	cmd := []string{"/usr/bin/env", "JUJUSIM_HOME=" + home}
+	if v := os.Getenv("JUJUSIM_LEASE_TIME"); v != "" {
+		cmd = append(cmd, "JUJUSIM_LEASE_TIME="+v)
+	}
+	return append(cmd, filepath.Join(home, "bin", "jujusim"), "machine-exited")
 }

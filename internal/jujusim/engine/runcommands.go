@@ -54,6 +54,12 @@ var ErrAgentUnreachable = errors.New("dialing juju run socket: the unit agent is
 //   - the writes queue hooks as a hook's do; they run at the next Settle (the controller
 //     delivers them at once on Juju).
 func (e *Engine) RunCommands(ctx context.Context, args RunArgs, run Runner) (int, error) {
+	// Leases lapse on the controller's clock, which jujusim only has in its commands: a
+	// surviving unit's agent calling juju-exec after its leader's machine died must find the
+	// leadership moved (is-leader true on the new leader), not wait for a host command.
+	if err := e.ExpireLeases(); err != nil {
+		return 1, err
+	}
 	release, err := e.lockUnitForCommands(args.Model, args.Unit)
 	if err != nil {
 		return 1, err
@@ -181,6 +187,9 @@ func commandEvent(st *state.State, m *state.Model, u *state.Unit, args RunArgs) 
 // RunNoContext runs f (juju-exec --no-context) under the unit's lock only: Juju takes the
 // machine lock, which serialises it with the unit's hooks, and makes no hook context.
 func (e *Engine) RunNoContext(ctx context.Context, model, unit string, f func() (int, error)) (int, error) {
+	if err := e.ExpireLeases(); err != nil { // as RunCommands
+		return 1, err
+	}
 	release, err := e.lockUnitForCommands(model, unit)
 	if err != nil {
 		return 1, err

@@ -46,7 +46,7 @@ func (e *Engine) Settle(ctx context.Context) error {
 	if err := e.ensureTools(); err != nil {
 		return err
 	}
-	if err := e.expireLeases(); err != nil {
+	if err := e.ExpireLeases(); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(filepath.Join(e.Home, "run"), 0o700); err != nil {
@@ -162,6 +162,7 @@ func unitKey(m *state.Model, u string) string {
 func (e *Engine) next(fired map[string]bool, blocked *bool) (*job, error) {
 	var j *job
 	err := e.Store.Update(func(st *state.State) error {
+		e.expireLeasesIn(st) // a lease may lapse while a long Settle runs or waits
 		queueUpdateStatus(st, fired)
 		type cand struct {
 			m   *state.Model

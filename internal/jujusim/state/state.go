@@ -179,6 +179,10 @@ type Machine struct {
 	Down        bool      `json:"down,omitempty"`
 	Partitioned bool      `json:"partitioned,omitempty"`
 	LostSince   time.Time `json:"lost-since,omitempty"`
+	// LeaseExpiry is when the leadership leases of its units lapse: LostSince plus the lease
+	// time of the command that saw the agent go, kept here so that every later command
+	// (a juju-exec on another machine, without the test's environment) agrees on it.
+	LeaseExpiry time.Time `json:"lease-expiry,omitempty"`
 }
 
 // PublicAddress is the machine's public address (the private one when it has none), as
