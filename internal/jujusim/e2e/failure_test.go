@@ -141,7 +141,10 @@ func TestActions(t *testing.T) {
 
 // TestAutomaticRetry checks automatically-retry-hooks, true by default as in Juju: a failed
 // hook is retried after 5s doubling up to 5 minutes, forever (here 100ms doubling; a command
-// waits only for retries due within JUJUSIM_RETRY_WAIT).
+// waits only for retries due within JUJUSIM_RETRY_WAIT). Juju's controller hands the uniter
+// that strategy (apiserver/facades/agent/retrystrategy/retrystrategy.go: MinRetryTime 5s,
+// MaxRetryTime 5m, RetryTimeFactor 2, ShouldRetry from the model's automatically-retry-hooks),
+// and the uniter's retry-hook timer fires the retry (worker/uniter/remotestate/watcher.go).
 func TestAutomaticRetry(t *testing.T) {
 	s := simtest.New(t)
 	ch := recorderCharm(t)

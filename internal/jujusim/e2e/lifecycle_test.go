@@ -216,7 +216,9 @@ func teardownLog(t *testing.T, s *simtest.Sim, unit string) ([]string, map[strin
 	return ran, storage
 }
 
-// TestLeadership checks elect and the hand-over when the leader goes away.
+// TestLeadership checks elect and the hand-over when the leader goes away: the unit that
+// gains leadership runs leader-elected, the others leader-settings-changed
+// (worker/uniter/leadership/resolver.go).
 func TestLeadership(t *testing.T) {
 	s := simtest.New(t)
 	s.Serial = true // exact hook sequences across units

@@ -62,7 +62,8 @@ func TestScopeAfterInstall(t *testing.T) {
 
 // TestUpdateStatusInterval: update-status runs on every started unit every
 // update-status-hook-interval (model config, Juju's default 5m), interleaved with the
-// other hooks.
+// other hooks: worker/uniter/remotestate/watcher.go keeps an update-status timer per unit,
+// reset after each firing, whose interval follows the model's update-status-hook-interval.
 func TestUpdateStatusInterval(t *testing.T) {
 	s := simtest.New(t)
 	ch := recorderCharm(t)
@@ -166,7 +167,10 @@ func TestHookEnvironment(t *testing.T) {
 
 // TestConcurrentMachines: as Juju's machine agents do, jujusim runs the hooks of units on
 // different machines at the same time (each unit one hook at a time); --serial runs one
-// hook at a time in the whole home.
+// hook at a time in the whole home. In Juju each uniter runs its operations one at a time and
+// takes only its own machine's lock for a hook (worker/uniter/operation/executor.go,
+// acquireMachineLock when NeedsGlobalMachineLock), so units on different machines never wait
+// for each other.
 func TestConcurrentMachines(t *testing.T) {
 	s := simtest.New(t)
 	ch := recorderCharm(t)

@@ -256,7 +256,8 @@ func TestStateAndSecretTools(t *testing.T) {
 		{ctx: "rel", tool: "state-set", args: []string{"k="}},
 		{ctx: "rel", tool: "state-get", args: []string{"--format=json"}, out: "{\"k\":\"\"}\n"},
 		{ctx: "rel", tool: "state-get", args: []string{"k", "--strict"}},
-		// Secret content: Juju's key rule (core/secrets) and size limits, --file included.
+		// Secret content: Juju's key rule (core/secrets/createsecret.go keyRegExp) and size
+		// limits (3.6: 8 KiB a value, 64 KiB in all), --file included.
 		{ctx: "rel", tool: "secret-add", args: []string{"ab=x"}, err: "ERROR invalid key \"ab\"\n", code: 2},
 		{ctx: "rel", tool: "secret-add", args: []string{"a--b=x"}, err: "ERROR invalid key \"a--b\"\n", code: 2},
 		{ctx: "rel", tool: "secret-add", args: []string{"Key=x"}, err: "ERROR invalid key \"Key\"\n", code: 2},
