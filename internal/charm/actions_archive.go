@@ -132,7 +132,7 @@ func primaryArchiveAction(ctx context.Context, action string) (*jujuFacts, strin
 	if err != nil {
 		return nil, "", err
 	}
-	app := parseAppState(j.AppBag)
+	app := plan.ParseAppState(j.AppBag)
 	if app.Primary != j.Unit {
 		return nil, "", fmt.Errorf("%s must run on the primary unit, %s (this is %s)", action, orUnknown(app.Primary), j.Unit)
 	}
@@ -456,7 +456,7 @@ func walERestore(ctx context.Context) error {
 	if l.ConfProblem != "" {
 		return errors.New(l.ConfProblem)
 	}
-	app := parseAppState(j.AppBag)
+	app := plan.ParseAppState(j.AppBag)
 	onPrimary := app.Primary == j.Unit || (app.Primary == "" && len(j.Peers) == 0)
 	if !p.Confirm {
 		what := "nothing (no database here yet)"
@@ -635,7 +635,7 @@ func restorePrimary(ctx context.Context, j *jujuFacts, l *localFacts, a *archive
 		return nil, err
 	}
 	if j.PeerID != "" {
-		if err := relationSet(j.PeerID, false, map[string]string{keyRestore: id, keyFollowing: ""}); err != nil {
+		if err := relationSet(j.PeerID, false, map[string]string{plan.KeyRestore: id, plan.KeyFollowing: ""}); err != nil {
 			return nil, fmt.Errorf("publish the restore: %w", err)
 		}
 	}
@@ -671,12 +671,12 @@ func newRestoreID() (string, error) {
 
 // restoreStandby makes a standby follow the restored primary: its database is moved aside and
 // the unit clones the primary (which descends from the restore), then follows it.
-func restoreStandby(ctx context.Context, j *jujuFacts, app AppState, l *localFacts) error {
+func restoreStandby(ctx context.Context, j *jujuFacts, app plan.AppState, l *localFacts) error {
 	data, ok := j.Peers[app.Primary]
 	if app.Primary == "" || !ok {
 		return errors.New("no primary to follow yet; restore the primary first")
 	}
-	rep, _ := parseUnitReport(app.Primary, data)
+	rep, _ := plan.ParseUnitReport(app.Primary, data)
 	if rep.Role != plan.RolePrimary || rep.Address == "" {
 		return fmt.Errorf("primary %s is not running; restore or start it first", app.Primary)
 	}
@@ -717,7 +717,7 @@ func restoreStandby(ctx context.Context, j *jujuFacts, app AppState, l *localFac
 	if err != nil {
 		return err
 	}
-	if j2.Self[keyRestore] != rep.Restore {
+	if j2.Self[plan.KeyRestore] != rep.Restore {
 		return fmt.Errorf("this unit did not catch up with %s's restore; see the unit's status", app.Primary)
 	}
 	return goops.SetActionResults(map[string]string{"following": app.Primary, "restore-id": rep.Restore,

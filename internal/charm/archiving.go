@@ -407,10 +407,10 @@ func removeIfExists(path string) error {
 // settings when the standby starts following.
 func (r *hookRun) standbyRestoreCommand() error {
 	l := r.local
-	if l.Cluster == nil || !l.Running || !l.Standby || r.app.Primary == r.j.Unit || r.j.Self[keyFollowing] != r.app.Primary {
+	if l.Cluster == nil || !l.Running || !l.Standby || r.app.Primary == r.j.Unit || r.j.Self[plan.KeyFollowing] != r.app.Primary {
 		return nil
 	}
-	t := r.target()
+	t := r.decide().Target
 	if !t.Ready {
 		return nil
 	}

@@ -50,7 +50,7 @@ func (r *hookRun) hbaRules() (rules []hba.Rule, admits []string, err error) {
 		addrs = append(addrs, r.j.Address)
 	}
 	for name, data := range r.j.Peers {
-		rep, _ := parseUnitReport(name, data)
+		rep, _ := plan.ParseUnitReport(name, data)
 		if rep.Address != "" {
 			addrs = append(addrs, rep.Address)
 			admits = append(admits, name)

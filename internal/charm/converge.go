@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -27,11 +26,9 @@ func (r *hookRun) converge() (bool, error) {
 	ctx, j := r.ctx, r.j
 	var last plan.Step = "none"
 	for i := 0; i < maxSteps; i++ {
-		target := r.target()
-		pl := r.local.planLocal(j.Unit, r.j.Self[keyFollowing], j.Self[keyRestore])
-		pl.AppSystemID = r.app.SystemID
-		dec := plan.DecideLocal(pl, r.app.Primary, target, r.rival())
-		r.why.Local = dec.Status
+		d := r.decide()
+		target := d.Target
+		r.why.Local = d.Why.Local
 		if err := r.configure(); err != nil {
 			var ce *configError
 			if errors.As(err, &ce) {
@@ -40,25 +37,25 @@ func (r *hookRun) converge() (bool, error) {
 			}
 			return false, err
 		}
-		switch dec.Step {
+		switch d.Step {
 		case plan.StepNone:
 			return true, nil
 		case plan.StepWait, plan.StepBlock:
 			return false, nil
 		}
-		if dec.Step == last && dec.Step != plan.StepStart {
-			return false, fmt.Errorf("step %s did not take effect", dec.Step)
+		if d.Step == last && d.Step != plan.StepStart {
+			return false, fmt.Errorf("step %s did not take effect", d.Step)
 		}
-		last = dec.Step
-		_ = goops.SetUnitStatus(goops.StatusName(dec.Status.Name), dec.Status.Message)
-		if err := r.apply(dec.Step, target); err != nil {
+		last = d.Step
+		_ = goops.SetUnitStatus(goops.StatusName(d.Why.Local.Name), d.Why.Local.Message)
+		if err := r.takeStep(d.Step, target); err != nil {
 			var alive *upstreamAlive
 			var short *notCaughtUp
 			if errors.As(err, &alive) || errors.As(err, &short) {
 				r.why.Local = plan.Status{Name: plan.StatusWaiting, Message: err.Error()}
 				return false, nil
 			}
-			return false, fmt.Errorf("%s: %w", dec.Step, err)
+			return false, fmt.Errorf("%s: %w", d.Step, err)
 		}
 		local, err := observeLocal(ctx, r.local.Version, j.Storage)
 		if err != nil {
@@ -69,29 +66,6 @@ func (r *hookRun) converge() (bool, error) {
 	return false, nil
 }
 
-// target is the chosen primary as this unit sees it through the peer relation.
-func (r *hookRun) target() plan.Target {
-	p := r.app.Primary
-	data, ok := r.j.Peers[p]
-	if p == "" || p == r.j.Unit || !ok {
-		return plan.Target{Name: p}
-	}
-	rep, _ := parseUnitReport(p, data)
-	return plan.Target{Name: p, Address: rep.Address, SystemID: rep.SystemID, Timeline: rep.Timeline,
-		Restore: rep.Restore, Ready: rep.Role == plan.RolePrimary && rep.Address != "" &&
-			slices.Contains(strings.Fields(rep.Admits), r.j.Unit)}
-}
-
-// rival is another unit still reporting itself primary while this one is chosen.
-func (r *hookRun) rival() string {
-	for name, data := range r.j.Peers {
-		if rep, _ := parseUnitReport(name, data); rep.Role == plan.RolePrimary && name != r.app.Primary {
-			return name
-		}
-	}
-	return ""
-}
-
 func (r *hookRun) upstream(t plan.Target) (postgres.Upstream, error) {
 	if t.Address == "" {
 		return postgres.Upstream{}, errNoUpstream
@@ -100,7 +74,7 @@ func (r *hookRun) upstream(t plan.Target) (postgres.Upstream, error) {
 		AppName: r.j.Unit})
 }
 
-func (r *hookRun) apply(step plan.Step, t plan.Target) error {
+func (r *hookRun) takeStep(step plan.Step, t plan.Target) error {
 	ctx, l := r.ctx, r.local
 	if l.HasData && l.Cluster == nil && step != plan.StepClone {
 		if err := r.adopt(); err != nil {
@@ -157,7 +131,7 @@ func (r *hookRun) apply(step plan.Step, t plan.Target) error {
 		if err := r.adopt(); err != nil {
 			return err
 		}
-		r.j.Self[keyRestore] = t.Restore
+		r.j.Self[plan.KeyRestore] = t.Restore
 		return r.follow(t, up)
 	case plan.StepFollow:
 		up, err := r.upstream(t)
@@ -203,7 +177,7 @@ func (r *hookRun) follow(t plan.Target, up postgres.Upstream) error {
 		RestoreCommand: r.restoreCommand()}); err != nil {
 		return err
 	}
-	r.j.Self[keyFollowing] = t.Name
+	r.j.Self[plan.KeyFollowing] = t.Name
 	running, err := postgres.IsRunning(r.ctx, c)
 	if err != nil {
 		return err

@@ -357,7 +357,7 @@ func (r *hookRun) databaseAnswer(secrets map[string]dbSecret) error {
 	reports := map[string]string{r.j.Unit: strings.Join(d.Report, " ")}
 	var standbys []string
 	for name, data := range r.j.Peers {
-		rep, _ := parseUnitReport(name, data)
+		rep, _ := plan.ParseUnitReport(name, data)
 		reports[name] = rep.Clients
 		if rep.Role == plan.RoleStandby {
 			standbys = append(standbys, name)
@@ -449,13 +449,13 @@ func primaryInfo(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	app := parseAppState(j.AppBag)
+	app := plan.ParseAppState(j.AppBag)
 	if app.Primary == "" {
 		return fmt.Errorf("no primary has been chosen yet")
 	}
 	addr := j.Address
 	if app.Primary != j.Unit {
-		rep, _ := parseUnitReport(app.Primary, j.Peers[app.Primary])
+		rep, _ := plan.ParseUnitReport(app.Primary, j.Peers[app.Primary])
 		addr = rep.Address
 	}
 	res := map[string]string{"primary": app.Primary}

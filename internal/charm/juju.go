@@ -7,9 +7,11 @@ import (
 	"strings"
 
 	"github.com/gruyaume/goops"
+
+	"github.com/pgcharm/postgresql/internal/charm/plan"
 )
 
-const peerEndpoint = "replication"
+const peerEndpoint = plan.PeerEndpoint
 
 // jujuFacts is everything the decision needs from Juju, read once at the start of a hook.
 type jujuFacts struct {
@@ -91,7 +93,7 @@ func observeJuju(hook string) (*jujuFacts, error) {
 			f.DyingUnits[u] = true
 		}
 	}
-	if f.Leader && f.AppBag[keyPrimary] == "" {
+	if f.Leader && f.AppBag[plan.KeyPrimary] == "" {
 		// Only the first choice of a primary waits for every unit Juju means to have.
 		for u, st := range gs.Units {
 			if st.Status != "dying" && st.Status != "dead" {

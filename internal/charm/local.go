@@ -161,9 +161,9 @@ func (l *localFacts) planLocal(self, following, restore string) plan.Local {
 }
 
 // report is what this unit publishes to its peers.
-func (l *localFacts) report(address, following, restore string) UnitReport {
+func (l *localFacts) report(address, following, restore string) plan.UnitReport {
 	p := l.planLocal("", following, restore)
-	r := UnitReport{Address: address, HasData: l.HasData, SystemID: p.SystemID, Timeline: p.Timeline, LSN: p.LSN,
+	r := plan.UnitReport{Address: address, HasData: l.HasData, SystemID: p.SystemID, Timeline: p.Timeline, LSN: p.LSN,
 		Version: l.Version, Following: following, Restore: restore}
 	switch {
 	case l.Running && l.Standby:

@@ -271,7 +271,7 @@ func (r *hookRun) publishClient(c plan.Client, want map[string]string) error {
 func (r *hookRun) peerHosts(id string) map[string]string {
 	hosts := map[string]string{}
 	for name, data := range r.j.Peers {
-		rep, _ := parseUnitReport(name, data)
+		rep, _ := plan.ParseUnitReport(name, data)
 		if h := plan.ReportedHost(rep.Clients, id); rep.Address != "" && h != "" {
 			hosts[rep.Address] = h
 		}
@@ -295,7 +295,7 @@ func (r *hookRun) serverView() plan.Server {
 		s.Master = r.j.Address
 	}
 	for name, data := range r.j.Peers {
-		rep, _ := parseUnitReport(name, data)
+		rep, _ := plan.ParseUnitReport(name, data)
 		if rep.Address == "" {
 			continue
 		}
@@ -490,7 +490,7 @@ func requestRefused(err error) (string, bool) {
 // address on the relation.
 func (r *hookRun) replicated(ctx context.Context, db *postgres.DB, c plan.Client) (string, bool, error) {
 	p := r.app.Primary
-	rep, _ := parseUnitReport(p, r.j.Peers[p])
+	rep, _ := plan.ParseUnitReport(p, r.j.Peers[p])
 	host, provisioned := plan.ProvisionedAt(rep.Clients, c)
 	if p == "" || !provisioned {
 		return "", false, nil

@@ -53,16 +53,16 @@ func switchover(ctx context.Context) error {
 	if !j.Leader {
 		return errors.New("switchover must be run on the leader unit")
 	}
-	app := parseAppState(j.AppBag)
+	app := plan.ParseAppState(j.AppBag)
 	if p.Master == app.Primary {
 		return goops.SetActionResults(map[string]string{"result": p.Master + " is already master"})
 	}
 	var hasData bool
 	if data, ok := j.Peers[p.Master]; ok {
-		rep, _ := parseUnitReport(p.Master, data)
+		rep, _ := plan.ParseUnitReport(p.Master, data)
 		hasData = rep.HasData
 	} else if p.Master == j.Unit {
-		hasData = j.Self[keyHasData] == "true"
+		hasData = j.Self[plan.KeyHasData] == "true"
 	} else {
 		return fmt.Errorf("%s is not a unit of this application", p.Master)
 	}
@@ -81,7 +81,7 @@ func switchover(ctx context.Context) error {
 		return fmt.Errorf("switchover to %s refused, nothing changed (%s stays primary): %w", p.Master, app.Primary, err)
 	}
 	app.Primary = p.Master
-	if err := relationSet(j.PeerID, true, app.data()); err != nil {
+	if err := relationSet(j.PeerID, true, app.Data()); err != nil {
 		return err
 	}
 	// The leader's own write wakes every unit but itself: when it is the old primary it
@@ -104,7 +104,7 @@ type measurer struct {
 	ca       *pki.CA
 }
 
-func newMeasurer(ctx context.Context, j *jujuFacts, app AppState) (*measurer, error) {
+func newMeasurer(ctx context.Context, j *jujuFacts, app plan.AppState) (*measurer, error) {
 	if app.SecretID == "" {
 		return nil, errors.New("the application secret does not exist yet")
 	}
@@ -125,7 +125,7 @@ func (m *measurer) facts(ctx context.Context, unit string) (*postgres.Facts, err
 	if unit == m.j.Unit {
 		return measureSelf(ctx)
 	}
-	rep, _ := parseUnitReport(unit, m.j.Peers[unit])
+	rep, _ := plan.ParseUnitReport(unit, m.j.Peers[unit])
 	if rep.Address == "" {
 		return nil, fmt.Errorf("%s has not published its address", unit)
 	}
@@ -226,12 +226,12 @@ func (e *notCaughtUp) Error() string {
 // oldPrimaryFinal is the position the primary this standby followed stopped at, as that
 // unit published it (a stopped database publishes its position; a running one does not).
 func (r *hookRun) oldPrimaryFinal() (string, wal.LSN, bool) {
-	old := r.j.Self[keyFollowing]
+	old := r.j.Self[plan.KeyFollowing]
 	data, ok := r.j.Peers[old]
 	if old == "" || old == r.j.Unit || !ok {
 		return "", 0, false
 	}
-	rep, _ := parseUnitReport(old, data)
+	rep, _ := plan.ParseUnitReport(old, data)
 	if rep.Role != plan.RoleNone || !rep.HasData || rep.LSN == 0 {
 		return "", 0, false
 	}

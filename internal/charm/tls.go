@@ -58,35 +58,6 @@ func newAppSecret(app, password string) (map[string]string, *pki.CA, error) {
 	return map[string]string{"replication": password, pki.SecretCACert: string(ca.CertPEM), pki.SecretCAKey: string(ca.KeyPEM)}, ca, nil
 }
 
-// readCA takes the CA from the application secret's content. The leader adds one to a
-// secret made before the charm had it; the others wait for it (r.ca stays nil).
-func (r *hookRun) readCA(id string, content map[string]string) error {
-	certPEM, keyPEM := content[pki.SecretCACert], content[pki.SecretCAKey]
-	if certPEM != "" || keyPEM != "" {
-		ca, err := pki.ParseCA([]byte(certPEM), []byte(keyPEM))
-		if err != nil {
-			return fmt.Errorf("the application secret's CA: %w", err)
-		}
-		r.ca = ca
-	} else if r.j.Leader {
-		ca, err := pki.NewCA(r.j.App, time.Now())
-		if err != nil {
-			return err
-		}
-		next := maps.Clone(content)
-		next[pki.SecretCACert], next[pki.SecretCAKey] = string(ca.CertPEM), string(ca.KeyPEM)
-		if err := secretSetContent(id, next); err != nil {
-			return fmt.Errorf("add the CA to the application secret: %w", err)
-		}
-		goops.LogInfof("created the application's certificate authority (%s)", ca.Fingerprint())
-		r.ca = ca
-	}
-	if r.ca != nil && r.j.Leader {
-		r.app.CA = r.ca.Fingerprint() // written with the rest of the application bag
-	}
-	return nil
-}
-
 // certHosts are the names the server certificate must hold: every address this unit is
 // reached at.
 func (r *hookRun) certHosts() []string {

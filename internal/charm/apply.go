@@ -1,0 +1,228 @@
+package charm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gruyaume/goops"
+
+	"github.com/pgcharm/postgresql/internal/charm/plan"
+	"github.com/pgcharm/postgresql/internal/pki"
+	"github.com/pgcharm/postgresql/internal/postgres"
+	"github.com/pgcharm/postgresql/internal/safefs"
+)
+
+const (
+	replicationUser = "juju_replication"
+	pgPort          = 5432
+	secretLabel     = "postgresql-charm"
+)
+
+// reconcile is the one entry point every hook runs: observe everything the decision needs,
+// decide without side effects (plan.Decide), then apply the decision, and say where the
+// unit stands.
+func reconcile(ctx context.Context, hook string) error {
+	o, err := observe(ctx, hook)
+	if err != nil {
+		return err
+	}
+	s, err := apply(ctx, o, plan.Decide(o.Observed))
+	if err != nil {
+		return err
+	}
+	return goops.SetUnitStatus(goops.StatusName(s.Name), s.Message)
+}
+
+// apply brings about what was decided, keeping the observation in line with what it did
+// and deciding again where an action changed the facts (packages installed, the secret
+// made, a step taken). It returns the unit's status.
+func apply(ctx context.Context, o *observation, d plan.Desired) (plan.Status, error) {
+	if d.Teardown {
+		if err := stopServer(ctx, d.Why.Teardown.Message); err != nil {
+			return d.Status, err
+		}
+		if d.TeardownBag != nil {
+			if err := relationSet(o.j.PeerID, false, d.TeardownBag); err != nil {
+				return d.Status, fmt.Errorf("publish the teardown to peers: %w", err)
+			}
+		}
+		return d.Status, nil
+	}
+	installing := d.Setup.Install != ""
+	if err := setup(ctx, o, d.Setup); err != nil {
+		return d.Status, err
+	}
+	if installing {
+		// The server's own version and the cluster come with the packages.
+		if err := o.observeLocal(ctx); err != nil {
+			return d.Status, err
+		}
+		d = plan.Decide(o.Observed)
+		if err := setup(ctx, o, d.Setup); err != nil {
+			return d.Status, err
+		}
+	}
+	if d.Halt {
+		return d.Status, nil
+	}
+	if d.Secret.Create || d.Secret.AddCA {
+		if err := appSecret(o, d.Secret); err != nil {
+			return d.Status, err
+		}
+		d = plan.Decide(o.Observed)
+	}
+	r := &hookRun{ctx: ctx, o: o, j: o.j, app: d.App, local: o.local, password: o.password, ca: o.ca, why: d.Why}
+	if d.Hold {
+		return d.Status, r.publish()
+	}
+	if err := r.run(d); err != nil {
+		return d.Status, err
+	}
+	return plan.UnitStatus(r.why), nil
+}
+
+// setup prepares the unit as decided: packages, the unit state recording what it has,
+// the volume's mode, a stale restore record. Each done part is noted in the observation,
+// so that deciding again asks for nothing twice.
+func setup(ctx context.Context, o *observation, s plan.Setup) error {
+	if s.Install != "" {
+		if err := ensurePackages(ctx, s.Install); err != nil {
+			return err
+		}
+		o.Version.Installed = true
+	}
+	if s.RecordVersion != "" {
+		if err := goops.SetState("version", s.RecordVersion); err != nil {
+			return err
+		}
+		o.Version.Fixed = true
+	}
+	if s.RecordStorage != "" {
+		if err := goops.SetState(stateStorage, s.RecordStorage); err != nil {
+			return err
+		}
+		o.HadStorage = s.RecordStorage
+	}
+	if s.OpenStorage {
+		// The server runs as postgres and must reach its data directory through the
+		// volume's root.
+		fi, err := os.Stat(o.Storage)
+		if err != nil {
+			return err
+		}
+		if err := os.Chmod(o.Storage, fi.Mode().Perm()|0o755); err != nil {
+			return fmt.Errorf("open %s to the postgres user: %w", o.Storage, err)
+		}
+		o.StorageClosed = false
+	}
+	if s.RemoveStaleRestore {
+		// A restore killed before it changed anything.
+		if err := removeRestoreMarker(); err != nil {
+			return err
+		}
+		o.StaleRestore = false
+	}
+	if s.RecordDataDir {
+		// Clusters made before the charm recorded their data directory.
+		if err := recordDataDir(o.local.DataDir); err != nil {
+			return err
+		}
+		o.DataDirUnrecorded = false
+	}
+	return nil
+}
+
+// stateStorage is the unit state key holding the pgdata storage the unit has had.
+const stateStorage = "pgdata-storage"
+
+// stopServer stops a running PostgreSQL with a fast shutdown, which still sends the last
+// WAL to connected standbys, and touches nothing else: no packages, no configuration.
+func stopServer(ctx context.Context, why string) error {
+	version, err := goops.GetState("version")
+	if err != nil || version == "" {
+		return nil // never installed: nothing runs
+	}
+	c, err := postgres.Lookup(version, clusterName)
+	if errors.Is(err, postgres.ErrNoCluster) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	// Root takes the data directory from what the charm recorded, never from
+	// postgresql.conf (postgres's file), as observeLocal does.
+	if c.DataDir = unitDataDir(version, "", true); safefs.CheckPath(c.DataDir) != nil {
+		return fmt.Errorf("data directory %q: refused", c.DataDir)
+	}
+	if safefs.CheckPath(c.SocketDir) != nil {
+		c.SocketDir = "/var/run/postgresql"
+	}
+	running, err := postgres.IsRunning(ctx, c)
+	if err != nil || !running {
+		return err
+	}
+	goops.LogInfof("stopping PostgreSQL (%s)", why)
+	return postgres.Stop(ctx, c, postgres.StopFast)
+}
+
+func ensurePackages(ctx context.Context, version string) error {
+	ok, err := postgres.Installed(ctx, version)
+	if err != nil || ok {
+		return err
+	}
+	_ = goops.SetUnitStatus(goops.StatusMaintenance, "Installing PostgreSQL "+version)
+	// Debian's package would create and start an empty "main" cluster in the default
+	// place; the charm creates its own where the storage is.
+	const noMain = "/etc/postgresql-common/createcluster.d/juju-charm.conf"
+	if err := os.MkdirAll(filepath.Dir(noMain), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(noMain, []byte("# Written by the PostgreSQL charm.\ncreate_main_cluster = false\n"), 0o644); err != nil {
+		return err
+	}
+	return postgres.Install(ctx, version)
+}
+
+// appSecret creates the application's secret (a new replication password and CA), or
+// adds a CA to one made before the charm had it, on the leader; the application bag
+// names it (written with the leader's other choices).
+func appSecret(o *observation, a plan.SecretAction) error {
+	if a.Create {
+		pw, err := newPassword()
+		if err != nil {
+			return err
+		}
+		content, ca, err := newAppSecret(o.App, pw)
+		if err != nil {
+			return err
+		}
+		id, err := secretAdd(secretLabel, content)
+		if err != nil {
+			return fmt.Errorf("create the application secret: %w", err)
+		}
+		o.AppBag.SecretID, o.secret, o.password, o.ca = id, content, pw, ca
+		o.syncSecret()
+		return nil
+	}
+	ca, err := pki.NewCA(o.App, time.Now())
+	if err != nil {
+		return err
+	}
+	next := maps.Clone(o.secret)
+	if next == nil {
+		next = map[string]string{}
+	}
+	next[pki.SecretCACert], next[pki.SecretCAKey] = string(ca.CertPEM), string(ca.KeyPEM)
+	if err := secretSetContent(o.AppBag.SecretID, next); err != nil {
+		return fmt.Errorf("add the CA to the application secret: %w", err)
+	}
+	goops.LogInfof("created the application's certificate authority (%s)", ca.Fingerprint())
+	o.secret, o.ca = next, ca
+	o.syncSecret()
+	return nil
+}

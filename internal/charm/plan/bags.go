@@ -1,0 +1,146 @@
+package plan
+
+import (
+	"strconv"
+
+	"github.com/pgcharm/postgresql/internal/wal"
+)
+
+// Peer relation keys. The leader writes the application bag; each unit writes its own.
+const (
+	KeyPrimary       = "primary"          // app: the unit chosen as primary
+	KeySwitchover    = "switchover"       // app: a unit the switchover action asked to promote
+	KeyRestartHolder = "restart-holder"   // app: the unit allowed to restart now
+	KeySecretID      = "secret-id"        // app: the Juju secret holding the charm's own passwords
+	KeyAppSystemID   = "system-id"        // app: the application's database (RecordSystemID)
+	KeyClientSecrets = "client-secrets"   // app: the Juju secret of each client application (relations.go)
+	KeyDBSecrets     = "database-secrets" // app: the credentials secret of each database relation (database.go)
+	KeyCA            = "ca"               // app: the fingerprint of the CA in the application secret (tls.go)
+	KeyTLSSecret     = "tls-secret"       // app: the database relations' tls secret (tls.go)
+
+	KeyAddress   = "address" // unit: where peers and the leader reach this unit's server
+	KeyRole      = "role"
+	KeyHasData   = "has-data"
+	KeySystemID  = "system-id"
+	KeyTimeline  = "timeline"
+	KeyLSN       = "lsn"
+	KeyFollowing = "following"
+	KeyVersion   = "version"
+	KeyRestart   = "restart-request"  // unit: a restart is pending and waits for the lock
+	KeyRestore   = "restore"          // unit: the point-in-time restore its database descends from
+	KeyAdmits    = "admits"           // unit: peers its pg_hba admits for replication
+	KeyClients   = "clients"          // unit: client requests provisioned on the primary (relations.go)
+	KeyDetached  = "storage-detached" // unit: its pgdata storage went away; it never serves (Unit.Detached)
+)
+
+// AppState is what the leader keeps in the peer relation's application bag.
+type AppState struct {
+	Primary         string
+	Switchover      string
+	RestartHolder   string
+	SecretID        string
+	SystemID        string // the application's database, recorded by the leader
+	ClientSecrets   string
+	DatabaseSecrets string
+	CA              string
+	TLSSecret       string
+}
+
+func ParseAppState(d map[string]string) AppState {
+	return AppState{
+		Primary:         d[KeyPrimary],
+		Switchover:      d[KeySwitchover],
+		RestartHolder:   d[KeyRestartHolder],
+		SecretID:        d[KeySecretID],
+		SystemID:        d[KeyAppSystemID],
+		ClientSecrets:   d[KeyClientSecrets],
+		DatabaseSecrets: d[KeyDBSecrets],
+		CA:              d[KeyCA],
+		TLSSecret:       d[KeyTLSSecret],
+	}
+}
+
+func (a AppState) Data() map[string]string {
+	return map[string]string{
+		KeyPrimary:       a.Primary,
+		KeySwitchover:    a.Switchover,
+		KeyRestartHolder: a.RestartHolder,
+		KeySecretID:      a.SecretID,
+		KeyAppSystemID:   a.SystemID,
+		KeyClientSecrets: a.ClientSecrets,
+		KeyDBSecrets:     a.DatabaseSecrets,
+		KeyCA:            a.CA,
+		KeyTLSSecret:     a.TLSSecret,
+	}
+}
+
+// UnitReport is what each unit publishes about itself.
+type UnitReport struct {
+	Address        string
+	Role           Role
+	HasData        bool
+	SystemID       string
+	Timeline       uint32
+	LSN            wal.LSN
+	Following      string
+	Version        string
+	RestartRequest bool
+	Clients        string
+	Restore        string
+	Admits         string
+	Detached       bool
+}
+
+func ParseUnitReport(name string, d map[string]string) (UnitReport, Unit) {
+	tl, _ := strconv.ParseUint(d[KeyTimeline], 10, 32)
+	lsn, _ := wal.ParseLSN(d[KeyLSN])
+	r := UnitReport{
+		Address:        d[KeyAddress],
+		Role:           Role(d[KeyRole]),
+		HasData:        d[KeyHasData] == "true",
+		SystemID:       d[KeySystemID],
+		Timeline:       uint32(tl),
+		LSN:            lsn,
+		Following:      d[KeyFollowing],
+		Version:        d[KeyVersion],
+		RestartRequest: d[KeyRestart] == "true",
+		Clients:        d[KeyClients],
+		Restore:        d[KeyRestore],
+		Admits:         d[KeyAdmits],
+		Detached:       d[KeyDetached] == "true",
+	}
+	_, reported := d[KeyHasData]
+	return r, Unit{Name: name, Reported: reported, HasData: r.HasData, SystemID: r.SystemID,
+		Timeline: r.Timeline, LSN: r.LSN, Role: r.Role, Detached: r.Detached}
+}
+
+func (r UnitReport) Data() map[string]string {
+	d := map[string]string{
+		KeyAddress:   r.Address,
+		KeyRole:      string(r.Role),
+		KeyHasData:   strconv.FormatBool(r.HasData),
+		KeySystemID:  r.SystemID,
+		KeyTimeline:  "",
+		KeyLSN:       "",
+		KeyFollowing: r.Following,
+		KeyVersion:   r.Version,
+		KeyRestart:   "",
+		KeyClients:   r.Clients,
+		KeyRestore:   r.Restore,
+		KeyAdmits:    r.Admits,
+		KeyDetached:  "",
+	}
+	if r.Timeline > 0 {
+		d[KeyTimeline] = strconv.FormatUint(uint64(r.Timeline), 10)
+	}
+	// A running server's position moves all the time; publishing it would wake every
+	// peer on every hook. Only a stopped database's position (stable) is published;
+	// the leader measures running ones directly when it needs them.
+	if r.Role == RoleNone && r.HasData {
+		d[KeyLSN] = r.LSN.String()
+	}
+	if r.RestartRequest {
+		d[KeyRestart] = "true"
+	}
+	return d
+}
