@@ -100,6 +100,13 @@ func cmdAddUnit(c *env) error {
 }
 
 func cmdRemoveUnit(c *env) error {
+	return removeEach(c, "remove-unit UNIT", "unit", c.e.RemoveUnit)
+}
+
+// removeEach is remove-unit and remove-application: each named entity becomes dying (its
+// storage destroyed with --destroy-storage, else kept), then the teardown hooks run.
+// --force and --no-prompt are accepted as juju's, and change nothing here.
+func removeEach(c *env, usage, what string, remove func(ref engine.ModelRef, name string, destroyStorage bool) error) error {
 	var destroy, force, noPrompt bool
 	c.fs.Bool(&destroy, "destroy-storage")
 	c.fs.Bool(&force, "force")
@@ -108,14 +115,14 @@ func cmdRemoveUnit(c *env) error {
 	if err != nil {
 		return err
 	}
-	if err := nargs(args, 1, -1, "remove-unit UNIT"); err != nil {
+	if err := nargs(args, 1, -1, usage); err != nil {
 		return err
 	}
-	for _, u := range args {
-		if err := c.e.RemoveUnit(c.ref(), u, destroy); err != nil {
+	for _, name := range args {
+		if err := remove(c.ref(), name, destroy); err != nil {
 			return err
 		}
-		fmt.Fprintf(c.stderr, "will remove unit %s\n", u)
+		fmt.Fprintf(c.stderr, "will remove %s %s\n", what, name)
 	}
 	return c.settle()
 }
@@ -135,24 +142,7 @@ func cmdElect(c *env) error {
 }
 
 func cmdRemoveApplication(c *env) error {
-	var destroy, force, noPrompt bool
-	c.fs.Bool(&destroy, "destroy-storage")
-	c.fs.Bool(&force, "force")
-	c.fs.Bool(&noPrompt, "no-prompt")
-	args, err := c.parse()
-	if err != nil {
-		return err
-	}
-	if err := nargs(args, 1, -1, "remove-application APP"); err != nil {
-		return err
-	}
-	for _, a := range args {
-		if err := c.e.RemoveApplication(c.ref(), a, destroy); err != nil {
-			return err
-		}
-		fmt.Fprintf(c.stderr, "will remove application %s\n", a)
-	}
-	return c.settle()
+	return removeEach(c, "remove-application APP", "application", c.e.RemoveApplication)
 }
 
 func cmdRefresh(c *env) error {

@@ -19,14 +19,7 @@ func stateGet(c *call) error {
 	if err := c.parse(); err != nil {
 		return err
 	}
-	args := c.fs.Args
-	key := ""
-	if len(args) > 0 {
-		key, args = args[0], args[1:]
-		if key == "-" {
-			key = ""
-		}
-	}
+	key, args := keyArg(c.fs.Args)
 	if err := cmdline.CheckEmpty(args); err != nil {
 		return err
 	}

@@ -167,14 +167,7 @@ func relationGet(c *call) error {
 	if err := rf.need(); err != nil {
 		return err
 	}
-	args := c.fs.Args
-	key := ""
-	if len(args) > 0 {
-		key, args = args[0], args[1:]
-		if key == "-" {
-			key = ""
-		}
-	}
+	key, args := keyArg(c.fs.Args)
 	target := ""
 	ev := c.hc.Event
 	if r, _ := c.currentRel(); r != nil && r == rf.rel {

@@ -137,6 +137,18 @@ func (c *call) write(v any) error {
 	return c.out.Write(c.stdout, v)
 }
 
+// keyArg takes the optional KEY argument of state-get, leader-get and relation-get: none, or
+// "-", means every key (jujuc's KeyArg), and the rest is left for the caller.
+func keyArg(args []string) (key string, rest []string) {
+	if len(args) == 0 {
+		return "", nil
+	}
+	if key, rest = args[0], args[1:]; key == "-" {
+		key = ""
+	}
+	return key, rest
+}
+
 func (c *call) isLeader() bool { return c.app != nil && c.app.Leader == c.u.Name }
 
 // parseKeyValues is juju/utils keyvalues.Parse with empty values allowed.
