@@ -108,11 +108,8 @@ func (r *hookRun) configure() error {
 	if err != nil {
 		return err
 	}
+	q := syncSettings(r.decide().Sync)
 	if !running {
-		q, err := r.quorum(r.ctx, nil)
-		if err != nil {
-			return err
-		}
 		if _, err := postgres.WriteCharmConf(c, s.Merge(q)); err != nil {
 			return err
 		}
@@ -127,10 +124,6 @@ func (r *hookRun) configure() error {
 		return err
 	}
 	defer db.Close(r.ctx)
-	q, err := r.quorum(r.ctx, db)
-	if err != nil {
-		return err
-	}
 	_, pending, err := db.ApplyCharmConf(r.ctx, s.Merge(q))
 	var invalid *postgres.InvalidSettingsError
 	if errors.As(err, &invalid) {

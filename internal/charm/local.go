@@ -37,6 +37,10 @@ type localFacts struct {
 	staleRestore bool
 
 	needsRestart bool // settings written that only a restart applies
+
+	// Streaming are the standbys (by application_name) streaming from this server, while
+	// it runs out of recovery: the healthy members of its quorum commit.
+	Streaming []string
 }
 
 // stateDataDir is the unit state key recording the data directory of the cluster the charm
@@ -132,6 +136,17 @@ func observeLocal(ctx context.Context, version, storage string) (*localFacts, er
 			return nil, err
 		}
 		l.needsRestart = len(pending) > 0
+		if !l.Server.InRecovery {
+			stats, err := db.Replication(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("quorum commit: %w", err)
+			}
+			for _, s := range stats {
+				if s.State == "streaming" {
+					l.Streaming = append(l.Streaming, s.ApplicationName)
+				}
+			}
+		}
 		return l, nil
 	}
 	if l.DataVersion == version {

@@ -54,6 +54,7 @@ func observe(ctx context.Context, hook string) (*observation, error) {
 		return nil, err
 	}
 	v.Option = j.Config.Version
+	o.Quorum = plan.SyncOptions{Standbys: j.Config.SynchronousStandbys, Strict: j.Config.SynchronousStrict}
 	if v.Installed, err = postgres.Installed(ctx, v.Major); err != nil {
 		return nil, err
 	}
@@ -95,6 +96,7 @@ func (o *observation) syncLocal() {
 	o.Local = o.local.planLocal(o.Unit, o.Self[plan.KeyFollowing], o.Self[plan.KeyRestore])
 	o.Configured = o.local.Cluster != nil
 	o.NeedsRestart = o.local.needsRestart
+	o.Streaming = o.local.Streaming
 }
 
 // observeSecret reads the replication password and the CA from the application's secret.

@@ -29,7 +29,6 @@ type hookRun struct {
 	admits   []string         // peers whose addresses the pg_hba in force admits
 	primary  bool             // this unit serves as the primary (plan.Desired.IsPrimary), once converged
 	archive  archiveSetup     // decided once per hook, before anything is configured
-	sync     plan.SyncPlan    // the quorum commit configure applied (quorum.go)
 }
 
 // decide decides again from the observation, brought in line with what this hook did.
@@ -65,9 +64,7 @@ func (r *hookRun) run(d plan.Desired) error {
 		}
 	}
 	r.primary = d.IsPrimary
-	if r.primary {
-		r.why.Sync = r.sync.Note
-	}
+	r.why.Sync = d.Why.Sync
 	if settled {
 		if err := r.settled(); err != nil {
 			return err

@@ -76,6 +76,10 @@ func Decide(o Observed) Desired {
 	dec := DecideLocal(local, app.Primary, d.Target, rival(o, app.Primary))
 	d.Step, d.Why.Local = dec.Step, dec.Status
 	d.IsPrimary = IsPrimary(o.Local, app.Primary)
+	d.Sync = quorum(o, app.Primary)
+	if d.IsPrimary {
+		d.Why.Sync = d.Sync.Note
+	}
 	// The port and version only change with the server itself: a unit that already was
 	// running at its last report has set them, unless the charm or its config just changed.
 	announced := o.Self[KeyRole] != "" && o.Hook != "upgrade-charm" && o.Hook != "config-changed"
@@ -207,4 +211,31 @@ func rival(o Observed, primary string) string {
 		}
 	}
 	return ""
+}
+
+// quorum is this unit's quorum commit (DecideSync). Only the chosen primary waits for
+// standbys, those streaming from it now: one that is catching up, stopped or cut off
+// commits nothing. A primary that is no longer the chosen one (it steps down, or comes
+// back after a failover) must never release commits the new primary lacks: only its own
+// standbys, if any still stream from it, acknowledge them. On any other unit both
+// settings are the defaults, and a promoted standby takes them in the configure after
+// its promotion.
+func quorum(o Observed, primary string) SyncPlan {
+	l := o.Local
+	if primary != o.Unit {
+		names := ""
+		if l.Running && !l.Standby && o.Quorum.Standbys > 0 {
+			names = fmt.Sprintf("ANY %d (*)", o.Quorum.Standbys)
+		}
+		return SyncPlan{Names: names, Commit: "on"}
+	}
+	f := SyncFacts{Quorum: o.Quorum.Standbys, Strict: o.Quorum.Strict, Members: sortedKeys(o.Peers)}
+	if l.Running && !l.Standby {
+		for _, name := range o.Streaming {
+			if _, peer := o.Peers[name]; peer {
+				f.Healthy = append(f.Healthy, name)
+			}
+		}
+	}
+	return DecideSync(f)
 }

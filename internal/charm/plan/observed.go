@@ -41,6 +41,11 @@ type Observed struct {
 	// ConfFile is what is wrong with postgresql.conf (postgres's file) when it names another
 	// data directory or socket than the charm's.
 	ConfFile string
+	// Streaming are the standbys (application_name) streaming from the local server while
+	// it runs out of recovery.
+	Streaming []string
+	// Quorum is the quorum commit the options ask for.
+	Quorum SyncOptions
 	// StaleRestore says a wal-e-restore record changed nothing and can go.
 	StaleRestore bool
 	// DataDirUnrecorded says the cluster predates the charm recording its data directory.
@@ -58,6 +63,12 @@ type VersionFacts struct {
 	Fixed     bool   // recorded at install time in the unit's state: it never changes in place
 	Option    string // the version option, "" for the default
 	Installed bool   // its packages are installed
+}
+
+// SyncOptions are the quorum commit options.
+type SyncOptions struct {
+	Standbys int  // synchronous_standbys: how many standbys must have each commit
+	Strict   bool // synchronous_strict: never relax to asynchronous
 }
 
 // SecretFacts are what the application's secret holds, as far as deciding goes (the
@@ -106,6 +117,9 @@ type Desired struct {
 	// one answer every stage that acts only on the primary uses.
 	Primary   string
 	IsPrimary bool
+
+	// Sync is the quorum commit the unit's server runs with.
+	Sync SyncPlan
 
 	// Step is the next thing this unit does to its server, towards Target.
 	Step   Step

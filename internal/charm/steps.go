@@ -15,56 +15,8 @@ import (
 	"github.com/pgcharm/postgresql/internal/roles"
 )
 
-// maxSteps bounds how many steps one hook takes: a unit goes from nothing to a running
-// primary (create, start) or standby (clone, follow) in one hook, yet a step that does
-// not change what is observed cannot loop.
-const maxSteps = 6
-
-// converge applies the unit's next steps until it is where the decision wants it, or
-// must wait for another unit. It says whether the unit settled (nothing left to do).
-func (r *hookRun) converge() (bool, error) {
-	ctx, j := r.ctx, r.j
-	var last plan.Step = "none"
-	for i := 0; i < maxSteps; i++ {
-		d := r.decide()
-		target := d.Target
-		r.why.Local = d.Why.Local
-		if err := r.configure(); err != nil {
-			var ce *configError
-			if errors.As(err, &ce) {
-				r.why.ServerConfig = ce.Error()
-				return false, nil
-			}
-			return false, err
-		}
-		switch d.Step {
-		case plan.StepNone:
-			return true, nil
-		case plan.StepWait, plan.StepBlock:
-			return false, nil
-		}
-		if d.Step == last && d.Step != plan.StepStart {
-			return false, fmt.Errorf("step %s did not take effect", d.Step)
-		}
-		last = d.Step
-		_ = goops.SetUnitStatus(goops.StatusName(d.Why.Local.Name), d.Why.Local.Message)
-		if err := r.takeStep(d.Step, target); err != nil {
-			var alive *upstreamAlive
-			var short *notCaughtUp
-			if errors.As(err, &alive) || errors.As(err, &short) {
-				r.why.Local = plan.Status{Name: plan.StatusWaiting, Message: err.Error()}
-				return false, nil
-			}
-			return false, fmt.Errorf("%s: %w", d.Step, err)
-		}
-		local, err := observeLocal(ctx, r.local.Version, j.Storage)
-		if err != nil {
-			return false, err
-		}
-		r.local = local
-	}
-	return false, nil
-}
+// The local steps plan.DecideLocal chooses (plan.Step), each taken by takeStep from the
+// state it starts in; apply's loop re-observes and decides again after each.
 
 func (r *hookRun) upstream(t plan.Target) (postgres.Upstream, error) {
 	if t.Address == "" {
@@ -74,6 +26,7 @@ func (r *hookRun) upstream(t plan.Target) (postgres.Upstream, error) {
 		AppName: r.j.Unit})
 }
 
+// takeStep takes one local step towards the target primary.
 func (r *hookRun) takeStep(step plan.Step, t plan.Target) error {
 	ctx, l := r.ctx, r.local
 	if l.HasData && l.Cluster == nil && step != plan.StepClone {
