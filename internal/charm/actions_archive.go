@@ -139,11 +139,10 @@ func primaryArchiveAction(ctx context.Context, action string) (*jujuFacts, strin
 	if j.Config.WalEStorageURI == "" {
 		return nil, "", errors.New("wal_e_storage_uri is not set; configure the archive first")
 	}
-	a := decideArchive(j.Config)
-	if a.problem != "" {
-		return nil, "", errors.New(a.problem)
+	if msg := archiveProblem(j.Config, j.Config.WalEStorageURI, "wal_e_storage_uri"); msg != "" {
+		return nil, "", errors.New(msg)
 	}
-	if err := prepareArchive(j.Config, a); err != nil {
+	if err := prepareArchive(j.Config); err != nil {
 		return nil, "", err
 	}
 	version, _, err := installedVersion(ctx, j.Config)

@@ -42,37 +42,11 @@ const (
 	restoreConfigPath = charmToolsDir + "/restore.json"
 	cronPath          = "/etc/cron.d/juju-postgresql"
 	archiveCheckState = "archive-check"
-	// readyBacklog is how many WAL segments may wait for archiving before the status says
-	// archiving falls behind.
-	readyBacklog = 16
 )
 
-// archiveSetup is what a hook decided about archiving, once, before anything is
-// configured: every configure (archive_command) and every standby (restore_command)
-// follows the same decision.
-type archiveSetup struct {
-	enabled bool   // archive_command pushes with the charm's tools
-	problem string // a misconfiguration found without asking the store, for the status
-}
-
-// decideArchive judges wal_e_storage_uri and the credentials without asking the store.
-func decideArchive(cfg Config) archiveSetup {
-	uri := cfg.WalEStorageURI
-	if uri == "" {
-		return archiveSetup{}
-	}
-	if p := archiveProblem(cfg, uri, "wal_e_storage_uri"); p != "" {
-		return archiveSetup{problem: p}
-	}
-	return archiveSetup{enabled: true}
-}
-
 // prepareArchive installs the charm's tools where postgres runs them and writes the
-// archive configuration, when archiving is on.
-func prepareArchive(cfg Config, a archiveSetup) error {
-	if !a.enabled {
-		return nil
-	}
+// archive configuration.
+func prepareArchive(cfg Config) error {
 	if err := installCharmTools(); err != nil {
 		return err
 	}
@@ -135,98 +109,95 @@ func archiveProblem(c Config, uri, option string) string {
 
 func (r *hookRun) archiveSettings() postgres.Settings {
 	cmd := "/bin/true"
-	if r.archive.enabled {
+	if r.archive.Enabled {
 		cmd = archive.ArchiveCommand(charmToolsBin, archiveConfigPath, r.j.Config.WalEStorageURI)
 	}
 	return postgres.Settings{{Name: "archive_mode", Value: "on"}, {Name: "archive_command", Value: cmd}}
 }
 
 func (r *hookRun) restoreCommand() string {
-	if !r.archive.enabled {
+	if !r.archive.Enabled {
 		return ""
 	}
 	return archive.RestoreCommand(charmToolsBin, archiveConfigPath, "")
 }
 
-// archiving keeps the credentials file, the backup schedule and the archive checks in line
-// with the configuration, and says in the status what the operator must fix.
-func (r *hookRun) archiving() error {
-	cfg := r.j.Config
-	primary := r.primary
+// archiving keeps the credentials file, the backup schedule and the record of the archive
+// check in line with the decision (plan.ArchivePlan).
+func (r *hookRun) archiving(p plan.ArchivePlan) error {
 	if err := r.standbyRestoreCommand(); err != nil {
 		return err
 	}
-	if cfg.WalEStorageURI == "" || !r.archive.enabled {
+	if !p.Enabled {
 		if err := removeIfExists(archiveConfigPath); err != nil {
 			return err
 		}
 		if err := removeIfExists(cronPath); err != nil {
 			return err
 		}
-		if r.archive.problem != "" {
-			r.archiveStatus(r.archive.problem, true)
-		}
 		return goops.SetState(archiveCheckState, "")
 	}
-	if err := r.backupSchedule(primary); err != nil {
+	if p.Cron == "" {
+		if err := removeIfExists(cronPath); err != nil {
+			return err
+		}
+	} else if err := writeIfChanged(cronPath, []byte(p.Cron), 0o644, -1, -1); err != nil {
 		return err
 	}
-	if msg := r.checkArchive(); msg != "" {
-		r.archiveStatus(msg, true)
-		return nil
-	}
-	if primary {
-		if msg := r.archiverHealth(); msg != "" {
-			r.archiveStatus(msg, false)
+	if rec := r.o.archiveRecord; rec != "" {
+		if err := goops.SetState(archiveCheckState, rec); err != nil {
+			goops.LogWarningf("record the archive check: %v", err)
 		}
 	}
 	return nil
 }
 
-// archiveStatus records an archiving problem for the unit's status (plan.UnitStatus): a
-// misconfiguration blocks, a backlog is a note beside the role.
-func (r *hookRun) archiveStatus(msg string, block bool) {
-	switch {
-	case !block:
-		r.why.ArchiveHealth = msg
-	case r.why.Archive == "":
-		r.why.Archive = msg
+// observeArchive asks the store, once per change of the URI, the credentials or the
+// database, whether the credentials work and whether the archive is this database's, and
+// reads the primary's archiver. The unit's state keeps a hash of what was checked (never
+// the credentials) and the problem found; a new answer is left in archiveRecord for apply
+// to keep.
+func (o *observation) observeArchive(ctx context.Context) {
+	a := &o.Archive
+	if a.URI == "" || a.Problem != "" {
+		return
+	}
+	sysid := ""
+	if o.local.Server != nil {
+		sysid = o.local.Server.SystemIdentifier
+	}
+	a.Store, o.archiveRecord = checkArchive(ctx, o.j.Config, sysid)
+	if a.Store == "" && o.local.Running && !o.local.Standby {
+		a.Failing, a.LastFailedWAL, a.Ready = archiverFacts(ctx, o.local)
 	}
 }
 
-// checkArchive asks the store, once per change of the URI, the credentials or the database,
-// whether the credentials work and whether the archive is this database's. The unit's state
-// keeps a hash of what was checked (never the credentials) and the problem found.
-func (r *hookRun) checkArchive() string {
-	sysid := ""
-	if r.local.Server != nil {
-		sysid = r.local.Server.SystemIdentifier
-	}
+// checkArchive is the store's answer for the configuration and database, from the unit's
+// record when it was asked before, and the record to keep when it was asked now.
+func checkArchive(ctx context.Context, cfg Config, sysid string) (msg, record string) {
 	key, _ := json.Marshal(struct {
 		C     archive.Config
 		SysID string
-	}{archiveConfig(r.j.Config, r.j.Config.WalEStorageURI), sysid})
+	}{archiveConfig(cfg, cfg.WalEStorageURI), sysid})
 	sum := sha256.Sum256(key)
 	hash := hex.EncodeToString(sum[:])
 	if prev, err := goops.GetState(archiveCheckState); err == nil {
 		if h, msg, ok := strings.Cut(prev, "\n"); ok && h == hash {
-			return msg
+			return msg, ""
 		}
 	}
-	msg := r.probeArchive(sysid)
+	msg = probeArchive(ctx, cfg, sysid)
 	if msg == "" || !strings.Contains(msg, "unreachable") {
-		if err := goops.SetState(archiveCheckState, hash+"\n"+msg); err != nil {
-			goops.LogWarningf("record the archive check: %v", err)
-		}
+		record = hash + "\n" + msg
 	}
-	return msg
+	return msg, record
 }
 
-func (r *hookRun) probeArchive(sysid string) string {
-	ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
+func probeArchive(ctx context.Context, cfg Config, sysid string) string {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	uri := r.j.Config.WalEStorageURI
-	a, err := archive.Open(ctx, archiveConfig(r.j.Config, uri), "")
+	uri := cfg.WalEStorageURI
+	a, err := archive.Open(ctx, archiveConfig(cfg, uri), "")
 	if err == nil {
 		err = store.Check(ctx, a.Store)
 	}
@@ -269,38 +240,21 @@ func foreignArchive(ctx context.Context, a *archive.Archive, uri, sysid string) 
 	return ""
 }
 
-// archiverHealth reports WAL archiving falling behind on the primary: failed pushes newer than
-// the last success, or segments piling up.
-func (r *hookRun) archiverHealth() string {
-	ready, _ := filepath.Glob(filepath.Join(r.local.DataDir, "pg_wal", "archive_status", "*.ready"))
-	db, err := postgres.Connect(r.ctx, r.local.Cluster, "postgres")
+// archiverFacts are the primary's archiver: failed pushes newer than the last success, and
+// the segments waiting.
+func archiverFacts(ctx context.Context, l *localFacts) (failing bool, lastFailed string, ready int) {
+	files, _ := filepath.Glob(filepath.Join(l.DataDir, "pg_wal", "archive_status", "*.ready"))
+	db, err := postgres.Connect(ctx, l.Cluster, "postgres")
 	if err != nil {
-		return ""
+		return false, "", 0
 	}
-	defer db.Close(r.ctx)
-	st, err := db.Archiver(r.ctx)
+	defer db.Close(ctx)
+	st, err := db.Archiver(ctx)
 	if err != nil {
 		goops.LogWarningf("%v", err)
-		return ""
+		return false, "", 0
 	}
-	return plan.ArchiverHealth(st.Failing, st.LastFailedWAL, len(ready), readyBacklog)
-}
-
-// backupSchedule keeps the cron entry on the primary only.
-func (r *hookRun) backupSchedule(primary bool) error {
-	cfg := r.j.Config
-	if !primary || cfg.WalEBackupSchedule == "" {
-		return removeIfExists(cronPath)
-	}
-	text, err := plan.BackupCron(cfg.WalEBackupSchedule, charmToolsBin, archiveConfigPath, r.local.DataDir, cfg.WalEBackupRetention,
-		cfg.WalEBackupRetentionDays)
-	if err != nil {
-		// Never reached with a validated configuration and the charm's own data directory;
-		// a cron file is root's, so nothing half-checked goes there.
-		r.archiveStatus(err.Error(), true)
-		return removeIfExists(cronPath)
-	}
-	return writeIfChanged(cronPath, []byte(text), 0o644, -1, -1)
+	return st.Failing, st.LastFailedWAL, len(files)
 }
 
 // installCharmTools copies the running binary where postgres can run it, when it differs.

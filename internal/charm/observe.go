@@ -22,6 +22,8 @@ type observation struct {
 	password string  // the replication role's, from the application's secret
 	ca       *pki.CA // the application's CA, from the same secret (tls.go)
 	secret   map[string]string
+	// archiveRecord is a new answer of the store to keep in the unit's state (archiving.go).
+	archiveRecord string
 }
 
 // observe gathers everything the hook's decision needs: Juju's facts, the local server,
@@ -54,6 +56,12 @@ func observe(ctx context.Context, hook string) (*observation, error) {
 		return nil, err
 	}
 	v.Option = j.Config.Version
+	cfg := j.Config
+	o.Archive = plan.ArchiveFacts{URI: cfg.WalEStorageURI, Schedule: cfg.WalEBackupSchedule, Retain: cfg.WalEBackupRetention,
+		RetainDays: cfg.WalEBackupRetentionDays, Binary: charmToolsBin, Config: archiveConfigPath}
+	if cfg.WalEStorageURI != "" {
+		o.Archive.Problem = archiveProblem(cfg, cfg.WalEStorageURI, "wal_e_storage_uri")
+	}
 	o.Quorum = plan.SyncOptions{Standbys: j.Config.SynchronousStandbys, Strict: j.Config.SynchronousStrict}
 	if v.Installed, err = postgres.Installed(ctx, v.Major); err != nil {
 		return nil, err
@@ -97,6 +105,7 @@ func (o *observation) syncLocal() {
 	o.Configured = o.local.Cluster != nil
 	o.NeedsRestart = o.local.needsRestart
 	o.Streaming = o.local.Streaming
+	o.Archive.DataDir = o.local.DataDir
 }
 
 // observeSecret reads the replication password and the CA from the application's secret.

@@ -83,7 +83,7 @@ func mustJSON(v any) string {
 // newestBackup is the finish time of the newest complete base backup in the unit's own
 // archive (false when archiving is off or the archive cannot be read: nothing is removed).
 func (r *hookRun) newestBackup() (time.Time, bool) {
-	if !r.archive.enabled || r.j.Config.WalEStorageURI == "" {
+	if !r.archive.Enabled || r.j.Config.WalEStorageURI == "" {
 		return time.Time{}, false
 	}
 	ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)

@@ -28,7 +28,7 @@ type hookRun struct {
 	why      plan.StatusFacts // what this hook found that the status reports (plan.UnitStatus)
 	admits   []string         // peers whose addresses the pg_hba in force admits
 	primary  bool             // this unit serves as the primary (plan.Desired.IsPrimary), once converged
-	archive  archiveSetup     // decided once per hook, before anything is configured
+	archive  plan.ArchivePlan // decided before anything is configured (archive_command, restore_command)
 }
 
 // decide decides again from the observation, brought in line with what this hook did.
@@ -47,14 +47,17 @@ func (r *hookRun) run(d plan.Desired) error {
 			return err
 		}
 	}
-	r.archive = decideArchive(j.Config)
-	if err := prepareArchive(j.Config, r.archive); err != nil {
-		return err
+	if r.archive = d.Archive; r.archive.Enabled {
+		if err := prepareArchive(j.Config); err != nil {
+			return err
+		}
 	}
 	settled, err := r.converge()
 	if err != nil {
 		return err
 	}
+	r.o.local = r.local
+	r.o.observeArchive(r.ctx)
 	d = r.decide()
 	if j.Leader {
 		// A step may have changed what the leader records (the application's database
@@ -76,7 +79,8 @@ func (r *hookRun) run(d plan.Desired) error {
 	if err := r.databaseRelations(); err != nil {
 		return err
 	}
-	if err := r.archiving(); err != nil {
+	r.why.Archive, r.why.ArchiveHealth = d.Why.Archive, d.Why.ArchiveHealth
+	if err := r.archiving(d.Archive); err != nil {
 		return err
 	}
 	if err := r.oldData(); err != nil {

@@ -137,3 +137,68 @@ func CheckTargetTime(target, oldestFinish time.Time, oldest string) error {
 
 // FormatBytes is a size for action results.
 func FormatBytes(n int64) string { return strconv.FormatInt(n, 10) }
+
+// ReadyBacklog is how many WAL segments may wait for archiving before the status says
+// archiving falls behind.
+const ReadyBacklog = 16
+
+// ArchiveFacts are what the hook found about continuous archiving (wal_e_storage_uri).
+type ArchiveFacts struct {
+	URI string // wal_e_storage_uri; "" when archiving is off
+	// Problem is what is wrong with the URI or the credentials, found without asking the store.
+	Problem string
+	// Store is what the store answered, when asked (it rejects the credentials, it is
+	// unreachable, it holds another database's archive); "" when it is fine or was not asked.
+	Store string
+
+	Schedule           string // wal_e_backup_schedule
+	Retain, RetainDays int    // wal_e_backup_retention, wal_e_backup_retention_days
+	// Binary and Config are where postgres finds the charm's tools and the archive
+	// configuration; DataDir is the unit's data directory (the backup's source).
+	Binary, Config, DataDir string
+
+	// The primary's archiver: the last push failed after the last success, and how many
+	// segments wait.
+	Failing       bool
+	LastFailedWAL string
+	Ready         int
+}
+
+// ArchivePlan is what the unit keeps of continuous archiving.
+type ArchivePlan struct {
+	// Enabled says archive_command pushes with the charm's tools, standbys restore from the
+	// archive, and the archive configuration is written; otherwise it and the cron file go.
+	Enabled bool
+	// Cron is the backup schedule's cron file, on the primary only; "" when there is none.
+	Cron string
+}
+
+// decideArchive decides archiving for a unit that is (or is not) the primary, with what the
+// status says: a misconfiguration blocks, a backlog is a note beside the role.
+func decideArchive(a ArchiveFacts, primary bool) (p ArchivePlan, blocked, note string) {
+	if a.URI == "" {
+		return p, "", ""
+	}
+	if a.Problem != "" {
+		return p, a.Problem, ""
+	}
+	p.Enabled = true
+	if primary && a.Schedule != "" {
+		text, err := BackupCron(a.Schedule, a.Binary, a.Config, a.DataDir, a.Retain, a.RetainDays)
+		if err != nil {
+			// Never reached with a validated configuration and the charm's own data
+			// directory; a cron file is root's, so nothing half-checked goes there.
+			blocked = err.Error()
+		}
+		p.Cron = text
+	}
+	switch {
+	case a.Store != "":
+		if blocked == "" {
+			blocked = a.Store
+		}
+	case primary:
+		note = ArchiverHealth(a.Failing, a.LastFailedWAL, a.Ready, ReadyBacklog)
+	}
+	return p, blocked, note
+}

@@ -80,6 +80,7 @@ func Decide(o Observed) Desired {
 	if d.IsPrimary {
 		d.Why.Sync = d.Sync.Note
 	}
+	d.Archive, d.Why.Archive, d.Why.ArchiveHealth = decideArchive(o.Archive, d.IsPrimary)
 	// The port and version only change with the server itself: a unit that already was
 	// running at its last report has set them, unless the charm or its config just changed.
 	announced := o.Self[KeyRole] != "" && o.Hook != "upgrade-charm" && o.Hook != "config-changed"

@@ -275,3 +275,49 @@ func TestDecideAnnounce(t *testing.T) {
 		t.Errorf("no cluster yet: announced")
 	}
 }
+
+func TestDecideArchive(t *testing.T) {
+	on := ArchiveFacts{URI: "swift://walex", Schedule: "13 0 * * *", Retain: 2, Binary: "/var/lib/postgresql/juju-charm/pgcharm",
+		Config: "/var/lib/postgresql/juju-charm/archive.json", DataDir: "/srv/pgdata/16/main"}
+	cron, err := BackupCron(on.Schedule, on.Binary, on.Config, on.DataDir, on.Retain, on.RetainDays)
+	if err != nil {
+		t.Fatal(err)
+	}
+	with := func(mk func() Observed, f func(*ArchiveFacts)) Observed {
+		o := mk()
+		o.Archive = on
+		f(&o.Archive)
+		return o
+	}
+	cases := []struct {
+		name string
+		o    Observed
+		want ArchivePlan
+		s    Status
+	}{
+		{"off", settledPrimary(), ArchivePlan{}, Status{StatusActive, "Live master (16.4)"}},
+		{"primary: archiving and the schedule", with(settledPrimary, func(*ArchiveFacts) {}), ArchivePlan{Enabled: true, Cron: cron},
+			Status{StatusActive, "Live master (16.4)"}},
+		{"standby: archiving, no schedule", with(settledStandby, func(*ArchiveFacts) {}), ArchivePlan{Enabled: true},
+			Status{StatusActive, "Live secondary (16.4)"}},
+		{"misconfigured: off, blocked", with(settledPrimary, func(a *ArchiveFacts) { a.Problem = "wal_e_storage_uri swift://walex needs os_auth_url" }),
+			ArchivePlan{}, Status{StatusBlocked, "wal_e_storage_uri swift://walex needs os_auth_url"}},
+		{"the store refuses: on, blocked, no health note", with(settledPrimary, func(a *ArchiveFacts) { a.Store = "rejected"; a.Failing = true }),
+			ArchivePlan{Enabled: true, Cron: cron}, Status{StatusBlocked, "rejected"}},
+		{"primary falling behind: a note", with(settledPrimary, func(a *ArchiveFacts) { a.Ready = ReadyBacklog + 1 }),
+			ArchivePlan{Enabled: true, Cron: cron}, Status{StatusActive, "Live master (16.4); WAL archiving falling behind: 17 segments waiting"}},
+		{"a standby's backlog is not its own", with(settledStandby, func(a *ArchiveFacts) { a.Ready = 99; a.Failing = true }),
+			ArchivePlan{Enabled: true}, Status{StatusActive, "Live secondary (16.4)"}},
+		{"a schedule cron cannot hold: no cron file, blocked", with(settledPrimary, func(a *ArchiveFacts) { a.DataDir = "relative/dir" }),
+			ArchivePlan{Enabled: true}, Status{StatusBlocked, "backup cron: path \"relative/dir\" is not absolute and clean"}},
+	}
+	for _, tc := range cases {
+		d := Decide(tc.o)
+		if d.Archive != tc.want {
+			t.Errorf("%s: %+v, want %+v", tc.name, d.Archive, tc.want)
+		}
+		if d.Status != tc.s {
+			t.Errorf("%s: status %+v, want %+v", tc.name, d.Status, tc.s)
+		}
+	}
+}

@@ -51,7 +51,8 @@ type Observed struct {
 	// DataDirUnrecorded says the cluster predates the charm recording its data directory.
 	DataDirUnrecorded bool
 
-	Secret SecretFacts
+	Secret  SecretFacts
+	Archive ArchiveFacts
 	// Measured are peers the leader read on their own servers (only when MeasureWanted
 	// names them): relation data may be stale, and a failover is decided on positions.
 	Measured map[string]Unit
@@ -119,7 +120,8 @@ type Desired struct {
 	IsPrimary bool
 
 	// Sync is the quorum commit the unit's server runs with.
-	Sync SyncPlan
+	Sync    SyncPlan
+	Archive ArchivePlan
 
 	// Step is the next thing this unit does to its server, towards Target.
 	Step   Step
