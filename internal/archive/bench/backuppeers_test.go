@@ -30,28 +30,40 @@ import (
 	"github.com/pgcharm/postgresql/internal/storetest"
 )
 
-// BenchmarkBackupPeers takes and restores a base backup of one pgbench database (BENCH_SCALE,
-// default 135, about 2 GiB) with our backup-push/restore, pgBackRest 2.45 and barman-cloud 3.4,
+// BenchmarkBackupPeers takes and restores a base backup of a pgbench database (at each scale of
+// the comma-separated BENCH_SCALE, default 135, about 2 GiB; 540 is about 8 GiB) with our backup-push/restore, pgBackRest 2.45 and barman-cloud 3.4,
 // all against the same HTTPS versitygw (pgBackRest speaks S3 only over TLS) with the same
 // parallelism and each tool's fastest compression, next to physical limits measured on the same
 // bytes: reading the data directory from disk, and streaming it as one tar over loopback TCP
 // (discarded, or written back to disk with and without fsync). Rates are the data directory's
 // size without pg_wal divided by the elapsed time, for every row alike. The page cache is
 // dropped before each timed step (when the kernel allows it) so that every tool reads from disk.
-// A tool's fetch can beat the limits: it reads compressed objects, not the raw bytes.
+// A tool's fetch can beat the limits: it reads compressed objects, not the raw bytes. The
+// peak-RSS columns are the largest resident set of the tool's command and the children it
+// waited for (wait4's rusage), which must not grow with the database.
 func BenchmarkBackupPeers(b *testing.B) {
 	u := postgresUser(b)
-	scale := os.Getenv("BENCH_SCALE")
-	if scale == "" {
-		scale = "135"
+	scales := strings.Split(os.Getenv("BENCH_SCALE"), ",")
+	if scales[0] == "" {
+		scales = []string{"135"}
 	}
 	base := benchDir(b, "backup-peers-")
 	bin := buildFor(b, base)
+	u.starter = buildArchiver(b, base)
 	st := startTLSStore(b, u, base)
+	for i, scale := range scales {
+		b.Run("scale-"+scale, func(b *testing.B) { backupPeers(b, u, st, bin, filepath.Join(base, "scale-"+scale), 5432+i, scale) })
+	}
+}
 
+// backupPeers is BenchmarkBackupPeers at one pgbench scale, on a cluster in dir removed at the
+// end (an 8 GiB source and its restores do not all fit beside the next scale's).
+func backupPeers(b *testing.B, u *pgUser, st *tlsStore, bin, dir string, port int, scale string) {
+	u.mkdir(b, dir)
+	b.Cleanup(func() { os.RemoveAll(dir) })
 	// Autovacuum off keeps the data directory still between the source's measurement and the
 	// restores compared with it.
-	c := newCluster(b, u, filepath.Join(base, "source"), 5432, "autovacuum = off\nmax_wal_size = '4GB'\n")
+	c := newCluster(b, u, filepath.Join(dir, "source"), port, "autovacuum = off\nmax_wal_size = '4GB'\n")
 	c.start(b)
 	u.must(b, filepath.Join(pgBin, "pgbench"), "-h", c.sock, "-p", strconv.Itoa(c.port), "-U", "postgres", "-i", "-q", "-s", scale, "postgres")
 	c.sql(b, "CHECKPOINT")
@@ -61,8 +73,8 @@ func BenchmarkBackupPeers(b *testing.B) {
 	}
 	dropped := dropCaches()
 	// Printed here, before any sub-benchmark starts its result line.
-	fmt.Printf("backup peers: data directory without pg_wal: %d files, %.0f MB; %d streams; page cache dropped before each timed step: %v\n",
-		src.files, float64(src.bytes)/1e6, parallelism(), dropped)
+	fmt.Printf("backup peers, scale %s: data directory without pg_wal: %d files, %.0f MB; %d streams; page cache dropped before each timed step: %v\n",
+		scale, src.files, float64(src.bytes)/1e6, parallelism(), dropped)
 	mb := float64(src.bytes) / 1e6
 
 	b.Run("s3", func(b *testing.B) {
@@ -72,27 +84,31 @@ func BenchmarkBackupPeers(b *testing.B) {
 					b.Skipf("%s not installed", p.needs)
 				}
 				for i := range b.N {
-					t := p.make(b, c, fmt.Sprintf("backup-%s-%d-%d", p.name, i, time.Now().UnixNano()))
+					t := p.make(b, c, fmt.Sprintf("backup-%s-%s-%d-%d", p.name, scale, i, time.Now().UnixNano()))
 					c.useArchiver(b, t)
 					dropCaches()
+					u.peak = 0
 					start := time.Now()
 					if err := t.backup(); err != nil {
 						b.Fatal(err)
 					}
-					push := time.Since(start)
-					dir := u.mkdir(b, filepath.Join(base, fmt.Sprintf("restore-%s-%d", p.name, i)))
+					push, pushRSS := time.Since(start), u.peak
+					dir := u.mkdir(b, filepath.Join(dir, fmt.Sprintf("restore-%s-%d", p.name, i)))
 					dropCaches()
+					u.peak = 0
 					start = time.Now()
 					if err := t.restore(dir); err != nil {
 						b.Fatal(err)
 					}
-					fetch := time.Since(start)
+					fetch, fetchRSS := time.Since(start), u.peak
 					if err := sameTree(src, dir); err != nil {
 						b.Fatalf("%s restored an incomplete data directory: %v", p.name, err)
 					}
 					os.RemoveAll(dir)
 					b.ReportMetric(mb/push.Seconds(), "push-MB/s")
 					b.ReportMetric(mb/fetch.Seconds(), "fetch-MB/s")
+					b.ReportMetric(float64(pushRSS)/1e6, "push-peak-RSS-MB")
+					b.ReportMetric(float64(fetchRSS)/1e6, "fetch-peak-RSS-MB")
 				}
 			})
 		}
@@ -128,7 +144,7 @@ func BenchmarkBackupPeers(b *testing.B) {
 						}
 						b.ReportMetric(mb/push.Seconds(), "push-MB/s")
 					}
-					dir := filepath.Join(base, fmt.Sprintf("restore-%s-%d", name, i))
+					dir := filepath.Join(dir, fmt.Sprintf("restore-%s-%d", name, i))
 					dropCaches()
 					fetch, err := overLoopback(func(w io.Writer) error { return tarTo(w, c.data) },
 						func(r io.Reader) error { return untarTo(r, dir, fsync) })
@@ -157,6 +173,12 @@ func parallelism() int { return max(runtime.NumCPU(), 2) }
 type pgUser struct {
 	uid, gid int
 	env      []string
+	// starter, when set, is the archiver command (buildArchiver) every command is started
+	// through, so that peak records their own peak RSS (the benchmark's process would pass its
+	// own on to commands it starts; see package archiver): the largest (bytes, children
+	// included) since the caller last set it to 0.
+	starter string
+	peak    int64
 }
 
 // postgresUser skips the benchmark unless it can run PostgreSQL as postgres.
@@ -176,11 +198,30 @@ func postgresUser(b *testing.B) *pgUser {
 
 // run runs name as postgres from / and returns its trimmed output; the error holds the output.
 func (u *pgUser) run(name string, args ...string) (string, error) {
+	var rssFile string
+	if u.starter != "" {
+		f, err := os.CreateTemp("", "peak-rss-")
+		if err != nil {
+			return "", err
+		}
+		f.Close()
+		rssFile = f.Name()
+		defer os.Remove(rssFile)
+		os.Chown(rssFile, u.uid, u.gid)
+		args = append([]string{"rss", rssFile, name}, args...)
+		name = u.starter
+	}
 	cmd := exec.Command(name, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(u.uid), Gid: uint32(u.gid)}}
 	cmd.Env = u.env
 	cmd.Dir = "/"
 	out, err := cmd.CombinedOutput()
+	if rssFile != "" {
+		if body, rerr := os.ReadFile(rssFile); rerr == nil {
+			n, _ := strconv.ParseInt(string(body), 10, 64)
+			u.peak = max(u.peak, n)
+		}
+	}
 	if err != nil {
 		return "", fmt.Errorf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, out)
 	}

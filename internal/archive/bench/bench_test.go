@@ -75,16 +75,18 @@ func pgdata(b *testing.B, first uint64, n int) (string, []string) {
 	return dir, names
 }
 
-// archiver does what PostgreSQL's archiver does, as this user (see archiveReady).
-func archiver(b *testing.B, command, dir string) {
+// archiver does what PostgreSQL's archiver does, as this user (see archiveReady), with the
+// archiver command bin.
+func archiver(b *testing.B, bin, command, dir string) {
 	b.Helper()
-	archiveReady(b, dir, command, func(dir, name string, args ...string) error {
+	archiveReady(b, bin, dir, command, func(dir, name string, args ...string) (string, error) {
 		cmd := exec.Command(name, args...)
 		cmd.Dir = dir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("%v\n%s", err, out)
+		out, err := cmd.Output()
+		if err != nil {
+			return "", fmt.Errorf("%v\n%s", err, out)
 		}
-		return nil
+		return string(out), nil
 	})
 }
 
@@ -137,6 +139,7 @@ func servers(b *testing.B) []*storetest.Server {
 // uploads ahead of PostgreSQL's requests, per store and compression.
 func BenchmarkWALPush(b *testing.B) {
 	bin := buildBinary(b)
+	arch := buildArchiver(b, b.TempDir())
 	for _, srv := range servers(b) {
 		for _, comp := range []string{"lz4", "zstd"} {
 			for _, mode := range []struct {
@@ -151,7 +154,7 @@ func BenchmarkWALPush(b *testing.B) {
 						dir, _ := pgdata(b, 16, burst)
 						b.StartTimer()
 						start := time.Now()
-						archiver(b, pushCommand(bin, cfg, mode.ahead), dir)
+						archiver(b, arch, pushCommand(bin, cfg, mode.ahead), dir)
 						elapsed += time.Since(start)
 					}
 					secs := elapsed.Seconds()
@@ -168,10 +171,11 @@ func BenchmarkWALPush(b *testing.B) {
 // shell serving prefetched segments) and a plain wal-fetch without prefetch.
 func BenchmarkWALFetch(b *testing.B) {
 	bin := buildBinary(b)
+	arch := buildArchiver(b, b.TempDir())
 	for _, srv := range servers(b) {
 		cfg := writeConfig(b, srv, fmt.Sprintf("fetch-%d", time.Now().UnixNano()), "lz4")
 		dir, names := pgdata(b, 16, burst)
-		archiver(b, pushCommand(bin, cfg, true), dir)
+		archiver(b, arch, pushCommand(bin, cfg, true), dir)
 		commands := map[string]string{
 			"8": archive.RestoreCommand(bin, cfg, ""),
 			"0": fmt.Sprintf(`%s wal-fetch --config %s --prefetch 0 "%%f" "%%p"`, bin, cfg),

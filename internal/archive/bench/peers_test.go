@@ -9,8 +9,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"runtime"
-	"sort"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -23,12 +22,18 @@ import (
 )
 
 // BenchmarkWALPushPeers archives the same 1 GiB bursts of segments of a real (stopped) cluster
-// with our wal-push, pgBackRest 2.45 archive-push (synchronous, and asynchronous with as many
-// processes as cores) and barman-cloud-wal-archive 3.4 (gzip: its snappy needs python3-snappy,
+// with our wal-push, pgBackRest 2.45 archive-push (synchronous, and asynchronous with 2 and 4
+// processes: as many as cores, and the most it gains from here) and barman-cloud-wal-archive 3.4 (gzip: its snappy needs python3-snappy,
 // whose Debian 12 build fails under Python 3.11), into a
 // local repository and into S3 (versitygw over TLS, since pgBackRest speaks S3 only over TLS).
 // Every tool runs as its archive_command, through /bin/sh in the data directory, one file at a
-// time, oldest first, .ready renamed to .done on success: what PostgreSQL's archiver does.
+// time, oldest first, .ready renamed to .done on success: what PostgreSQL's archiver does. The
+// tools take turns, one burst each per round (BENCH_ROUNDS, default 3), so that a shared host's
+// load falls on all alike; BENCH_TOOLS (a regexp on repo/tool, e.g. "s3/(ours|pgbackrest)")
+// selects which run.
+// peak-RSS-MB is the largest resident set of one archive_command, its children included (the
+// kernel's rusage of each waited-for shell); pgBackRest's asynchronous archiver runs detached
+// from the command, where wait4 cannot see it, so its rows have none.
 func BenchmarkWALPushPeers(b *testing.B) {
 	pg := newPostgresRunner(b)
 	base := tempDir(b, "archive-peers-")
@@ -36,6 +41,7 @@ func BenchmarkWALPushPeers(b *testing.B) {
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/pgcharm/postgresql/internal/archive/cli/cmdtest").CombinedOutput(); err != nil {
 		b.Fatalf("build: %v\n%s", err, out)
 	}
+	archiver := buildArchiver(b, base)
 	data, sock := filepath.Join(base, "data"), filepath.Join(base, "sock")
 	mkdirAll(b, sock)
 	pg.must(b, "/", filepath.Join(pgBin, "initdb"), "-D", data, "-A", "trust", "-U", "postgres", "--no-sync")
@@ -71,8 +77,7 @@ func BenchmarkWALPushPeers(b *testing.B) {
 		pg.writeFile(b, cfg, string(body))
 		return archive.ArchiveCommand(bin, cfg, uri)
 	}
-	procs := max(2, runtime.NumCPU())
-	pgbr := func(name string, s3repo, async bool) string {
+	pgbr := func(name string, s3repo, async bool, procs int) string {
 		dir := filepath.Join(base, name)
 		for _, d := range []string{"repo", "spool", "log", "lock"} {
 			mkdirAll(b, filepath.Join(dir, d))
@@ -105,12 +110,13 @@ func BenchmarkWALPushPeers(b *testing.B) {
 	tools[3].command = fmt.Sprintf(`%s wal-push --config %s --ahead -1 "%%p"`, bin, filepath.Join(base, "ours-s3.json"))
 	if p, err := exec.LookPath("pgbackrest"); err == nil {
 		for _, repo := range []string{"local", "s3"} {
-			for _, async := range []bool{false, true} {
-				name := "pgbackrest-lz4-sync"
+			// process-max: 1 when synchronous (it pushes only the file asked for), else 2 and 4.
+			for _, procs := range []int{0, 2, 4} {
+				name, async := "pgbackrest-lz4-sync", procs > 0
 				if async {
 					name = fmt.Sprintf("pgbackrest-lz4-async-%d", procs)
 				}
-				conf := pgbr(repo+"-"+name, repo == "s3", async)
+				conf := pgbr(repo+"-"+name, repo == "s3", async, max(procs, 1))
 				tools = append(tools, tool{repo, name, fmt.Sprintf(`%s --config=%s --stanza=bench archive-push "%%p"`, p, conf), "pgbackrest"})
 			}
 		}
@@ -143,24 +149,62 @@ func BenchmarkWALPushPeers(b *testing.B) {
 	}
 	pg.must(b, "/", filepath.Join(pgBin, "pg_ctl"), "-D", data, "-m", "fast", "stop")
 
+	// Rounds: every selected tool archives one burst per round, in an order rotated each
+	// round, so that the load of a shared host falls on all of them alike; each tool's figure is
+	// its total over the rounds. The measuring happens here, the sub-benchmarks only report.
+	rounds := 3
+	if n, err := strconv.Atoi(os.Getenv("BENCH_ROUNDS")); err == nil && n > 0 {
+		rounds = n
+	}
+	selected, err := regexp.Compile(os.Getenv("BENCH_TOOLS"))
+	if err != nil {
+		b.Fatalf("BENCH_TOOLS: %v", err)
+	}
+	var active []tool
+	for _, t := range tools {
+		if t.command != "" && selected.MatchString(t.repo+"/"+t.name) {
+			active = append(active, t)
+		}
+	}
+	type total struct {
+		bursts  int
+		elapsed time.Duration
+		rss     int64
+	}
+	totals := map[string]*total{}
 	next := uint64(0x100)
+	for r := range rounds {
+		for i := range active {
+			t := active[(i+r)%len(active)]
+			pg.readySegments(b, data, next, burst, sysid)
+			next += burst
+			syscall.Sync() // the burst's own writes are not the tool's to flush
+			start := time.Now()
+			rss := pg.archiveAll(b, archiver, data, t.command)
+			tt := totals[t.repo+"/"+t.name]
+			if tt == nil {
+				tt = &total{}
+				totals[t.repo+"/"+t.name] = tt
+			}
+			tt.bursts++
+			tt.elapsed += time.Since(start)
+			tt.rss = max(tt.rss, rss)
+		}
+	}
 	for _, t := range tools {
 		b.Run(t.repo+"/"+t.name, func(b *testing.B) {
 			if t.command == "" {
 				b.Skipf("%s is not installed (make bench installs the peers)", t.peer)
 			}
-			var elapsed time.Duration
-			for range b.N {
-				b.StopTimer()
-				pg.readySegments(b, data, next, burst, sysid)
-				next += burst
-				b.StartTimer()
-				start := time.Now()
-				pg.archiveAll(b, data, t.command)
-				elapsed += time.Since(start)
+			tt := totals[t.repo+"/"+t.name]
+			if tt == nil {
+				b.Skip("not selected by BENCH_TOOLS")
 			}
-			b.ReportMetric(float64(burst*b.N)/elapsed.Seconds(), "segments/s")
-			b.ReportMetric(float64(burst*b.N*segSize)/elapsed.Seconds()/1e6, "MB/s")
+			b.ReportMetric(float64(burst*tt.bursts)/tt.elapsed.Seconds(), "segments/s")
+			b.ReportMetric(float64(burst*tt.bursts*segSize)/tt.elapsed.Seconds()/1e6, "MB/s")
+			if !strings.Contains(t.name, "async") {
+				b.ReportMetric(float64(tt.rss)/1e6, "peak-RSS-MB")
+			}
 		})
 	}
 }
@@ -189,13 +233,22 @@ func newPostgresRunner(b *testing.B) *postgresRunner {
 }
 
 func (p *postgresRunner) run(dir, name string, args ...string) error {
+	_, err := p.output(dir, name, args...)
+	return err
+}
+
+// output is run returning the command's standard output.
+func (p *postgresRunner) output(dir, name string, args ...string) (string, error) {
 	cmd := exec.Command(name, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: p.cred}
 	cmd.Env, cmd.Dir = p.env, dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("%s %s: %v\n%s%s", name, strings.Join(args, " "), err, out, stderr.String())
 	}
-	return nil
+	return string(out), nil
 }
 
 func (p *postgresRunner) must(b *testing.B, dir, name string, args ...string) {
@@ -232,43 +285,37 @@ func (p *postgresRunner) readySegments(b *testing.B, data string, first uint64, 
 	}
 }
 
-// archiveAll is PostgreSQL's archiver, as postgres (see archiveReady).
-func (p *postgresRunner) archiveAll(b *testing.B, data, command string) {
+// archiveAll is PostgreSQL's archiver, as postgres (see archiveReady); it returns the largest
+// peak RSS of one call.
+func (p *postgresRunner) archiveAll(b *testing.B, archiver, data, command string) int64 {
 	b.Helper()
-	archiveReady(b, data, command, p.run)
+	return archiveReady(b, archiver, data, command, p.output)
 }
 
-// archiveReady does what PostgreSQL's archiver does: while files are .ready, run command for
-// the oldest (history files first) through /bin/sh in the data directory with %p and %f
-// replaced, one at a time, and rename .ready to .done on success.
-func archiveReady(b *testing.B, data, command string, run func(dir, name string, args ...string) error) {
+// archiveReady runs the archiver command (package archiver, built by buildArchiver) on data
+// with command, through run, and returns the largest peak RSS of one call: it does what
+// PostgreSQL's archiver does, in a small process of its own.
+func archiveReady(b *testing.B, archiver, data, command string, run func(dir, name string, args ...string) (string, error)) int64 {
 	b.Helper()
-	status := filepath.Join(data, "pg_wal", "archive_status")
-	for {
-		entries, _ := os.ReadDir(status)
-		var ready []string
-		for _, e := range entries {
-			if n, ok := strings.CutSuffix(e.Name(), ".ready"); ok {
-				ready = append(ready, n)
-			}
-		}
-		if len(ready) == 0 {
-			return
-		}
-		sort.Slice(ready, func(i, j int) bool {
-			hi, hj := strings.HasSuffix(ready[i], ".history"), strings.HasSuffix(ready[j], ".history")
-			if hi != hj {
-				return hi
-			}
-			return ready[i] < ready[j]
-		})
-		name := ready[0]
-		cmd := strings.NewReplacer("%p", "pg_wal/"+name, "%f", name).Replace(command)
-		if err := run(data, "/bin/sh", "-c", cmd); err != nil {
-			b.Fatalf("archive %s: %v", name, err)
-		}
-		os.Rename(filepath.Join(status, name+".ready"), filepath.Join(status, name+".done"))
+	out, err := run(data, archiver, data, command)
+	if err != nil {
+		b.Fatal(err)
 	}
+	var peak int64
+	if _, err := fmt.Sscanf(strings.TrimSpace(out), "peak-rss-bytes %d", &peak); err != nil {
+		b.Fatalf("archiver said %q: %v", out, err)
+	}
+	return peak
+}
+
+// buildArchiver builds the archiver command into dir (which postgres must be able to enter).
+func buildArchiver(b *testing.B, dir string) string {
+	b.Helper()
+	bin := filepath.Join(dir, "archiver")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/pgcharm/postgresql/internal/archive/bench/archiver").CombinedOutput(); err != nil {
+		b.Fatalf("build the archiver: %v\n%s", err, out)
+	}
+	return bin
 }
 
 func tempDir(b *testing.B, pattern string) string {

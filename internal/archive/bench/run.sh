@@ -3,15 +3,22 @@
 # prints tables with ratios (ours/it: above 1x we are better). Needs root and the servers of
 # tests/setup/stores.sh; installs the peers (pgBackRest 2.45, barman-cli-cloud 3.4) from Debian
 # when they are missing. About 45 minutes on 2 cores. The benchmarks:
-#   WALPushPeers   1 GiB bursts archived as PostgreSQL's archiver does, ours vs pgBackRest (sync
-#                  and async) vs barman-cloud-wal-archive, local repository and S3 over TLS
-#   BackupPeers    base backup and restore of a BENCH_SCALE pgbench database, same peers, S3 over
-#                  TLS, beside the physical limits (disk read, loopback copy)
+#   WALPushPeers   1 GiB bursts archived as PostgreSQL's archiver does, ours vs pgBackRest (sync,
+#                  async with 2 and 4 processes) vs barman-cloud-wal-archive, local repository and
+#                  S3 over TLS; peak RSS of one archive_command
+#   BackupPeers    base backup and restore of a pgbench database at each BENCH_SCALE, same peers,
+#                  S3 over TLS, beside the physical limits (disk read, loopback copy); peak RSS
+#   WALPushInProcess  wal-push's work on 1 GiB bursts in one process, S3 over TLS, for profiles
+#                  (BENCH_CPUPROFILE=FILE, BENCH_MEMPROFILE=FILE)
 #   PITRPeers      base backup + BENCH_WAL_MB of WAL replayed to the end, same peers
 #   WALPush, WALFetch, Backup, PITR   ours alone on every store (BENCH_STORES)
 #   BENCH=regexp        which benchmarks (default: all; e.g. BENCH=Peers for the comparisons only)
 #   BENCH_STORES=file,s3  stores of the per-store benchmarks (default: every installed one)
-#   BENCH_SCALE=135     pgbench scale of the backup comparison (135: about 2 GiB)
+#   BENCH_TOOLS=regexp  which WALPushPeers tools take turns (repo/tool: "s3/(ours|pgbackrest)")
+#   BENCH_ROUNDS=3      rounds of WALPushPeers (one 1 GiB burst per tool each)
+#   BENCH_SCALE=135     pgbench scales of the backup comparison, comma-separated (135: about
+#                       2 GiB, 540: about 8 GiB); e.g. BENCH='BackupPeers//(s3|local)/(ours|limit-disk)'
+#                       BENCH_SCALE=135,540 for ours and the disk only
 #   BENCH_WAL_MB=1024   WAL replayed by the PITR benchmarks
 # Raw `go test -bench` lines go to bench.out beside the tables.
 set -euo pipefail

@@ -80,6 +80,15 @@ func parse(r io.Reader) ([]result, error) {
 	return out, sc.Err()
 }
 
+// parentOf is a group's name without its last element ("BackupPeers/scale-135/local" →
+// "BackupPeers/scale-135").
+func parentOf(group string) string {
+	if i := strings.LastIndexByte(group, '/'); i > 0 {
+		return group[:i]
+	}
+	return group
+}
+
 func isOurs(tool string) bool { return strings.HasPrefix(tool, "ours") }
 
 // higherIsBetter tells rates from durations; false for units that are neither.
@@ -108,12 +117,12 @@ func render(w io.Writer, results []result) {
 		units := unitsOf(rows)
 		best := oursBest(rows, units)
 		if len(best) == 0 {
-			// A group of limits only (say BackupPeers/local) compares with our figures of the
-			// same benchmark's other groups.
-			top, _, _ := strings.Cut(g, "/")
+			// A group of limits only (say BackupPeers/scale-135/local) compares with our
+			// figures of its sibling groups (BackupPeers/scale-135/s3).
+			parent := parentOf(g)
 			var siblings []result
 			for _, r := range results {
-				if t, _, _ := strings.Cut(r.group, "/"); t == top {
+				if parentOf(r.group) == parent {
 					siblings = append(siblings, r)
 				}
 			}
