@@ -24,6 +24,8 @@ type observation struct {
 	secret   map[string]string
 	// archiveRecord is a new answer of the store to keep in the unit's state (archiving.go).
 	archiveRecord string
+	// oldDataSizes is a new record of the kept copies' sizes (olddata.go).
+	oldDataSizes string
 }
 
 // observe gathers everything the hook's decision needs: Juju's facts, the local server,

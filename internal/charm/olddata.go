@@ -13,6 +13,7 @@ import (
 	"github.com/gruyaume/goops"
 
 	"github.com/pgcharm/postgresql/internal/archive"
+	"github.com/pgcharm/postgresql/internal/charm/plan"
 	"github.com/pgcharm/postgresql/internal/postgres"
 )
 
@@ -24,36 +25,22 @@ import (
 // stateOldDataSizes caches the size of each kept copy (path -> bytes), measured once.
 const stateOldDataSizes = "old-data-sizes"
 
-// oldData deletes the copies a later completed base backup supersedes and says in the
-// status what is left.
-func (r *hookRun) oldData() error {
-	if r.local == nil || r.local.DataDir == "" {
+// observeOldData lists the kept copies with their sizes (measured once, then cached in
+// the unit's state) and the newest backup that could supersede them.
+func (o *observation) observeOldData(ctx context.Context) error {
+	o.OldData, o.NewestBackup, o.oldDataSizes = nil, time.Time{}, ""
+	if o.local == nil || o.local.DataDir == "" {
 		return nil
 	}
-	list, err := postgres.ListMovedAside(r.local.DataDir)
+	list, err := postgres.ListMovedAside(o.local.DataDir)
 	if err != nil || len(list) == 0 {
 		return err
-	}
-	if newest, ok := r.newestBackup(); ok {
-		var kept []postgres.MovedAside
-		for _, m := range list {
-			if newest.After(m.Time) {
-				goops.LogInfof("removing %s: base backup of %s supersedes it", m.Path, newest.UTC().Format(time.RFC3339))
-				if err := os.RemoveAll(m.Path); err != nil {
-					return fmt.Errorf("remove old data %s: %w", m.Path, err)
-				}
-				continue
-			}
-			kept = append(kept, m)
-		}
-		list = kept
 	}
 	sizes := map[string]int64{}
 	if v, err := goops.GetState(stateOldDataSizes); err == nil && v != "" {
 		_ = json.Unmarshal([]byte(v), &sizes)
 	}
 	now := map[string]int64{}
-	var parts []string
 	for _, m := range list {
 		n, ok := sizes[m.Path]
 		if !ok {
@@ -62,15 +49,28 @@ func (r *hookRun) oldData() error {
 			}
 		}
 		now[m.Path] = n
-		parts = append(parts, fmt.Sprintf("%s (%s)", m.Path, humanSize(n)))
+		o.OldData = append(o.OldData, plan.OldCopy{Path: m.Path, Time: m.Time, Bytes: n})
 	}
 	if b, _ := json.Marshal(now); string(b) != mustJSON(sizes) {
-		if err := goops.SetState(stateOldDataSizes, string(b)); err != nil {
-			return err
+		o.oldDataSizes = string(b)
+	}
+	if o.Archive.URI != "" && o.Archive.Problem == "" {
+		o.NewestBackup = newestBackup(ctx, o.j.Config, o.Local.SystemID)
+	}
+	return nil
+}
+
+// oldData deletes the copies a later completed base backup supersedes (plan.DecideOldData)
+// and keeps the record of the sizes of the rest.
+func (r *hookRun) oldData(p plan.OldDataPlan) error {
+	for _, path := range p.Remove {
+		goops.LogInfof("removing %s: a later base backup supersedes it", path)
+		if err := os.RemoveAll(path); err != nil {
+			return fmt.Errorf("remove old data %s: %w", path, err)
 		}
 	}
-	if len(parts) > 0 {
-		r.why.OldData = "old data kept until the next base backup: " + strings.Join(parts, ", ")
+	if v := r.o.oldDataSizes; v != "" {
+		return goops.SetState(stateOldDataSizes, v)
 	}
 	return nil
 }
@@ -80,23 +80,20 @@ func mustJSON(v any) string {
 	return string(b)
 }
 
-// newestBackup is the finish time of the newest complete base backup in the unit's own
-// archive (false when archiving is off or the archive cannot be read: nothing is removed).
-func (r *hookRun) newestBackup() (time.Time, bool) {
-	if !r.archive.Enabled || r.j.Config.WalEStorageURI == "" {
-		return time.Time{}, false
-	}
-	ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
+// newestBackup is the finish time of the newest complete base backup of the database
+// sysid in the unit's archive (zero when the archive cannot be read: nothing is removed).
+func newestBackup(ctx context.Context, cfg Config, sysid string) time.Time {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	a, err := archive.Open(ctx, archiveConfig(r.j.Config, r.j.Config.WalEStorageURI), "")
+	a, err := archive.Open(ctx, archiveConfig(cfg, cfg.WalEStorageURI), "")
 	if err != nil {
-		return time.Time{}, false
+		return time.Time{}
 	}
 	list, err := a.ListBackups(ctx)
 	if err != nil || len(list) == 0 {
-		return time.Time{}, false
+		return time.Time{}
 	}
-	ours, _ := strconv.ParseUint(r.local.planLocal("", "", "").SystemID, 10, 64)
+	ours, _ := strconv.ParseUint(sysid, 10, 64)
 	var newest time.Time
 	for _, b := range list {
 		// Only a backup of this unit's database supersedes a copy.
@@ -107,7 +104,7 @@ func (r *hookRun) newestBackup() (time.Time, bool) {
 			newest = b.FinishTime
 		}
 	}
-	return newest, !newest.IsZero()
+	return newest
 }
 
 // removeOldData deletes every kept copy on this unit now.
@@ -159,18 +156,4 @@ func removeOldData(ctx context.Context) error {
 	res["removed"] = "true"
 	_ = goops.SetState(stateOldDataSizes, "")
 	return goops.SetActionResults(res)
-}
-
-// humanSize is a size for status messages.
-func humanSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -58,6 +58,9 @@ func (r *hookRun) run(d plan.Desired) error {
 	}
 	r.o.local = r.local
 	r.o.observeArchive(r.ctx)
+	if err := r.o.observeOldData(r.ctx); err != nil {
+		return err
+	}
 	d = r.decide()
 	if j.Leader {
 		// A step may have changed what the leader records (the application's database
@@ -83,7 +86,8 @@ func (r *hookRun) run(d plan.Desired) error {
 	if err := r.archiving(d.Archive); err != nil {
 		return err
 	}
-	if err := r.oldData(); err != nil {
+	r.why.OldData = d.Why.OldData
+	if err := r.oldData(d.OldData); err != nil {
 		return err
 	}
 	if d.Announce {

@@ -81,6 +81,8 @@ func Decide(o Observed) Desired {
 		d.Why.Sync = d.Sync.Note
 	}
 	d.Archive, d.Why.Archive, d.Why.ArchiveHealth = decideArchive(o.Archive, d.IsPrimary)
+	d.OldData = DecideOldData(o.OldData, o.NewestBackup)
+	d.Why.OldData = d.OldData.Note
 	// The port and version only change with the server itself: a unit that already was
 	// running at its last report has set them, unless the charm or its config just changed.
 	announced := o.Self[KeyRole] != "" && o.Hook != "upgrade-charm" && o.Hook != "config-changed"

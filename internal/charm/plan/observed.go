@@ -1,5 +1,7 @@
 package plan
 
+import "time"
+
 // Observed is everything one hook found before anything is decided or written: Juju's
 // facts, the local server's, what the application's secret holds, and the positions the
 // leader measured on its peers' servers. The charm's observe gathers it and writes
@@ -53,6 +55,10 @@ type Observed struct {
 
 	Secret  SecretFacts
 	Archive ArchiveFacts
+	// OldData are the data directories moved aside and kept; NewestBackup is the finish
+	// time of the newest complete base backup of this unit's database in its archive.
+	OldData      []OldCopy
+	NewestBackup time.Time
 	// Measured are peers the leader read on their own servers (only when MeasureWanted
 	// names them): relation data may be stale, and a failover is decided on positions.
 	Measured map[string]Unit
@@ -122,6 +128,7 @@ type Desired struct {
 	// Sync is the quorum commit the unit's server runs with.
 	Sync    SyncPlan
 	Archive ArchivePlan
+	OldData OldDataPlan
 
 	// Step is the next thing this unit does to its server, towards Target.
 	Step   Step
