@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/pgcharm/postgresql/internal/jujusim/cmdline"
 )
@@ -47,6 +48,9 @@ func cmdNetServe(c *env) error {
 	return nil
 }
 
+// dialTimeout bounds netcheck-dial's connection and answer.
+const dialTimeout = 5 * time.Second
+
 func cmdNetDial(c *env) error {
 	args, err := c.parse()
 	if err != nil {
@@ -55,11 +59,17 @@ func cmdNetDial(c *env) error {
 	if len(args) != 1 {
 		return cmdline.Usagef("missing address")
 	}
-	conn, err := net.Dial("tcp", args[0])
+	// Bounded, and ended by SIGTERM (c.ctx): a SYN into a cut network would otherwise wait for
+	// the kernel's connect timeout (over a minute), whatever `timeout` sends.
+	d := net.Dialer{Timeout: dialTimeout}
+	conn, err := d.DialContext(c.ctx, "tcp", args[0])
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
+	if err := conn.SetReadDeadline(time.Now().Add(dialTimeout)); err != nil {
+		return err
+	}
 	line, err := bufio.NewReader(conn).ReadString('\n')
 	if err != nil {
 		return err
