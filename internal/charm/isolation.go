@@ -119,21 +119,6 @@ func reservedReach(role string) bool {
 	return strings.HasPrefix(role, "pg_") || role == "postgres" || role == replicationUser || plan.IsClientUser(role)
 }
 
-// checkRoles refuses the first role that would hand a client more than a group's
-// privileges.
-func checkRoles(ctx context.Context, db *postgres.DB, roles []string) (string, error) {
-	for _, role := range roles {
-		f, err := roleFacts(ctx, db, role)
-		if err != nil {
-			return "", err
-		}
-		if msg := plan.CheckRole(f); msg != "" {
-			return msg, nil
-		}
-	}
-	return "", nil
-}
-
 // securePublicSchema secures the public schema of a client's database
 // (postgres.DB.SecurePublicSchema) for user.
 func securePublicSchema(ctx context.Context, cluster *postgres.Cluster, database, user string) error {

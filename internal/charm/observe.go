@@ -38,7 +38,9 @@ func observe(ctx context.Context, hook string) (*observation, error) {
 		return nil, err
 	}
 	o := &observation{j: j, Observed: plan.Observed{Unit: j.Unit, App: j.App, Hook: hook, Leader: j.Leader,
-		Peered: j.PeerID != "", Peers: j.Peers, Self: j.Self, AppBag: plan.ParseAppState(j.AppBag),
+		Address: j.Address, Port: pgPort, TLSRequired: j.Config.TLSRequired,
+		Clients: plan.ClientsFacts{Clients: j.Clients.Clients, Hosts: j.Clients.Hosts, Self: j.Clients.Self},
+		Peered:  j.PeerID != "", Peers: j.Peers, Self: j.Self, AppBag: plan.ParseAppState(j.AppBag),
 		Expected: j.Expected, Dying: j.Dying, DyingUnits: j.DyingUnits, Departing: j.Departing,
 		Storage: j.Storage, StorageID: j.StorageID, HadStorage: j.HadStorage, Measured: map[string]plan.Unit{}}}
 	if o.Self == nil {
@@ -77,6 +79,9 @@ func observe(ctx context.Context, hook string) (*observation, error) {
 		return nil, err
 	}
 	if err := o.observeSecret(); err != nil {
+		return nil, err
+	}
+	if err := o.observeClientPasswords(); err != nil {
 		return nil, err
 	}
 	o.measure(ctx)

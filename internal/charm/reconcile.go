@@ -61,6 +61,9 @@ func (r *hookRun) run(d plan.Desired) error {
 	if err := r.o.observeOldData(r.ctx); err != nil {
 		return err
 	}
+	if err := r.observeClientServer(r.decide().IsPrimary); err != nil {
+		return err
+	}
 	d = r.decide()
 	if j.Leader {
 		// A step may have changed what the leader records (the application's database
@@ -76,7 +79,8 @@ func (r *hookRun) run(d plan.Desired) error {
 			return err
 		}
 	}
-	if err := r.clientRelations(); err != nil {
+	r.why.Refused = d.Why.Refused
+	if err := r.clientRelations(d.Clients); err != nil {
 		return err
 	}
 	if err := r.databaseRelations(); err != nil {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -135,35 +134,98 @@ func (r *hookRun) clientHBARules() []hba.Rule {
 	return r.claimedRules() // isolation.go: only clients whose database is theirs
 }
 
-// clientRelations provisions (primary) and publishes (every unit) each client's access.
-// A refused request blocks the unit naming the relation; other clients carry on.
-func (r *hookRun) clientRelations() error {
-	clients := r.j.Clients.Clients
-	if len(clients) == 0 {
-		return nil
-	}
-	passwords, err := r.clientPasswords(clients)
-	if err != nil {
-		return err
-	}
-	refuse := func(c plan.Client, msg string) {
-		goops.LogErrorf("%s refused: %s", c.Describe(), msg)
-		r.why.Refused = append(r.why.Refused, c.ID+": "+msg)
-	}
-	for _, c := range clients {
-		if c.Problem != "" {
-			refuse(c, c.Problem)
+// observeClientPasswords reads each client application's credentials from its secret.
+func (o *observation) observeClientPasswords() error {
+	ids := plan.ParseSecretList(o.AppBag.ClientSecrets)
+	o.Clients.Passwords = map[string]map[string]string{}
+	for _, c := range o.Clients.Clients {
+		id := ids[c.App]
+		if _, done := o.Clients.Passwords[c.App]; done || id == "" {
+			continue
 		}
+		content, err := readOwnSecret(id)
+		if err != nil {
+			return fmt.Errorf("read the secret of client %s: %w", c.App, err)
+		}
+		o.Clients.Passwords[c.App] = passwordsByEndpoint(content)
 	}
+	return nil
+}
+
+// observeClientServer reads what the local server holds for the client requests, when it
+// serves them (the primary, or a standby): the extensions it has, whose each requested
+// database is, what each requested role reaches, and on a standby whether what the primary
+// provisioned has arrived.
+func (r *hookRun) observeClientServer(isPrimary bool) error {
+	f := &r.o.Clients
+	f.Server = nil
 	l := r.local
-	if l == nil || l.Cluster == nil || !l.Running {
-		return nil
-	}
-	primary := r.primary
-	if !primary && !l.Standby {
+	if len(f.Clients) == 0 || l == nil || l.Cluster == nil || !l.Running || (!isPrimary && !l.Standby) {
 		return nil
 	}
 	ctx := r.ctx
+	db, err := postgres.Connect(ctx, l.Cluster, "postgres")
+	if err != nil {
+		return err
+	}
+	defer db.Close(ctx)
+	avail, err := db.AvailableExtensions(ctx)
+	if err != nil {
+		return err
+	}
+	s := &plan.ClientServer{Extensions: map[string]bool{}, Roles: map[string]plan.RoleFacts{}, Replicated: map[string]bool{}}
+	for name := range avail {
+		s.Extensions[name] = true
+	}
+	if s.Claims = r.claims(); s.Claims == nil {
+		return fmt.Errorf("decide the client databases: the server did not answer")
+	}
+	primary := r.o.AppBag.Primary
+	rep, _ := plan.ParseUnitReport(primary, r.j.Peers[primary])
+	for _, c := range f.Clients {
+		if c.Problem != "" || s.Claims[c.ID].Problem != "" {
+			continue
+		}
+		for _, role := range c.Request.Roles {
+			if _, done := s.Roles[role]; done || c.Admin() {
+				continue
+			}
+			if s.Roles[role], err = roleFacts(ctx, db, role); err != nil {
+				return err
+			}
+		}
+		if _, provisioned := plan.ProvisionedAt(rep.Clients, c); !isPrimary && primary != "" && provisioned {
+			if s.Replicated[c.ID], err = replicated(ctx, l.Cluster, db, c); err != nil {
+				return fmt.Errorf("%s: %w", c.Describe(), err)
+			}
+		}
+	}
+	f.Server = s
+	return nil
+}
+
+// clientRelations does what plan.Decide decided for the client relations: the leader
+// creates the missing credentials (and lists them in the peer application bag, which wakes
+// the others), the primary provisions, and every unit publishes each client's access once
+// the pg_hba rules admitting it are in force. A request the server refuses while it is
+// provisioned blocks the unit naming the relation; other clients carry on.
+func (r *hookRun) clientRelations(p plan.ClientsPlan) error {
+	if len(p.CreateSecrets) > 0 {
+		if err := r.createClientSecrets(p.CreateSecrets); err != nil {
+			return err
+		}
+		d := r.decide()
+		p, r.why.Refused = d.Clients, d.Why.Refused
+	}
+	for _, msg := range p.Refused {
+		goops.LogErrorf("refused %s", msg)
+	}
+	tokens := p.Tokens
+	defer func() { r.j.Clients.Report = plan.Tokens(tokens) }()
+	if r.o.Clients.Server == nil {
+		return nil
+	}
+	ctx, l := r.ctx, r.local
 	db, err := postgres.Connect(ctx, l.Cluster, "postgres")
 	if err != nil {
 		return err
@@ -174,84 +236,62 @@ func (r *hookRun) clientRelations() error {
 	// this is a no-op then, and the guarantee when it could not.
 	rules, _, err := r.hbaRules()
 	if err != nil {
+		tokens = nil
 		return nil // configure has blocked the unit naming the option
 	}
 	if _, err := db.ApplyHBA(ctx, rules); err != nil {
 		var refused *postgres.HBARejectedError
 		if errors.As(err, &refused) {
+			tokens = nil
 			return nil
 		}
 		return err
 	}
-	avail, err := db.AvailableExtensions(ctx)
-	if err != nil {
-		return err
-	}
-	claims := r.claims()
-	if claims == nil {
-		return fmt.Errorf("decide the client databases: the server did not answer")
-	}
-	server := r.serverView()
-	var tokens []string
-	for _, c := range clients {
-		if h := r.j.Clients.Hosts[c.ID]; h != "" {
-			tokens = append(tokens, c.HostToken(h))
-		}
-		if c.Problem != "" {
-			continue
-		}
-		if msg := claims[c.ID].Problem; msg != "" {
-			refuse(c, msg)
-			continue
-		}
-		if c.Admin() && !claims[c.ID].Create && !claims[c.ID].Exists {
-			goops.LogInfof("%s: waiting for the client that asked for %s first to create it", c.Describe(), c.Request.Database)
-			continue
-		}
-		if msg, err := checkRequest(ctx, db, c, avail); err != nil {
-			return err
-		} else if msg != "" {
-			refuse(c, msg)
-			continue
-		}
-		pw := passwords[c.App][c.Endpoint]
-		if pw == "" {
-			goops.LogInfof("%s: waiting for the leader to create its credentials", c.Describe())
-			continue
-		}
-		if primary {
-			if err := provision(ctx, l.Cluster, db, c, pw); err != nil {
+	for _, a := range p.Actions {
+		c := a.Client
+		if a.Provision {
+			if err := provision(ctx, l.Cluster, db, c, a.Password); err != nil {
 				if msg, ok := requestRefused(err); ok {
 					// The server refused what the client asked for (an extension that cannot
 					// be created, say): that relation blocks, the others carry on.
-					refuse(c, msg)
+					goops.LogErrorf("%s refused: %s", c.Describe(), msg)
+					r.why.Refused = append(r.why.Refused, c.ID+": "+msg)
 					continue
 				}
 				return fmt.Errorf("%s: %w", c.Describe(), err)
 			}
 		}
-		relHost := r.j.Clients.Hosts[c.ID]
-		s := server.For(r.j.Address, relHost).Across(relHost != r.j.Address, r.peerHosts(c.ID))
-		if primary {
-			tokens = append(tokens, c.Provisioned(s.Host))
-		} else {
-			host, ok, err := r.replicated(ctx, db, c)
-			if err != nil {
-				return fmt.Errorf("%s: %w", c.Describe(), err)
-			}
-			if !ok {
-				continue
-			}
-			if host != "" && s.Master != "" {
-				s.Master = host
-			}
+		if a.Token != "" {
+			tokens = append(tokens, a.Token)
 		}
-		if err := r.publishClient(c, plan.Publish(c, s, pw)); err != nil {
+		if err := r.publishClient(c, a.Bag); err != nil {
 			return err
 		}
 	}
-	r.j.Clients.Report = plan.Tokens(tokens)
 	return nil
+}
+
+// createClientSecrets creates the credentials of client applications (leader).
+func (r *hookRun) createClientSecrets(apps []string) error {
+	ids := plan.ParseSecretList(r.app.ClientSecrets)
+	for _, app := range apps {
+		content := map[string]string{}
+		for _, k := range secretKeys {
+			pw, err := newPassword()
+			if err != nil {
+				return err
+			}
+			content[k] = pw
+		}
+		id, err := secretAdd(clientSecretPrefix+app, content)
+		if err != nil {
+			return fmt.Errorf("create the secret of client %s: %w", app, err)
+		}
+		goops.LogInfof("created credentials for client application %s", app)
+		ids[app], r.o.Clients.Passwords[app] = id, passwordsByEndpoint(content)
+	}
+	r.app.ClientSecrets = plan.FormatSecretList(ids)
+	return r.writeApp()
 }
 
 func (r *hookRun) publishClient(c plan.Client, want map[string]string) error {
@@ -266,141 +306,12 @@ func (r *hookRun) publishClient(c plan.Client, want map[string]string) error {
 	return nil
 }
 
-// peerHosts maps each peer's peer address to its reported address on client relation id
-// (plan.HostToken).
-func (r *hookRun) peerHosts(id string) map[string]string {
-	hosts := map[string]string{}
-	for name, data := range r.j.Peers {
-		rep, _ := plan.ParseUnitReport(name, data)
-		if h := plan.ReportedHost(rep.Clients, id); rep.Address != "" && h != "" {
-			hosts[rep.Address] = h
-		}
-	}
-	return hosts
-}
-
-// serverView is what this unit tells every client about the application: its own
-// state, and where the primary and the standbys are (from their peer reports).
-func (r *hookRun) serverView() plan.Server {
-	s := plan.Server{Port: strconv.Itoa(pgPort), Version: r.local.Version, SSLMode: plan.SSLMode(r.j.Config.TLSRequired)}
-	switch {
-	case r.local.Standby:
-		s.State = pgsql.StateStandby
-		s.Standbys = append(s.Standbys, r.j.Address)
-	case len(r.j.Peers) == 0:
-		s.State = pgsql.StateStandalone
-		s.Master = r.j.Address
-	default:
-		s.State = pgsql.StateMaster
-		s.Master = r.j.Address
-	}
-	for name, data := range r.j.Peers {
-		rep, _ := plan.ParseUnitReport(name, data)
-		if rep.Address == "" {
-			continue
-		}
-		switch {
-		case rep.Role == plan.RolePrimary && name == r.app.Primary:
-			s.Master = rep.Address
-		case rep.Role == plan.RoleStandby:
-			s.Standbys = append(s.Standbys, rep.Address)
-		}
-	}
-	sort.Strings(s.Standbys)
-	return s
-}
-
-// clientPasswords reads each client application's secret; the leader creates the
-// missing ones (and lists them in the peer application bag, which wakes the others).
-func (r *hookRun) clientPasswords(clients []plan.Client) (map[string]map[string]string, error) {
-	ids := parseSecretList(r.app.ClientSecrets)
-	out := map[string]map[string]string{}
-	changed := false
-	for _, c := range clients {
-		if _, done := out[c.App]; done {
-			continue
-		}
-		if id := ids[c.App]; id != "" {
-			content, err := readOwnSecret(id)
-			if err != nil {
-				return nil, fmt.Errorf("read the secret of client %s: %w", c.App, err)
-			}
-			out[c.App] = passwordsByEndpoint(content)
-			continue
-		}
-		if !r.j.Leader || r.j.PeerID == "" {
-			continue
-		}
-		content := map[string]string{}
-		for _, k := range secretKeys {
-			pw, err := newPassword()
-			if err != nil {
-				return nil, err
-			}
-			content[k] = pw
-		}
-		id, err := secretAdd(clientSecretPrefix+c.App, content)
-		if err != nil {
-			return nil, fmt.Errorf("create the secret of client %s: %w", c.App, err)
-		}
-		goops.LogInfof("created credentials for client application %s", c.App)
-		ids[c.App], out[c.App], changed = id, passwordsByEndpoint(content), true
-	}
-	if changed {
-		r.app.ClientSecrets = formatSecretList(ids)
-		if err := r.writeApp(); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
-
 func passwordsByEndpoint(content map[string]string) map[string]string {
 	out := map[string]string{}
 	for ep, k := range secretKeys {
 		out[ep] = content[k]
 	}
 	return out
-}
-
-func parseSecretList(s string) map[string]string {
-	out := map[string]string{}
-	for _, f := range strings.Fields(s) {
-		if app, id, ok := strings.Cut(f, "="); ok {
-			out[app] = id
-		}
-	}
-	return out
-}
-
-func formatSecretList(ids map[string]string) string {
-	var fs []string
-	for app, id := range ids {
-		fs = append(fs, app+"="+id)
-	}
-	sort.Strings(fs)
-	return strings.Join(fs, " ")
-}
-
-// checkRequest refuses what the server cannot or must not do for a client: extensions
-// that are not installed, and roles to grant that already exist with powers of their own
-// (logging in, superuser, ...) or are members of roles that have them or of PostgreSQL's
-// predefined roles, directly or through others, which would hand the client someone
-// else's access (isolation.go).
-func checkRequest(ctx context.Context, db *postgres.DB, c plan.Client, avail map[string]string) (string, error) {
-	var missing []string
-	for _, e := range c.Request.Extensions {
-		if name, _ := pgsql.Extension(e); !hasKey(avail, name) {
-			missing = append(missing, name)
-		}
-	}
-	if len(missing) > 0 {
-		return fmt.Sprintf("extension %s not installed on this server", strings.Join(missing, ", ")), nil
-	}
-	if c.Admin() {
-		return "", nil // a superuser has every role's powers anyway
-	}
-	return checkRoles(ctx, db, c.Request.Roles)
 }
 
 // provision creates what the client asked for, on the primary. Everything was checked
@@ -484,26 +395,18 @@ func requestRefused(err error) (string, bool) {
 	return "the server refused the request: " + pe.Message, true
 }
 
-// replicated says whether a standby may publish a client: the primary reports it
-// provisioned the same request, and the user, database, roles and extensions have
-// arrived here (a replica a moment behind gets a few seconds). It returns the primary's
-// address on the relation.
-func (r *hookRun) replicated(ctx context.Context, db *postgres.DB, c plan.Client) (string, bool, error) {
-	p := r.app.Primary
-	rep, _ := plan.ParseUnitReport(p, r.j.Peers[p])
-	host, provisioned := plan.ProvisionedAt(rep.Clients, c)
-	if p == "" || !provisioned {
-		return "", false, nil
-	}
+// replicated says whether the user, database, roles and extensions the primary
+// provisioned for a client have arrived here (a replica a moment behind gets a few seconds).
+func replicated(ctx context.Context, cluster *postgres.Cluster, db *postgres.DB, c plan.Client) (bool, error) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		ok, err := present(ctx, r.local.Cluster, db, c)
+		ok, err := present(ctx, cluster, db, c)
 		if err != nil || ok {
-			return host, ok, err
+			return ok, err
 		}
 		if time.Now().After(deadline) {
 			goops.LogWarningf("%s: not replicated here yet; publishing later", c.Describe())
-			return "", false, nil
+			return false, nil
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -534,9 +437,4 @@ func sortedStrings[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-func hasKey[V any](m map[string]V, k string) bool {
-	_, ok := m[k]
-	return ok
 }

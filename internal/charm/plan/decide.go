@@ -80,6 +80,8 @@ func Decide(o Observed) Desired {
 	if d.IsPrimary {
 		d.Why.Sync = d.Sync.Note
 	}
+	d.Clients = decideClients(o, app, d.IsPrimary)
+	d.Why.Refused = d.Clients.Refused
 	d.Archive, d.Why.Archive, d.Why.ArchiveHealth = decideArchive(o.Archive, d.IsPrimary)
 	d.OldData = DecideOldData(o.OldData, o.NewestBackup)
 	d.Why.OldData = d.OldData.Note

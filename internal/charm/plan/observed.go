@@ -11,6 +11,12 @@ type Observed struct {
 	Unit, App string
 	Hook      string
 	Leader    bool
+	// Address is this unit's ingress address on the peer binding, where peers and clients
+	// on the same network reach it; Port is the server's.
+	Address string
+	Port    int
+	// TLSRequired is the tls_required option: clients connect over TLS only.
+	TLSRequired bool
 
 	// Peered says the peer relation exists (Juju makes it after install); Peers are the
 	// other units' bags in it, Self this unit's own and AppBag the application's.
@@ -54,6 +60,7 @@ type Observed struct {
 	DataDirUnrecorded bool
 
 	Secret  SecretFacts
+	Clients ClientsFacts
 	Archive ArchiveFacts
 	// OldData are the data directories moved aside and kept; NewestBackup is the finish
 	// time of the newest complete base backup of this unit's database in its archive.
@@ -127,6 +134,7 @@ type Desired struct {
 
 	// Sync is the quorum commit the unit's server runs with.
 	Sync    SyncPlan
+	Clients ClientsPlan
 	Archive ArchivePlan
 	OldData OldDataPlan
 
