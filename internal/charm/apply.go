@@ -43,6 +43,12 @@ func reconcile(ctx context.Context, hook string) error {
 // made, a step taken). It returns the unit's status.
 func apply(ctx context.Context, o *observation, d plan.Desired) (plan.Status, error) {
 	if d.Teardown {
+		if o.Dying {
+			// A unit going away has nothing left to watch or fence.
+			if err := removeAgent(ctx, o.Unit); err != nil {
+				return d.Status, err
+			}
+		}
 		if err := stopServer(ctx, d.Why.Teardown.Message); err != nil {
 			return d.Status, err
 		}

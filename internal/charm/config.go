@@ -21,6 +21,7 @@ type Config struct {
 	MaxConnections          int    `json:"max_connections"`
 	SynchronousStandbys     int    `json:"synchronous_standbys"`
 	SynchronousStrict       bool   `json:"synchronous_strict"`
+	FailoverTimeout         int    `json:"failover_timeout"`
 	WalEStorageURI          string `json:"wal_e_storage_uri"`
 	WalEBackupSchedule      string `json:"wal_e_backup_schedule"`
 	WalEBackupRetention     int    `json:"wal_e_backup_retention"`
@@ -85,6 +86,9 @@ func (c Config) Problems() []ConfigProblem {
 	}
 	if c.SynchronousStandbys < 0 || c.SynchronousStandbys > maxSynchronousStandbys {
 		add("synchronous_standbys", "%d is out of range; use how many standbys must have each commit (1, the default), or 0 for asynchronous replication", c.SynchronousStandbys)
+	}
+	if p := failoverProblem(c.FailoverTimeout); p != "" {
+		add("failover_timeout", "%s", p)
 	}
 	if c.WalEStorageURI != "" && !hasStoreScheme(c.WalEStorageURI) {
 		add("wal_e_storage_uri", "%q has an unknown scheme; use s3://, swift://, azure://, wabs://, gs:// or file://", c.WalEStorageURI)

@@ -39,7 +39,7 @@ func (r *hookRun) settings(certFile, keyFile string) (postgres.Settings, error) 
 			}
 		}
 	}
-	return base.Merge(extra).Merge(r.archiveSettings()), nil
+	return base.Merge(r.failoverSettings()).Merge(extra).Merge(r.archiveSettings()), nil
 }
 
 // hbaRules admit peers for replication (and rewinds and measurements), the

@@ -85,6 +85,7 @@ func observe(ctx context.Context, hook string) (*observation, error) {
 		return nil, err
 	}
 	o.measure(ctx)
+	o.observeAgent()
 	return o, nil
 }
 

@@ -94,6 +94,9 @@ func (r *hookRun) run(d plan.Desired) error {
 	if err := r.oldData(d.OldData); err != nil {
 		return err
 	}
+	if err := r.ensureAgent(); err != nil {
+		return err
+	}
 	if d.Announce {
 		if err := goops.OpenPort(pgPort, "tcp"); err != nil {
 			return err
@@ -111,8 +114,10 @@ func (r *hookRun) leaderWrites(d plan.Desired) error {
 	if was := r.j.AppBag[plan.KeyPrimary]; d.App.Primary != was && d.App.Primary != "" {
 		goops.LogInfof("primary: %s (was %q)", d.App.Primary, was)
 	}
+	logFailover(plan.ParseAppState(r.j.AppBag), d.App)
 	r.app.Primary, r.app.Switchover, r.app.RestartHolder = d.App.Primary, d.App.Switchover, d.App.RestartHolder
 	r.app.SystemID, r.app.CA, r.app.SecretID = d.App.SystemID, d.App.CA, d.App.SecretID
+	r.app.Failed, r.app.Failover = d.App.Failed, d.App.Failover
 	if d.Why.Choosing != "" {
 		r.why.Choosing = d.Why.Choosing
 	}

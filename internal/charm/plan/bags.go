@@ -17,6 +17,8 @@ const (
 	KeyDBSecrets     = "database-secrets" // app: the credentials secret of each database relation (database.go)
 	KeyCA            = "ca"               // app: the fingerprint of the CA in the application secret (tls.go)
 	KeyTLSSecret     = "tls-secret"       // app: the database relations' tls secret (tls.go)
+	KeyFailed        = "failed-primary"   // app: a primary the leader failed over from (failover.go)
+	KeyFailover      = "failover"         // app: the standby a failover chose, until it serves (failover.go)
 
 	KeyAddress   = "address" // unit: where peers and the leader reach this unit's server
 	KeyRole      = "role"
@@ -44,6 +46,8 @@ type AppState struct {
 	DatabaseSecrets string
 	CA              string
 	TLSSecret       string
+	Failed          string // a failed primary: its stale "primary" report is no rival
+	Failover        string // the standby a failover in progress promotes
 }
 
 func ParseAppState(d map[string]string) AppState {
@@ -57,6 +61,8 @@ func ParseAppState(d map[string]string) AppState {
 		DatabaseSecrets: d[KeyDBSecrets],
 		CA:              d[KeyCA],
 		TLSSecret:       d[KeyTLSSecret],
+		Failed:          d[KeyFailed],
+		Failover:        d[KeyFailover],
 	}
 }
 
@@ -71,6 +77,8 @@ func (a AppState) Data() map[string]string {
 		KeyDBSecrets:     a.DatabaseSecrets,
 		KeyCA:            a.CA,
 		KeyTLSSecret:     a.TLSSecret,
+		KeyFailed:        a.Failed,
+		KeyFailover:      a.Failover,
 	}
 }
 

@@ -73,7 +73,7 @@ func Decide(o Observed) Desired {
 	local := o.Local
 	local.AppSystemID = app.SystemID
 	d.Target = target(o, app.Primary)
-	dec := DecideLocal(local, app.Primary, d.Target, rival(o, app.Primary))
+	dec := DecideLocal(local, app.Primary, d.Target, rival(o, app.Primary, app.Failed))
 	d.Step, d.Why.Local = dec.Step, dec.Status
 	d.IsPrimary = IsPrimary(o.Local, app.Primary)
 	d.Sync = quorum(o, app.Primary)
@@ -176,14 +176,14 @@ func MeasureWanted(o Observed) []string {
 // own writes, and every unit may be half-way through a hook while it decides.
 func leaderChoices(o Observed, app AppState) (AppState, string) {
 	g := group(o)
-	choosing := ""
+	app, choosing := failoverChoices(o, app, &g)
 	choice := ChoosePrimary(g)
 	if choice.Primary != "" {
 		app.Primary = choice.Primary
 		if app.Switchover == choice.Primary {
 			app.Switchover = ""
 		}
-	} else if app.Primary == "" {
+	} else if app.Primary == "" && choosing == "" {
 		choosing = choice.Waiting
 	}
 	requests, present := map[string]bool{o.Unit: o.NeedsRestart}, map[string]bool{o.Unit: true}
@@ -208,10 +208,12 @@ func target(o Observed, primary string) Target {
 			slices.Contains(strings.Fields(rep.Admits), o.Unit)}
 }
 
-// rival is another unit still reporting itself primary while primary is chosen.
-func rival(o Observed, primary string) string {
+// rival is another unit still reporting itself primary while primary is chosen. A primary
+// the leader failed over from (failed) still says so in its stale report: it is fenced or
+// gone, and steps down when it comes back.
+func rival(o Observed, primary, failed string) string {
 	for _, name := range sortedKeys(o.Peers) {
-		if rep, _ := ParseUnitReport(name, o.Peers[name]); rep.Role == RolePrimary && name != primary {
+		if rep, _ := ParseUnitReport(name, o.Peers[name]); rep.Role == RolePrimary && name != primary && name != failed {
 			return name
 		}
 	}

@@ -304,3 +304,32 @@ func FailedPrimaryCleared(failed, primary string, units map[string]Unit, followi
 	}
 	return u.Role == RoleStandby && following[failed] == primary && failed != primary
 }
+
+// failoverChoices applies the leader's failover decision to the application bag before
+// the primary is chosen: a failover marks the old primary failed and records the chosen
+// standby as primary and as in progress; it is no longer in progress once that one
+// serves; the mark goes once the old primary follows the new one, or left. g follows app,
+// so that ChoosePrimary keeps the choice. Deciding again on its own writes changes
+// nothing. It returns why the leader waits, if it does.
+func failoverChoices(o Observed, app AppState, g *Group) (AppState, string) {
+	d := DecideFailover(FailoverFacts{Leader: o.Unit, Units: g.Units, Primary: app.Primary, Failed: app.Failed,
+		InProgress: app.Failover, Probes: o.Probes, Timeout: o.FailoverTimeout})
+	waiting := ""
+	switch d.Action {
+	case FailoverStart:
+		app.Failed, app.Failover, app.Primary = d.Failed, d.Chosen, d.Chosen
+		g.Primary = d.Chosen
+	case FailoverDone:
+		app.Failover = ""
+	case FailoverWait:
+		waiting = d.Why
+	}
+	following := map[string]string{}
+	for name, data := range o.Peers {
+		following[name] = data[KeyFollowing]
+	}
+	if app.Failed != "" && app.Failover == "" && FailedPrimaryCleared(app.Failed, app.Primary, g.Units, following) {
+		app.Failed = ""
+	}
+	return app, waiting
+}

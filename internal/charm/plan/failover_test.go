@@ -253,3 +253,46 @@ func TestFailedPrimaryCleared(t *testing.T) {
 		t.Error("a departed unit kept its mark")
 	}
 }
+
+// TestDecideFailoverFlow runs the leader's whole decision (Decide) through a failover of a
+// crashed primary: the leader, a standby, promotes itself; its own writes decide nothing new;
+// the crashed primary's stale "primary" report is no rival; the failover ends once the
+// leader serves, and the mark goes once the old primary follows it.
+func TestDecideFailoverFlow(t *testing.T) {
+	o := settledStandby()
+	o.Leader = true
+	o.FailoverTimeout = 10 * time.Second
+	o.Probes = map[string]Probe{
+		unitA: {Down: 11 * time.Second, SeenPrimary: true, SyncNames: `ANY 1 ("` + unitB + `")`, Timeline: 1, Flushed: 900},
+		unitB: {Reachable: true, InRecovery: true, Timeline: 1, Flushed: 900},
+	}
+	d := Decide(o)
+	if d.App.Primary != unitB || d.App.Failed != unitA || d.App.Failover != unitB || d.Step != StepPromote {
+		t.Fatalf("failover: app %+v, step %q (%s)", d.App, d.Step, d.Why.Local.Message)
+	}
+	o.AppBag = d.App
+	if again := Decide(o); again.App != d.App || again.Step != StepPromote {
+		t.Fatalf("deciding again on its own write: app %+v, step %q", again.App, again.Step)
+	}
+	// Promoted: the failover is done; the mark stays while the old primary says primary.
+	o.Local.Standby = false
+	o.Probes[unitB] = Probe{Reachable: true, Timeline: 2, Flushed: 950}
+	d = Decide(o)
+	if d.App.Failover != "" || d.App.Failed != unitA || d.Step != StepNone || !d.IsPrimary {
+		t.Fatalf("after promotion: app %+v, step %q", d.App, d.Step)
+	}
+	// The old primary comes back as a standby of the new one: the mark goes.
+	o.AppBag = d.App
+	o.Peers[unitA] = map[string]string{KeyAddress: "10.0.0.1", KeyRole: "standby", KeyHasData: "true", KeySystemID: "7",
+		KeyFollowing: unitB, KeyAdmits: unitB}
+	o.Probes[unitA] = Probe{Reachable: true, InRecovery: true, Timeline: 2}
+	if d = Decide(o); d.App.Failed != "" || d.App.Primary != unitB {
+		t.Fatalf("old primary back: app %+v", d.App)
+	}
+	// Without a fresh agent report, nothing fails over.
+	o = settledStandby()
+	o.Leader, o.FailoverTimeout = true, 10*time.Second
+	if d := Decide(o); d.App.Primary != unitA || d.App.Failed != "" {
+		t.Fatalf("no probes: app %+v", d.App)
+	}
+}

@@ -69,6 +69,11 @@ type Observed struct {
 	// Measured are peers the leader read on their own servers (only when MeasureWanted
 	// names them): relation data may be stale, and a failover is decided on positions.
 	Measured map[string]Unit
+	// Probes are what this unit's failover agent last saw of every server (the leader's
+	// judge a failover: DecideFailover); nil without a fresh report. FailoverTimeout is
+	// the failover_timeout option (0: no automatic failover).
+	Probes          map[string]Probe
+	FailoverTimeout time.Duration
 }
 
 // VersionFacts are what decides the PostgreSQL major version the unit runs.

@@ -1,0 +1,87 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+func TestMajority(t *testing.T) {
+	cfg := Config{Unit: "pg/0", Members: []string{"pg/0", "pg/1", "pg/2"}}
+	up := View{HostUp: true}
+	for _, tc := range []struct {
+		name  string
+		cfg   Config
+		views map[string]View
+		ok    bool
+	}{
+		{"all up", cfg, map[string]View{"pg/1": up, "pg/2": up}, true},
+		{"one standby's machine gone", cfg, map[string]View{"pg/1": up}, true},
+		{"cut off from both", cfg, map[string]View{}, false},
+		{"two units, the standby's machine gone: no majority", Config{Unit: "pg/0", Members: []string{"pg/0", "pg/1"}}, map[string]View{}, false},
+		{"alone: always a majority", Config{Unit: "pg/0"}, nil, true},
+		{"a unit still cloning is no member", Config{Unit: "pg/0", Members: []string{"pg/0", "pg/1"}}, map[string]View{"pg/1": up, "pg/2": {}}, true},
+	} {
+		if _, _, ok := majority(tc.cfg, tc.views); ok != tc.ok {
+			t.Errorf("%s: majority %v, want %v", tc.name, ok, tc.ok)
+		}
+	}
+}
+
+func TestHostAnswered(t *testing.T) {
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+	if !hostAnswered(fmt.Errorf("connect: %w", refused)) {
+		t.Error("a refused connection means the machine answered")
+	}
+	if !hostAnswered(fmt.Errorf("login: %w", &pgconn.PgError{Code: "28P01"})) {
+		t.Error("a server error means the machine answered")
+	}
+	timeout := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.EHOSTUNREACH)}
+	if hostAnswered(timeout) || hostAnswered(errors.New("i/o timeout")) {
+		t.Error("no route or a timeout is no answer")
+	}
+}
+
+func TestWakeReason(t *testing.T) {
+	now := time.Now()
+	cfg := Config{Unit: "pg/1", Primary: "pg/0", Timeout: 10, Wake: []string{"juju-exec"},
+		Units: map[string]string{"pg/0": "a", "pg/1": "b", "pg/2": "c"}}
+	standby := View{Reachable: true, HostUp: true, InRecovery: true}
+	for _, tc := range []struct {
+		name  string
+		views map[string]View
+		want  bool
+	}{
+		{"primary answers", map[string]View{"pg/0": {Reachable: true}, "pg/1": standby, "pg/2": standby}, false},
+		{"primary gone for less than the timeout", map[string]View{"pg/0": {DownSince: now.Add(-9 * time.Second)}, "pg/1": standby, "pg/2": standby}, false},
+		{"primary gone for the timeout", map[string]View{"pg/0": {DownSince: now.Add(-10 * time.Second)}, "pg/1": standby, "pg/2": standby}, true},
+		{"gone from here, but a standby still streams from it", map[string]View{"pg/0": {DownSince: now.Add(-time.Minute)}, "pg/1": standby,
+			"pg/2": {Reachable: true, InRecovery: true, Streaming: true}}, false},
+	} {
+		a := &Agent{views: tc.views}
+		if got := a.wakeReason(cfg, now); (got != "") != tc.want {
+			t.Errorf("%s: wake %q, want %v", tc.name, got, tc.want)
+		}
+	}
+	// A role change wakes the charm once.
+	a := &Agent{views: map[string]View{"pg/0": {Reachable: true}, "pg/1": standby, "pg/2": standby}}
+	a.wakeReason(cfg, now)
+	a.views["pg/2"] = View{Reachable: true}
+	if got := a.wakeReason(cfg, now); got != "pg/2 now serves as a primary" {
+		t.Errorf("role change: %q", got)
+	}
+	if got := a.wakeReason(cfg, now); got != "" {
+		t.Errorf("the same roles again: %q", got)
+	}
+	// Without a wake command (not configured yet), nothing.
+	a.views["pg/0"] = View{DownSince: now.Add(-time.Hour)}
+	if got := a.wakeReason(Config{Unit: "pg/1", Primary: "pg/0", Timeout: 10}, now); got != "" {
+		t.Errorf("no wake command: %q", got)
+	}
+}
