@@ -99,126 +99,39 @@ func observeDatabase(f *jujuFacts) error {
 	return nil
 }
 
-// dbSecret is a relation's credentials secret.
-type dbSecret struct {
-	URI     string
-	Content map[string]string
-}
-
-// databaseRelations provisions (primary), reports (every running unit) and answers
-// (leader) each database relation. A refused request blocks the unit naming the
-// relation; other clients carry on.
-func (r *hookRun) databaseRelations() error {
-	d := &r.j.Database
-	secrets, err := r.databaseSecrets(d.Clients)
-	if err != nil {
-		return err
-	}
-	refuse := func(c plan.DatabaseClient, msg string) {
-		goops.LogErrorf("%s refused: %s", c.Describe(), msg)
-		r.why.Refused = append(r.why.Refused, c.ID+": "+msg)
-	}
-	for _, c := range d.Clients {
-		if c.Problem != "" {
-			refuse(c, c.Problem)
-		}
-	}
-	if err := r.databaseServer(secrets, refuse); err != nil {
-		return err
-	}
-	if len(d.Report) > 0 {
-		r.j.Clients.Report = plan.Tokens(append(strings.Fields(r.j.Clients.Report), d.Report...))
-	}
-	if r.j.Leader {
-		return r.databaseAnswer(secrets)
-	}
-	return nil
-}
-
-// databaseSecrets reads each relation's secret; the leader creates the missing ones
-// (relations of one application share its user's password) and removes those of
-// relations that are gone.
-func (r *hookRun) databaseSecrets(clients []plan.DatabaseClient) (map[string]dbSecret, error) {
-	refs := plan.ParseSecretRefs(r.app.DatabaseSecrets)
-	out := map[string]dbSecret{}
-	live := map[string]bool{}
-	byApp := map[string]string{}
-	for _, c := range clients {
-		live[c.ID] = true
+// observeDatabaseSecrets reads each relation's credentials secret. One the application
+// bag lists that is gone (the relation is going away, or someone removed it) is left out:
+// the leader creates a new one, the others wait for it.
+func (o *observation) observeDatabaseSecrets() error {
+	f := &o.Databases
+	f.Secrets = map[string]plan.DatabaseSecret{}
+	refs := plan.ParseSecretRefs(o.AppBag.DatabaseSecrets)
+	for _, c := range f.Clients {
 		uri := refs[c.ID]
 		if uri == "" {
 			continue
 		}
 		content, err := readOwnSecret(uri)
 		if err != nil && strings.Contains(err.Error(), "not found") {
-			// Removed meanwhile (the relation is going away, or someone removed it):
-			// the leader creates a new one, the others wait for it.
 			goops.LogWarningf("the credentials of %s (%s) are gone", c.Describe(), uri)
-			delete(refs, c.ID)
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read the credentials of %s: %w", c.Describe(), err)
+			return fmt.Errorf("read the credentials of %s: %w", c.Describe(), err)
 		}
-		out[c.ID] = dbSecret{URI: uri, Content: content}
-		if byApp[c.App] == "" {
-			byApp[c.App] = content[pgclient.FieldPassword]
-		}
+		f.Secrets[c.ID] = plan.DatabaseSecret{URI: uri, Content: content}
 	}
-	if !r.j.Leader || r.j.PeerID == "" {
-		return out, nil
-	}
-	changed := len(refs) != len(plan.ParseSecretRefs(r.app.DatabaseSecrets))
-	for _, c := range clients {
-		if _, ok := out[c.ID]; ok || !c.Admit || c.Problem != "" {
-			continue
-		}
-		pw := byApp[c.App]
-		if pw == "" {
-			var err error
-			if pw, err = newPassword(); err != nil {
-				return nil, err
-			}
-			byApp[c.App] = pw
-		}
-		content := map[string]string{pgclient.FieldUsername: c.User, pgclient.FieldPassword: pw}
-		uri, err := secretAddDescribed(fmt.Sprintf("credentials of relation %s (%s)", c.ID, c.App), content)
-		if err != nil {
-			return nil, fmt.Errorf("create the credentials of %s: %w", c.Describe(), err)
-		}
-		goops.LogInfof("%s: created credentials for %s", c.Describe(), c.User)
-		refs[c.ID], out[c.ID], changed = uri, dbSecret{URI: uri, Content: content}, true
-	}
-	for id, uri := range refs {
-		if live[id] {
-			continue
-		}
-		if err := goops.RemoveSecret(uri); err != nil {
-			goops.LogWarningf("remove the credentials of the departed relation %s: %v", id, err)
-		}
-		delete(refs, id)
-		changed = true
-	}
-	if changed {
-		r.app.DatabaseSecrets = plan.FormatSecretRefs(refs)
-		if err := r.writeApp(); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+	return nil
 }
 
-// databaseServer checks each request against the server (whose database it is, what
-// its roles reach), provisions it on the primary, revokes the users of relations that
-// are gone, and collects the tokens this unit reports.
-func (r *hookRun) databaseServer(secrets map[string]dbSecret, refuse func(plan.DatabaseClient, string)) error {
-	d := &r.j.Database
+// observeDatabaseServer reads what the local server holds for the requests, when it
+// serves them: whose each requested database is, what each extra-user-role reaches, and
+// on the primary the database users that log in.
+func (r *hookRun) observeDatabaseServer(isPrimary bool) error {
+	f := &r.o.Databases
+	f.Server = nil
 	l := r.local
-	if l == nil || l.Cluster == nil || !l.Running {
-		return nil
-	}
-	primary := r.primary
-	if (!primary && !l.Standby) || (!primary && len(d.Clients) == 0) {
+	if l == nil || l.Cluster == nil || !l.Running || (!isPrimary && !l.Standby) || (!isPrimary && len(f.Clients) == 0) {
 		return nil
 	}
 	ctx := r.ctx
@@ -227,61 +140,106 @@ func (r *hookRun) databaseServer(secrets map[string]dbSecret, refuse func(plan.D
 		return err
 	}
 	defer db.Close(ctx)
-	claims := r.claims()
-	if claims == nil {
+	s := &plan.DatabaseServer{Roles: map[string]plan.RoleFacts{}}
+	if s.Claims = r.claims(); s.Claims == nil {
 		return fmt.Errorf("decide the client databases: the server did not answer")
 	}
-	for _, c := range d.Clients {
-		if !c.Admit || c.Problem != "" {
+	for _, c := range f.Clients {
+		if !c.Admit || c.Problem != "" || s.Claims[c.ID].Problem != "" {
 			continue
 		}
-		if msg := claims[c.ID].Problem; msg != "" {
-			refuse(c, msg)
-			continue
+		for _, role := range c.Roles {
+			if _, done := s.Roles[role]; done {
+				continue
+			}
+			if s.Roles[role], err = roleFacts(ctx, db, role); err != nil {
+				return err
+			}
 		}
-		if msg, err := checkExtraRoles(ctx, db, c.Roles); err != nil {
+	}
+	if isPrimary {
+		if s.LoginRoles, err = db.LoginRoles(ctx, pgclient.UserPrefix); err != nil {
 			return err
-		} else if msg != "" {
-			refuse(c, msg)
-			continue
 		}
-		host := d.Hosts[c.ID]
-		if !primary {
-			d.Report = append(d.Report, c.StandbyToken(host))
-			continue
-		}
-		pw := secrets[c.ID].Content[pgclient.FieldPassword]
-		if pw == "" {
-			goops.LogInfof("%s: waiting for the leader to create its credentials", c.Describe())
-			continue
-		}
-		if err := provisionDatabase(ctx, l.Cluster, db, c, pw, claims[c.ID]); err != nil {
-			return fmt.Errorf("%s: %w", c.Describe(), err)
-		}
-		d.Report = append(d.Report, c.Token()+"@"+host)
 	}
-	if !primary {
-		return nil
-	}
-	return revokeDatabaseUsers(ctx, db, d.Clients)
+	f.Server = s
+	return nil
 }
 
-// checkExtraRoles refuses roles that do not exist (the database relation never creates
-// them) and roles that reach past a group's privileges.
-func checkExtraRoles(ctx context.Context, db *postgres.DB, roles []string) (string, error) {
-	for _, role := range roles {
-		f, err := roleFacts(ctx, db, role)
+// databaseRelations does what plan.Decide decided for the database relations: the leader
+// keeps the credentials secrets, the primary provisions and revokes, every serving unit
+// reports, and the leader answers.
+func (r *hookRun) databaseRelations(p plan.DatabasesPlan) error {
+	if p.Refs != nil {
+		if err := r.keepDatabaseSecrets(p); err != nil {
+			return err
+		}
+		p = r.decide().Databases
+	}
+	for _, msg := range p.Refused {
+		goops.LogErrorf("refused %s", msg)
+	}
+	tokens := p.Tokens
+	if len(p.Provision) > 0 || len(p.Revoke) > 0 {
+		ctx, l := r.ctx, r.local
+		db, err := postgres.Connect(ctx, l.Cluster, "postgres")
 		if err != nil {
-			return "", err
+			return err
 		}
-		if !f.Exists {
-			return fmt.Sprintf("extra-user-roles: role %q does not exist on this server", role), nil
+		defer db.Close(ctx)
+		for _, v := range p.Provision {
+			if err := provisionDatabase(ctx, l.Cluster, db, v.Client, v.Password, v.Claim); err != nil {
+				return fmt.Errorf("%s: %w", v.Client.Describe(), err)
+			}
+			tokens = append(tokens, v.Token)
 		}
-		if msg := plan.CheckRole(f); msg != "" {
-			return "extra-user-roles: " + msg, nil
+		if err := revokeDatabaseUsers(ctx, db, p.Revoke); err != nil {
+			return err
 		}
 	}
-	return "", nil
+	if len(tokens) > 0 {
+		r.j.Clients.Report = plan.Tokens(append(strings.Fields(r.j.Clients.Report), tokens...))
+	}
+	if r.j.Leader {
+		return r.databaseAnswer(p.Answers)
+	}
+	return nil
+}
+
+// keepDatabaseSecrets creates the credentials secrets the leader decided on (relations of
+// one application sharing its user's password), removes those of relations that are gone,
+// and lists the rest in the application bag.
+func (r *hookRun) keepDatabaseSecrets(p plan.DatabasesPlan) error {
+	refs := p.Refs
+	byApp := map[string]string{}
+	for _, n := range p.CreateSecrets {
+		c := n.Client
+		pw := n.Password
+		if pw == "" {
+			pw = byApp[c.App]
+		}
+		if pw == "" {
+			var err error
+			if pw, err = newPassword(); err != nil {
+				return err
+			}
+		}
+		byApp[c.App] = pw
+		content := map[string]string{pgclient.FieldUsername: c.User, pgclient.FieldPassword: pw}
+		uri, err := secretAddDescribed(fmt.Sprintf("credentials of relation %s (%s)", c.ID, c.App), content)
+		if err != nil {
+			return fmt.Errorf("create the credentials of %s: %w", c.Describe(), err)
+		}
+		goops.LogInfof("%s: created credentials for %s", c.Describe(), c.User)
+		refs[c.ID], r.o.Databases.Secrets[c.ID] = uri, plan.DatabaseSecret{URI: uri, Content: content}
+	}
+	for _, uri := range p.RemoveSecrets {
+		if err := goops.RemoveSecret(uri); err != nil {
+			goops.LogWarningf("remove the credentials of a departed relation (%s): %v", uri, err)
+		}
+	}
+	r.app.DatabaseSecrets = plan.FormatSecretRefs(refs)
+	return r.writeApp()
 }
 
 // provisionDatabase creates the client's user with exactly its roles, and its
@@ -332,14 +290,11 @@ func provisionDatabase(ctx context.Context, cluster *postgres.Cluster, db *postg
 }
 
 // revokeDatabaseUsers disables the users of applications that no longer have a
-// database relation, and ends their sessions: their data stays, owned by them, for the
-// application to find again if it is related again under the same name.
-func revokeDatabaseUsers(ctx context.Context, db *postgres.DB, live []plan.DatabaseClient) error {
-	login, err := db.LoginRoles(ctx, pgclient.UserPrefix)
-	if err != nil {
-		return err
-	}
-	for _, u := range plan.StaleDatabaseUsers(login, live) {
+// database relation (plan.StaleDatabaseUsers), and ends their sessions: their data stays,
+// owned by them, for the application to find again if it is related again under the same
+// name.
+func revokeDatabaseUsers(ctx context.Context, db *postgres.DB, users []string) error {
+	for _, u := range users {
 		if _, err := db.EnsureRole(ctx, roles.Spec{Name: u}); err != nil {
 			return err
 		}
@@ -351,61 +306,30 @@ func revokeDatabaseUsers(ctx context.Context, db *postgres.DB, live []plan.Datab
 	return nil
 }
 
-// databaseAnswer publishes each provisioned relation's answer (leader).
-func (r *hookRun) databaseAnswer(secrets map[string]dbSecret) error {
+// databaseAnswer publishes the leader's answers (plan.DatabaseAnswer): the tls secret
+// where the client asked for TLS as a secret, the credentials secret's content, the
+// grants, and the relation's application bag, each only when it changes.
+func (r *hookRun) databaseAnswer(answers []plan.DatabaseAnswer) error {
 	d := &r.j.Database
-	reports := map[string]string{r.j.Unit: strings.Join(d.Report, " ")}
-	var standbys []string
-	for name, data := range r.j.Peers {
-		rep, _ := plan.ParseUnitReport(name, data)
-		reports[name] = rep.Clients
-		if rep.Role == plan.RoleStandby {
-			standbys = append(standbys, name)
+	for _, a := range answers {
+		c, bag := a.Client, a.Bag
+		if len(a.TLS) > 0 {
+			uri, err := r.tlsSecret(a.TLS)
+			if err != nil {
+				return fmt.Errorf("the tls secret of %s: %w", c.Describe(), err)
+			}
+			bag[pgclient.KeySecretTLS] = uri
 		}
-	}
-	if r.local != nil && r.local.Standby {
-		standbys = append(standbys, r.j.Unit)
-	}
-	version := ""
-	if r.local != nil {
-		version = r.local.FullVersion
-	}
-	for _, c := range d.Clients {
-		s, ok := secrets[c.ID]
-		if !c.Admit || c.Problem != "" || !ok {
-			continue
-		}
-		if len(c.Subnets) == 0 {
-			// None of its units has joined with an address yet, so pg_hba admits none:
-			// a client tries what it is given when it arrives, and would get a refusal.
-			// (Juju may run the client's relation-changed for these writes before this unit
-			// sees its units join.)
-			continue
-		}
-		h := plan.HostsFor(c, r.app.Primary, reports, standbys)
-		if !h.Provisioned {
-			continue
-		}
-		pw := s.Content[pgclient.FieldPassword]
-		offer := plan.TLSOffer(c.Offer(h, strconv.Itoa(pgPort), version, pw), r.j.Config.TLSRequired, string(r.ca.CertPEM))
-		bag, secret := offer.Split(c.Request)
-		if err := r.offerTLS(c, offer, bag); err != nil {
-			return err
-		}
-		content := plan.SecretContent(secret, c.User, pw)
-		if !equalBags(s.Content, content) {
-			if err := secretSetContent(s.URI, content); err != nil {
+		if have := r.o.Databases.Secrets[c.ID].Content; !equalBags(have, a.Secret.Content) {
+			if err := secretSetContent(a.Secret.URI, a.Secret.Content); err != nil {
 				return fmt.Errorf("update the credentials of %s: %w", c.Describe(), err)
 			}
-		}
-		if c.Request.SecretsKnown {
-			bag[pgclient.KeySecretUser] = s.URI
 		}
 		if equalBags(d.Own[c.ID], bag) {
 			continue
 		}
 		if c.Request.SecretsKnown {
-			if err := goops.GrantSecretToRelation(s.URI, c.ID); err != nil {
+			if err := goops.GrantSecretToRelation(a.Secret.URI, c.ID); err != nil {
 				return fmt.Errorf("grant the credentials to %s: %w", c.Describe(), err)
 			}
 		}

@@ -39,8 +39,9 @@ func observe(ctx context.Context, hook string) (*observation, error) {
 	}
 	o := &observation{j: j, Observed: plan.Observed{Unit: j.Unit, App: j.App, Hook: hook, Leader: j.Leader,
 		Address: j.Address, Port: pgPort, TLSRequired: j.Config.TLSRequired,
-		Clients: plan.ClientsFacts{Clients: j.Clients.Clients, Hosts: j.Clients.Hosts, Self: j.Clients.Self},
-		Peered:  j.PeerID != "", Peers: j.Peers, Self: j.Self, AppBag: plan.ParseAppState(j.AppBag),
+		Clients:   plan.ClientsFacts{Clients: j.Clients.Clients, Hosts: j.Clients.Hosts, Self: j.Clients.Self},
+		Databases: plan.DatabasesFacts{Clients: j.Database.Clients, Hosts: j.Database.Hosts, Own: j.Database.Own},
+		Peered:    j.PeerID != "", Peers: j.Peers, Self: j.Self, AppBag: plan.ParseAppState(j.AppBag),
 		Expected: j.Expected, Dying: j.Dying, DyingUnits: j.DyingUnits, Departing: j.Departing,
 		Storage: j.Storage, StorageID: j.StorageID, HadStorage: j.HadStorage, Measured: map[string]plan.Unit{}}}
 	if o.Self == nil {
@@ -82,6 +83,9 @@ func observe(ctx context.Context, hook string) (*observation, error) {
 		return nil, err
 	}
 	if err := o.observeClientPasswords(); err != nil {
+		return nil, err
+	}
+	if err := o.observeDatabaseSecrets(); err != nil {
 		return nil, err
 	}
 	o.measure(ctx)
@@ -139,8 +143,10 @@ func (o *observation) observeSecret() error {
 
 func (o *observation) syncSecret() {
 	o.Secret = plan.SecretFacts{Password: o.password != ""}
+	o.Databases.CACert = ""
 	if o.ca != nil {
 		o.Secret.CA = o.ca.Fingerprint()
+		o.Databases.CACert = string(o.ca.CertPEM)
 	}
 }
 

@@ -61,7 +61,11 @@ func (r *hookRun) run(d plan.Desired) error {
 	if err := r.o.observeOldData(r.ctx); err != nil {
 		return err
 	}
-	if err := r.observeClientServer(r.decide().IsPrimary); err != nil {
+	isPrimary := r.decide().IsPrimary
+	if err := r.observeClientServer(isPrimary); err != nil {
+		return err
+	}
+	if err := r.observeDatabaseServer(isPrimary); err != nil {
 		return err
 	}
 	d = r.decide()
@@ -83,7 +87,7 @@ func (r *hookRun) run(d plan.Desired) error {
 	if err := r.clientRelations(d.Clients); err != nil {
 		return err
 	}
-	if err := r.databaseRelations(); err != nil {
+	if err := r.databaseRelations(d.Databases); err != nil {
 		return err
 	}
 	r.why.Archive, r.why.ArchiveHealth = d.Why.Archive, d.Why.ArchiveHealth

@@ -214,8 +214,7 @@ func (r *hookRun) clientRelations(p plan.ClientsPlan) error {
 		if err := r.createClientSecrets(p.CreateSecrets); err != nil {
 			return err
 		}
-		d := r.decide()
-		p, r.why.Refused = d.Clients, d.Why.Refused
+		p = r.decide().Clients
 	}
 	for _, msg := range p.Refused {
 		goops.LogErrorf("refused %s", msg)

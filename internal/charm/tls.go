@@ -13,8 +13,6 @@ import (
 	"github.com/gruyaume/goops"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/pgcharm/postgresql/internal/charm/plan"
-	"github.com/pgcharm/postgresql/internal/pgclient"
 	"github.com/pgcharm/postgresql/internal/pki"
 	"github.com/pgcharm/postgresql/internal/postgres"
 )
@@ -143,25 +141,6 @@ func connectPeer(ctx context.Context, address, password string, ca *pki.CA) (*pg
 		return nil, err
 	}
 	return pgx.ConnectConfig(ctx, cfg)
-}
-
-// offerTLS adds the TLS fields to a database relation's answer: in the bag, or, for the
-// fields the client requested as secrets, in the tls secret (one for every relation:
-// it holds nothing but the CA's certificate and tls=True) named by secret-tls, which
-// databaseAnswer grants to the relation along with its user secret.
-func (r *hookRun) offerTLS(c plan.DatabaseClient, offer pgclient.Offer, bag map[string]string) error {
-	fields, secret := offer.SplitTLS(c.Request)
-	maps.Copy(bag, fields)
-	bag[pgclient.KeySecretTLS] = ""
-	if len(secret) == 0 {
-		return nil
-	}
-	uri, err := r.tlsSecret(secret)
-	if err != nil {
-		return fmt.Errorf("the tls secret of %s: %w", c.Describe(), err)
-	}
-	bag[pgclient.KeySecretTLS] = uri
-	return nil
 }
 
 // tlsSecret keeps the database relations' tls secret holding content (leader).

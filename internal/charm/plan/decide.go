@@ -81,7 +81,8 @@ func Decide(o Observed) Desired {
 		d.Why.Sync = d.Sync.Note
 	}
 	d.Clients = decideClients(o, app, d.IsPrimary)
-	d.Why.Refused = d.Clients.Refused
+	d.Databases = decideDatabases(o, app, d.IsPrimary)
+	d.Why.Refused = append(append([]string(nil), d.Clients.Refused...), d.Databases.Refused...)
 	d.Archive, d.Why.Archive, d.Why.ArchiveHealth = decideArchive(o.Archive, d.IsPrimary)
 	d.OldData = DecideOldData(o.OldData, o.NewestBackup)
 	d.Why.OldData = d.OldData.Note

@@ -59,9 +59,10 @@ type Observed struct {
 	// DataDirUnrecorded says the cluster predates the charm recording its data directory.
 	DataDirUnrecorded bool
 
-	Secret  SecretFacts
-	Clients ClientsFacts
-	Archive ArchiveFacts
+	Secret    SecretFacts
+	Clients   ClientsFacts
+	Databases DatabasesFacts
+	Archive   ArchiveFacts
 	// OldData are the data directories moved aside and kept; NewestBackup is the finish
 	// time of the newest complete base backup of this unit's database in its archive.
 	OldData      []OldCopy
@@ -138,10 +139,11 @@ type Desired struct {
 	IsPrimary bool
 
 	// Sync is the quorum commit the unit's server runs with.
-	Sync    SyncPlan
-	Clients ClientsPlan
-	Archive ArchivePlan
-	OldData OldDataPlan
+	Sync      SyncPlan
+	Clients   ClientsPlan
+	Databases DatabasesPlan
+	Archive   ArchivePlan
+	OldData   OldDataPlan
 
 	// Step is the next thing this unit does to its server, towards Target.
 	Step   Step
