@@ -100,10 +100,15 @@ const maxSteps = 6
 // converge applies the unit's next steps until it is where the decision wants it, or
 // must wait for another unit. It says whether the unit settled (nothing left to do).
 func (r *hookRun) converge() (bool, error) {
-	ctx, j := r.ctx, r.j
+	ctx := r.ctx
 	var last plan.Step = "none"
 	for i := 0; i < maxSteps; i++ {
 		d := r.decide()
+		if d.Teardown || d.Halt || d.Hold {
+			// What this hook did changed the facts it started from (postgresql.conf
+			// names another data directory now, say): it goes no further.
+			return false, nil
+		}
 		target := d.Target
 		r.why.Local = d.Why.Local
 		if err := r.configure(); err != nil {
@@ -134,11 +139,10 @@ func (r *hookRun) converge() (bool, error) {
 			}
 			return false, fmt.Errorf("%s: %w", d.Step, err)
 		}
-		local, err := observeLocal(ctx, r.local.Version, j.Storage)
-		if err != nil {
+		if err := r.o.observeLocal(ctx); err != nil {
 			return false, err
 		}
-		r.local = local
+		r.local = r.o.local
 	}
 	return false, nil
 }

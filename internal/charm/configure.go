@@ -3,14 +3,11 @@ package charm
 import (
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/gruyaume/goops"
 
-	"github.com/pgcharm/postgresql/internal/charm/plan"
-	"github.com/pgcharm/postgresql/internal/hba"
 	"github.com/pgcharm/postgresql/internal/postgres"
 )
 
@@ -42,44 +39,6 @@ func (r *hookRun) settings(certFile, keyFile string) (postgres.Settings, error) 
 	return base.Merge(r.failoverSettings()).Merge(extra).Merge(r.archiveSettings()), nil
 }
 
-// hbaRules admit peers for replication (and rewinds and measurements), the
-// admin_addresses, then the user's extra_pg_auth; everything else is rejected.
-func (r *hookRun) hbaRules() (rules []hba.Rule, admits []string, err error) {
-	var addrs []string
-	if r.j.Address != "" {
-		addrs = append(addrs, r.j.Address)
-	}
-	for name, data := range r.j.Peers {
-		rep, _ := plan.ParseUnitReport(name, data)
-		if rep.Address != "" {
-			addrs = append(addrs, rep.Address)
-			admits = append(admits, name)
-		}
-	}
-	sort.Strings(addrs)
-	sort.Strings(admits)
-	for _, a := range addrs {
-		rules = append(rules,
-			// Peers always connect over TLS, verifying the server (tls.go).
-			hba.Rule{Type: "hostssl", Database: hba.Replication, User: replicationUser, Address: a, Method: "scram-sha-256"},
-			hba.Rule{Type: "hostssl", Database: "postgres", User: replicationUser, Address: a, Method: "scram-sha-256"})
-	}
-	var clients []hba.Rule
-	clients = append(clients, r.clientHBARules()...)
-	admins, err := ParseAddresses(r.j.Config.AdminAddresses)
-	if err != nil {
-		return nil, nil, &configError{"admin_addresses", err.Error()}
-	}
-	for _, p := range admins {
-		clients = append(clients, hba.Rule{Type: "host", Database: hba.All, User: hba.All, Address: p.String(), Method: "scram-sha-256"})
-	}
-	rules = append(rules, plan.ClientTLS(clients, r.j.Config.TLSRequired)...)
-	if extra := strings.TrimSpace(r.j.Config.ExtraPgAuth); extra != "" {
-		rules = append(rules, hba.Rule{Raw: extra})
-	}
-	return rules, admits, nil
-}
-
 // configure writes the server's configuration files and applies them. On a running
 // server the server checks them first and a refused file is rolled back, so a bad option
 // blocks the unit with a message instead of leaving a server that cannot restart. Settings
@@ -97,10 +56,8 @@ func (r *hookRun) configure() error {
 	if err != nil {
 		return err
 	}
-	rules, admits, err := r.hbaRules()
-	if err != nil {
-		return err
-	}
+	d := r.decide()
+	rules, admits := d.HBA, d.Admits
 	if _, err := postgres.WriteIdent(c); err != nil {
 		return err
 	}
@@ -108,7 +65,7 @@ func (r *hookRun) configure() error {
 	if err != nil {
 		return err
 	}
-	q := syncSettings(r.decide().Sync)
+	q := syncSettings(d.Sync)
 	if !running {
 		if _, err := postgres.WriteCharmConf(c, s.Merge(q)); err != nil {
 			return err

@@ -40,8 +40,6 @@ type databaseFacts struct {
 	Hosts   map[string]string            // relation id: this unit's ingress address on it
 	Own     map[string]map[string]string // relation id: our application bag (leader only)
 	Report  []string                     // tokens this unit reports to its peers
-	// Claims are the decisions on every client's database (isolation.go), once read.
-	Claims map[string]plan.ClaimDecision
 }
 
 func observeDatabase(f *jujuFacts) error {
@@ -141,7 +139,7 @@ func (r *hookRun) observeDatabaseServer(isPrimary bool) error {
 	}
 	defer db.Close(ctx)
 	s := &plan.DatabaseServer{Roles: map[string]plan.RoleFacts{}}
-	if s.Claims = r.claims(); s.Claims == nil {
+	if s.Claims = r.o.Claims; s.Claims == nil {
 		return fmt.Errorf("decide the client databases: the server did not answer")
 	}
 	for _, c := range f.Clients {

@@ -8,7 +8,6 @@ import (
 	"github.com/gruyaume/goops"
 
 	"github.com/pgcharm/postgresql/internal/charm/plan"
-	"github.com/pgcharm/postgresql/internal/hba"
 	"github.com/pgcharm/postgresql/internal/postgres"
 )
 
@@ -16,71 +15,37 @@ import (
 // on (who owns each requested database, what each requested role reaches), and the
 // public schema of client databases made private as PostgreSQL 15 has it.
 
-// claims decides, for every client relation of either protocol, whether its database
-// is its own to have, reading the owners from the local server once per hook. It is nil
-// while the server cannot be asked (not running): pg_hba then admits no client to its
-// database until it can (the next configure after the server starts).
-func (r *hookRun) claims() map[string]plan.ClaimDecision {
-	d := &r.j.Database
-	if d.Claims != nil || r.local == nil || r.local.Cluster == nil {
-		return d.Claims
+// observeClaims decides, for every client relation of either protocol, whether its
+// database is its own to have, reading the owners from the local server. It is nil while
+// the server cannot be asked (not running): pg_hba then admits no client to its database
+// until it can (the next configure after the server starts).
+func (o *observation) observeClaims(ctx context.Context) {
+	o.Claims = nil
+	claims := plan.Claims(o.Observed)
+	l := o.local
+	if l == nil || l.Cluster == nil || !l.Running {
+		return
 	}
-	running, err := postgres.IsRunning(r.ctx, r.local.Cluster)
-	if err != nil || !running {
-		return nil
+	if len(claims) == 0 {
+		o.Claims = map[string]plan.ClaimDecision{}
+		return
 	}
-	db, err := postgres.Connect(r.ctx, r.local.Cluster, "postgres")
+	db, err := postgres.Connect(ctx, l.Cluster, "postgres")
 	if err != nil {
 		goops.LogWarningf("client databases: %v", err)
-		return nil
+		return
 	}
-	defer db.Close(r.ctx)
-	if d.Claims, err = r.claimDecisions(r.ctx, db); err != nil {
-		goops.LogWarningf("client databases: %v", err)
-	}
-	return d.Claims
-}
-
-// claimedRules are the pg_hba rules of the clients whose database is theirs; db-admin
-// clients (every database) are never refused one.
-func (r *hookRun) claimedRules() []hba.Rule {
-	claims := r.claims()
-	var pgsqlClients []plan.Client
-	for _, c := range r.j.Clients.Clients {
-		if d, ok := claims[c.ID]; c.Admin() || (ok && d.Problem == "") {
-			pgsqlClients = append(pgsqlClients, c)
-		}
-	}
-	var dbClients []plan.DatabaseClient
-	for _, c := range r.j.Database.Clients {
-		if d, ok := claims[c.ID]; ok && d.Problem == "" {
-			dbClients = append(dbClients, c)
-		}
-	}
-	return append(plan.ClientRules(pgsqlClients), plan.DatabaseRules(dbClients)...)
-}
-
-// claimDecisions decides the claims on the server db.
-func (r *hookRun) claimDecisions(ctx context.Context, db *postgres.DB) (map[string]plan.ClaimDecision, error) {
-	var claims []plan.Claim
+	defer db.Close(ctx)
 	var names []string
-	for _, c := range r.j.Clients.Clients {
-		if c.Admit {
-			claims = append(claims, plan.Claim{ID: c.ID, App: c.App, Database: c.Request.Database, Admin: c.Admin()})
-			names = append(names, c.Request.Database)
-		}
-	}
-	for _, c := range r.j.Database.Clients {
-		if c.Admit {
-			claims = append(claims, plan.Claim{ID: c.ID, App: c.App, Database: c.Request.Database})
-			names = append(names, c.Request.Database)
-		}
+	for _, c := range claims {
+		names = append(names, c.Database)
 	}
 	owners, err := db.DatabaseOwners(ctx, names)
 	if err != nil {
-		return nil, err
+		goops.LogWarningf("client databases: %v", err)
+		return
 	}
-	return plan.DecideClaims(claims, owners), nil
+	o.Claims = plan.DecideClaims(claims, owners)
 }
 
 // roleFacts reads what granting a role would hand over: its own attributes and those

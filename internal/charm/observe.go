@@ -37,8 +37,10 @@ func observe(ctx context.Context, hook string) (*observation, error) {
 	if err != nil {
 		return nil, err
 	}
+	admins, _ := ParseAddresses(j.Config.AdminAddresses) // Config.Problems judges them
 	o := &observation{j: j, Observed: plan.Observed{Unit: j.Unit, App: j.App, Hook: hook, Leader: j.Leader,
 		Address: j.Address, Port: pgPort, TLSRequired: j.Config.TLSRequired,
+		HBA:       plan.HBAOptions{AdminAddresses: admins, ExtraPgAuth: j.Config.ExtraPgAuth},
 		Clients:   plan.ClientsFacts{Clients: j.Clients.Clients, Hosts: j.Clients.Hosts, Self: j.Clients.Self},
 		Databases: plan.DatabasesFacts{Clients: j.Database.Clients, Hosts: j.Database.Hosts, Own: j.Database.Own},
 		Peered:    j.PeerID != "", Peers: j.Peers, Self: j.Self, AppBag: plan.ParseAppState(j.AppBag),
@@ -107,6 +109,7 @@ func (o *observation) observeLocal(ctx context.Context) error {
 		o.DataDirUnrecorded = true
 	}
 	o.syncLocal()
+	o.observeClaims(ctx)
 	return nil
 }
 

@@ -14,7 +14,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgcharm/postgresql/internal/charm/plan"
-	"github.com/pgcharm/postgresql/internal/hba"
 	"github.com/pgcharm/postgresql/internal/pgsql"
 	"github.com/pgcharm/postgresql/internal/postgres"
 	"github.com/pgcharm/postgresql/internal/roles"
@@ -130,10 +129,6 @@ func ingressAddress(endpoint, id string) (string, error) {
 	return nw.IngressAddresses[0], nil
 }
 
-func (r *hookRun) clientHBARules() []hba.Rule {
-	return r.claimedRules() // isolation.go: only clients whose database is theirs
-}
-
 // observeClientPasswords reads each client application's credentials from its secret.
 func (o *observation) observeClientPasswords() error {
 	ids := plan.ParseSecretList(o.AppBag.ClientSecrets)
@@ -177,7 +172,7 @@ func (r *hookRun) observeClientServer(isPrimary bool) error {
 	for name := range avail {
 		s.Extensions[name] = true
 	}
-	if s.Claims = r.claims(); s.Claims == nil {
+	if s.Claims = r.o.Claims; s.Claims == nil {
 		return fmt.Errorf("decide the client databases: the server did not answer")
 	}
 	primary := r.o.AppBag.Primary
@@ -233,12 +228,7 @@ func (r *hookRun) clientRelations(p plan.ClientsPlan) error {
 	// Access first: the rules with every current client must be in force before any
 	// credentials go out (the original's lp:1577544). configure applied them already;
 	// this is a no-op then, and the guarantee when it could not.
-	rules, _, err := r.hbaRules()
-	if err != nil {
-		tokens = nil
-		return nil // configure has blocked the unit naming the option
-	}
-	if _, err := db.ApplyHBA(ctx, rules); err != nil {
+	if _, err := db.ApplyHBA(ctx, r.decide().HBA); err != nil {
 		var refused *postgres.HBARejectedError
 		if errors.As(err, &refused) {
 			tokens = nil

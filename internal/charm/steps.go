@@ -143,13 +143,9 @@ func (r *hookRun) follow(t plan.Target, up postgres.Upstream) error {
 
 // settled runs on a unit that is where it should be: the primary keeps the replication
 // role and a slot per standby.
-func (r *hookRun) settled() error {
+func (r *hookRun) settled(d plan.Desired) error {
 	ctx := r.ctx
-	if r.local.needsRestart {
-		if r.app.RestartHolder != r.j.Unit {
-			r.why.Restart = true
-			return nil
-		}
+	if d.Restart {
 		_ = goops.SetUnitStatus(goops.StatusMaintenance, "Restarting to apply new settings")
 		if err := postgres.Restart(ctx, r.local.Cluster); err != nil {
 			return err

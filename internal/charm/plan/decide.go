@@ -76,6 +76,12 @@ func Decide(o Observed) Desired {
 	dec := DecideLocal(local, app.Primary, d.Target, rival(o, app.Primary, app.Failed))
 	d.Step, d.Why.Local = dec.Step, dec.Status
 	d.IsPrimary = IsPrimary(o.Local, app.Primary)
+	d.HBA, d.Admits = hbaRules(o)
+	// A settled unit whose settings wait for a restart restarts when it holds the lock.
+	if d.Step == StepNone && o.NeedsRestart {
+		d.Restart = app.RestartHolder == o.Unit
+		d.Why.Restart = !d.Restart
+	}
 	d.Sync = quorum(o, app.Primary)
 	if d.IsPrimary {
 		d.Why.Sync = d.Sync.Note

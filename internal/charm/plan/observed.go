@@ -1,6 +1,10 @@
 package plan
 
-import "time"
+import (
+	"time"
+
+	"github.com/pgcharm/postgresql/internal/hba"
+)
 
 // Observed is everything one hook found before anything is decided or written: Juju's
 // facts, the local server's, what the application's secret holds, and the positions the
@@ -62,7 +66,11 @@ type Observed struct {
 	Secret    SecretFacts
 	Clients   ClientsFacts
 	Databases DatabasesFacts
-	Archive   ArchiveFacts
+	// Claims are the decisions on every client's claim on its database (DecideClaims),
+	// from the owners the running server reports; nil while it cannot be asked.
+	Claims  map[string]ClaimDecision
+	HBA     HBAOptions
+	Archive ArchiveFacts
 	// OldData are the data directories moved aside and kept; NewestBackup is the finish
 	// time of the newest complete base backup of this unit's database in its archive.
 	OldData      []OldCopy
@@ -137,6 +145,13 @@ type Desired struct {
 	// one answer every stage that acts only on the primary uses.
 	Primary   string
 	IsPrimary bool
+
+	// HBA are the pg_hba rules the server runs with; Admits the peers they admit for
+	// replication (published, so the primary's standbys know they may connect).
+	HBA    []hba.Rule
+	Admits []string
+	// Restart says the server restarts now to apply settings (the unit holds the lock).
+	Restart bool
 
 	// Sync is the quorum commit the unit's server runs with.
 	Sync      SyncPlan
