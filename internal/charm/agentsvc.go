@@ -49,7 +49,7 @@ WantedBy=multi-user.target
 // sees it: every unit's address, the recorded primary, the credentials to probe with and
 // how to wake the charm. The service is enabled and started; it is restarted when its
 // binary or unit file changed (a charm upgrade).
-func (r *hookRun) ensureAgent() error {
+func (r *applying) ensureAgent() error {
 	if r.local == nil || r.local.Cluster == nil || r.password == "" || r.ca == nil {
 		return nil
 	}
@@ -81,7 +81,7 @@ func (r *hookRun) ensureAgent() error {
 	}
 	sort.Strings(members)
 	c := r.local.Cluster
-	cfg := agent.Config{Unit: r.j.Unit, Primary: r.app.Primary, Units: units, Members: members, Password: r.password,
+	cfg := agent.Config{Unit: r.j.Unit, Primary: r.AppBag.Primary, Units: units, Members: members, Password: r.password,
 		CA: string(r.ca.CertPEM), Timeout: r.j.Config.FailoverTimeout,
 		Cluster: agent.Cluster{Version: c.Version, Name: c.Name, DataDir: c.DataDir, ConfDir: c.ConfDir, SocketDir: c.SocketDir, Port: c.Port},
 		Wake:    []string{"juju-exec", "-u", r.j.Unit, "JUJU_DISPATCH_PATH=hooks/update-status ./dispatch"}}
@@ -115,7 +115,7 @@ func (r *hookRun) ensureAgent() error {
 
 // agentBinaryChanged says whether the installed binary differs from this one; the hash
 // comparison runs only when this binary's size or time changed since the last hook.
-func (r *hookRun) agentBinaryChanged() (bool, error) {
+func (r *applying) agentBinaryChanged() (bool, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return false, err

@@ -2,11 +2,14 @@ package charm
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"maps"
+	"math/big"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/gruyaume/goops"
@@ -82,7 +85,7 @@ func apply(ctx context.Context, o *observation, d plan.Desired) (plan.Status, er
 		}
 		d = plan.Decide(o.Observed)
 	}
-	r := &hookRun{ctx: ctx, o: o, j: o.j, app: d.App, local: o.local, password: o.password, ca: o.ca, why: d.Why}
+	r := &applying{ctx: ctx, observation: o, why: d.Why}
 	if d.Hold {
 		return d.Status, r.publish()
 	}
@@ -92,6 +95,176 @@ func apply(ctx context.Context, o *observation, d plan.Desired) (plan.Status, er
 	return plan.UnitStatus(r.why), nil
 }
 
+// applying is one hook's apply stage: the observation, kept in line with what apply does
+// (plan.Decide decides again from it after every action), and what only acting finds out
+// (the server refusing a setting, a step that must wait, the pg_hba rules in force).
+type applying struct {
+	ctx context.Context
+	*observation
+	why    plan.StatusFacts // the decision's findings, and apply's (plan.UnitStatus)
+	admits []string         // peers whose addresses the pg_hba in force admits
+}
+
+// decide decides again from the observation, brought in line with what this hook did.
+func (r *applying) decide() plan.Desired {
+	r.syncLocal()
+	return plan.Decide(r.Observed)
+}
+
+// run applies a decision past the secret: the leader's choices, the server's steps and
+// configuration, the client relations and archiving, and the unit's report.
+func (r *applying) run(d plan.Desired) error {
+	j := r.j
+	if j.Leader {
+		if err := r.leaderWrites(d); err != nil {
+			return err
+		}
+	}
+	if d.Archive.Enabled {
+		if err := prepareArchive(j.Config); err != nil {
+			return err
+		}
+	}
+	settled, err := r.converge()
+	if err != nil {
+		return err
+	}
+	r.observeArchive(r.ctx)
+	if err := r.observeOldData(r.ctx); err != nil {
+		return err
+	}
+	isPrimary := r.decide().IsPrimary
+	if err := r.observeClientServer(isPrimary); err != nil {
+		return err
+	}
+	if err := r.observeDatabaseServer(isPrimary); err != nil {
+		return err
+	}
+	d = r.decide()
+	if j.Leader {
+		// A step may have changed what the leader records (the application's database
+		// once its primary serves, the restart lock); writing the same again is a no-op.
+		if err := r.leaderWrites(d); err != nil {
+			return err
+		}
+	}
+	r.why.Sync = d.Why.Sync
+	r.why.Restart = settled && d.Why.Restart
+	if settled {
+		if err := r.settled(d); err != nil {
+			return err
+		}
+	}
+	r.why.Refused = d.Why.Refused
+	if err := r.clientRelations(d.Clients); err != nil {
+		return err
+	}
+	if err := r.databaseRelations(d.Databases); err != nil {
+		return err
+	}
+	r.why.Archive, r.why.ArchiveHealth = d.Why.Archive, d.Why.ArchiveHealth
+	if err := r.archiving(d.Archive); err != nil {
+		return err
+	}
+	r.why.OldData = d.Why.OldData
+	if err := r.oldData(d.OldData); err != nil {
+		return err
+	}
+	if err := r.ensureAgent(); err != nil {
+		return err
+	}
+	if d.Announce {
+		if err := goops.OpenPort(pgPort, "tcp"); err != nil {
+			return err
+		}
+		if err := goops.SetAppVersion(r.local.FullVersion); err != nil {
+			return err
+		}
+	}
+	return r.publish()
+}
+
+// leaderWrites writes the leader's choices to the application bag, keeping what the
+// other stages keep there (client secrets), and says what changed.
+func (r *applying) leaderWrites(d plan.Desired) error {
+	if was := r.j.AppBag[plan.KeyPrimary]; d.App.Primary != was && d.App.Primary != "" {
+		goops.LogInfof("primary: %s (was %q)", d.App.Primary, was)
+	}
+	logFailover(plan.ParseAppState(r.j.AppBag), d.App)
+	if d.Why.Choosing != "" {
+		r.why.Choosing = d.Why.Choosing
+	}
+	return r.writeApp(d.App)
+}
+
+// newPassword returns 40 random characters from a 62-letter alphabet (238 bits).
+func newPassword() (string, error) {
+	const letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	b := make([]byte, 40)
+	for i := range b {
+		n, err := rand.Int(rand.Reader, big.NewInt(int64(len(letters))))
+		if err != nil {
+			return "", err
+		}
+		b[i] = letters[n.Int64()]
+	}
+	return string(b), nil
+}
+
+// writeApp writes the application bag (leader) when it differs from what it holds.
+func (r *applying) writeApp(app plan.AppState) error {
+	if r.j.PeerID == "" {
+		return nil
+	}
+	want := app.Data()
+	if equalBags(r.j.AppBag, want) {
+		return nil
+	}
+	if err := relationSet(r.j.PeerID, true, want); err != nil {
+		return fmt.Errorf("write peer application data: %w", err)
+	}
+	r.j.AppBag = want
+	r.AppBag = plan.ParseAppState(want)
+	return nil
+}
+
+// equalBags compares relation data, a missing key being the same as an empty one.
+func equalBags(have, want map[string]string) bool {
+	for k, v := range want {
+		if have[k] != v {
+			return false
+		}
+	}
+	for k, v := range have {
+		if _, ok := want[k]; !ok && v != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// publish writes this unit's report to its peers when it changed.
+func (r *applying) publish() error {
+	if r.j.PeerID == "" || r.local == nil {
+		return nil
+	}
+	rep := r.local.report(r.j.Address, r.j.Self[plan.KeyFollowing], r.j.Self[plan.KeyRestore])
+	rep.RestartRequest = r.local.needsRestart
+	rep.Clients = r.j.Clients.Report
+	rep.Admits = strings.Join(r.admits, " ")
+	want := rep.Data()
+	if equalBags(r.j.Self, want) {
+		return nil
+	}
+	if err := relationSet(r.j.PeerID, false, want); err != nil {
+		return fmt.Errorf("publish to peers: %w", err)
+	}
+	r.j.Self = maps.Clone(want)
+	return nil
+}
+
+var errNoUpstream = errors.New("the primary has not published its address")
+
 // maxSteps bounds how many steps one hook takes: a unit goes from nothing to a running
 // primary (create, start) or standby (clone, follow) in one hook, yet a step that does
 // not change what is observed cannot loop.
@@ -99,7 +272,7 @@ const maxSteps = 6
 
 // converge applies the unit's next steps until it is where the decision wants it, or
 // must wait for another unit. It says whether the unit settled (nothing left to do).
-func (r *hookRun) converge() (bool, error) {
+func (r *applying) converge() (bool, error) {
 	ctx := r.ctx
 	var last plan.Step = "none"
 	for i := 0; i < maxSteps; i++ {
@@ -139,10 +312,9 @@ func (r *hookRun) converge() (bool, error) {
 			}
 			return false, fmt.Errorf("%s: %w", d.Step, err)
 		}
-		if err := r.o.observeLocal(ctx); err != nil {
+		if err := r.observeLocal(ctx); err != nil {
 			return false, err
 		}
-		r.local = r.o.local
 	}
 	return false, nil
 }

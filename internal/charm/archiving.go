@@ -107,16 +107,16 @@ func archiveProblem(c Config, uri, option string) string {
 	return ""
 }
 
-func (r *hookRun) archiveSettings() postgres.Settings {
+func (r *applying) archiveSettings() postgres.Settings {
 	cmd := "/bin/true"
-	if r.archive.Enabled {
+	if r.decide().Archive.Enabled {
 		cmd = archive.ArchiveCommand(charmToolsBin, archiveConfigPath, r.j.Config.WalEStorageURI)
 	}
 	return postgres.Settings{{Name: "archive_mode", Value: "on"}, {Name: "archive_command", Value: cmd}}
 }
 
-func (r *hookRun) restoreCommand() string {
-	if !r.archive.Enabled {
+func (r *applying) restoreCommand() string {
+	if !r.decide().Archive.Enabled {
 		return ""
 	}
 	return archive.RestoreCommand(charmToolsBin, archiveConfigPath, "")
@@ -124,7 +124,7 @@ func (r *hookRun) restoreCommand() string {
 
 // archiving keeps the credentials file, the backup schedule and the record of the archive
 // check in line with the decision (plan.ArchivePlan).
-func (r *hookRun) archiving(p plan.ArchivePlan) error {
+func (r *applying) archiving(p plan.ArchivePlan) error {
 	if err := r.standbyRestoreCommand(); err != nil {
 		return err
 	}
@@ -144,7 +144,7 @@ func (r *hookRun) archiving(p plan.ArchivePlan) error {
 	} else if err := writeIfChanged(cronPath, []byte(p.Cron), 0o644, -1, -1); err != nil {
 		return err
 	}
-	if rec := r.o.archiveRecord; rec != "" {
+	if rec := r.archiveRecord; rec != "" {
 		if err := goops.SetState(archiveCheckState, rec); err != nil {
 			goops.LogWarningf("record the archive check: %v", err)
 		}
@@ -359,9 +359,9 @@ func removeIfExists(path string) error {
 // standbyRestoreCommand keeps a settled standby's restore_command in line with the archive
 // configuration (setting or clearing wal_e_storage_uri); converge only writes the standby
 // settings when the standby starts following.
-func (r *hookRun) standbyRestoreCommand() error {
+func (r *applying) standbyRestoreCommand() error {
 	l := r.local
-	if l.Cluster == nil || !l.Running || !l.Standby || r.app.Primary == r.j.Unit || r.j.Self[plan.KeyFollowing] != r.app.Primary {
+	if l.Cluster == nil || !l.Running || !l.Standby || r.AppBag.Primary == r.j.Unit || r.j.Self[plan.KeyFollowing] != r.AppBag.Primary {
 		return nil
 	}
 	t := r.decide().Target

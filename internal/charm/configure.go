@@ -18,7 +18,7 @@ func (e *configError) Error() string { return e.option + ": " + e.reason }
 
 // settings are what the unit runs with: the charm's baseline, then the user's
 // extra_pg_conf, then what replication needs (which the user cannot override).
-func (r *hookRun) settings(certFile, keyFile string) (postgres.Settings, error) {
+func (r *applying) settings(certFile, keyFile string) (postgres.Settings, error) {
 	// Both need a restart to change, so they start generous and only grow with a large
 	// application, never on every added unit.
 	senders := max(16, 2*(len(r.j.Peers)+1)+6)
@@ -43,7 +43,7 @@ func (r *hookRun) settings(certFile, keyFile string) (postgres.Settings, error) 
 // server the server checks them first and a refused file is rolled back, so a bad option
 // blocks the unit with a message instead of leaving a server that cannot restart. Settings
 // that need a restart are noted for the rolling restart.
-func (r *hookRun) configure() error {
+func (r *applying) configure() error {
 	c := r.local.Cluster
 	if c == nil {
 		return nil

@@ -125,8 +125,8 @@ func (o *observation) observeDatabaseSecrets() error {
 // observeDatabaseServer reads what the local server holds for the requests, when it
 // serves them: whose each requested database is, what each extra-user-role reaches, and
 // on the primary the database users that log in.
-func (r *hookRun) observeDatabaseServer(isPrimary bool) error {
-	f := &r.o.Databases
+func (r *applying) observeDatabaseServer(isPrimary bool) error {
+	f := &r.Databases
 	f.Server = nil
 	l := r.local
 	if l == nil || l.Cluster == nil || !l.Running || (!isPrimary && !l.Standby) || (!isPrimary && len(f.Clients) == 0) {
@@ -139,7 +139,7 @@ func (r *hookRun) observeDatabaseServer(isPrimary bool) error {
 	}
 	defer db.Close(ctx)
 	s := &plan.DatabaseServer{Roles: map[string]plan.RoleFacts{}}
-	if s.Claims = r.o.Claims; s.Claims == nil {
+	if s.Claims = r.Claims; s.Claims == nil {
 		return fmt.Errorf("decide the client databases: the server did not answer")
 	}
 	for _, c := range f.Clients {
@@ -167,7 +167,7 @@ func (r *hookRun) observeDatabaseServer(isPrimary bool) error {
 // databaseRelations does what plan.Decide decided for the database relations: the leader
 // keeps the credentials secrets, the primary provisions and revokes, every serving unit
 // reports, and the leader answers.
-func (r *hookRun) databaseRelations(p plan.DatabasesPlan) error {
+func (r *applying) databaseRelations(p plan.DatabasesPlan) error {
 	if p.Refs != nil {
 		if err := r.keepDatabaseSecrets(p); err != nil {
 			return err
@@ -207,7 +207,7 @@ func (r *hookRun) databaseRelations(p plan.DatabasesPlan) error {
 // keepDatabaseSecrets creates the credentials secrets the leader decided on (relations of
 // one application sharing its user's password), removes those of relations that are gone,
 // and lists the rest in the application bag.
-func (r *hookRun) keepDatabaseSecrets(p plan.DatabasesPlan) error {
+func (r *applying) keepDatabaseSecrets(p plan.DatabasesPlan) error {
 	refs := p.Refs
 	byApp := map[string]string{}
 	for _, n := range p.CreateSecrets {
@@ -229,15 +229,16 @@ func (r *hookRun) keepDatabaseSecrets(p plan.DatabasesPlan) error {
 			return fmt.Errorf("create the credentials of %s: %w", c.Describe(), err)
 		}
 		goops.LogInfof("%s: created credentials for %s", c.Describe(), c.User)
-		refs[c.ID], r.o.Databases.Secrets[c.ID] = uri, plan.DatabaseSecret{URI: uri, Content: content}
+		refs[c.ID], r.Databases.Secrets[c.ID] = uri, plan.DatabaseSecret{URI: uri, Content: content}
 	}
 	for _, uri := range p.RemoveSecrets {
 		if err := goops.RemoveSecret(uri); err != nil {
 			goops.LogWarningf("remove the credentials of a departed relation (%s): %v", uri, err)
 		}
 	}
-	r.app.DatabaseSecrets = plan.FormatSecretRefs(refs)
-	return r.writeApp()
+	app := r.AppBag
+	app.DatabaseSecrets = plan.FormatSecretRefs(refs)
+	return r.writeApp(app)
 }
 
 // provisionDatabase creates the client's user with exactly its roles, and its
@@ -307,7 +308,7 @@ func revokeDatabaseUsers(ctx context.Context, db *postgres.DB, users []string) e
 // databaseAnswer publishes the leader's answers (plan.DatabaseAnswer): the tls secret
 // where the client asked for TLS as a secret, the credentials secret's content, the
 // grants, and the relation's application bag, each only when it changes.
-func (r *hookRun) databaseAnswer(answers []plan.DatabaseAnswer) error {
+func (r *applying) databaseAnswer(answers []plan.DatabaseAnswer) error {
 	d := &r.j.Database
 	for _, a := range answers {
 		c, bag := a.Client, a.Bag
@@ -318,7 +319,7 @@ func (r *hookRun) databaseAnswer(answers []plan.DatabaseAnswer) error {
 			}
 			bag[pgclient.KeySecretTLS] = uri
 		}
-		if have := r.o.Databases.Secrets[c.ID].Content; !equalBags(have, a.Secret.Content) {
+		if have := r.Databases.Secrets[c.ID].Content; !equalBags(have, a.Secret.Content) {
 			if err := secretSetContent(a.Secret.URI, a.Secret.Content); err != nil {
 				return fmt.Errorf("update the credentials of %s: %w", c.Describe(), err)
 			}

@@ -68,7 +68,7 @@ func (c Config) failoverTimeout() time.Duration {
 // and gives up after all of it, so a standby that still "streams" has heard from its
 // primary within the timeout (what the agent reports as reaching it), and a primary drops
 // a dead standby from its quorum after wal_sender_timeout instead of a minute.
-func (r *hookRun) failoverSettings() postgres.Settings {
+func (r *applying) failoverSettings() postgres.Settings {
 	t := r.j.Config.FailoverTimeout
 	if t <= 0 {
 		return nil

@@ -62,14 +62,14 @@ func (o *observation) observeOldData(ctx context.Context) error {
 
 // oldData deletes the copies a later completed base backup supersedes (plan.DecideOldData)
 // and keeps the record of the sizes of the rest.
-func (r *hookRun) oldData(p plan.OldDataPlan) error {
+func (r *applying) oldData(p plan.OldDataPlan) error {
 	for _, path := range p.Remove {
 		goops.LogInfof("removing %s: a later base backup supersedes it", path)
 		if err := os.RemoveAll(path); err != nil {
 			return fmt.Errorf("remove old data %s: %w", path, err)
 		}
 	}
-	if v := r.o.oldDataSizes; v != "" {
+	if v := r.oldDataSizes; v != "" {
 		return goops.SetState(stateOldDataSizes, v)
 	}
 	return nil

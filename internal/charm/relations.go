@@ -151,8 +151,8 @@ func (o *observation) observeClientPasswords() error {
 // serves them (the primary, or a standby): the extensions it has, whose each requested
 // database is, what each requested role reaches, and on a standby whether what the primary
 // provisioned has arrived.
-func (r *hookRun) observeClientServer(isPrimary bool) error {
-	f := &r.o.Clients
+func (r *applying) observeClientServer(isPrimary bool) error {
+	f := &r.Clients
 	f.Server = nil
 	l := r.local
 	if len(f.Clients) == 0 || l == nil || l.Cluster == nil || !l.Running || (!isPrimary && !l.Standby) {
@@ -172,10 +172,10 @@ func (r *hookRun) observeClientServer(isPrimary bool) error {
 	for name := range avail {
 		s.Extensions[name] = true
 	}
-	if s.Claims = r.o.Claims; s.Claims == nil {
+	if s.Claims = r.Claims; s.Claims == nil {
 		return fmt.Errorf("decide the client databases: the server did not answer")
 	}
-	primary := r.o.AppBag.Primary
+	primary := r.AppBag.Primary
 	rep, _ := plan.ParseUnitReport(primary, r.j.Peers[primary])
 	for _, c := range f.Clients {
 		if c.Problem != "" || s.Claims[c.ID].Problem != "" {
@@ -204,7 +204,7 @@ func (r *hookRun) observeClientServer(isPrimary bool) error {
 // the others), the primary provisions, and every unit publishes each client's access once
 // the pg_hba rules admitting it are in force. A request the server refuses while it is
 // provisioned blocks the unit naming the relation; other clients carry on.
-func (r *hookRun) clientRelations(p plan.ClientsPlan) error {
+func (r *applying) clientRelations(p plan.ClientsPlan) error {
 	if len(p.CreateSecrets) > 0 {
 		if err := r.createClientSecrets(p.CreateSecrets); err != nil {
 			return err
@@ -216,7 +216,7 @@ func (r *hookRun) clientRelations(p plan.ClientsPlan) error {
 	}
 	tokens := p.Tokens
 	defer func() { r.j.Clients.Report = plan.Tokens(tokens) }()
-	if r.o.Clients.Server == nil {
+	if r.Clients.Server == nil {
 		return nil
 	}
 	ctx, l := r.ctx, r.local
@@ -261,8 +261,8 @@ func (r *hookRun) clientRelations(p plan.ClientsPlan) error {
 }
 
 // createClientSecrets creates the credentials of client applications (leader).
-func (r *hookRun) createClientSecrets(apps []string) error {
-	ids := plan.ParseSecretList(r.app.ClientSecrets)
+func (r *applying) createClientSecrets(apps []string) error {
+	ids := plan.ParseSecretList(r.AppBag.ClientSecrets)
 	for _, app := range apps {
 		content := map[string]string{}
 		for _, k := range secretKeys {
@@ -277,13 +277,14 @@ func (r *hookRun) createClientSecrets(apps []string) error {
 			return fmt.Errorf("create the secret of client %s: %w", app, err)
 		}
 		goops.LogInfof("created credentials for client application %s", app)
-		ids[app], r.o.Clients.Passwords[app] = id, passwordsByEndpoint(content)
+		ids[app], r.Clients.Passwords[app] = id, passwordsByEndpoint(content)
 	}
-	r.app.ClientSecrets = plan.FormatSecretList(ids)
-	return r.writeApp()
+	app := r.AppBag
+	app.ClientSecrets = plan.FormatSecretList(ids)
+	return r.writeApp(app)
 }
 
-func (r *hookRun) publishClient(c plan.Client, want map[string]string) error {
+func (r *applying) publishClient(c plan.Client, want map[string]string) error {
 	if equalBags(r.j.Clients.Self[c.ID], want) {
 		return nil
 	}

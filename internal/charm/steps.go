@@ -18,7 +18,7 @@ import (
 // The local steps plan.DecideLocal chooses (plan.Step), each taken by takeStep from the
 // state it starts in; apply's loop re-observes and decides again after each.
 
-func (r *hookRun) upstream(t plan.Target) (postgres.Upstream, error) {
+func (r *applying) upstream(t plan.Target) (postgres.Upstream, error) {
 	if t.Address == "" {
 		return postgres.Upstream{}, errNoUpstream
 	}
@@ -27,7 +27,7 @@ func (r *hookRun) upstream(t plan.Target) (postgres.Upstream, error) {
 }
 
 // takeStep takes one local step towards the target primary.
-func (r *hookRun) takeStep(step plan.Step, t plan.Target) error {
+func (r *applying) takeStep(step plan.Step, t plan.Target) error {
 	ctx, l := r.ctx, r.local
 	if l.HasData && l.Cluster == nil && step != plan.StepClone {
 		if err := r.adopt(); err != nil {
@@ -111,7 +111,7 @@ func (r *hookRun) takeStep(step plan.Step, t plan.Target) error {
 	return fmt.Errorf("unknown step %q", step)
 }
 
-func (r *hookRun) adopt() error {
+func (r *applying) adopt() error {
 	c, err := postgres.Adopt(r.ctx, r.local.Version, clusterName, postgres.AdoptOptions{DataDir: r.local.DataDir, Port: pgPort})
 	if err != nil {
 		return err
@@ -124,7 +124,7 @@ func (r *hookRun) adopt() error {
 }
 
 // follow points the standby settings at the primary and (re)starts or reloads.
-func (r *hookRun) follow(t plan.Target, up postgres.Upstream) error {
+func (r *applying) follow(t plan.Target, up postgres.Upstream) error {
 	c := r.local.Cluster
 	if _, err := postgres.WriteStandbyConfig(c, postgres.StandbyConfig{Upstream: up, Slot: postgres.SlotName(r.j.Unit),
 		RestoreCommand: r.restoreCommand()}); err != nil {
@@ -143,7 +143,7 @@ func (r *hookRun) follow(t plan.Target, up postgres.Upstream) error {
 
 // settled runs on a unit that is where it should be: the primary keeps the replication
 // role and a slot per standby.
-func (r *hookRun) settled(d plan.Desired) error {
+func (r *applying) settled(d plan.Desired) error {
 	ctx := r.ctx
 	if d.Restart {
 		_ = goops.SetUnitStatus(goops.StatusMaintenance, "Restarting to apply new settings")
@@ -152,7 +152,7 @@ func (r *hookRun) settled(d plan.Desired) error {
 		}
 		r.local.needsRestart = false
 	}
-	if !r.primary {
+	if !d.IsPrimary {
 		return nil
 	}
 	db, err := postgres.Connect(ctx, r.local.Cluster, "postgres")
@@ -233,7 +233,7 @@ var promoteWait = 60 * time.Second
 // that is leaving stops in its own pgdata-storage-detaching (on Juju the others learn that
 // it departs at once, and its hooks run at the same time as theirs): promoting before its
 // fast shutdown has sent the last WAL would fork the timeline under rows it acknowledged.
-func (r *hookRun) awaitUpstreamStopped() error {
+func (r *applying) awaitUpstreamStopped() error {
 	deadline := time.Now().Add(promoteWait)
 	for {
 		streaming, host, err := postgres.Streaming(r.ctx, r.local.Cluster)

@@ -225,7 +225,7 @@ func (e *notCaughtUp) Error() string {
 
 // oldPrimaryFinal is the position the primary this standby followed stopped at, as that
 // unit published it (a stopped database publishes its position; a running one does not).
-func (r *hookRun) oldPrimaryFinal() (string, wal.LSN, bool) {
+func (r *applying) oldPrimaryFinal() (string, wal.LSN, bool) {
 	old := r.j.Self[plan.KeyFollowing]
 	data, ok := r.j.Peers[old]
 	if old == "" || old == r.j.Unit || !ok {
@@ -240,7 +240,7 @@ func (r *hookRun) oldPrimaryFinal() (string, wal.LSN, bool) {
 
 // awaitFinalWAL waits until this standby has replayed the old primary's final record (its
 // shutdown checkpoint starts at the published position, so replay must pass it).
-func (r *hookRun) awaitFinalWAL() error {
+func (r *applying) awaitFinalWAL() error {
 	old, final, ok := r.oldPrimaryFinal()
 	if !ok {
 		return nil

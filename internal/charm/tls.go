@@ -58,7 +58,7 @@ func newAppSecret(app, password string) (map[string]string, *pki.CA, error) {
 
 // certHosts are the names the server certificate must hold: every address this unit is
 // reached at.
-func (r *hookRun) certHosts() []string {
+func (r *applying) certHosts() []string {
 	hosts := []string{r.j.Address, r.j.TLS.Private, r.j.TLS.Public}
 	hosts = slices.AppendSeq(hosts, maps.Values(r.j.Clients.Hosts))
 	hosts = slices.AppendSeq(hosts, maps.Values(r.j.Database.Hosts))
@@ -69,7 +69,7 @@ func (r *hookRun) certHosts() []string {
 // again when it is not (first start, an address came or went, someone swapped the
 // files). It returns the files for ssl_cert_file and ssl_key_file and whether they
 // changed (a reload applies them).
-func (r *hookRun) serverCert(c *postgres.Cluster) (certFile, keyFile string, changed bool, err error) {
+func (r *applying) serverCert(c *postgres.Cluster) (certFile, keyFile string, changed bool, err error) {
 	certFile, keyFile = postgres.ServerCertFiles(c)
 	if r.ca == nil {
 		return "", "", false, errors.New("server certificate: no CA yet")
@@ -103,7 +103,7 @@ func (r *hookRun) serverCert(c *postgres.Cluster) (certFile, keyFile string, cha
 // verifiedUpstream adds what verifies the upstream to a replication connection: the CA's
 // certificate in CAFile (written here first, so that a clone, before any cluster exists,
 // finds it) and verify-full.
-func (r *hookRun) verifiedUpstream(up postgres.Upstream) (postgres.Upstream, error) {
+func (r *applying) verifiedUpstream(up postgres.Upstream) (postgres.Upstream, error) {
 	if r.ca == nil {
 		return up, errors.New("replication: no CA yet")
 	}
@@ -144,8 +144,8 @@ func connectPeer(ctx context.Context, address, password string, ca *pki.CA) (*pg
 }
 
 // tlsSecret keeps the database relations' tls secret holding content (leader).
-func (r *hookRun) tlsSecret(content map[string]string) (string, error) {
-	if id := r.app.TLSSecret; id != "" {
+func (r *applying) tlsSecret(content map[string]string) (string, error) {
+	if id := r.AppBag.TLSSecret; id != "" {
 		have, err := readOwnSecret(id)
 		if err == nil && equalBags(have, content) {
 			return id, nil
@@ -161,6 +161,7 @@ func (r *hookRun) tlsSecret(content map[string]string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	r.app.TLSSecret = id
-	return id, r.writeApp()
+	app := r.AppBag
+	app.TLSSecret = id
+	return id, r.writeApp(app)
 }

@@ -157,8 +157,8 @@ func TestServerCertRotates(t *testing.T) {
 	now := time.Now()
 	ca, _ := pki.NewCA("postgresql", now)
 	c := &postgres.Cluster{ConfDir: t.TempDir()}
-	r := &hookRun{ca: ca, j: &jujuFacts{Address: "10.1.0.5", TLS: tlsFacts{Private: "10.1.0.5", Public: "198.18.0.5"},
-		Clients: clientFacts{Hosts: map[string]string{}}, Database: databaseFacts{Hosts: map[string]string{}}}}
+	r := &applying{observation: &observation{ca: ca, j: &jujuFacts{Address: "10.1.0.5", TLS: tlsFacts{Private: "10.1.0.5", Public: "198.18.0.5"},
+		Clients: clientFacts{Hosts: map[string]string{}}, Database: databaseFacts{Hosts: map[string]string{}}}}}
 	issued := func(want bool, hosts ...string) {
 		t.Helper()
 		_, _, changed, err := r.serverCert(c)
