@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/pgcharm/postgresql/internal/jujusim/flock"
 	"golang.org/x/sys/unix"
 )
 
@@ -34,20 +35,7 @@ func openLock(path string) (*os.File, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create lock dir: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("open unit lock: %w", err)
-	}
-	return f, nil
-}
-
-func flock(f *os.File, how int) error {
-	for {
-		err := unix.Flock(int(f.Fd()), how)
-		if !errors.Is(err, unix.EINTR) {
-			return err
-		}
-	}
+	return flock.Open(path, 0o600)
 }
 
 // tryUnitBusy takes the unit's busy lock for a hook unless a juju-exec holds or waits for
@@ -57,7 +45,7 @@ func (e *Engine) tryUnitBusy(model, unit string) (release func(), err error) {
 	if err != nil {
 		return nil, err
 	}
-	werr := flock(w, unix.LOCK_EX|unix.LOCK_NB)
+	werr := flock.Lock(w, unix.LOCK_EX|unix.LOCK_NB)
 	w.Close() // only probed: a waiting juju-exec holds it shared
 	if errors.Is(werr, unix.EWOULDBLOCK) {
 		return nil, nil
@@ -69,7 +57,7 @@ func (e *Engine) tryUnitBusy(model, unit string) (release func(), err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := flock(b, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	if err := flock.Lock(b, unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		b.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
 			return nil, nil
@@ -86,7 +74,7 @@ func (e *Engine) lockUnitForCommands(model, unit string) (release func(), err er
 	if err != nil {
 		return nil, err
 	}
-	if err := flock(w, unix.LOCK_SH); err != nil {
+	if err := flock.Lock(w, unix.LOCK_SH); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("lock unit: %w", err)
 	}
@@ -95,7 +83,7 @@ func (e *Engine) lockUnitForCommands(model, unit string) (release func(), err er
 		w.Close()
 		return nil, err
 	}
-	if err := flock(b, unix.LOCK_EX); err != nil {
+	if err := flock.Lock(b, unix.LOCK_EX); err != nil {
 		b.Close()
 		w.Close()
 		return nil, fmt.Errorf("lock unit: %w", err)

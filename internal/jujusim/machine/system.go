@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pgcharm/postgresql/internal/jujusim/flock"
 	"golang.org/x/sys/unix"
 )
 
@@ -935,20 +936,4 @@ func removeCgroup(cg string) error {
 }
 
 // lockPath takes an exclusive flock on path; the returned func releases it.
-func lockPath(path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
-		if err != syscall.EINTR {
-			break
-		}
-	}
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
-}
+func lockPath(path string) (func(), error) { return flock.Exclusive(path, 0o600) }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/pgcharm/postgresql/internal/jujusim/flock"
 	"golang.org/x/sys/unix"
 )
 
@@ -27,17 +28,11 @@ func Open(dir string) (*Store, error) {
 func (s *Store) path() string { return filepath.Join(s.Dir, "state.json") }
 
 func (s *Store) lock(how int) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(s.Dir, "state.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	f, err := flock.Open(filepath.Join(s.Dir, "state.lock"), 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("open state lock: %w", err)
+		return nil, err
 	}
-	for {
-		err = unix.Flock(int(f.Fd()), how)
-		if !errors.Is(err, unix.EINTR) {
-			break
-		}
-	}
-	if err != nil {
+	if err := flock.Lock(f, how); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("lock state: %w", err)
 	}
@@ -105,19 +100,5 @@ func (s *Store) Update(fn func(*State) error) error {
 // Lock takes the exclusive "runner" lock that serialises hook execution across jujusim
 // commands sharing one home; the caller releases it with the returned function.
 func (s *Store) Lock(name string) (func(), error) {
-	f, err := os.OpenFile(filepath.Join(s.Dir, name+".lock"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("open %s lock: %w", name, err)
-	}
-	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
-		if !errors.Is(err, unix.EINTR) {
-			break
-		}
-	}
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", name, err)
-	}
-	return func() { f.Close() }, nil
+	return flock.Exclusive(filepath.Join(s.Dir, name+".lock"), 0o600)
 }
