@@ -136,7 +136,8 @@ func TestRelationIDsAndAppData(t *testing.T) {
 
 // TestHookEnvironment: hooks get Juju's environment only (no HOME or USER;
 // worker/uniter/runner/context/env.go), and show-action-output looks ids up in the current
-// model.
+// model (Juju 3's show-task, cmd/juju/action/showtask.go, is a model command: task ids are
+// the current model's).
 func TestHookEnvironment(t *testing.T) {
 	s := simtest.New(t)
 	ch := recorderCharm(t)
