@@ -274,6 +274,12 @@ func (a *Agent) fence(ctx context.Context, cfg Config, now time.Time) {
 	if c := a.conns[cfg.Unit]; c != nil {
 		c.close()
 	}
+	// Said before the stop, which waits for the WAL senders (up to wal_sender_timeout,
+	// since the standbys are cut off); the server refuses new sessions and ends the
+	// others at once.
+	if err := WriteReport(a.ReportPath, Report{Unit: cfg.Unit, Time: now, Started: a.started, Units: a.views, Fenced: a.fenced}); err != nil {
+		a.logf("fencing: %v", err)
+	}
 	sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	if err := postgres.Stop(sctx, cl, postgres.StopFast); err != nil {

@@ -19,18 +19,24 @@ import (
 // failoverSetup deploys three units on system machines, makes sure the primary is not the
 // leader (a switchover when it is), waits until every unit's agent reaches every server,
 // and creates the writer's table. It returns the primary, the leader and the addresses.
-func failoverSetup(t *testing.T, model string) (s *simtest.Sim, primary, leader string, addrs map[string]string) {
+func failoverSetup(t *testing.T, model string, primaryLeads bool, env ...string) (s *simtest.Sim, primary, leader string, addrs map[string]string) {
 	s, subnet := newSim(t, model)
 	s.SystemMachines()
+	for i := 0; i+1 < len(env); i += 2 {
+		s.Setenv(env[i], env[i+1])
+	}
 	host := netip.MustParsePrefix(subnet).Addr().Next()
 	s.Run("deploy", postgresqlCharm(t), "postgresql", "-n", "3", "--storage", "pgdata=1G",
 		"--config", "admin_addresses="+host.String())
 	primary, standbys := expectRoles(t, s, "postgresql", 2)
 	leader = s.Leader("", "postgresql")
-	if leader == primary {
+	if (leader == primary) != primaryLeads {
 		target := standbys[0]
+		if primaryLeads {
+			target = leader
+		}
 		if res := s.RunAction(leader, "switchover", "master="+target); res.Status != "completed" {
-			t.Fatalf("switchover away from the leader: %+v", res)
+			t.Fatalf("switchover to %s: %+v", target, res)
 		}
 		if primary, _ = expectRoles(t, s, "postgresql", 2); primary != target {
 			t.Fatalf("after switchover the primary is %s, want %s", primary, target)
@@ -113,57 +119,262 @@ func checkAcked(t *testing.T, addrs map[string]string, unit string, acked []int)
 // continuous writer. The agents see it gone for failover_timeout (10 s), the leader marks
 // it failed and promotes the most advanced standby, and writes go on there with every
 // acknowledged row; after start-machine the old primary rejoins as a standby of the new one.
-func TestFailoverCrashPrimary(t *testing.T) {
-	s, primary, _, addrs := failoverSetup(t, "fo-crash")
+func TestFailoverCrashPrimary(t *testing.T) { crashPrimary(t, "fo-crash", false) }
+
+// TestFailoverCrashPrimaryLeader: the same when the primary is also the leader. Juju moves
+// leadership once the lease lapses (15 s here, JUJUSIM_LEASE_TIME); the new leader's
+// agent has probed all along and its leader-elected (or next wake-up) fails over.
+func TestFailoverCrashPrimaryLeader(t *testing.T) { crashPrimary(t, "fo-crashlead", true) }
+
+func crashPrimary(t *testing.T, model string, primaryLeads bool) {
+	s, primary, _, addrs := failoverSetup(t, model, primaryLeads, "JUJUSIM_LEASE_TIME", "15s")
 	w := startWriter(addrs)
 	eventually(t, 30*time.Second, "the writer's first rows", func() bool { return w.count() > 20 })
 	crashed := time.Now()
 	s.Run("crash", primary)
-	before := w.count()
-	deadline := time.Now().Add(120 * time.Second)
-	for w.count() < before+20 {
-		if time.Now().After(deadline) {
-			for u := range addrs {
-				t.Logf("%s: %s", u, s.Run("debug-log", "--include", u, "-n", "30"))
-			}
-			t.Fatalf("no writes on a new primary within 120 s of the crash of %s", primary)
-		}
-		settle(s)
-		time.Sleep(time.Second)
-	}
+	waitWrites(t, s, w, addrs, 150*time.Second, "the crash of "+primary)
 	took := w.firstWriteAfter(crashed)
 	t.Logf("failover: the crash of %s to the first acknowledged write on a new primary: %s (target 30 s)", primary, took.Round(100*time.Millisecond))
 	if took > 30*time.Second {
 		t.Logf("slower than the 30 s target on this machine")
 	}
-	var newPrimary string
-	for u := range addrs {
-		if u != primary && sqlRole(s, u) == "primary" {
-			if newPrimary != "" {
-				t.Fatalf("two primaries: %s and %s", newPrimary, u)
-			}
-			newPrimary = u
+	if primaryLeads {
+		if l := s.Leader("", "postgresql"); l == primary || l == "" {
+			t.Errorf("leadership is still %q after the failover", l)
 		}
 	}
-	if newPrimary == "" {
-		t.Fatal("writes go on, yet no unit answers as primary")
-	}
+	newPrimary := onlyPrimary(t, s, addrs, primary)
 	acked := w.stop()
 	checkAcked(t, addrs, newPrimary, acked)
 
 	s.Run("start-machine", primary)
-	eventually(t, 120*time.Second, primary+" back as a standby", func() bool {
+	rejoins(t, s, addrs, primary, newPrimary, acked)
+}
+
+// waitWrites settles until the writer has 20 more acknowledged rows, or fails after limit.
+func waitWrites(t *testing.T, s *simtest.Sim, w *writer, addrs map[string]string, limit time.Duration, after string) {
+	t.Helper()
+	before := w.count()
+	deadline := time.Now().Add(limit)
+	for w.count() < before+20 {
+		if time.Now().After(deadline) {
+			for u := range addrs {
+				t.Logf("%s: %s", u, s.Run("debug-log", "--include", u, "-n", "30"))
+			}
+			t.Fatalf("no writes on a primary within %s of %s", limit, after)
+		}
 		settle(s)
-		return sqlRole(s, primary) == "standby"
-	})
-	p, standbys := expectRoles(t, s, "postgresql", 2)
-	if p != newPrimary || !slices.Contains(standbys, primary) {
-		t.Fatalf("after start-machine: primary %s, standbys %v; want %s with %s among the standbys", p, standbys, newPrimary, primary)
+		time.Sleep(time.Second)
 	}
-	want := psql(s, newPrimary, "SELECT count(*) FROM acked")
-	eventually(t, 30*time.Second, primary+" replaying the new primary's rows", func() bool {
-		out, err := psqlE(s, primary, "SELECT count(*) FROM acked")
+}
+
+// onlyPrimary is the one unit other than except that answers as a primary.
+func onlyPrimary(t *testing.T, s *simtest.Sim, addrs map[string]string, except string) string {
+	t.Helper()
+	var p string
+	for u := range addrs {
+		if u != except && sqlRole(s, u) == "primary" {
+			if p != "" {
+				t.Fatalf("two primaries: %s and %s", p, u)
+			}
+			p = u
+		}
+	}
+	if p == "" {
+		t.Fatal("no unit answers as primary")
+	}
+	return p
+}
+
+// rejoins waits until old follows primary again, holding every acknowledged row.
+func rejoins(t *testing.T, s *simtest.Sim, addrs map[string]string, old, primary string, acked []int) {
+	t.Helper()
+	eventually(t, 120*time.Second, old+" back as a standby", func() bool {
+		settle(s)
+		return sqlRole(s, old) == "standby"
+	})
+	settle(s)
+	p, standbys := expectRoles(t, s, "postgresql", 2)
+	if p != primary || !slices.Contains(standbys, old) {
+		t.Fatalf("after %s's return: primary %s, standbys %v; want %s with %s among the standbys", old, p, standbys, primary, old)
+	}
+	want := psql(s, primary, "SELECT count(*) FROM acked")
+	eventually(t, 30*time.Second, old+" replaying the primary's rows", func() bool {
+		out, err := psqlE(s, old, "SELECT count(*) FROM acked")
 		return err == nil && out == want
 	})
+	checkAcked(t, addrs, old, acked)
+}
+
+// pinnedWriter inserts ids from base up on one address only, recording when each was
+// acknowledged: with one on every unit, no two units may acknowledge writes at once.
+func pinnedWriter(addr string, base int) *writer {
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &writer{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		var conn *pgx.Conn
+		for id := base; ctx.Err() == nil; id++ {
+			if conn == nil {
+				cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
+				c, err := pgx.Connect(cctx, fmt.Sprintf("host=%s port=5432 dbname=postgres user=writer password=writer-test-password sslmode=require connect_timeout=2", addr))
+				ccancel()
+				if err != nil {
+					time.Sleep(200 * time.Millisecond)
+					continue
+				}
+				conn = c
+			}
+			ectx, ecancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err := conn.Exec(ectx, "INSERT INTO acked VALUES ($1)", id)
+			ecancel()
+			if err != nil {
+				conn.Close(context.Background())
+				conn = nil
+				time.Sleep(100 * time.Millisecond)
+				continue
+			}
+			w.mu.Lock()
+			w.acked, w.times = append(w.acked, id), append(w.times, time.Now())
+			w.mu.Unlock()
+		}
+		if conn != nil {
+			conn.Close(context.Background())
+		}
+	}()
+	return w
+}
+
+// ackSpan is the first and last acknowledgement at or after t.
+func (w *writer) ackSpan(t time.Time) (first, last time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, at := range w.times {
+		if at.Before(t) {
+			continue
+		}
+		if first.IsZero() {
+			first = at
+		}
+		last = at
+	}
+	return first, last
+}
+
+// TestFailoverPartitionPrimary: the primary's machine is cut off under writers on every
+// address. With quorum commit it acknowledges nothing once cut off; its agent fences it
+// (stops the server) within the timeout plus a margin; the leader fails over; no
+// acknowledged row is lost and no moment has two units acknowledging writes; after heal
+// the old primary rejoins as a standby.
+func TestFailoverPartitionPrimary(t *testing.T) {
+	s, primary, _, addrs := failoverSetup(t, "fo-part", false)
+	w := startWriter(addrs)
+	pinned := map[string]*writer{}
+	base := 100000000
+	for _, u := range sortedKeys(addrs) {
+		pinned[u] = pinnedWriter(addrs[u], base)
+		base += 100000000
+	}
+	eventually(t, 30*time.Second, "the writers' first rows", func() bool { return w.count() > 20 && pinned[primary].count() > 20 })
+	cut := time.Now()
+	s.Run("partition", primary)
+	eventually(t, 45*time.Second, primary+" fencing itself", func() bool { return sqlRole(s, primary) == "" })
+	t.Logf("fencing: %s stopped its server %s after the partition (failover_timeout 10 s)", primary, time.Since(cut).Round(100*time.Millisecond))
+	eventually(t, 20*time.Second, primary+"'s agent saying it fenced", func() bool {
+		rep, err := agentReport(s, primary)
+		return err == nil && rep.Fenced != ""
+	})
+	waitWrites(t, s, w, addrs, 150*time.Second, "the partition of "+primary)
+	t.Logf("failover: the partition of %s to the first acknowledged write on a new primary: %s", primary, w.firstWriteAfter(cut).Round(100*time.Millisecond))
+	newPrimary := onlyPrimary(t, s, addrs, primary)
+	eventually(t, 30*time.Second, "writes on "+newPrimary+"'s own address", func() bool {
+		first, _ := pinned[newPrimary].ackSpan(cut)
+		return !first.IsZero()
+	})
+	var acked []int
+	for _, u := range sortedKeys(addrs) {
+		acked = append(acked, pinned[u].stop()...)
+	}
+	acked = append(acked, w.stop()...)
+	_, lastOld := pinned[primary].ackSpan(time.Time{})
+	firstNew, _ := pinned[newPrimary].ackSpan(cut)
+	if !lastOld.Before(firstNew) {
+		t.Errorf("two units acknowledged writes at once: %s's last at %s, %s's first at %s", primary, lastOld, newPrimary, firstNew)
+	}
+	t.Logf("%s acknowledged its last write %s after the partition began; %s its first %s after it", primary,
+		lastOld.Sub(cut).Round(time.Millisecond), newPrimary, firstNew.Sub(cut).Round(100*time.Millisecond))
+	checkAcked(t, addrs, newPrimary, acked)
+
+	s.Run("heal", primary)
+	rejoins(t, s, addrs, primary, newPrimary, acked)
+}
+
+// TestFailoverNotNeeded: faults that must not fail the primary over. A standby's machine
+// crashes (writes go on, the other standby confirms them); the leader's machine crashes
+// while it is a standby (leadership moves, the primary stays); every PostgreSQL process of
+// the primary is stopped (SIGSTOP) for 5 s, less than the timeout.
+func TestFailoverNotNeeded(t *testing.T) {
+	s, primary, leader, addrs := failoverSetup(t, "fo-none", false, "JUJUSIM_LEASE_TIME", "10s")
+	w := startWriter(addrs)
+	eventually(t, 30*time.Second, "the writer's first rows", func() bool { return w.count() > 20 })
+	var other string
+	for u := range addrs {
+		if u != primary && u != leader {
+			other = u
+		}
+	}
+	// stays holds for d, settling, and fails if another unit took over or writes stopped.
+	stays := func(what string, d time.Duration, down string) {
+		t.Helper()
+		before := w.count()
+		for end := time.Now().Add(d); time.Now().Before(end); {
+			settle(s)
+			time.Sleep(time.Second)
+		}
+		for u := range addrs {
+			if u != down && u != primary && sqlRole(s, u) != "standby" {
+				t.Fatalf("%s: %s is no longer a standby (%q)", what, u, sqlRole(s, u))
+			}
+		}
+		if sqlRole(s, primary) != "primary" {
+			t.Fatalf("%s: %s is no longer the primary", what, primary)
+		}
+		waitWrites(t, s, w, addrs, 30*time.Second, what)
+		if w.count() <= before {
+			t.Fatalf("%s: no writes", what)
+		}
+	}
+
+	s.Run("crash", other)
+	stays("the crash of the standby "+other, 25*time.Second, other)
+	s.Run("start-machine", other)
+	eventually(t, 120*time.Second, other+" back as a standby", func() bool { settle(s); return sqlRole(s, other) == "standby" })
+
+	s.Run("crash", leader)
+	stays("the crash of the leader "+leader, 25*time.Second, leader)
+	if l := s.Leader("", "postgresql"); l == leader {
+		t.Errorf("leadership still with the crashed %s", leader)
+	}
+	s.Run("start-machine", leader)
+	eventually(t, 120*time.Second, leader+" back as a standby", func() bool { settle(s); return sqlRole(s, leader) == "standby" })
+
+	paused := time.Now()
+	s.Run("ssh", primary, "sh", "-c", "'pkill -STOP -u postgres; sleep 5; pkill -CONT -u postgres'")
+	t.Logf("paused %s's PostgreSQL for %s", primary, time.Since(paused).Round(100*time.Millisecond))
+	stays("a 5 s pause of "+primary, 15*time.Second, "")
+	acked := w.stop()
 	checkAcked(t, addrs, primary, acked)
+	settle(s)
+	if p, _ := expectRoles(t, s, "postgresql", 2); p != primary {
+		t.Fatalf("the primary moved to %s", p)
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
 }

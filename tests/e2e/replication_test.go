@@ -117,7 +117,12 @@ func startWriter(addrs map[string]string) *writer {
 					continue
 				}
 			}
-			if _, err := conn.Exec(ctx, "INSERT INTO acked VALUES ($1)", id); err != nil {
+			// Bounded: a primary cut off by a partition never answers, and its
+			// connection would otherwise hang until TCP gives up.
+			ectx, ecancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err := conn.Exec(ectx, "INSERT INTO acked VALUES ($1)", id)
+			ecancel()
+			if err != nil {
 				conn.Close(context.Background())
 				conn = nil
 				id++ // an unacknowledged id may or may not have committed; never reuse it
