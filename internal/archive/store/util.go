@@ -150,6 +150,9 @@ func (u partUploader) partSize(t Tuning, part int) int64 {
 // run returns the number of parts uploaded (0 when single was used).
 func (u partUploader) run(ctx context.Context, r io.Reader) (int, error) {
 	t := u.tuning.withDefaults()
+	if b, ok := r.(*Bytes); ok && b.Len() == len(b.data) && int64(len(b.data)) <= t.PartSize {
+		return 0, u.single(ctx, b.data) // already in memory: no copy into a part buffer
+	}
 	pool := poolFor(t.PartSize)
 	first := pool.get()
 	n, eof, err := readPart(r, *first)
@@ -222,6 +225,17 @@ func (u partUploader) run(ctx context.Context, r io.Reader) (int, error) {
 	}
 	return part, firstErr
 }
+
+// Bytes is an upload body already in memory (a WAL file compressed whole): Put sends an object
+// that fits one part straight from it, in one request, instead of copying it into a part buffer
+// first; larger ones, and stores without parts, read it like any reader.
+type Bytes struct {
+	*bytes.Reader
+	data []byte
+}
+
+// NewBytes wraps data for Put; data must not change until Put returns.
+func NewBytes(data []byte) *Bytes { return &Bytes{bytes.NewReader(data), data} }
 
 // bytesReader is a seekable body for retries and checksums.
 func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }

@@ -89,3 +89,46 @@ func TestPartUploaderErrors(t *testing.T) {
 type errReader struct{ err error }
 
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// TestPartUploaderBytes: a body already in memory that fits a part goes out in one request
+// from its own memory, never copied into a part buffer; a larger one still goes in parts.
+func TestPartUploaderBytes(t *testing.T) {
+	tun := Tuning{PartSize: 1 << 10, Concurrency: 2}
+	for _, size := range []int{1, 1024, 1025, 5000} {
+		data := make([]byte, size)
+		rand.NewChaCha8([32]byte{byte(size)}).Read(data)
+		var (
+			mu     sync.Mutex
+			single []byte
+			got    = map[int][]byte{}
+		)
+		u := partUploader{
+			tuning: tun,
+			single: func(_ context.Context, b []byte) error { single = b; return nil },
+			begin:  func(context.Context) error { return nil },
+			upload: func(_ context.Context, n int, b []byte) error {
+				mu.Lock()
+				defer mu.Unlock()
+				got[n] = bytes.Clone(b)
+				return nil
+			},
+		}
+		n, err := u.run(context.Background(), NewBytes(data))
+		if err != nil {
+			t.Fatalf("size %d: %v", size, err)
+		}
+		if size <= 1024 {
+			if n != 0 || len(single) != size || &single[0] != &data[0] {
+				t.Errorf("size %d: want one request sent from the caller's memory, got %d parts", size, n)
+			}
+			continue
+		}
+		var joined []byte
+		for i := 1; i <= n; i++ {
+			joined = append(joined, got[i]...)
+		}
+		if single != nil || !bytes.Equal(joined, data) {
+			t.Errorf("size %d: %d parts do not reassemble the input", size, n)
+		}
+	}
+}
