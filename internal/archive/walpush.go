@@ -435,7 +435,7 @@ func (a *Archive) putWhole(ctx context.Context, key string, r io.Reader, size in
 		return err
 	}
 	defer putWholeBuffer(buf)
-	zw, err := NewCompressor(a.Compression, buf)
+	zw, err := newWALCompressor(a.Compression, buf)
 	if err != nil {
 		return err
 	}
