@@ -67,7 +67,7 @@ func BenchmarkWALPushPeers(b *testing.B) {
 		"PGBACKREST_REPO1_S3_KEY=" + s3.Creds.AWSAccessKeyID, "PGBACKREST_REPO1_S3_KEY_SECRET=" + s3.Creds.AWSSecretAccessKey}
 
 	// One archive per tool and repository; ours made by writing its configuration file.
-	ours := func(name, uri string) string {
+	oursWith := func(bin, name, uri string) string {
 		cfg := filepath.Join(base, name+".json")
 		c := archive.Config{URI: uri, Compression: "lz4"}
 		if strings.HasPrefix(uri, "s3:") {
@@ -77,6 +77,7 @@ func BenchmarkWALPushPeers(b *testing.B) {
 		pg.writeFile(b, cfg, string(body))
 		return archive.ArchiveCommand(bin, cfg, uri)
 	}
+	ours := func(name, uri string) string { return oursWith(bin, name, uri) }
 	pgbr := func(name string, s3repo, async bool, procs int) string {
 		dir := filepath.Join(base, name)
 		for _, d := range []string{"repo", "spool", "log", "lock"} {
@@ -108,6 +109,15 @@ func BenchmarkWALPushPeers(b *testing.B) {
 	// One by one: the same binary without uploads ahead, hence without the shell's fast path.
 	tools[1].command = fmt.Sprintf(`%s wal-push --config %s --ahead -1 "%%p"`, bin, filepath.Join(base, "ours-local.json"))
 	tools[3].command = fmt.Sprintf(`%s wal-push --config %s --ahead -1 "%%p"`, bin, filepath.Join(base, "ours-s3.json"))
+	// BENCH_BASELINE names another build of ours (say main's, before a change) that takes its
+	// turns beside: as a peer, so that ours/it is what the change gained, in the same run.
+	if old := os.Getenv("BENCH_BASELINE"); old != "" {
+		copied := filepath.Join(base, "baseline")
+		if body, err := os.ReadFile(old); err != nil || os.WriteFile(copied, body, 0o755) != nil {
+			b.Fatalf("BENCH_BASELINE: %v", err)
+		}
+		tools = append(tools, tool{"s3", "baseline-lz4", oursWith(copied, "baseline-s3", "s3://ours/baseline"), ""})
+	}
 	if p, err := exec.LookPath("pgbackrest"); err == nil {
 		for _, repo := range []string{"local", "s3"} {
 			// process-max: 1 when synchronous (it pushes only the file asked for), else 2 and 4.
