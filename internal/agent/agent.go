@@ -41,6 +41,7 @@ type Agent struct {
 	lastRoles    map[string]bool // in-recovery per reachable unit at the last round
 	lastStandbys []string
 	lastPrimary  string
+	lastMajority bool
 }
 
 type conn struct {
@@ -148,11 +149,12 @@ func (a *Agent) round(ctx context.Context, now time.Time) error {
 		a.views[r.name] = v
 	}
 	a.fence(ctx, cfg, now)
-	rep := Report{Unit: cfg.Unit, Time: now, Started: a.started, Units: a.views, Fenced: a.fenced}
+	_, _, has := majority(cfg, a.views)
+	rep := Report{Unit: cfg.Unit, Time: now, Started: a.started, Units: a.views, Fenced: a.fenced, Majority: has}
 	if err := WriteReport(a.ReportPath, rep); err != nil {
 		return err
 	}
-	if why := a.wakeReason(cfg, now); why != "" {
+	if why := a.wakeReason(cfg, now, has); why != "" {
 		a.wake.start(ctx, cfg, why, now, a.logf)
 	}
 	return nil
@@ -298,9 +300,12 @@ func (a *Agent) fence(ctx context.Context, cfg Config, now time.Time) {
 // standby it promotes; on the others they follow the new primary), when a unit's role
 // changed (a promotion: clients are republished, standbys follow), and on the primary
 // when the set of streaming standbys changed while it reaches a majority (quorum commit
-// follows it; a primary cut off from the majority never relaxes it on its own).
-func (a *Agent) wakeReason(cfg Config, now time.Time) string {
+// follows it; a primary cut off from the majority never relaxes it on its own), and when
+// a majority answers again (a fenced primary may start).
+func (a *Agent) wakeReason(cfg Config, now time.Time, majority bool) string {
+	regained := majority && !a.lastMajority
 	defer func() {
+		a.lastMajority = majority
 		a.lastRoles = map[string]bool{}
 		for name, v := range a.views {
 			if v.Reachable {
@@ -311,6 +316,10 @@ func (a *Agent) wakeReason(cfg Config, now time.Time) string {
 	}()
 	if len(cfg.Wake) == 0 {
 		return ""
+	}
+	if regained && !a.started.IsZero() && now.Sub(a.started) > Interval {
+		// The charm holds a primary that reaches no majority (plan.Observed.Isolated).
+		return "a majority of the units answers again"
 	}
 	if p, ok := a.views[cfg.Primary]; ok && cfg.Primary != cfg.Unit && !p.Reachable && now.Sub(p.DownSince) >= cfg.TimeoutDuration() {
 		alive := false

@@ -64,24 +64,39 @@ func TestWakeReason(t *testing.T) {
 		{"gone from here, but a standby still streams from it", map[string]View{"pg/0": {DownSince: now.Add(-time.Minute)}, "pg/1": standby,
 			"pg/2": {Reachable: true, InRecovery: true, Streaming: true}}, false},
 	} {
-		a := &Agent{views: tc.views}
-		if got := a.wakeReason(cfg, now); (got != "") != tc.want {
+		a := &Agent{views: tc.views, lastMajority: true}
+		if got := a.wakeReason(cfg, now, true); (got != "") != tc.want {
 			t.Errorf("%s: wake %q, want %v", tc.name, got, tc.want)
 		}
 	}
 	// A role change wakes the charm once.
-	a := &Agent{views: map[string]View{"pg/0": {Reachable: true}, "pg/1": standby, "pg/2": standby}}
-	a.wakeReason(cfg, now)
+	a := &Agent{views: map[string]View{"pg/0": {Reachable: true}, "pg/1": standby, "pg/2": standby}, lastMajority: true}
+	a.wakeReason(cfg, now, true)
 	a.views["pg/2"] = View{Reachable: true}
-	if got := a.wakeReason(cfg, now); got != "pg/2 now serves as a primary" {
+	if got := a.wakeReason(cfg, now, true); got != "pg/2 now serves as a primary" {
 		t.Errorf("role change: %q", got)
 	}
-	if got := a.wakeReason(cfg, now); got != "" {
+	if got := a.wakeReason(cfg, now, true); got != "" {
 		t.Errorf("the same roles again: %q", got)
 	}
 	// Without a wake command (not configured yet), nothing.
 	a.views["pg/0"] = View{DownSince: now.Add(-time.Hour)}
-	if got := a.wakeReason(Config{Unit: "pg/1", Primary: "pg/0", Timeout: 10}, now); got != "" {
+	if got := a.wakeReason(Config{Unit: "pg/1", Primary: "pg/0", Timeout: 10}, now, true); got != "" {
 		t.Errorf("no wake command: %q", got)
+	}
+}
+
+func TestWakeOnMajorityRegained(t *testing.T) {
+	now := time.Now()
+	cfg := Config{Unit: "pg/0", Primary: "pg/0", Timeout: 10, Wake: []string{"juju-exec"}}
+	a := &Agent{views: map[string]View{"pg/0": {}}, started: now.Add(-time.Minute)}
+	if got := a.wakeReason(cfg, now, false); got != "" {
+		t.Errorf("cut off: %q", got)
+	}
+	if got := a.wakeReason(cfg, now, true); got != "a majority of the units answers again" {
+		t.Errorf("majority back: %q", got)
+	}
+	if got := a.wakeReason(cfg, now, true); got != "" {
+		t.Errorf("still there: %q", got)
 	}
 }

@@ -73,6 +73,10 @@ type Report struct {
 	Units   map[string]View `json:"units"`
 	// Fenced says why this agent stopped its own server, empty if it did not.
 	Fenced string `json:"fenced,omitempty"`
+	// Majority: the agent reached the machines of a majority of the members (itself
+	// included) at this round. The charm never starts a primary, nor relaxes its quorum
+	// commit, without it.
+	Majority bool `json:"majority"`
 }
 
 // View is one unit's server as the agent last saw it.

@@ -17,12 +17,21 @@ import (
 // and no failover is ever started on stale observations.
 const reportFresh = 5 * time.Second
 
-// observeAgent reads what the local agent saw, for the leader's failover decision
-// (plan.DecideFailover), and the timeout it judges by.
+// observeAgent reads what the local agent saw: the leader's failover decision
+// (plan.DecideFailover) takes its probes, and every unit whether it reaches a majority
+// (plan.Observed.Isolated).
 func (o *observation) observeAgent() {
 	o.FailoverTimeout = o.j.Config.failoverTimeout()
+	if o.FailoverTimeout <= 0 {
+		return
+	}
+	rep, probes := agentProbes(time.Now())
+	if probes == nil {
+		return
+	}
+	o.Isolated = !rep.Majority
 	if o.Leader {
-		o.Probes = agentProbes(time.Now())
+		o.Probes = probes
 	}
 }
 
@@ -39,12 +48,12 @@ func logFailover(was, now plan.AppState) {
 	}
 }
 
-// agentProbes reads the local agent's report as the plan's probes; nil when there is no
-// fresh report.
-func agentProbes(now time.Time) map[string]plan.Probe {
+// agentProbes reads the local agent's report and its views as the plan's probes; nil
+// probes when there is no fresh report.
+func agentProbes(now time.Time) (agent.Report, map[string]plan.Probe) {
 	rep, err := agent.ReadReport(agent.ReportPath)
 	if err != nil || now.Sub(rep.Time) > reportFresh || rep.Time.After(now.Add(reportFresh)) {
-		return nil
+		return rep, nil
 	}
 	out := map[string]plan.Probe{}
 	for name, v := range rep.Units {
@@ -55,7 +64,7 @@ func agentProbes(now time.Time) map[string]plan.Probe {
 		}
 		out[name] = p
 	}
-	return out
+	return rep, out
 }
 
 // failoverTimeout is the failover_timeout option; 0 turns automatic failover off.

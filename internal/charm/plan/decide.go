@@ -75,6 +75,7 @@ func Decide(o Observed) Desired {
 	d.Target = target(o, app.Primary)
 	dec := DecideLocal(local, app.Primary, d.Target, rival(o, app.Primary, app.Failed))
 	d.Step, d.Why.Local = dec.Step, dec.Status
+	d.Step, d.Why.Local = fenced(o, app.Primary, d.Step, d.Why.Local)
 	d.IsPrimary = IsPrimary(o.Local, app.Primary)
 	d.HBA, d.Admits = hbaRules(o)
 	// A settled unit whose settings wait for a restart restarts when it holds the lock.
@@ -243,7 +244,9 @@ func quorum(o Observed, primary string) SyncPlan {
 		}
 		return SyncPlan{Names: names, Commit: "on"}
 	}
-	f := SyncFacts{Quorum: o.Quorum.Standbys, Strict: o.Quorum.Strict, Members: sortedKeys(o.Peers)}
+	// An isolated primary never relaxes to asynchronous commit: the standbys it lost may
+	// be failing it over (Isolated).
+	f := SyncFacts{Quorum: o.Quorum.Standbys, Strict: o.Quorum.Strict || o.Isolated, Members: sortedKeys(o.Peers)}
 	if l.Running && !l.Standby {
 		for _, name := range o.Streaming {
 			if _, peer := o.Peers[name]; peer {

@@ -333,3 +333,14 @@ func failoverChoices(o Observed, app AppState, g *Group) (AppState, string) {
 	}
 	return app, waiting
 }
+
+// fenced keeps the recorded primary from starting its server while its agent reaches no
+// majority of the units (Observed.Isolated): its agent stopped it (self-fencing), or it
+// comes back cut off, and the leader may be failing it over. It starts once a majority
+// answers again, or steps down if the leader chose another primary meanwhile.
+func fenced(o Observed, primary string, step Step, s Status) (Step, Status) {
+	if !o.Isolated || primary != o.Unit || step != StepStart {
+		return step, s
+	}
+	return StepWait, Status{Name: StatusWaiting, Message: "Fenced: this unit reaches no majority of the units; it serves again once it does"}
+}

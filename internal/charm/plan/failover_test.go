@@ -296,3 +296,35 @@ func TestDecideFailoverFlow(t *testing.T) {
 		t.Fatalf("no probes: app %+v", d.App)
 	}
 }
+
+// TestDecideIsolatedPrimary: a recorded primary whose agent reaches no majority neither
+// starts its server (its agent fenced it; the leader may be failing it over) nor relaxes
+// its quorum commit to asynchronous; with a majority it does both as before.
+func TestDecideIsolatedPrimary(t *testing.T) {
+	o := settledPrimary()
+	o.Local.Running = false
+	if d := Decide(o); d.Step != StepStart {
+		t.Fatalf("stopped primary with a majority: step %q", d.Step)
+	}
+	o.Isolated = true
+	d := Decide(o)
+	if d.Step != StepWait || !strings.HasPrefix(d.Why.Local.Message, "Fenced:") || d.Status.Name != StatusWaiting {
+		t.Fatalf("isolated stopped primary: step %q, status %+v", d.Step, d.Status)
+	}
+	// A standby that is isolated still follows as before (it serves no writes).
+	sb := settledStandby()
+	sb.Isolated, sb.Local.Running = true, false
+	if d := Decide(sb); d.Step == StepWait && strings.HasPrefix(d.Why.Local.Message, "Fenced:") {
+		t.Fatalf("an isolated standby is fenced: %+v", d.Why.Local)
+	}
+	// Running, no standby streaming: relaxed with a majority, strict without.
+	o = settledPrimary()
+	o.Quorum.Standbys = 1
+	if d := Decide(o); d.Sync.Names != "" {
+		t.Fatalf("relaxed: %+v", d.Sync)
+	}
+	o.Isolated = true
+	if d := Decide(o); d.Sync.Names == "" || d.Sync.InForce != 1 {
+		t.Fatalf("an isolated primary relaxed its quorum commit: %+v", d.Sync)
+	}
+}

@@ -83,6 +83,10 @@ type Observed struct {
 	// the failover_timeout option (0: no automatic failover).
 	Probes          map[string]Probe
 	FailoverTimeout time.Duration
+	// Isolated: this unit's agent reaches the machines of no majority of the units (a
+	// fresh report says so). A primary cut off like this may have been failed over: it
+	// does not start its server, nor relax its quorum commit, until it is back.
+	Isolated bool
 }
 
 // VersionFacts are what decides the PostgreSQL major version the unit runs.
