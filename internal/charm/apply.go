@@ -9,6 +9,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -85,14 +86,15 @@ func apply(ctx context.Context, o *observation, d plan.Desired) (plan.Status, er
 		}
 		d = plan.Decide(o.Observed)
 	}
-	r := &applying{ctx: ctx, observation: o, why: d.Why}
+	r := &applying{ctx: ctx, observation: o}
 	if d.Hold {
 		return d.Status, r.publish()
 	}
-	if err := r.run(d); err != nil {
+	final, err := r.run(d)
+	if err != nil {
 		return d.Status, err
 	}
-	return plan.UnitStatus(r.why), nil
+	return r.status(final), nil
 }
 
 // applying is one hook's apply stage: the observation, kept in line with what apply does
@@ -101,8 +103,32 @@ func apply(ctx context.Context, o *observation, d plan.Desired) (plan.Status, er
 type applying struct {
 	ctx context.Context
 	*observation
-	why    plan.StatusFacts // the decision's findings, and apply's (plan.UnitStatus)
-	admits []string         // peers whose addresses the pg_hba in force admits
+	found  found
+	admits []string // peers whose addresses the pg_hba in force admits
+}
+
+// found is what only acting finds out; the status reports it beside the decision's
+// findings (status).
+type found struct {
+	serverConfig string       // the server refused extra_pg_conf or extra_pg_auth
+	wait         *plan.Status // a step that must wait (the old primary still streams, replay is behind)
+	refused      []string     // requests the server refused while they were provisioned
+	settled      bool         // the steps brought the unit where the decision wants it
+}
+
+// status is the unit's status: the final decision's findings with what acting found out,
+// in plan.UnitStatus's precedence.
+func (r *applying) status(d plan.Desired) plan.Status {
+	why := d.Why
+	if r.found.serverConfig != "" {
+		why.ServerConfig = r.found.serverConfig
+	}
+	if r.found.wait != nil {
+		why.Local = *r.found.wait
+	}
+	why.Refused = append(slices.Clone(why.Refused), r.found.refused...)
+	why.Restart = why.Restart && r.found.settled
+	return plan.UnitStatus(why)
 }
 
 // decide decides again from the observation, brought in line with what this hook did.
@@ -113,75 +139,71 @@ func (r *applying) decide() plan.Desired {
 
 // run applies a decision past the secret: the leader's choices, the server's steps and
 // configuration, the client relations and archiving, and the unit's report.
-func (r *applying) run(d plan.Desired) error {
+func (r *applying) run(d plan.Desired) (plan.Desired, error) {
 	j := r.j
 	if j.Leader {
 		if err := r.leaderWrites(d); err != nil {
-			return err
+			return d, err
 		}
 	}
 	if d.Archive.Enabled {
 		if err := prepareArchive(j.Config); err != nil {
-			return err
+			return d, err
 		}
 	}
 	settled, err := r.converge()
 	if err != nil {
-		return err
+		return d, err
 	}
 	r.observeArchive(r.ctx)
 	if err := r.observeOldData(r.ctx); err != nil {
-		return err
+		return d, err
 	}
 	isPrimary := r.decide().IsPrimary
 	if err := r.observeClientServer(isPrimary); err != nil {
-		return err
+		return d, err
 	}
 	if err := r.observeDatabaseServer(isPrimary); err != nil {
-		return err
+		return d, err
 	}
 	d = r.decide()
 	if j.Leader {
 		// A step may have changed what the leader records (the application's database
 		// once its primary serves, the restart lock); writing the same again is a no-op.
 		if err := r.leaderWrites(d); err != nil {
-			return err
+			return d, err
 		}
 	}
-	r.why.Sync = d.Why.Sync
-	r.why.Restart = settled && d.Why.Restart
+	r.found.settled = settled
 	if settled {
 		if err := r.settled(d); err != nil {
-			return err
+			return d, err
 		}
 	}
-	r.why.Refused = d.Why.Refused
 	if err := r.clientRelations(d.Clients); err != nil {
-		return err
+		return d, err
 	}
 	if err := r.databaseRelations(d.Databases); err != nil {
-		return err
+		return d, err
 	}
-	r.why.Archive, r.why.ArchiveHealth = d.Why.Archive, d.Why.ArchiveHealth
 	if err := r.archiving(d.Archive); err != nil {
-		return err
+		return d, err
 	}
-	r.why.OldData = d.Why.OldData
 	if err := r.oldData(d.OldData); err != nil {
-		return err
+		return d, err
 	}
 	if err := r.ensureAgent(); err != nil {
-		return err
+		return d, err
 	}
 	if d.Announce {
 		if err := goops.OpenPort(pgPort, "tcp"); err != nil {
-			return err
+			return d, err
 		}
 		if err := goops.SetAppVersion(r.local.FullVersion); err != nil {
-			return err
+			return d, err
 		}
 	}
-	return r.publish()
+	return d, r.publish()
 }
 
 // leaderWrites writes the leader's choices to the application bag, keeping what the
@@ -191,9 +213,6 @@ func (r *applying) leaderWrites(d plan.Desired) error {
 		goops.LogInfof("primary: %s (was %q)", d.App.Primary, was)
 	}
 	logFailover(plan.ParseAppState(r.j.AppBag), d.App)
-	if d.Why.Choosing != "" {
-		r.why.Choosing = d.Why.Choosing
-	}
 	return r.writeApp(d.App)
 }
 
@@ -283,11 +302,10 @@ func (r *applying) converge() (bool, error) {
 			return false, nil
 		}
 		target := d.Target
-		r.why.Local = d.Why.Local
 		if err := r.configure(); err != nil {
 			var ce *configError
 			if errors.As(err, &ce) {
-				r.why.ServerConfig = ce.Error()
+				r.found.serverConfig = ce.Error()
 				return false, nil
 			}
 			return false, err
@@ -307,7 +325,7 @@ func (r *applying) converge() (bool, error) {
 			var alive *upstreamAlive
 			var short *notCaughtUp
 			if errors.As(err, &alive) || errors.As(err, &short) {
-				r.why.Local = plan.Status{Name: plan.StatusWaiting, Message: err.Error()}
+				r.found.wait = &plan.Status{Name: plan.StatusWaiting, Message: err.Error()}
 				return false, nil
 			}
 			return false, fmt.Errorf("%s: %w", d.Step, err)

@@ -244,7 +244,7 @@ func (r *applying) clientRelations(p plan.ClientsPlan) error {
 					// The server refused what the client asked for (an extension that cannot
 					// be created, say): that relation blocks, the others carry on.
 					goops.LogErrorf("%s refused: %s", c.Describe(), msg)
-					r.why.Refused = append(r.why.Refused, c.ID+": "+msg)
+					r.found.refused = append(r.found.refused, c.ID+": "+msg)
 					continue
 				}
 				return fmt.Errorf("%s: %w", c.Describe(), err)
