@@ -118,7 +118,8 @@ func checkAcked(t *testing.T, addrs map[string]string, unit string, acked []int)
 // TestFailoverCrashPrimary: the primary's machine (not the leader's) crashes under a
 // continuous writer. The agents see it gone for failover_timeout (10 s), the leader marks
 // it failed and promotes the most advanced standby, and writes go on there with every
-// acknowledged row; after start-machine the old primary rejoins as a standby of the new one.
+// acknowledged row; the db relation's client is given the new master; after start-machine
+// the old primary rejoins as a standby of the new one.
 func TestFailoverCrashPrimary(t *testing.T) { crashPrimary(t, "fo-crash", false) }
 
 // TestFailoverCrashPrimaryLeader: the same when the primary is also the leader. Juju moves
@@ -128,6 +129,10 @@ func TestFailoverCrashPrimaryLeader(t *testing.T) { crashPrimary(t, "fo-crashlea
 
 func crashPrimary(t *testing.T, model string, primaryLeads bool) {
 	s, primary, _, addrs := failoverSetup(t, model, primaryLeads, "JUJUSIM_LEASE_TIME", "15s")
+	if !primaryLeads {
+		s.Run("deploy", clientCharm(t), "postgresql-client")
+		s.Run("integrate", "postgresql:db", "postgresql-client:db")
+	}
 	w := startWriter(addrs)
 	eventually(t, 30*time.Second, "the writer's first rows", func() bool { return w.count() > 20 })
 	crashed := time.Now()
@@ -146,6 +151,21 @@ func crashPrimary(t *testing.T, model string, primaryLeads bool) {
 	newPrimary := onlyPrimary(t, s, addrs, primary)
 	acked := w.stop()
 	checkAcked(t, addrs, newPrimary, acked)
+	if !primaryLeads {
+		hosts := []string{"host=" + addrs[newPrimary] + " ",
+			"host=" + strings.TrimSpace(s.Run("exec", newPrimary, "--", "unit-get", "private-address")) + " "}
+		for u := range addrs {
+			if u == primary {
+				continue
+			}
+			eventually(t, 60*time.Second, u+" publishing the new master "+newPrimary, func() bool {
+				settle(s)
+				m := served(t, s, "", u, "db", "postgresql-client")["master"]
+				return strings.Contains(m, hosts[0]) || strings.Contains(m, hosts[1])
+			})
+		}
+		t.Logf("clients: every surviving unit publishes %s as the db relation's master", newPrimary)
+	}
 
 	s.Run("start-machine", primary)
 	rejoins(t, s, addrs, primary, newPrimary, acked)
