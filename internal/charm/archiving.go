@@ -373,7 +373,7 @@ func (r *applying) standbyRestoreCommand() error {
 		return nil
 	}
 	changed, err := postgres.WriteStandbyConfig(l.Cluster, postgres.StandbyConfig{Upstream: up,
-		Slot: postgres.SlotName(r.j.Unit), RestoreCommand: r.restoreCommand()})
+		Slot: plan.SlotName(r.j.Unit), RestoreCommand: r.restoreCommand()})
 	if err != nil || !changed {
 		return err
 	}

@@ -39,8 +39,10 @@ type localFacts struct {
 	needsRestart bool // settings written that only a restart applies
 
 	// Streaming are the standbys (by application_name) streaming from this server, while
-	// it runs out of recovery: the healthy members of its quorum commit.
+	// it runs out of recovery: the healthy members of its quorum commit. Slots are its
+	// replication slots then.
 	Streaming []string
+	Slots     []string
 }
 
 // stateDataDir is the unit state key recording the data directory of the cluster the charm
@@ -145,6 +147,13 @@ func observeLocal(ctx context.Context, version, storage string) (*localFacts, er
 				if s.State == "streaming" {
 					l.Streaming = append(l.Streaming, s.ApplicationName)
 				}
+			}
+			slots, err := db.Slots(ctx)
+			if err != nil {
+				return nil, err
+			}
+			for _, s := range slots {
+				l.Slots = append(l.Slots, s.Name)
 			}
 		}
 		return l, nil

@@ -119,7 +119,7 @@ func (o *observation) syncLocal() {
 	o.Local = o.local.planLocal(o.Unit, o.Self[plan.KeyFollowing], o.Self[plan.KeyRestore])
 	o.Configured = o.local.Cluster != nil
 	o.NeedsRestart = o.local.needsRestart
-	o.Streaming = o.local.Streaming
+	o.Streaming, o.Slots = o.local.Streaming, o.local.Slots
 	o.Archive.DataDir = o.local.DataDir
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/gruyaume/goops"
@@ -126,7 +125,7 @@ func (r *applying) adopt() error {
 // follow points the standby settings at the primary and (re)starts or reloads.
 func (r *applying) follow(t plan.Target, up postgres.Upstream) error {
 	c := r.local.Cluster
-	if _, err := postgres.WriteStandbyConfig(c, postgres.StandbyConfig{Upstream: up, Slot: postgres.SlotName(r.j.Unit),
+	if _, err := postgres.WriteStandbyConfig(c, postgres.StandbyConfig{Upstream: up, Slot: plan.SlotName(r.j.Unit),
 		RestoreCommand: r.restoreCommand()}); err != nil {
 		return err
 	}
@@ -169,23 +168,14 @@ func (r *applying) settled(d plan.Desired) error {
 	if _, err := db.GrantRole(ctx, "pg_monitor", replicationUser); err != nil {
 		return err
 	}
-	want := map[string]bool{}
-	for name := range r.j.Peers {
-		want[postgres.SlotName(name)] = true
-		if _, err := db.EnsurePhysicalSlot(ctx, postgres.SlotName(name)); err != nil {
+	for _, s := range d.Slots.Keep {
+		if _, err := db.EnsurePhysicalSlot(ctx, s); err != nil {
 			return err
 		}
 	}
-	slots, err := db.Slots(ctx)
-	if err != nil {
-		return err
-	}
-	prefix := postgres.SlotName(r.j.App + "/")
-	for _, s := range slots {
-		if strings.HasPrefix(s.Name, prefix) && !want[s.Name] {
-			if err := db.DropSlot(ctx, s.Name); err != nil {
-				return err
-			}
+	for _, s := range d.Slots.Drop {
+		if err := db.DropSlot(ctx, s); err != nil {
+			return err
 		}
 	}
 	return nil

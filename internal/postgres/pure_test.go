@@ -176,12 +176,6 @@ func TestPassfileAndConninfo(t *testing.T) {
 	}
 }
 
-func TestSlotName(t *testing.T) {
-	if got := SlotName("PostgreSQL-ha/12"); got != "postgresql_ha_12" {
-		t.Errorf("SlotName = %q", got)
-	}
-}
-
 func TestParseDatabasePrivileges(t *testing.T) {
 	p, err := ParseDatabasePrivileges(" connect, temporary ")
 	if err != nil || strings.Join(p, ",") != "CONNECT,TEMPORARY" {

@@ -355,24 +355,6 @@ func (db *DB) EnsureExtensions(ctx context.Context, names []string, schema strin
 
 var slotRE = regexp.MustCompile(`^[a-z0-9_]{1,63}$`)
 
-// SlotName turns a unit name ("postgresql/1") into a valid replication slot
-// name ("postgresql_1").
-func SlotName(unit string) string {
-	var b strings.Builder
-	for _, r := range strings.ToLower(unit) {
-		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') || r == '_' {
-			b.WriteRune(r)
-		} else {
-			b.WriteByte('_')
-		}
-	}
-	s := b.String()
-	if len(s) > 63 {
-		s = s[:63]
-	}
-	return s
-}
-
 // Slot is a replication slot as pg_replication_slots shows it.
 type Slot struct {
 	Name       string

@@ -83,6 +83,7 @@ func Decide(o Observed) Desired {
 		d.Restart = app.RestartHolder == o.Unit
 		d.Why.Restart = !d.Restart
 	}
+	d.Slots = decideSlots(o, d.IsPrimary)
 	d.Sync = quorum(o, app.Primary)
 	if d.IsPrimary {
 		d.Why.Sync = d.Sync.Note

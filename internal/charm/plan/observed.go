@@ -56,6 +56,8 @@ type Observed struct {
 	// Streaming are the standbys (application_name) streaming from the local server while
 	// it runs out of recovery.
 	Streaming []string
+	// Slots are the replication slots on the local server while it runs out of recovery.
+	Slots []string
 	// Quorum is the quorum commit the options ask for.
 	Quorum SyncOptions
 	// StaleRestore says a wal-e-restore record changed nothing and can go.
@@ -156,6 +158,9 @@ type Desired struct {
 	Admits []string
 	// Restart says the server restarts now to apply settings (the unit holds the lock).
 	Restart bool
+
+	// Slots are the primary's replication slots.
+	Slots SlotPlan
 
 	// Sync is the quorum commit the unit's server runs with.
 	Sync      SyncPlan
