@@ -117,10 +117,17 @@ func (a *Archive) applyWALE(ctx context.Context, b *Backup, raw waleSentinel) er
 	b.FinishLSN = stop.StartLSN() + wal.LSN(soff)
 	b.UncompressedSize = raw.Expanded
 	a.applyBackupHistory(ctx, b)
-	if spec := b.Sentinel.Spec; spec != nil && len(spec.Tablespaces) > 0 {
-		// WAL-E names tablespace members relative to the common prefix of the data directory
-		// and every tablespace location, not to the data directory.
-		b.Unsupported = "WAL-E backups with tablespaces are not supported"
+	if spec := b.Sentinel.Spec; spec != nil {
+		// WAL-E's partition() walks each tablespace through its link, so the members are named
+		// under the data directory ("pg_tblspc/16385/PG_15_.../...") as WAL-G's are, and the
+		// spec has WAL-G's form (WAL-G took it from WAL-E): backup-fetch makes the links to the
+		// mapped or recorded locations and extracts through them. A spec whose link is not
+		// pg_tblspc/OID is not one WAL-E wrote.
+		for oid, ts := range spec.Tablespaces {
+			if !oidRE.MatchString(oid) || strings.TrimSuffix(ts.Symlink, "/") != "pg_tblspc/"+oid {
+				b.Unsupported = fmt.Sprintf("tablespace %q has link %q, not WAL-E's pg_tblspc/%s", oid, ts.Symlink, oid)
+			}
+		}
 	}
 	text, err := a.readSmall(ctx, BackupFolder+b.Name+"/"+ExtendedVersionFile)
 	if err != nil {

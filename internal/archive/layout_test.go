@@ -81,10 +81,16 @@ func TestWALESentinel(t *testing.T) {
 	if want := time.Date(2026, 12, 4, 1, 2, 10, 0, time.UTC); !b.FinishTime.Equal(want) || !b.StartTime.Equal(want.Add(-7*time.Second)) {
 		t.Errorf("times from the history file: %s .. %s", b.StartTime, b.FinishTime)
 	}
-	// Tablespaces: WAL-E names their members relative to a common prefix; refused clearly.
+	// Tablespaces as WAL-E's spec records them (members under pg_tblspc/OID) are restorable,
+	// with their locations; a link anywhere else is not what WAL-E wrote: refused clearly.
 	a.Store.Put(ctx, BackupFolder+name+SentinelSuffix, strings.NewReader(`{"wal_segment_backup_stop": "000000010000000000000003", "wal_segment_offset_backup_stop": "00000256", "expanded_size_bytes": 1, "spec": {"base_prefix": "/d/", "tablespaces": ["16400"], "16400": {"loc": "/ts/", "link": "pg_tblspc/16400"}}}`))
 	b, _ = a.FindBackup(ctx, "LATEST")
-	if err := CheckRestorable(b, 15); err == nil || !strings.Contains(err.Error(), "tablespaces") {
-		t.Errorf("tablespaces: %v", err)
+	if err := CheckRestorable(b, 15); err != nil || b.Sentinel.Spec.Tablespaces["16400"].Location != "/ts/" {
+		t.Errorf("tablespaces: %v, spec %+v", err, b.Sentinel.Spec)
+	}
+	a.Store.Put(ctx, BackupFolder+name+SentinelSuffix, strings.NewReader(`{"wal_segment_backup_stop": "000000010000000000000003", "wal_segment_offset_backup_stop": "00000256", "expanded_size_bytes": 1, "spec": {"base_prefix": "/d/", "tablespaces": ["16400"], "16400": {"loc": "/ts/", "link": "../../etc"}}}`))
+	b, _ = a.FindBackup(ctx, "LATEST")
+	if err := CheckRestorable(b, 15); err == nil || !strings.Contains(err.Error(), "pg_tblspc/16400") {
+		t.Errorf("tablespace linked elsewhere: %v", err)
 	}
 }

@@ -26,6 +26,12 @@ import (
 // the end of recovery.
 func restoreFixture(t *testing.T, base, name, cfg, uri, backup string, target time.Time) *cluster {
 	t.Helper()
+	return restoreFixtureTo(t, base, name, cfg, uri, backup, target, nil)
+}
+
+// restoreFixtureTo is restoreFixture with tablespaces moved (OID -> new empty directory).
+func restoreFixtureTo(t *testing.T, base, name, cfg, uri, backup string, target time.Time, tablespaces map[string]string) *cluster {
+	t.Helper()
 	ctx := context.Background()
 	conf, err := archive.LoadConfig(cfg)
 	if err != nil {
@@ -45,7 +51,7 @@ func restoreFixture(t *testing.T, base, name, cfg, uri, backup string, target ti
 		}
 	}
 	dir := filepath.Join(base, name)
-	if err := archive.Restore(ctx, a, plan, dir, archive.BackupFetchOptions{PgMajor: 15,
+	if err := archive.Restore(ctx, a, plan, dir, archive.BackupFetchOptions{PgMajor: 15, Tablespaces: tablespaces,
 		Owner: &archive.FileOwner{UID: int(pgUID), GID: int(pgGID)}}); err != nil {
 		t.Fatalf("restore %s from %s: %v", plan.Backup.Name, uri, err)
 	}
@@ -251,6 +257,85 @@ func TestRealToolLayouts(t *testing.T) {
 		}
 		r.stop()
 	})
+}
+
+// TestWALETablespaces restores a WAL-E backup of a cluster with a tablespace, written as WAL-E's
+// partition() walks it (wal_e/tar_partition.py: through pg_tblspc/OID, members named under the
+// data directory, the link left out, {"loc", "link"} in the spec), to a target time with the
+// tablespace moved to a new directory: exactly the rows before the target come back, the
+// tablespace's files are in the new directory and pg_tblspc/OID links there. Without a mapping,
+// a location outside any allowed root is refused before anything is written.
+func TestWALETablespaces(t *testing.T) {
+	needPG(t)
+	if _, err := exec.LookPath("lzop"); err != nil {
+		t.Fatal("lzop is not installed: tests/setup/postgres.sh installs it (Debian package lzop)")
+	}
+	ctx := context.Background()
+	base := baseDir(t)
+	raw := filepath.Join(base, "raw-wal")
+	tsDir := filepath.Join(base, "ts-original")
+	for _, d := range []string{raw, tsDir} {
+		os.MkdirAll(d, 0o700)
+		os.Chown(d, int(pgUID), int(pgGID))
+	}
+	src := newCluster(t, base, "src")
+	src.conf("archive_mode = on", "wal_level = replica", "archive_command = 'cp %p "+raw+"/%f'")
+	src.start()
+	src.sql("CREATE TABLESPACE ts LOCATION '" + tsDir + "'")
+	oid := src.sql("SELECT oid FROM pg_tablespace WHERE spcname = 'ts'")
+	src.sql("CREATE TABLE marks (id serial PRIMARY KEY, phase text NOT NULL) TABLESPACE ts")
+	src.sql("INSERT INTO marks (phase) SELECT 'before' FROM generate_series(1, 50)")
+	src.sql("SELECT pg_switch_wal()")
+	arch := filepath.Join(base, "wale")
+	name, _, _ := legacyfixture.WALEBackup(t, legacyfixture.Source{Conn: "host=" + src.sock + " user=postgres dbname=postgres", DataDir: src.dir}, arch, false, 4<<20)
+	sentinel, _ := os.ReadFile(filepath.Join(arch, "basebackups_005", name+"_backup_stop_sentinel.json"))
+	if want := fmt.Sprintf(`"tablespaces": [%q], %q: {"loc": %q, "link": "pg_tblspc/%s"}`, oid, oid, tsDir+"/", oid); !strings.Contains(string(sentinel), want) {
+		t.Fatalf("sentinel %s lacks %s", sentinel, want)
+	}
+	src.sql("INSERT INTO marks (phase) SELECT 'early' FROM generate_series(1, 100)")
+	time.Sleep(1100 * time.Millisecond)
+	target, err := time.Parse("2006-01-02 15:04:05.999999-07", src.sql("SELECT clock_timestamp()"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	src.sql("INSERT INTO marks (phase) SELECT 'late' FROM generate_series(1, 1000)")
+	src.sql("SELECT pg_switch_wal()")
+	src.waitArchived()
+	legacyfixture.CopyWAL(t, raw, arch, "lzo")
+	chownR(t, base)
+	cfg := filepath.Join(base, "archive.json")
+	uri := "file://" + arch
+	writeConfig(t, cfg, uri, store.Credentials{})
+
+	conf, _ := archive.LoadConfig(cfg)
+	a, err := archive.Open(ctx, conf, uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := a.FindBackup(ctx, name)
+	if err != nil || b.Format != archive.FormatWALE || b.Unsupported != "" {
+		t.Fatalf("listed %+v, %v", b, err)
+	}
+	// The recorded location is nowhere the operator allowed: refused, nothing written.
+	refused := filepath.Join(base, "refused")
+	if _, err := a.BackupFetch(ctx, name, refused, archive.BackupFetchOptions{PgMajor: 15}); err == nil ||
+		!strings.Contains(err.Error(), "--tablespace "+oid+"=DIR") {
+		t.Fatalf("fetch without a mapping: %v", err)
+	}
+	moved := filepath.Join(base, "ts-moved")
+	r := restoreFixtureTo(t, base, "restored", cfg, uri, name, target, map[string]string{oid: moved})
+	if got := r.sql("SELECT count(*) FROM marks"); got != "150" {
+		t.Errorf("%s rows restored to %s, want 150", got, target.Format(time.RFC3339Nano))
+	}
+	if link, err := os.Readlink(filepath.Join(r.dir, "pg_tblspc", oid)); err != nil || link != moved {
+		t.Errorf("pg_tblspc/%s links to %q (%v), want %s", oid, link, err, moved)
+	}
+	rel := r.sql("SELECT pg_relation_filepath('marks')")
+	if st, err := os.Stat(filepath.Join(moved, strings.TrimPrefix(rel, "pg_tblspc/"+oid+"/"))); err != nil || !st.Mode().IsRegular() {
+		t.Errorf("the table's file %s is not in %s: %v", rel, moved, err)
+	}
+	r.stop()
 }
 
 func contains(list []string, s string) bool {

@@ -385,9 +385,15 @@ var (
 )
 
 // waleMatches lists what partition() collects, in os.walk's top-down order: each directory,
-// then its excluded subdirectories, then its files, then the other subdirectories.
-func waleMatches(t testing.TB, root string) []string {
-	var out []string
+// then its excluded subdirectories, then its files, then the other subdirectories. In
+// pg_tblspc, each link to a directory (which os.walk lists among the directories but does not
+// follow) is walked through the link, under the data directory's name for it
+// ("pg_tblspc/16385/PG_15_.../..."), and the link itself is left out; partition() records it
+// in the spec, returned here as OID -> [location with a trailing slash, link path relative to
+// the data directory], in the order found.
+func waleMatches(t testing.TB, root string) ([]string, []string, map[string][2]string) {
+	var out, order []string
+	spec := map[string][2]string{}
 	var walk func(dir string, top bool)
 	walk = func(dir string, top bool) {
 		out = append(out, dir)
@@ -395,11 +401,18 @@ func waleMatches(t testing.TB, root string) []string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var dirs, files []string
+		var dirs, links, files []string
 		for _, e := range entries {
-			if e.IsDir() {
+			switch {
+			case e.IsDir():
 				dirs = append(dirs, e.Name())
-			} else {
+			case e.Type()&os.ModeSymlink != 0:
+				if st, err := os.Stat(filepath.Join(dir, e.Name())); err == nil && st.IsDir() {
+					links = append(links, e.Name()) // a directory to os.walk, never descended
+					continue
+				}
+				files = append(files, e.Name())
+			default:
 				files = append(files, e.Name())
 			}
 		}
@@ -419,12 +432,75 @@ func waleMatches(t testing.TB, root string) []string {
 			}
 			out = append(out, filepath.Join(dir, f))
 		}
+		if dir == filepath.Join(root, "pg_tblspc") {
+			for _, ts := range links {
+				tsPath := filepath.Join(dir, ts)
+				loc, _ := os.Readlink(tsPath)
+				if !strings.HasSuffix(loc, "/") {
+					loc += "/"
+				}
+				if _, seen := spec[ts]; !seen {
+					order = append(order, ts)
+					spec[ts] = [2]string{loc, strings.TrimPrefix(tsPath, root+"/")}
+				}
+				out = append(out, waleTablespace(t, tsPath, out)...)
+				for i, m := range out {
+					if m == tsPath {
+						out = append(out[:i], out[i+1:]...)
+						break
+					}
+				}
+			}
+		}
 		for _, d := range descend {
 			walk(filepath.Join(dir, d), false)
 		}
 	}
 	walk(root+"/", true)
+	return out, order, spec
+}
+
+// waleTablespace is partition()'s walk of one tablespace through its link: every file, a
+// pgsql_tmp directory without its content, and directories without files (unless listed).
+func waleTablespace(t testing.TB, dir string, listed []string) []string {
+	var out []string
+	var walk func(dir string)
+	walk = func(dir string) {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var dirs []string
+		files := 0
+		for _, e := range entries {
+			switch {
+			case e.IsDir() && e.Name() == "pgsql_tmp":
+				out = append(out, filepath.Join(dir, e.Name()))
+			case e.IsDir():
+				dirs = append(dirs, e.Name())
+			default:
+				out = append(out, filepath.Join(dir, e.Name()))
+				files++
+			}
+		}
+		if files == 0 && !contains(listed, dir) && !contains(out, dir) {
+			out = append(out, dir)
+		}
+		for _, d := range dirs {
+			walk(filepath.Join(dir, d))
+		}
+	}
+	walk(dir)
 	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }
 
 // LzopFile compresses src into dst with the real lzop, as WAL-E's pipeline (`lzop --stdout`).
@@ -526,7 +602,7 @@ func WALEBackup(t testing.TB, c Source, arch string, labelInside bool, partMax i
 	os.WriteFile(filepath.Join(prefix, "extended_version.txt"), []byte(version), 0o644)
 
 	// _segmentation_guts: members in order, a new partition before one that would reach partMax.
-	matches := waleMatches(t, c.DataDir)
+	matches, tsOrder, tsSpec := waleMatches(t, c.DataDir)
 	var groups [][]string
 	var cur []string
 	var bytes int64
@@ -572,8 +648,19 @@ func WALEBackup(t testing.TB, c Source, arch string, labelInside bool, partMax i
 		LzopFile(t, p, filepath.Join(parts, filepath.Base(p)+".lzo"))
 	}
 	// json.dumps of the dict, Python's default separators.
-	sentinel := fmt.Sprintf(`{"wal_segment_backup_stop": %q, "wal_segment_offset_backup_stop": %q, "expanded_size_bytes": %d, "spec": {"base_prefix": %q, "tablespaces": []}}`,
-		stopFile, stopOffset, expanded, c.DataDir+"/")
+	// The spec as partition() builds it: {"base_prefix", "tablespaces": [OID...], OID: {"loc",
+	// "link"}...}, keys in insertion order.
+	tsList, tsEntries := "[]", ""
+	if len(tsOrder) > 0 {
+		quoted := make([]string, len(tsOrder))
+		for i, ts := range tsOrder {
+			quoted[i] = fmt.Sprintf("%q", ts)
+			tsEntries += fmt.Sprintf(`, %q: {"loc": %q, "link": %q}`, ts, tsSpec[ts][0], tsSpec[ts][1])
+		}
+		tsList = "[" + strings.Join(quoted, ", ") + "]"
+	}
+	sentinel := fmt.Sprintf(`{"wal_segment_backup_stop": %q, "wal_segment_offset_backup_stop": %q, "expanded_size_bytes": %d, "spec": {"base_prefix": %q, "tablespaces": %s%s}}`,
+		stopFile, stopOffset, expanded, c.DataDir+"/", tsList, tsEntries)
 	if err := os.WriteFile(prefix+"_backup_stop_sentinel.json", []byte(sentinel), 0o644); err != nil {
 		t.Fatal(err)
 	}
