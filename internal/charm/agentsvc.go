@@ -57,11 +57,13 @@ func (r *applying) ensureAgent() error {
 		// Not booted with systemd (a namespace machine in tests): no service to run.
 		return nil
 	}
-	binChanged, err := r.agentBinaryChanged()
+	stamp, binChanged, err := agentBinaryChanged()
 	if err != nil {
 		return err
 	}
 	if binChanged {
+		// Copied when it differs; archiving may have copied it already in this hook,
+		// and the agent still runs the old one either way.
 		if err := installCharmTools(); err != nil {
 			return err
 		}
@@ -104,39 +106,39 @@ func (r *applying) ensureAgent() error {
 			return err
 		}
 		goops.LogInfof("agent: starting %s", name)
-		return systemctl(ctx, "restart", name)
+		if err := systemctl(ctx, "restart", name); err != nil {
+			return err
+		}
+		return goops.SetState(stateAgentBinary, stamp)
 	case binChanged:
 		goops.LogInfof("agent: restarting %s on its new binary", name)
-		return systemctl(ctx, "restart", name)
+		if err := systemctl(ctx, "restart", name); err != nil {
+			return err
+		}
+		return goops.SetState(stateAgentBinary, stamp)
 	}
 	// Started again if it was stopped (by an operator, or a failed start).
 	return systemctl(ctx, "start", name)
 }
 
-// agentBinaryChanged says whether the installed binary differs from this one; the hash
-// comparison runs only when this binary's size or time changed since the last hook.
-func (r *applying) agentBinaryChanged() (bool, error) {
+// agentBinaryChanged says whether this binary (its size and time: a charm upgrade
+// replaces it) differs from the one the agent was last started on.
+func agentBinaryChanged() (string, bool, error) {
 	self, err := os.Executable()
 	if err != nil {
-		return false, err
+		return "", false, err
 	}
 	fi, err := os.Stat(self)
 	if err != nil {
-		return false, err
+		return "", false, err
 	}
 	stamp := fmt.Sprintf("%d:%d", fi.Size(), fi.ModTime().UnixNano())
 	if v, _ := goops.GetState(stateAgentBinary); v == stamp {
 		if _, err := os.Stat(charmToolsBin); err == nil {
-			return false, nil
+			return stamp, false, nil
 		}
 	}
-	same := self == charmToolsBin
-	if !same {
-		if same, err = sameFile(self, charmToolsBin); err != nil {
-			return false, err
-		}
-	}
-	return !same, goops.SetState(stateAgentBinary, stamp)
+	return stamp, true, nil
 }
 
 const stateAgentBinary = "agent-binary"

@@ -332,9 +332,25 @@ func TestFailoverPartitionPrimary(t *testing.T) {
 // TestFailoverNotNeeded: faults that must not fail the primary over. A standby's machine
 // crashes (writes go on, the other standby confirms them); the leader's machine crashes
 // while it is a standby (leadership moves, the primary stays); every PostgreSQL process of
-// the primary is stopped (SIGSTOP) for 5 s, less than the timeout.
+// the primary is stopped (SIGSTOP) for 5 s, less than the timeout. First, a charm upgrade
+// restarts every agent on the new binary.
 func TestFailoverNotNeeded(t *testing.T) {
 	s, primary, leader, addrs := failoverSetup(t, "fo-none", false, "JUJUSIM_LEASE_TIME", "10s")
+	started := map[string]time.Time{}
+	for u := range addrs {
+		rep, err := agentReport(s, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		started[u] = rep.Started
+	}
+	s.Run("refresh", "postgresql", "--path", postgresqlCharm(t))
+	for u := range addrs {
+		eventually(t, 30*time.Second, u+"'s agent restarted on the upgraded charm", func() bool {
+			rep, err := agentReport(s, u)
+			return err == nil && rep.Started.After(started[u])
+		})
+	}
 	w := startWriter(addrs)
 	eventually(t, 30*time.Second, "the writer's first rows", func() bool { return w.count() > 20 })
 	var other string
