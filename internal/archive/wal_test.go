@@ -274,3 +274,29 @@ func TestWALPushAheadBatch(t *testing.T) {
 		t.Error("the archived segs[3] was overwritten")
 	}
 }
+
+// TestPutWholeOverflow: a file that compresses to more than its buffer holds (it grew after
+// its size was taken) is not uploaded cut short; putWhole says so and nothing is stored.
+func TestPutWholeOverflow(t *testing.T) {
+	ctx := context.Background()
+	a := New(openTestStore(t), None, 2)
+	data := make([]byte, 256<<10)
+	rand.New(rand.NewSource(1)).Read(data)
+	if err := a.putWhole(ctx, "wal_005/x", bytes.NewReader(data), 1); !errors.Is(err, errNotWhole) {
+		t.Fatalf("putWhole of %d bytes announced as 1: %v", len(data), err)
+	}
+	if objs, _ := a.Store.List(ctx, "wal_005/"); len(objs) != 0 {
+		t.Fatalf("stored %v", objs)
+	}
+	if err := a.putWhole(ctx, "wal_005/x", bytes.NewReader(data), int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := a.getDecompressed(ctx, "wal_005/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if same, err := sameReaders(rc, bytes.NewReader(data)); err != nil || !same {
+		t.Errorf("stored object differs: %v", err)
+	}
+}

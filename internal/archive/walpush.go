@@ -360,7 +360,7 @@ func (a *Archive) pushFile(ctx context.Context, path, name string, known archive
 	key := a.Compression.AddExt(WALFolder + name)
 	if st, err := f.Stat(); err == nil && st.Size() <= maxWholeWAL {
 		err := a.putWhole(ctx, key, f, st.Size())
-		if !errors.Is(err, errWholeFull) {
+		if !errors.Is(err, errNotWhole) {
 			return err
 		}
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
@@ -399,7 +399,7 @@ func getWholeBuffer(capacity int) (*wholeBuffer, error) {
 	}
 	mem, err := syscall.Mmap(-1, 0, capacity, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
 	if err != nil {
-		return nil, fmt.Errorf("buffer: %w", err)
+		return nil, fmt.Errorf("%w: map a buffer: %v", errNotWhole, err)
 	}
 	return &wholeBuffer{mem: mem}, nil
 }
@@ -412,12 +412,13 @@ func putWholeBuffer(w *wholeBuffer) {
 	}
 }
 
-// errWholeFull says that a file compressed to more than its buffer holds (it grew while read).
-var errWholeFull = errors.New("compressed file larger than its buffer")
+// errNotWhole says that a file cannot be compressed whole in memory: it compressed to more than
+// its buffer holds (it grew while read), or no buffer could be mapped. The caller streams it.
+var errNotWhole = errors.New("cannot compress the file whole in memory")
 
 func (w *wholeBuffer) Write(p []byte) (int, error) {
 	if len(p) > len(w.mem)-w.n {
-		return 0, errWholeFull
+		return 0, errNotWhole
 	}
 	w.n += copy(w.mem[w.n:], p)
 	return len(p), nil
@@ -426,7 +427,7 @@ func (w *wholeBuffer) Write(p []byte) (int, error) {
 // putWhole compresses the size bytes of r into a recycled buffer and uploads it from there:
 // one request, with no pipe between compressor and upload and no copy into a part buffer,
 // which the profile of a WAL burst showed (memory moves, page faults and zeroing of a fresh
-// 16 MiB part buffer per upload). r must be at its start; on errWholeFull the caller streams.
+// 16 MiB part buffer per upload). r must be at its start; on errNotWhole the caller streams.
 func (a *Archive) putWhole(ctx context.Context, key string, r io.Reader, size int64) error {
 	// Room for incompressible data plus framing (lz4's bound is size + size/255 + 16 per
 	// block, zstd's is smaller).
