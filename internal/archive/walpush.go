@@ -383,15 +383,16 @@ var wholeBuffers = make(chan *wholeBuffer, 64)
 // capacity (room for an incompressible segment) where only the pages compressed data touched
 // (a third of a segment for typical WAL) need be.
 type wholeBuffer struct {
-	mem []byte // the mapping
-	n   int    // bytes written
+	mem   []byte // the mapping
+	limit int    // what this upload asked for (a reused mapping may be larger)
+	n     int    // bytes written
 }
 
 func getWholeBuffer(capacity int) (*wholeBuffer, error) {
 	select {
 	case w := <-wholeBuffers:
 		if len(w.mem) >= capacity {
-			w.n = 0
+			w.n, w.limit = 0, capacity
 			return w, nil
 		}
 		syscall.Munmap(w.mem)
@@ -401,7 +402,7 @@ func getWholeBuffer(capacity int) (*wholeBuffer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: map a buffer: %v", errNotWhole, err)
 	}
-	return &wholeBuffer{mem: mem}, nil
+	return &wholeBuffer{mem: mem, limit: capacity}, nil
 }
 
 func putWholeBuffer(w *wholeBuffer) {
@@ -417,7 +418,7 @@ func putWholeBuffer(w *wholeBuffer) {
 var errNotWhole = errors.New("cannot compress the file whole in memory")
 
 func (w *wholeBuffer) Write(p []byte) (int, error) {
-	if len(p) > len(w.mem)-w.n {
+	if len(p) > w.limit-w.n {
 		return 0, errNotWhole
 	}
 	w.n += copy(w.mem[w.n:], p)
