@@ -360,15 +360,11 @@ func removeIfExists(path string) error {
 // configuration (setting or clearing wal_e_storage_uri); converge only writes the standby
 // settings when the standby starts following.
 func (r *applying) standbyRestoreCommand() error {
-	l := r.local
-	if l.Cluster == nil || !l.Running || !l.Standby || r.AppBag.Primary == r.j.Unit || r.j.Self[plan.KeyFollowing] != r.AppBag.Primary {
+	l, d := r.local, r.decide()
+	if !d.RefreshStandby {
 		return nil
 	}
-	t := r.decide().Target
-	if !t.Ready {
-		return nil
-	}
-	up, err := r.upstream(t)
+	up, err := r.upstream(d.Target)
 	if err != nil {
 		return nil
 	}

@@ -45,7 +45,10 @@ func (r *applying) settings(certFile, keyFile string) (postgres.Settings, error)
 // that need a restart are noted for the rolling restart.
 func (r *applying) configure() error {
 	c := r.local.Cluster
-	if c == nil {
+	d := r.decide()
+	if c == nil || d.Teardown || d.Halt || d.Hold {
+		// Nothing to configure, or the decision goes no further than it (pg_hba and the
+		// settings are only decided past the application's secret).
 		return nil
 	}
 	cert, key, certChanged, err := r.serverCert(c)
@@ -56,7 +59,6 @@ func (r *applying) configure() error {
 	if err != nil {
 		return err
 	}
-	d := r.decide()
 	rules, admits := d.HBA, d.Admits
 	if _, err := postgres.WriteIdent(c); err != nil {
 		return err

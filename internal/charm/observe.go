@@ -39,7 +39,7 @@ func observe(ctx context.Context, hook string) (*observation, error) {
 	}
 	admins, _ := ParseAddresses(j.Config.AdminAddresses) // Config.Problems judges them
 	o := &observation{j: j, Observed: plan.Observed{Unit: j.Unit, App: j.App, Hook: hook, Leader: j.Leader,
-		Address: j.Address, Port: pgPort, TLSRequired: j.Config.TLSRequired,
+		Address: j.Address, Port: pgPort, TLSRequired: j.Config.TLSRequired, PrivateAddress: j.TLS.Private, PublicAddress: j.TLS.Public,
 		HBA:       plan.HBAOptions{AdminAddresses: admins, ExtraPgAuth: j.Config.ExtraPgAuth},
 		Clients:   plan.ClientsFacts{Clients: j.Clients.Clients, Hosts: j.Clients.Hosts, Self: j.Clients.Self},
 		Databases: plan.DatabasesFacts{Clients: j.Database.Clients, Hosts: j.Database.Hosts, Own: j.Database.Own},

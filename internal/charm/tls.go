@@ -5,8 +5,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 	"time"
 
@@ -56,16 +54,8 @@ func newAppSecret(app, password string) (map[string]string, *pki.CA, error) {
 	return map[string]string{"replication": password, pki.SecretCACert: string(ca.CertPEM), pki.SecretCAKey: string(ca.KeyPEM)}, ca, nil
 }
 
-// certHosts are the names the server certificate must hold: every address this unit is
-// reached at.
-func (r *applying) certHosts() []string {
-	hosts := []string{r.j.Address, r.j.TLS.Private, r.j.TLS.Public}
-	hosts = slices.AppendSeq(hosts, maps.Values(r.j.Clients.Hosts))
-	hosts = slices.AppendSeq(hosts, maps.Values(r.j.Database.Hosts))
-	return pki.NormaliseHosts(hosts)
-}
-
-// serverCert keeps the server's certificate one the CA issued for certHosts, issuing it
+// serverCert keeps the server's certificate one the CA issued for the decided names
+// (plan.Desired.CertHosts), issuing it
 // again when it is not (first start, an address came or went, someone swapped the
 // files). It returns the files for ssl_cert_file and ssl_key_file and whether they
 // changed (a reload applies them).
@@ -74,7 +64,7 @@ func (r *applying) serverCert(c *postgres.Cluster) (certFile, keyFile string, ch
 	if r.ca == nil {
 		return "", "", false, errors.New("server certificate: no CA yet")
 	}
-	hosts := r.certHosts()
+	hosts := pki.NormaliseHosts(r.decide().CertHosts)
 	if len(hosts) == 0 {
 		return "", "", false, errors.New("server certificate: the unit has no address to name")
 	}

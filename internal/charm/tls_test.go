@@ -17,6 +17,7 @@ import (
 	"github.com/gruyaume/goops"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgcharm/postgresql/internal/charm/plan"
 	"github.com/pgcharm/postgresql/internal/pki"
 	"github.com/pgcharm/postgresql/internal/postgres"
 )
@@ -157,8 +158,12 @@ func TestServerCertRotates(t *testing.T) {
 	now := time.Now()
 	ca, _ := pki.NewCA("postgresql", now)
 	c := &postgres.Cluster{ConfDir: t.TempDir()}
-	r := &applying{observation: &observation{ca: ca, j: &jujuFacts{Address: "10.1.0.5", TLS: tlsFacts{Private: "10.1.0.5", Public: "198.18.0.5"},
-		Clients: clientFacts{Hosts: map[string]string{}}, Database: databaseFacts{Hosts: map[string]string{}}}}}
+	hosts, dbHosts := map[string]string{}, map[string]string{}
+	// The decision names the hosts (plan.Desired.CertHosts) from what observe found.
+	r := &applying{observation: &observation{ca: ca, local: &localFacts{}, j: &jujuFacts{},
+		Observed: plan.Observed{Address: "10.1.0.5", PrivateAddress: "10.1.0.5", PublicAddress: "198.18.0.5",
+			AppBag: plan.AppState{SecretID: "secret:1"}, Secret: plan.SecretFacts{Password: true, CA: ca.Fingerprint()},
+			Clients: plan.ClientsFacts{Hosts: hosts}, Databases: plan.DatabasesFacts{Hosts: dbHosts}}}}
 	issued := func(want bool, hosts ...string) {
 		t.Helper()
 		_, _, changed, err := r.serverCert(c)
@@ -172,11 +177,11 @@ func TestServerCertRotates(t *testing.T) {
 	}
 	issued(true, "10.1.0.5", "198.18.0.5")
 	issued(false, "10.1.0.5", "198.18.0.5")
-	r.j.Database.Hosts["database:3"] = "198.18.0.5" // across models: the public address, named already
+	dbHosts["database:3"] = "198.18.0.5" // across models: the public address, named already
 	issued(false, "10.1.0.5", "198.18.0.5")
-	r.j.Clients.Hosts["db:4"] = "192.0.2.7" // another space
+	hosts["db:4"] = "192.0.2.7" // another space
 	issued(true, "10.1.0.5", "198.18.0.5", "192.0.2.7")
-	delete(r.j.Clients.Hosts, "db:4")
+	delete(hosts, "db:4")
 	issued(true, "10.1.0.5", "198.18.0.5")
 
 	mallory, _ := pki.NewCA("mallory", now)

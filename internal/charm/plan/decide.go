@@ -78,6 +78,9 @@ func Decide(o Observed) Desired {
 	d.Step, d.Why.Local = fenced(o, app.Primary, d.Step, d.Why.Local)
 	d.IsPrimary = IsPrimary(o.Local, app.Primary)
 	d.HBA, d.Admits = hbaRules(o)
+	d.CertHosts = certHosts(o)
+	d.RefreshStandby = o.Configured && local.Running && local.Standby && app.Primary != o.Unit &&
+		o.Self[KeyFollowing] == app.Primary && d.Target.Ready
 	// A settled unit whose settings wait for a restart restarts when it holds the lock.
 	if d.Step == StepNone && o.NeedsRestart {
 		d.Restart = app.RestartHolder == o.Unit
@@ -256,4 +259,24 @@ func quorum(o Observed, primary string) SyncPlan {
 		}
 	}
 	return DecideSync(f)
+}
+
+// certHosts are every address this unit is reached at, sorted, each once (the CA
+// normalises them further when it issues).
+func certHosts(o Observed) []string {
+	hosts := []string{o.Address, o.PrivateAddress, o.PublicAddress}
+	for _, id := range sortedKeys(o.Clients.Hosts) {
+		hosts = append(hosts, o.Clients.Hosts[id])
+	}
+	for _, id := range sortedKeys(o.Databases.Hosts) {
+		hosts = append(hosts, o.Databases.Hosts[id])
+	}
+	var out []string
+	for _, h := range hosts {
+		if h = strings.TrimSpace(h); h != "" && !slices.Contains(out, h) {
+			out = append(out, h)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

@@ -321,3 +321,37 @@ func TestDecideArchive(t *testing.T) {
 		}
 	}
 }
+
+func TestDecideCertHosts(t *testing.T) {
+	o := settledPrimary()
+	o.Address, o.PrivateAddress, o.PublicAddress = "10.0.0.1", "10.0.0.1", "198.18.0.1"
+	o.Clients.Hosts = map[string]string{"db:4": "192.0.2.7", "db:5": "10.0.0.1"}
+	o.Databases.Hosts = map[string]string{"database:3": "198.18.0.1"}
+	if got := Decide(o).CertHosts; !reflect.DeepEqual(got, []string{"10.0.0.1", "192.0.2.7", "198.18.0.1"}) {
+		t.Errorf("cert hosts %v", got)
+	}
+	o.PublicAddress = ""
+	delete(o.Databases.Hosts, "database:3")
+	if got := Decide(o).CertHosts; !reflect.DeepEqual(got, []string{"10.0.0.1", "192.0.2.7"}) {
+		t.Errorf("without a public address: %v", got)
+	}
+}
+
+func TestDecideRefreshStandby(t *testing.T) {
+	if !Decide(settledStandby()).RefreshStandby {
+		t.Errorf("a settled standby keeps its standby settings in line")
+	}
+	if Decide(settledPrimary()).RefreshStandby {
+		t.Errorf("the primary has no standby settings")
+	}
+	s := settledStandby()
+	s.Peers[unitA][KeyRole] = "" // the primary restarts: not ready
+	if Decide(s).RefreshStandby {
+		t.Errorf("refreshed towards a primary that is not ready")
+	}
+	s = settledStandby()
+	s.Self[KeyFollowing] = unitC // follows another unit still: the follow step writes them
+	if Decide(s).RefreshStandby {
+		t.Errorf("refreshed before it follows the primary")
+	}
+}

@@ -21,6 +21,9 @@ type Observed struct {
 	Port    int
 	// TLSRequired is the tls_required option: clients connect over TLS only.
 	TLSRequired bool
+	// PrivateAddress and PublicAddress are the unit's (unit-get), "" when Juju has none:
+	// the server certificate names them beside the bindings' addresses.
+	PrivateAddress, PublicAddress string
 
 	// Peered says the peer relation exists (Juju makes it after install); Peers are the
 	// other units' bags in it, Self this unit's own and AppBag the application's.
@@ -156,6 +159,12 @@ type Desired struct {
 	// replication (published, so the primary's standbys know they may connect).
 	HBA    []hba.Rule
 	Admits []string
+	// CertHosts are the names the server certificate holds: every address the unit is
+	// reached at (peer, private, public, and its ingress address on every client relation).
+	CertHosts []string
+	// RefreshStandby says a settled standby writes its standby settings again (they
+	// follow archiving's restore_command), reloading if they changed.
+	RefreshStandby bool
 	// Restart says the server restarts now to apply settings (the unit holds the lock).
 	Restart bool
 
