@@ -60,6 +60,9 @@ func Home() string {
 	return "/var/lib/jujusim"
 }
 
+// errSilent fails a command that has already said why on stderr (juju's cmd.ErrSilent).
+var errSilent = errors.New("silent error")
+
 // Main runs the CLI and returns the exit code.
 func Main(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "help" || args[0] == "--help" || args[0] == "-h" {
@@ -108,6 +111,9 @@ func Main(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	if errors.Is(err, cmdline.ErrHelp) {
 		fmt.Fprintf(stdout, "Usage: jujusim %s %s\n", args[0], cmd.usage)
 		return 0
+	}
+	if errors.Is(err, errSilent) {
+		return 1
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "ERROR %v\n", err)

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/pgcharm/postgresql/internal/jujusim/cmdline"
@@ -9,8 +10,8 @@ import (
 )
 
 func init() {
-	reg("deploy", "CHARM_DIR|FILE.charm [APP] [-n N] [--storage NAME=[POOL,]SIZE] [--attach-storage ID[,ID]] [--config K=V|FILE]", cmdDeploy)
-	reg("add-unit", "APP [-n N] [--attach-storage ID]", cmdAddUnit)
+	reg("deploy", "CHARM_DIR|FILE.charm [APP] [-n N] [--storage NAME=[POOL,]SIZE] [--attach-storage ID[,ID]] [--config K=V|FILE] [--to MACHINE[,MACHINE]]", cmdDeploy)
+	reg("add-unit", "APP [-n N] [--attach-storage ID] [--to MACHINE[,MACHINE]]", cmdAddUnit)
 	reg("remove-unit", "UNIT... [--destroy-storage]", cmdRemoveUnit)
 	reg("elect", "UNIT", cmdElect)
 	reg("remove-application", "APP [--destroy-storage]", cmdRemoveApplication, "remove-saas")
@@ -41,14 +42,41 @@ func splitList(list []string) []string {
 	return res
 }
 
+// placement parses --to as Juju's UnitCommandBase.Init does
+// (cmd/juju/application/addunit.go; deploy takes the same): a comma-separated list, one
+// directive per unit in order, extra ones ignored with a warning. jujusim's only directive
+// is an existing machine's id; containers (lxd:N), zones and new machines are refused.
+func placement(c *env, spec string, n int) ([]string, error) {
+	if spec == "" {
+		return nil, nil
+	}
+	if n < 1 {
+		n = 1
+	}
+	var to []string
+	for _, p := range strings.Split(spec, ",") {
+		if _, err := strconv.ParseUint(p, 10, 32); err != nil || (len(p) > 1 && p[0] == '0') {
+			return nil, cmdline.Usagef("invalid --to parameter %q: jujusim places units on existing machines only (--to MACHINE, see add-machine)", p)
+		}
+		to = append(to, p)
+	}
+	if len(to) > n {
+		fmt.Fprintf(c.stderr, "WARNING %d unit(s) will be deployed, extra placement directives will be ignored\n", n)
+		to = to[:n]
+	}
+	return to, nil
+}
+
 func cmdDeploy(c *env) error {
 	var n int
+	var to string
 	var storage, attach, config []string
 	var ignored string
 	c.fs.Int(&n, "n", "num-units")
 	c.fs.StringList(&storage, "storage")
 	c.fs.StringList(&attach, "attach-storage")
 	c.fs.StringList(&config, "config")
+	c.fs.String(&to, "to")
 	c.fs.String(&ignored, "base")
 	c.fs.String(&ignored, "series")
 	c.fs.String(&ignored, "channel")
@@ -61,6 +89,9 @@ func cmdDeploy(c *env) error {
 		return err
 	}
 	a := engine.DeployArgs{Charm: args[0], N: n, AttachStorage: splitList(attach), Config: map[string]string{}}
+	if a.To, err = placement(c, to, n); err != nil {
+		return err
+	}
 	if len(args) > 1 {
 		a.App = args[1]
 	}
@@ -83,9 +114,11 @@ func cmdDeploy(c *env) error {
 
 func cmdAddUnit(c *env) error {
 	var n int
+	var spec string
 	var attach []string
 	c.fs.Int(&n, "n", "num-units")
 	c.fs.StringList(&attach, "attach-storage")
+	c.fs.String(&spec, "to")
 	args, err := c.parse()
 	if err != nil {
 		return err
@@ -93,7 +126,11 @@ func cmdAddUnit(c *env) error {
 	if err := nargs(args, 1, 1, "add-unit APP"); err != nil {
 		return err
 	}
-	if err := c.e.AddUnit(c.ctx, c.ref(), args[0], n, splitList(attach)); err != nil {
+	to, err := placement(c, spec, n)
+	if err != nil {
+		return err
+	}
+	if err := c.e.AddUnit(c.ctx, c.ref(), args[0], n, splitList(attach), to); err != nil {
 		return err
 	}
 	return c.settle()

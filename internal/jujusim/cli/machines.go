@@ -18,7 +18,8 @@ func init() {
 	reg("start-machine", "MACHINE|UNIT  (boot a crashed machine on the disk the crash left; the units run start)", faultVerb((*engine.Engine).StartMachine))
 	reg("partition", "MACHINE|UNIT  (cut its network both ways; processes keep running, hooks wait for heal)", faultVerb((*engine.Engine).Partition))
 	reg("heal", "MACHINE|UNIT  (restore a partitioned machine's network; held hooks run)", faultVerb((*engine.Engine).Heal))
-	reg("remove-machine", "MACHINE --force  (remove a machine whose agent is gone, with its units, running none of their hooks)", cmdRemoveMachine)
+	reg("add-machine", "[-n N] [--base debian@12]  (empty machines, booted; deploy/add-unit --to places units on them)", cmdAddMachine)
+	reg("remove-machine", "MACHINE... [--force]  (remove empty machines; --force also one with units, running none of their hooks)", cmdRemoveMachine)
 	reg("machine-exited", "DIR STATUS  (internal: a machine's keeper reports PID 1's unasked end; a reboot boots it again)", cmdMachineExited)
 }
 
@@ -61,23 +62,73 @@ func faultVerb(f func(*engine.Engine, context.Context, engine.ModelRef, string) 
 	}
 }
 
-func cmdRemoveMachine(c *env) error {
-	var force bool
-	c.fs.Bool(&force, "force")
+// cmdAddMachine is juju add-machine with no placement (cmd/juju/machine/add.go): n new
+// machines, each reported as "created machine N" on stderr, and "failed to create N
+// machine(s)" before the errors of those that failed.
+func cmdAddMachine(c *env) error {
+	n := 1
+	var base, ignored string
+	c.fs.Int(&n, "n")
+	c.fs.String(&base, "base")
+	c.fs.String(&ignored, "constraints")
 	args, err := c.parse()
 	if err != nil {
 		return err
 	}
-	if err := nargs(args, 1, 1, "remove-machine MACHINE --force"); err != nil {
+	if len(args) > 0 {
+		return cmdline.Usagef("add-machine %s: jujusim makes new machines only (no containers, ssh: or placement)", args[0])
+	}
+	if n < 1 {
+		return cmdline.Usagef("--num-machines must be a positive integer")
+	}
+	if base != "" && base != image.DefaultBase {
+		return cmdline.Usagef("base %q is not supported: jujusim machines are %s", base, image.DefaultBase)
+	}
+	ids, err := c.e.AddMachines(c.ctx, c.ref(), n, base)
+	for _, id := range ids {
+		fmt.Fprintf(c.stderr, "created machine %s\n", id)
+	}
+	if err != nil && len(ids) < n {
+		if failed := n - len(ids); failed == 1 {
+			fmt.Fprintf(c.stderr, "failed to create 1 machine\n")
+		} else {
+			fmt.Fprintf(c.stderr, "failed to create %d machines\n", failed)
+		}
+	}
+	return err
+}
+
+// cmdRemoveMachine is juju remove-machine (cmd/juju/machine/remove.go): for each machine
+// "removing machine N", or "removing machine N failed: ..." (a machine with units without
+// --force: state/machine.go's HasAssignedUnitsError) and exit status 1. --force removes a
+// machine with its units, running none of their hooks (for a machine whose agent is gone).
+func cmdRemoveMachine(c *env) error {
+	var force, noPrompt bool
+	c.fs.Bool(&force, "force")
+	c.fs.Bool(&noPrompt, "no-prompt")
+	args, err := c.parse()
+	if err != nil {
 		return err
 	}
-	if !force {
-		return fmt.Errorf("remove-machine without --force: remove the machine's units instead (remove-unit); --force removes a machine whose agent is gone")
-	}
-	if err := c.e.RemoveMachineForce(c.ctx, c.ref(), args[0]); err != nil {
+	if err := nargs(args, 1, -1, "remove-machine MACHINE... [--force]"); err != nil {
 		return err
 	}
-	return c.settle()
+	failed := false
+	for _, id := range args {
+		if err := c.e.RemoveMachine(c.ctx, c.ref(), id, force); err != nil {
+			fmt.Fprintf(c.stderr, "removing machine %s failed: %v\n", id, err)
+			failed = true
+			continue
+		}
+		fmt.Fprintf(c.stderr, "removing machine %s\n", id)
+	}
+	if err := c.settle(); err != nil {
+		return err
+	}
+	if failed {
+		return errSilent
+	}
+	return nil
 }
 
 func cmdImage(c *env) error {

@@ -225,13 +225,15 @@ func TestMachineFaults(t *testing.T) {
 }
 
 // TestCleanupAfterFaults checks that kill-controller --all leaves nothing of system machines on
-// the host, one of them crashed and one partitioned: no process, mount, cgroup or veth.
+// the host, one of them crashed, one partitioned and one empty (add-machine): no process,
+// mount, cgroup or veth.
 func TestCleanupAfterFaults(t *testing.T) {
 	s := simtest.New(t)
 	s.SystemMachines()
 	ch := recorderCharm(t)
 	s.Bootstrap("ctl")
 	s.Run("deploy", ch, "rec", "-n", "3")
+	s.Run("add-machine") // an empty machine goes too
 	type machineFile struct {
 		PID    int    `json:"pid"`
 		Veth   string `json:"veth"`
@@ -250,8 +252,8 @@ func TestCleanupAfterFaults(t *testing.T) {
 		}
 		ms = append(ms, m)
 	}
-	if len(ms) != 3 {
-		t.Fatalf("%d machine files, want 3", len(ms))
+	if len(ms) != 4 {
+		t.Fatalf("%d machine files, want 4", len(ms))
 	}
 	s.Crash("rec/1")
 	s.Partition("rec/2")

@@ -25,6 +25,9 @@ type DeployArgs struct {
 	AttachStorage []string
 	Config        map[string]string // k=v strings
 	ConfigFile    string
+	// To places units, in order, on existing empty machines (juju deploy --to 3,4); units
+	// beyond the list get new machines.
+	To []string
 }
 
 // provision is a unit whose machine must be created outside the state lock.
@@ -35,6 +38,8 @@ type provision struct {
 	ctrl     state.Controller
 	charmDir string
 	attach   []attachment
+	// placed: the unit goes on an existing machine (--to), which is already booted.
+	placed bool
 }
 
 type attachment struct {
@@ -141,7 +146,7 @@ func (e *Engine) Deploy(ctx context.Context, ref ModelRef, a DeployArgs) error {
 				AppData: map[string]string{}, Units: map[string]*state.RelUnit{},
 			}}}
 		}
-		jobs, err = e.addUnits(st, m, app, a.N, a.AttachStorage)
+		jobs, err = e.addUnits(st, m, app, a.N, a.AttachStorage, a.To)
 		return err
 	})
 	if err != nil {
@@ -150,8 +155,8 @@ func (e *Engine) Deploy(ctx context.Context, ref ModelRef, a DeployArgs) error {
 	return e.provision(ctx, jobs)
 }
 
-// AddUnit adds n units to an application.
-func (e *Engine) AddUnit(ctx context.Context, ref ModelRef, appName string, n int, attach []string) error {
+// AddUnit adds n units to an application, the first ones on the machines of to (--to).
+func (e *Engine) AddUnit(ctx context.Context, ref ModelRef, appName string, n int, attach, to []string) error {
 	if n < 1 {
 		n = 1
 	}
@@ -165,7 +170,7 @@ func (e *Engine) AddUnit(ctx context.Context, ref ModelRef, appName string, n in
 		if app == nil || app.Remote != nil {
 			return fmt.Errorf("application %q not found", appName)
 		}
-		jobs, err = e.addUnits(st, m, app, n, attach)
+		jobs, err = e.addUnits(st, m, app, n, attach, to)
 		return err
 	})
 	if err != nil {
@@ -193,13 +198,16 @@ func storageLocation(sm state.StorageMeta, id string) string {
 	return filepath.Join(sm.Location, fmt.Sprintf("%s-%d", name, n))
 }
 
-// addUnits creates unit, machine and storage records (under the state lock).
-func (e *Engine) addUnits(st *state.State, m *state.Model, app *state.App, n int, attach []string) ([]provision, error) {
+// addUnits creates unit, machine and storage records (under the state lock). The first
+// units go on the machines of to, in order (checked by placeable); the others get new ones.
+func (e *Engine) addUnits(st *state.State, m *state.Model, app *state.App, n int, attach, to []string) ([]provision, error) {
 	ctrl := st.Controllers[m.Controller]
 	if ctrl == nil || ctrl.HostAddr == "" {
 		return nil, fmt.Errorf("controller %q has no network (bootstrap failed?)", m.Controller)
 	}
-	subnet := netip.MustParsePrefix(ctrl.Subnet)
+	if err := placeable(m, to); err != nil {
+		return nil, err
+	}
 	for _, id := range attach {
 		s := m.Storage[id]
 		if s == nil {
@@ -216,28 +224,21 @@ func (e *Engine) addUnits(st *state.State, m *state.Model, app *state.App, n int
 	for i := 0; i < n; i++ {
 		unitName := fmt.Sprintf("%s/%d", app.Name, app.NextUnit)
 		app.NextUnit++
-		// Address: next free host number in the controller's subnet.
-		addr := subnet.Addr()
-		for k := 0; k < ctrl.NextHost; k++ {
-			addr = addr.Next()
+		var mc *state.Machine
+		if i < len(to) {
+			mc = m.Machines[to[i]]
+		} else {
+			var err error
+			if mc, err = e.newMachine(m, ctrl); err != nil {
+				return nil, err
+			}
 		}
-		ctrl.NextHost++
-		if !subnet.Contains(addr) || addr == lastAddr(subnet) {
-			return nil, fmt.Errorf("controller %q subnet %s is full", ctrl.Name, ctrl.Subnet)
-		}
-		mid := strconv.Itoa(m.NextMachine)
-		m.NextMachine++
-		host := fmt.Sprintf("juju-%s-%s", m.UUID[:6], mid)
-		mc := &state.Machine{ID: mid, Dir: e.machineDir(m, mid), Addr: addr.String(), Prefix: subnet.Bits(), Hostname: host, Instance: host, Unit: unitName}
-		if pub, bits := publicAddr(ctrl, addr); pub.IsValid() {
-			mc.PublicAddr, mc.PublicPrefix = pub.String(), bits
-		}
-		m.Machines[mid] = mc
-		u := &state.Unit{Name: unitName, App: app.Name, Machine: mid, Life: "alive",
+		mc.Unit = unitName
+		u := &state.Unit{Name: unitName, App: app.Name, Machine: mc.ID, Life: "alive",
 			Workload: state.Status{Current: "waiting", Message: "waiting for machine", Since: now()},
 			Agent:    state.Status{Current: "allocating", Since: now()}}
 		m.Units[unitName] = u
-		job := provision{model: m.UUID, unit: unitName, mc: *mc, ctrl: *ctrl, charmDir: app.CharmDir}
+		job := provision{model: m.UUID, unit: unitName, mc: *mc, ctrl: *ctrl, charmDir: app.CharmDir, placed: i < len(to)}
 		have := map[string]int{}
 		if i == 0 {
 			for _, id := range attach {
@@ -355,15 +356,14 @@ func (e *Engine) provision(ctx context.Context, jobs []provision) error {
 }
 
 func (e *Engine) provisionOne(ctx context.Context, j provision) error {
-	spec := MachineSpec{Dir: j.mc.Dir, Hostname: j.mc.Hostname, Bridge: j.ctrl.Bridge,
-		Addr:    netip.PrefixFrom(netip.MustParseAddr(j.mc.Addr), j.mc.Prefix),
-		Gateway: netip.MustParseAddr(j.ctrl.HostAddr)}
-	mach, err := e.Host.Create(ctx, spec)
-	if err != nil {
-		return err
+	var mach Machine
+	var err error
+	if j.placed {
+		mach, err = e.loadMachine(&j.mc)
+	} else {
+		mach, err = e.createMachine(ctx, j.mc, j.ctrl)
 	}
-	e.cacheMachine(j.mc.Dir, mach)
-	if err := plugPublic(ctx, mach, j.mc, j.ctrl.PublicHostAddr); err != nil {
+	if err != nil {
 		return err
 	}
 	agent := AgentDir(j.unit)

@@ -79,6 +79,17 @@ func (e *Engine) DestroyModel(ctx context.Context, ref ModelRef, release, destro
 		for _, name := range sortedKeys(m.Units) {
 			after = append(after, e.finalizeUnit(st, m, m.Units[name])...)
 		}
+		// Machines that host no unit (add-machine) go with the model, as Juju's
+		// destroy-model destroys every machine of it.
+		for _, id := range sortedKeys(m.Machines) {
+			mc := *m.Machines[id]
+			delete(m.Machines, id)
+			after = append(after, func() {
+				if err := e.destroyMachine(ctx, mc); err != nil {
+					e.logf(m, "", "ERROR", "juju.jujusim", "%v", err)
+				}
+			})
+		}
 		for id, s := range m.Storage {
 			v := st.Volumes[s.Volume]
 			if v != nil {

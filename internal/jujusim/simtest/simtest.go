@@ -250,9 +250,10 @@ type StatusValue struct {
 
 // MachineStatus is one machine.
 type MachineStatus struct {
-	DNSName     string   `json:"dns-name"`
-	IPAddresses []string `json:"ip-addresses"`
-	InstanceID  string   `json:"instance-id"`
+	JujuStatus  StatusValue `json:"juju-status"`
+	DNSName     string      `json:"dns-name"`
+	IPAddresses []string    `json:"ip-addresses"`
+	InstanceID  string      `json:"instance-id"`
 }
 
 // AppStatus is one application.

@@ -172,7 +172,12 @@ type Machine struct {
 	PublicPrefix int    `json:"public-prefix,omitempty"`
 	Hostname     string `json:"hostname"`
 	Instance     string `json:"instance"`
-	Unit         string `json:"unit,omitempty"`
+	// Unit is the unit it hosts ("" for an empty machine from add-machine: jujusim places one
+	// unit per machine).
+	Unit string `json:"unit,omitempty"`
+	// Pending: add-machine made the record and is still booting the machine; no unit may be
+	// placed on it yet.
+	Pending bool `json:"pending,omitempty"`
 	// Down: the machine is off (crashed or powered off): no agent runs. Partitioned: its
 	// network is cut, so its agent cannot reach the controller. Either way its units run no
 	// hooks (Reachable) and, after the lease time, lose leadership.
@@ -208,6 +213,9 @@ func (mc *Machine) Reachable() bool { return mc == nil || (!mc.Down && !mc.Parti
 
 // JujuStatus is the machine's agent status as juju status shows it.
 func (mc *Machine) JujuStatus() Status {
+	if mc != nil && mc.Pending {
+		return Status{Current: "pending"}
+	}
 	if mc.Reachable() {
 		return Status{Current: "started"}
 	}
@@ -216,6 +224,9 @@ func (mc *Machine) JujuStatus() Status {
 
 // InstanceStatus is the machine's instance status as juju status shows it.
 func (mc *Machine) InstanceStatus() Status {
+	if mc.Pending {
+		return Status{Current: "provisioning", Message: "starting"}
+	}
 	if mc.Down {
 		return Status{Current: "stopped", Message: "stopped", Since: mc.LostSince}
 	}
