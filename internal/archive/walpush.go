@@ -395,7 +395,7 @@ func getWholeBuffer(capacity int) (*wholeBuffer, error) {
 			w.n, w.limit = 0, capacity
 			return w, nil
 		}
-		syscall.Munmap(w.mem)
+		// Too small (a history file's): dropped, not unmapped (see putWholeBuffer).
 	default:
 	}
 	mem, err := syscall.Mmap(-1, 0, capacity, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
@@ -405,11 +405,15 @@ func getWholeBuffer(capacity int) (*wholeBuffer, error) {
 	return &wholeBuffer{mem: mem, limit: capacity}, nil
 }
 
+// putWholeBuffer keeps w for the next upload. A buffer is never unmapped: after an early error
+// response the HTTP transport may still be reading a request body when Put has returned, and
+// reading unmapped memory would crash the process (reading a reused buffer only garbles a
+// request that already failed). wal-push processes are short-lived, and more buffers than
+// uploads in flight are never made.
 func putWholeBuffer(w *wholeBuffer) {
 	select {
 	case wholeBuffers <- w:
 	default:
-		syscall.Munmap(w.mem)
 	}
 }
 
