@@ -73,6 +73,9 @@ type FailoverDecision struct {
 // the old primary acknowledged: with 'ANY N (M listed)', an acknowledged commit is on N
 // of the M, so M-N+1 of them must answer and the most advanced answering standby is
 // chosen. A dying or storageless unit, or one holding another database, is never chosen.
+// A chosen standby that goes away before it promotes (unreachable for the timeout, never
+// seen serving) is replaced by the same rule, counted as a standby that does not answer;
+// when none qualifies the leader waits and says why, and the standbys stay as they are.
 func DecideFailover(f FailoverFacts) FailoverDecision {
 	if f.InProgress != "" {
 		if p, ok := f.Probes[f.InProgress]; ok && p.Reachable && !p.InRecovery {
@@ -80,6 +83,24 @@ func DecideFailover(f FailoverFacts) FailoverDecision {
 		}
 		if u, ok := f.Units[f.InProgress]; ok && u.Role == RolePrimary {
 			return FailoverDecision{Action: FailoverDone, Why: fmt.Sprintf("Failover: %s serves as primary", f.InProgress)}
+		}
+		if c, ok := f.Probes[f.InProgress]; ok && !c.Reachable && !c.SeenPrimary && c.Down >= f.Timeout && f.Failed != "" {
+			// The chosen standby went away before it promoted: choose again from the
+			// failed primary, by the same rule (it counts as a standby that does not
+			// answer), or wait saying so; the standbys are left as they are.
+			again := f
+			again.Primary, again.Failed, again.InProgress = f.Failed, "", ""
+			d := DecideFailover(again)
+			if d.Action == FailoverStart {
+				d.Why = fmt.Sprintf("Failover: %s, chosen to replace %s, is unreachable before it promoted; %s", f.InProgress, f.Failed, d.Why)
+				return d
+			}
+			why := d.Why
+			if why == "" {
+				why = f.Failed + " answers again"
+			}
+			return FailoverDecision{Action: FailoverWait, Why: fmt.Sprintf("Failover from %s: %s, chosen to replace it, is unreachable before it promoted (%s)",
+				f.Failed, f.InProgress, why)}
 		}
 		return FailoverDecision{Action: FailoverWait, Why: fmt.Sprintf("Failover from %s: waiting for %s to promote", orUnknown(f.Failed), f.InProgress)}
 	}

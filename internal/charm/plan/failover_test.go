@@ -104,7 +104,7 @@ func TestDecideFailover(t *testing.T) {
 		{"the primary is already marked failed: nothing more", with(func(f *FailoverFacts) { f.Failed = "pg/0" }), none, ""},
 		{"one failover at a time", with(func(f *FailoverFacts) {
 			f.Primary, f.Failed, f.InProgress = "pg/2", "pg/0", "pg/2"
-			f.Probes["pg/2"] = Probe{Down: time.Minute}
+			f.Probes["pg/2"] = Probe{Reachable: true, InRecovery: true}
 		}), wait, "waiting for pg/2 to promote"},
 		{"in progress, the chosen one serves: done", with(func(f *FailoverFacts) {
 			f.Primary, f.Failed, f.InProgress = "pg/2", "pg/0", "pg/2"
@@ -117,6 +117,36 @@ func TestDecideFailover(t *testing.T) {
 			u.Role = RolePrimary
 			f.Units["pg/2"] = u
 		}), FailoverDecision{Action: FailoverDone}, ""},
+		{"the chosen one gone before it promoted: choose again when the quorum allows", with(func(f *FailoverFacts) {
+			f.Primary, f.Failed, f.InProgress = "pg/2", "pg/0", "pg/2"
+			p := f.Probes["pg/0"]
+			p.SyncNames = `ANY 2 ("pg/1", "pg/2")`
+			f.Probes["pg/0"] = p
+			f.Probes["pg/2"] = Probe{Down: 11 * time.Second, InRecovery: true, Timeline: 1, Flushed: 0x500}
+		}), start("pg/1"), "pg/2, chosen to replace pg/0, is unreachable before it promoted; Failover: pg/0 unreachable"},
+		{"the chosen one gone before it promoted, ANY 1 of 2: wait, say why", with(func(f *FailoverFacts) {
+			f.Primary, f.Failed, f.InProgress = "pg/2", "pg/0", "pg/2"
+			f.Probes["pg/2"] = Probe{Down: 11 * time.Second, InRecovery: true, Timeline: 1, Flushed: 0x500}
+		}), wait, "pg/2, chosen to replace it, is unreachable before it promoted (Failover from pg/0: 1 of its 2"},
+		{"the chosen one unreachable for less than the timeout: wait for it", with(func(f *FailoverFacts) {
+			f.Primary, f.Failed, f.InProgress = "pg/2", "pg/0", "pg/2"
+			p := f.Probes["pg/0"]
+			p.SyncNames = `ANY 2 ("pg/1", "pg/2")`
+			f.Probes["pg/0"] = p
+			f.Probes["pg/2"] = Probe{Down: 5 * time.Second, InRecovery: true}
+		}), wait, "waiting for pg/2 to promote"},
+		{"the chosen one was seen serving: no second choice", with(func(f *FailoverFacts) {
+			f.Primary, f.Failed, f.InProgress = "pg/2", "pg/0", "pg/2"
+			p := f.Probes["pg/0"]
+			p.SyncNames = `ANY 2 ("pg/1", "pg/2")`
+			f.Probes["pg/0"] = p
+			f.Probes["pg/2"] = Probe{Down: time.Minute, SeenPrimary: true}
+		}), wait, "waiting for pg/2 to promote"},
+		{"the old primary is back while the chosen one is gone: wait", with(func(f *FailoverFacts) {
+			f.Primary, f.Failed, f.InProgress = "pg/2", "pg/0", "pg/2"
+			f.Probes["pg/0"] = Probe{Reachable: true, SeenPrimary: true}
+			f.Probes["pg/2"] = Probe{Down: time.Minute, InRecovery: true}
+		}), wait, "is unreachable before it promoted (pg/0 answers again)"},
 		{"ANY 1 of 2: one answering is not enough", with(func(f *FailoverFacts) { f.Probes["pg/2"] = Probe{Down: time.Minute} }), wait, "1 of its 2 synchronous standbys answer, 2 needed"},
 		{"ANY 2 of 2: one answering is enough", with(func(f *FailoverFacts) {
 			p := f.Probes["pg/0"]
