@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 
 	"github.com/gruyaume/goops"
@@ -23,10 +25,14 @@ type localFacts struct {
 	DataDir     string            // where the database lives (or will)
 	DataVersion string
 	HasData     bool
-	Running     bool
-	Standby     bool
-	Server      *postgres.Facts       // while running
-	Control     *postgres.ControlData // while stopped with data
+	// Partial says the data directory holds PG_VERSION but no global/pg_control: a copy
+	// whose clone was killed half-way (pg_basebackup sends the control file last), never
+	// a database.
+	Partial bool
+	Running bool
+	Standby bool
+	Server  *postgres.Facts       // while running
+	Control *postgres.ControlData // while stopped with data
 	// ConfProblem says that postgresql.conf (postgres's file) names another data directory
 	// than this unit's: the unit blocks and root acts on nothing that file names.
 	ConfProblem string
@@ -106,6 +112,11 @@ func observeLocal(ctx context.Context, version, storage string) (*localFacts, er
 	if l.DataVersion, l.HasData, err = postgres.HasDatabase(l.DataDir); err != nil {
 		return nil, fmt.Errorf("observe %s: %w", l.DataDir, err)
 	}
+	if l.HasData {
+		if l.Partial, err = partialCopy(l.DataDir); err != nil {
+			return nil, fmt.Errorf("observe %s: %w", l.DataDir, err)
+		}
+	}
 	m, err := readRestoreMarker()
 	if err != nil {
 		return nil, err
@@ -169,7 +180,7 @@ func observeLocal(ctx context.Context, version, storage string) (*localFacts, er
 // planLocal turns the facts into the decision's input.
 func (l *localFacts) planLocal(self, following, restore string) plan.Local {
 	p := plan.Local{Self: self, Version: l.Version, FullVersion: l.FullVersion, DataVersion: l.DataVersion,
-		HasData: l.HasData, Running: l.Running, Standby: l.Standby, Following: following, Restore: restore,
+		HasData: l.HasData && !l.Partial, Partial: l.Partial, Running: l.Running, Standby: l.Standby, Following: following, Restore: restore,
 		Interrupted: l.Interrupted}
 	switch {
 	case l.Server != nil:
@@ -187,7 +198,7 @@ func (l *localFacts) planLocal(self, following, restore string) plan.Local {
 // report is what this unit publishes to its peers.
 func (l *localFacts) report(address, following, restore string) plan.UnitReport {
 	p := l.planLocal("", following, restore)
-	r := plan.UnitReport{Address: address, HasData: l.HasData, SystemID: p.SystemID, Timeline: p.Timeline, LSN: p.LSN,
+	r := plan.UnitReport{Address: address, HasData: p.HasData, SystemID: p.SystemID, Timeline: p.Timeline, LSN: p.LSN,
 		Version: l.Version, Following: following, Restore: restore}
 	switch {
 	case l.Running && l.Standby:
@@ -197,4 +208,14 @@ func (l *localFacts) report(address, following, restore string) plan.UnitReport 
 		r.Following = ""
 	}
 	return r
+}
+
+// partialCopy says a data directory that holds PG_VERSION lacks global/pg_control: what a
+// clone killed half-way leaves (pg_basebackup sends the control file last).
+func partialCopy(dataDir string) (bool, error) {
+	_, err := os.Lstat(filepath.Join(dataDir, "global", "pg_control"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return true, nil
+	}
+	return false, err
 }

@@ -77,7 +77,8 @@ func (r *applying) takeStep(step plan.Step, t plan.Target) error {
 			}
 			l.Cluster = nil
 		}
-		if _, err := postgres.Clone(ctx, l.Version, l.DataDir, up, postgres.CloneOptions{}); err != nil {
+		// A copy a killed clone left is moved aside, never cloned over or deleted.
+		if _, err := postgres.Clone(ctx, l.Version, l.DataDir, up, postgres.CloneOptions{MoveAside: l.Partial}); err != nil {
 			return err
 		}
 		if err := r.adopt(); err != nil {

@@ -156,3 +156,37 @@ func TestDecideQuorum(t *testing.T) {
 		t.Errorf("standby: %+v", d.Sync)
 	}
 }
+
+// A clone killed half-way (its hook's machine rebooted, the hook was killed) leaves
+// PG_VERSION without global/pg_control, since pg_basebackup sends the control file last.
+// That copy is never a database: the unit reports none, clones again (moving the copy
+// aside), and never starts, creates over it or serves it as the chosen primary.
+func TestCloneKilledHalfway(t *testing.T) {
+	partial := Local{Self: unitC, Version: "16", FullVersion: "16.4", DataVersion: "16", Partial: true}
+	ready := Target{Name: unitA, Address: "10.0.0.1", Ready: true, SystemID: "7", Timeline: 1}
+	if dec := DecideLocal(partial, unitA, ready, ""); dec.Step != StepClone {
+		t.Errorf("standby with a partial copy: %+v", dec)
+	}
+	if dec := DecideLocal(partial, unitA, Target{Name: unitA}, ""); dec.Step != StepWait {
+		t.Errorf("partial copy, primary not ready: %+v", dec)
+	}
+	for _, sys := range []string{"", "7"} {
+		p := partial
+		p.AppSystemID = sys
+		if dec := DecideLocal(p, unitC, Target{Name: unitC}, ""); dec.Step != StepBlock {
+			t.Errorf("chosen primary with a partial copy (application database %q): %+v", sys, dec)
+		}
+	}
+	if IsPrimary(Local{Self: unitC, Partial: true, Running: true}, unitC) {
+		t.Errorf("a partial copy counts as the primary")
+	}
+	// The leader sees it report no database: it is not chosen over a unit that has one,
+	// and a primary whose data turned out partial is replaced.
+	o := threeUnits()
+	o.Peers[unitC] = map[string]string{KeyAddress: "10.0.0.3", KeyHasData: "false"}
+	o.AppBag.Primary = unitC
+	o.Measured = map[string]Unit{unitA: {Role: RolePrimary, Timeline: 1, LSN: 900}}
+	if d := Decide(o); d.App.Primary == unitC {
+		t.Errorf("the leader keeps a primary that reports no database")
+	}
+}

@@ -25,6 +25,9 @@ type Local struct {
 	AppSystemID string
 	// Interrupted is what an interrupted wal-e-restore left (InterruptedRestore), "" if nothing.
 	Interrupted string
+	// Partial says the data directory holds an incomplete copy (a clone killed half-way):
+	// HasData is false, and the copy is moved aside before the next clone.
+	Partial bool
 }
 
 // Target is the primary as this unit sees it.
@@ -86,6 +89,10 @@ func DecideLocal(l Local, primary string, t Target, rival string) Decision {
 
 func decidePrimary(l Local, rival string) Decision {
 	switch {
+	case l.Partial:
+		// Never a database to serve, nor a place to make one.
+		return block("Chosen primary, but pgdata holds an incomplete copy of a database (a clone was interrupted): " +
+			"the leader moves the primary to a unit that has the database; or move the copy away and restore with wal-e-restore")
 	case !l.HasData && l.AppSystemID != "":
 		// The application has a database and this unit held it (or was to hold it): its
 		// volume went away or came back empty. An empty database here would fork the
