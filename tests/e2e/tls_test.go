@@ -37,6 +37,12 @@ func TestStandbyRefusesAnotherCertificate(t *testing.T) {
 		t.Fatalf("standby's WAL receiver before the attack: %q", out)
 	}
 
+	// The failover agent wakes the primary's charm when its streaming standbys change (as
+	// they do below), and any hook issues a certificate of the CA again: it is stopped for
+	// the attack, so that only the standby's verification stands between it and Mallory.
+	agent := "postgresql-charm-agent-" + strings.ReplaceAll(primary, "/", "-") + ".service"
+	s.Exec(primary, "systemctl", "stop", agent)
+
 	// Mallory's CA issues a certificate for the primary's very address, which the server
 	// now presents; the standby reconnects.
 	addr := addressOf(t, s, "", primary)
@@ -71,6 +77,7 @@ func TestStandbyRefusesAnotherCertificate(t *testing.T) {
 	}
 
 	// Any hook on the primary issues a certificate of the CA again.
+	s.Exec(primary, "systemctl", "start", agent)
 	s.Run("run-hook", primary, "update-status")
 	eventually(t, 60*time.Second, "the standby to stream again", func() bool { return rows() == "2" })
 }
