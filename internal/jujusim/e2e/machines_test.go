@@ -109,7 +109,16 @@ func TestAddMachinePlacement(t *testing.T) {
 		if stderr != "created machine 3\n" {
 			t.Fatalf("add-machine: %q", stderr)
 		}
+		// The fault verbs work on an empty machine: a reboot boots it again, no unit to start.
+		before := machinePID(t, s, "3")
+		s.Run("reboot", "3")
 		pid := machinePID(t, s, "3")
+		if got := strings.TrimSpace(s.Run("ssh", "3", "systemctl is-system-running")); pid == before || got != "running" {
+			t.Errorf("empty machine 3 after a reboot: PID 1 %d (before %d), %q", pid, before, got)
+		}
+		if mc := s.Status("").Machines["3"]; mc.JujuStatus.Current != "started" {
+			t.Errorf("empty machine 3 after a reboot: %+v", mc.JujuStatus)
+		}
 		if _, stderr, err := s.RunE("remove-machine", "3"); err != nil || stderr != "removing machine 3\n" {
 			t.Errorf("remove-machine 3: %v %q", err, stderr)
 		}
