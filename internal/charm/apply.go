@@ -269,6 +269,7 @@ func (r *applying) publish() error {
 	}
 	rep := r.local.report(r.j.Address, r.j.Self[plan.KeyFollowing], r.j.Self[plan.KeyRestore])
 	rep.RestartRequest = r.local.needsRestart
+	rep.Applied = r.Applied
 	rep.Clients = r.j.Clients.Report
 	rep.Admits = strings.Join(r.admits, " ")
 	want := rep.Data()

@@ -1,6 +1,10 @@
 package charm
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"regexp"
@@ -152,4 +156,16 @@ func ParseAddresses(s string) ([]netip.Prefix, error) {
 		out = append(out, netip.PrefixFrom(a, a.BitLen()))
 	}
 	return out, nil
+}
+
+// Hash identifies this configuration: every unit that sees the same options gets the same
+// hash, so a unit's report of the one its server's settings came from tells the leader
+// whether it has applied the application's current options (plan.StandbysBehind). It is
+// keyed with the application's replication password, so the hash a peer bag carries says
+// nothing about the credential options it covers.
+func (c Config) Hash(key string) string {
+	b, _ := json.Marshal(c) // plain options: cannot fail
+	m := hmac.New(sha256.New, []byte(key))
+	m.Write(b)
+	return hex.EncodeToString(m.Sum(nil)[:8])
 }

@@ -75,7 +75,7 @@ func (r *applying) configure() error {
 		if _, err := postgres.WriteHBA(c, rules); err != nil {
 			return err
 		}
-		r.admits = admits
+		r.admits, r.Applied = admits, r.ConfigHash
 		return nil
 	}
 	db, err := postgres.Connect(r.ctx, c, "postgres")
@@ -98,7 +98,7 @@ func (r *applying) configure() error {
 		}
 		return err
 	}
-	r.admits = admits
+	r.admits, r.Applied = admits, r.ConfigHash
 	if certChanged {
 		if pending, err = db.ReloadConf(r.ctx); err != nil {
 			return err

@@ -50,6 +50,7 @@ func observe(ctx context.Context, hook string) (*observation, error) {
 		o.Self = map[string]string{}
 		j.Self = o.Self
 	}
+	o.Applied = o.Self[plan.KeyApplied]
 	if stop, _ := plan.Teardown(plan.TeardownFacts{Unit: j.Unit, Hook: hook, Dying: j.Dying, Storage: j.Storage,
 		HadStorage: j.HadStorage, Departing: j.Departing}); stop {
 		return o, nil
@@ -84,6 +85,7 @@ func observe(ctx context.Context, hook string) (*observation, error) {
 	if err := o.observeSecret(); err != nil {
 		return nil, err
 	}
+	o.ConfigHash = j.Config.Hash(o.password)
 	if err := o.observeClientPasswords(); err != nil {
 		return nil, err
 	}

@@ -29,6 +29,7 @@ const (
 	KeyFollowing = "following"
 	KeyVersion   = "version"
 	KeyRestart   = "restart-request"  // unit: a restart is pending and waits for the lock
+	KeyApplied   = "settings-applied" // unit: the configuration (Observed.ConfigHash) its server's settings were last written from
 	KeyRestore   = "restore"          // unit: the point-in-time restore its database descends from
 	KeyAdmits    = "admits"           // unit: peers its pg_hba admits for replication
 	KeyClients   = "clients"          // unit: client requests provisioned on the primary (relations.go)
@@ -93,6 +94,7 @@ type UnitReport struct {
 	Following      string
 	Version        string
 	RestartRequest bool
+	Applied        string
 	Clients        string
 	Restore        string
 	Admits         string
@@ -112,6 +114,7 @@ func ParseUnitReport(name string, d map[string]string) (UnitReport, Unit) {
 		Following:      d[KeyFollowing],
 		Version:        d[KeyVersion],
 		RestartRequest: d[KeyRestart] == "true",
+		Applied:        d[KeyApplied],
 		Clients:        d[KeyClients],
 		Restore:        d[KeyRestore],
 		Admits:         d[KeyAdmits],
@@ -133,6 +136,7 @@ func (r UnitReport) Data() map[string]string {
 		KeyFollowing: r.Following,
 		KeyVersion:   r.Version,
 		KeyRestart:   "",
+		KeyApplied:   r.Applied,
 		KeyClients:   r.Clients,
 		KeyRestore:   r.Restore,
 		KeyAdmits:    r.Admits,

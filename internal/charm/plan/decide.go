@@ -199,9 +199,14 @@ func leaderChoices(o Observed, app AppState) (AppState, string) {
 		choosing = choice.Waiting
 	}
 	requests, present := map[string]bool{o.Unit: o.NeedsRestart}, map[string]bool{o.Unit: true}
+	applied := map[string]UnitReport{o.Unit: {Role: localRole(o.Local), Applied: o.Applied}}
 	for name, data := range o.Peers {
 		rep, _ := ParseUnitReport(name, data)
 		requests[name], present[name] = rep.RestartRequest, true
+		applied[name] = rep
+	}
+	if requests[app.Primary] && app.RestartHolder != app.Primary && StandbysBehind(app.Primary, applied, o.Probes) {
+		requests[app.Primary] = false
 	}
 	app.RestartHolder = GrantRestart(app.RestartHolder, requests, present, app.Primary)
 	app.SystemID = RecordSystemID(app.SystemID, g.Units[app.Primary], app.Primary)
@@ -279,4 +284,15 @@ func certHosts(o Observed) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// localRole is the role this unit's report gives its running server.
+func localRole(l Local) Role {
+	switch {
+	case l.Running && l.Standby:
+		return RoleStandby
+	case l.Running:
+		return RolePrimary
+	}
+	return RoleNone
 }

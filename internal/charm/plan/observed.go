@@ -53,6 +53,11 @@ type Observed struct {
 	Configured bool
 	// NeedsRestart says the running server has settings that wait for a restart.
 	NeedsRestart bool
+	// ConfigHash identifies the charm configuration this hook sees; Applied the one this
+	// unit's server settings were last written from (its bag's KeyApplied, then what
+	// configure wrote). The leader lets the primary restart only once the running
+	// standbys applied what it did (StandbysBehind).
+	ConfigHash, Applied string
 	// ConfFile is what is wrong with postgresql.conf (postgres's file) when it names another
 	// data directory or socket than the charm's.
 	ConfFile string

@@ -28,3 +28,28 @@ func GrantRestart(holder string, requests map[string]bool, present map[string]bo
 	})
 	return waiting[0]
 }
+
+// StandbysBehind says a running standby has not yet written the settings the primary's
+// were written from (UnitReport.Applied): its config-changed is still on its way. The
+// primary's restart request then waits, so that under concurrent hooks the standbys ask,
+// restart and release first and the primary still goes last. A standby the leader's agent
+// finds unreachable is not waited for; one that never answers again would be (its report
+// says standby), and the primary's status says it waits for permission to restart.
+func StandbysBehind(primary string, reports map[string]UnitReport, probes map[string]Probe) bool {
+	p, ok := reports[primary]
+	if !ok {
+		return false
+	}
+	for name, r := range reports {
+		if name == primary || r.Role != RoleStandby {
+			continue
+		}
+		if pr, seen := probes[name]; seen && !pr.Reachable {
+			continue
+		}
+		if r.Applied != p.Applied {
+			return true
+		}
+	}
+	return false
+}
