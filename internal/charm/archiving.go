@@ -26,7 +26,7 @@ import (
 )
 
 // Continuous archiving, scheduled backups and point-in-time recovery (wal_e_storage_uri).
-// archiveSettings are merged into every unit's settings (archive_mode stays on so that
+// plan.Decide puts archive_command into every unit's settings (archive_mode stays on so that
 // configuring archiving never needs a restart; archive_mode=on archives on the primary only),
 // restoreCommand is given to standbys, and archiving() runs after the unit converged
 // (credentials file, cron entry on the primary, archive checks, status).
@@ -105,14 +105,6 @@ func archiveProblem(c Config, uri, option string) string {
 		return fmt.Sprintf("%s %s needs %s; set them with juju config", option, uri, strings.Join(missing, ", "))
 	}
 	return ""
-}
-
-func (r *applying) archiveSettings() postgres.Settings {
-	cmd := "/bin/true"
-	if r.decide().Archive.Enabled {
-		cmd = archive.ArchiveCommand(charmToolsBin, archiveConfigPath, r.j.Config.WalEStorageURI)
-	}
-	return postgres.Settings{{Name: "archive_mode", Value: "on"}, {Name: "archive_command", Value: cmd}}
 }
 
 func (r *applying) restoreCommand() string {

@@ -2,8 +2,6 @@ package charm
 
 import (
 	"errors"
-	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/gruyaume/goops"
@@ -11,32 +9,15 @@ import (
 	"github.com/pgcharm/postgresql/internal/postgres"
 )
 
-// configError is a configuration the server refuses; it blocks the unit, naming the option.
+// configError is a configuration the server refuses, or plan.Decide did
+// (plan.Desired.SettingsRefused); it blocks the unit, naming the option.
 type configError struct{ option, reason string }
 
-func (e *configError) Error() string { return e.option + ": " + e.reason }
-
-// settings are what the unit runs with: the charm's baseline, then the user's
-// extra_pg_conf, then what replication needs (which the user cannot override).
-func (r *applying) settings(certFile, keyFile string) (postgres.Settings, error) {
-	// Both need a restart to change, so they start generous and only grow with a large
-	// application, never on every added unit.
-	senders := max(16, 2*(len(r.j.Peers)+1)+6)
-	base := postgres.Baseline(postgres.BaselineOptions{CertFile: certFile, KeyFile: keyFile,
-		MaxWALSenders: senders, MaxReplicationSlots: senders})
-	base.Set("max_connections", strconv.Itoa(r.j.Config.MaxConnections))
-	extra, err := postgres.ParseExtraConf(r.j.Config.ExtraPgConf)
-	if err != nil {
-		return nil, &configError{"extra_pg_conf", err.Error()}
+func (e *configError) Error() string {
+	if e.option == "" {
+		return e.reason // the decision's words, which name the option
 	}
-	for _, s := range extra {
-		for _, p := range postgres.ProtectedSettings {
-			if strings.EqualFold(s.Name, p) {
-				return nil, &configError{"extra_pg_conf", fmt.Sprintf("%s is managed by the charm; remove it", s.Name)}
-			}
-		}
-	}
-	return base.Merge(r.failoverSettings()).Merge(extra).Merge(r.archiveSettings()), nil
+	return e.option + ": " + e.reason
 }
 
 // configure writes the server's configuration files and applies them. On a running
@@ -51,14 +32,15 @@ func (r *applying) configure() error {
 		// settings are only decided past the application's secret).
 		return nil
 	}
-	cert, key, certChanged, err := r.serverCert(c)
+	// The certificate first: the settings name its files (plan.ServerFacts).
+	_, _, certChanged, err := r.serverCert(c)
 	if err != nil {
 		return err
 	}
-	s, err := r.settings(cert, key)
-	if err != nil {
-		return err
+	if d.SettingsRefused != "" {
+		return &configError{reason: d.SettingsRefused}
 	}
+	s := d.Settings
 	rules, admits := d.HBA, d.Admits
 	if _, err := postgres.WriteIdent(c); err != nil {
 		return err
@@ -67,9 +49,8 @@ func (r *applying) configure() error {
 	if err != nil {
 		return err
 	}
-	q := syncSettings(d.Sync)
 	if !running {
-		if _, err := postgres.WriteCharmConf(c, s.Merge(q)); err != nil {
+		if _, err := postgres.WriteCharmConf(c, s); err != nil {
 			return err
 		}
 		if _, err := postgres.WriteHBA(c, rules); err != nil {
@@ -83,7 +64,7 @@ func (r *applying) configure() error {
 		return err
 	}
 	defer db.Close(r.ctx)
-	_, pending, err := db.ApplyCharmConf(r.ctx, s.Merge(q))
+	_, pending, err := db.ApplyCharmConf(r.ctx, s)
 	var invalid *postgres.InvalidSettingsError
 	if errors.As(err, &invalid) {
 		return &configError{"extra_pg_conf", err.Error()}

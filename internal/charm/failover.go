@@ -2,14 +2,12 @@ package charm
 
 import (
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/gruyaume/goops"
 
 	"github.com/pgcharm/postgresql/internal/agent"
 	"github.com/pgcharm/postgresql/internal/charm/plan"
-	"github.com/pgcharm/postgresql/internal/postgres"
 )
 
 // reportFresh is how old the agent's report may be for the leader to judge a failover on
@@ -70,20 +68,6 @@ func agentProbes(now time.Time) (agent.Report, map[string]plan.Probe) {
 // failoverTimeout is the failover_timeout option; 0 turns automatic failover off.
 func (c Config) failoverTimeout() time.Duration {
 	return time.Duration(c.FailoverTimeout) * time.Second
-}
-
-// failoverSettings make replication notice a lost peer within the failover timeout: a
-// standby's WAL receiver pings its primary after half of wal_receiver_timeout of silence
-// and gives up after all of it, so a standby that still "streams" has heard from its
-// primary within the timeout (what the agent reports as reaching it), and a primary drops
-// a dead standby from its quorum after wal_sender_timeout instead of a minute.
-func (r *applying) failoverSettings() postgres.Settings {
-	t := r.j.Config.FailoverTimeout
-	if t <= 0 {
-		return nil
-	}
-	v := strconv.Itoa(t) + "s"
-	return postgres.Settings{{Name: "wal_receiver_timeout", Value: v}, {Name: "wal_sender_timeout", Value: v}}
 }
 
 // failoverProblem checks the failover_timeout option.

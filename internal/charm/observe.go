@@ -7,6 +7,7 @@ import (
 
 	"github.com/gruyaume/goops"
 
+	"github.com/pgcharm/postgresql/internal/archive"
 	"github.com/pgcharm/postgresql/internal/charm/plan"
 	"github.com/pgcharm/postgresql/internal/pki"
 	"github.com/pgcharm/postgresql/internal/postgres"
@@ -71,6 +72,8 @@ func observe(ctx context.Context, hook string) (*observation, error) {
 		o.Archive.Problem = archiveProblem(cfg, cfg.WalEStorageURI, "wal_e_storage_uri")
 	}
 	o.Quorum = plan.SyncOptions{Standbys: j.Config.SynchronousStandbys, Strict: j.Config.SynchronousStrict}
+	o.Server = plan.ServerFacts{MaxConnections: cfg.MaxConnections, ExtraPgConf: cfg.ExtraPgConf,
+		ArchiveCommand: archive.ArchiveCommand(charmToolsBin, archiveConfigPath, cfg.WalEStorageURI)}
 	if v.Installed, err = postgres.Installed(ctx, v.Major); err != nil {
 		return nil, err
 	}
@@ -120,6 +123,10 @@ func (o *observation) observeLocal(ctx context.Context) error {
 func (o *observation) syncLocal() {
 	o.Local = o.local.planLocal(o.Unit, o.Self[plan.KeyFollowing], o.Self[plan.KeyRestore])
 	o.Configured = o.local.Cluster != nil
+	o.Server.CertFile, o.Server.KeyFile = "", ""
+	if c := o.local.Cluster; c != nil {
+		o.Server.CertFile, o.Server.KeyFile = postgres.ServerCertFiles(c)
+	}
 	o.NeedsRestart = o.local.needsRestart
 	o.Streaming, o.Slots = o.local.Streaming, o.local.Slots
 	o.Archive.DataDir = o.local.DataDir

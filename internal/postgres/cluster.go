@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/pgcharm/postgresql/internal/pgconf"
 	"github.com/pgcharm/postgresql/internal/safefs"
 )
 
@@ -124,7 +125,7 @@ func Lookup(version, name string) (*Cluster, error) {
 	}
 	// Lenient: an odd line an administrator added must not hide the
 	// cluster; the server itself is the judge of that file.
-	s, err := parseConf(string(data), true, true)
+	s, err := pgconf.ParseLenient(string(data))
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s/%s: %s/postgresql.conf: %w", version, name, confDir, err)
 	}

@@ -8,133 +8,17 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/pgcharm/postgresql/internal/pgconf"
 )
 
-// Setting is one postgresql.conf parameter. Value is the plain value, without
-// postgresql.conf quoting.
-type Setting struct {
-	Name  string
-	Value string
-}
-
-// Settings keeps parameters in the order they were set; names are compared
-// case-insensitively, as PostgreSQL does.
-type Settings []Setting
-
-// Get returns the value of name.
-func (s Settings) Get(name string) (string, bool) {
-	name = strings.ToLower(name)
-	for _, kv := range s {
-		if kv.Name == name {
-			return kv.Value, true
-		}
-	}
-	return "", false
-}
-
-// Set replaces the value of name in place, or appends it.
-func (s *Settings) Set(name, value string) {
-	name = strings.ToLower(name)
-	for i, kv := range *s {
-		if kv.Name == name {
-			(*s)[i].Value = value
-			return
-		}
-	}
-	*s = append(*s, Setting{Name: name, Value: value})
-}
-
-// Merge returns s with every setting of over applied on top of it.
-func (s Settings) Merge(over Settings) Settings {
-	out := append(Settings(nil), s...)
-	for _, kv := range over {
-		out.Set(kv.Name, kv.Value)
-	}
-	return out
-}
-
-// Names lists the setting names in order.
-func (s Settings) Names() []string {
-	var n []string
-	for _, kv := range s {
-		n = append(n, kv.Name)
-	}
-	return n
-}
-
-var settingNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)*$`)
-
-// ValidName reports whether name is a syntactically valid parameter name
-// (custom parameters are dotted: "auto_explain.log_min_duration").
-func ValidName(name string) bool { return settingNameRE.MatchString(name) }
-
-// QuoteValue renders value as a postgresql.conf string literal. Every value
-// is quoted: the server parses quoted numbers, booleans and enums like bare
-// ones, and quoting leaves no way for a value to end the line early or start
-// a comment.
-func QuoteValue(value string) string {
-	var b strings.Builder
-	b.WriteByte('\'')
-	for i := 0; i < len(value); i++ {
-		c := value[i]
-		switch {
-		case c == '\'':
-			b.WriteString("''")
-		case c == '\\':
-			b.WriteString(`\\`)
-		case c == '\n':
-			b.WriteString(`\n`)
-		case c == '\r':
-			b.WriteString(`\r`)
-		case c == '\t':
-			b.WriteString(`\t`)
-		case c == '\b':
-			b.WriteString(`\b`)
-		case c == '\f':
-			b.WriteString(`\f`)
-		case c < 0x20 || c == 0x7f:
-			fmt.Fprintf(&b, `\%03o`, c)
-		default:
-			b.WriteByte(c)
-		}
-	}
-	b.WriteByte('\'')
-	return b.String()
-}
-
-// RenderConf renders settings as a postgresql.conf fragment. header lines
-// become comments. Names are validated, since a bad one would stop the
-// server from starting.
-func RenderConf(header string, s Settings) ([]byte, error) {
-	var b strings.Builder
-	for _, line := range strings.Split(strings.TrimRight(header, "\n"), "\n") {
-		if header == "" {
-			break
-		}
-		b.WriteString("# " + line + "\n")
-	}
-	for _, kv := range s {
-		if !ValidName(kv.Name) {
-			return nil, fmt.Errorf("invalid parameter name %q", kv.Name)
-		}
-		if isIncludeDirective(kv.Name) {
-			return nil, fmt.Errorf("%s directives cannot be rendered as settings", kv.Name)
-		}
-		fmt.Fprintf(&b, "%s = %s\n", strings.ToLower(kv.Name), QuoteValue(kv.Value))
-	}
-	return []byte(b.String()), nil
-}
-
-func isIncludeDirective(name string) bool {
-	switch strings.ToLower(name) {
-	case "include", "include_dir", "include_if_exists":
-		return true
-	}
-	return false
-}
+// Setting and Settings are pgconf's plain data; the server's procedures take them.
+type (
+	Setting  = pgconf.Setting
+	Settings = pgconf.Settings
+)
 
 // CharmConfName is the include file the charm owns in the cluster's conf.d.
 // Debian's postgresql.conf ends with include_dir 'conf.d', so its settings
@@ -145,7 +29,7 @@ const CharmConfName = "juju-charm.conf"
 // and reports whether the file changed. The file is readable by everyone,
 // like Debian's postgresql.conf: never put secrets into settings.
 func WriteConf(c *Cluster, name string, s Settings) (bool, error) {
-	data, err := RenderConf("Written by the PostgreSQL charm; changes are overwritten.", s)
+	data, err := pgconf.RenderConf("Written by the PostgreSQL charm; changes are overwritten.", s)
 	if err != nil {
 		return false, fmt.Errorf("render %s: %w", name, err)
 	}
@@ -171,229 +55,7 @@ func ReadConf(c *Cluster, name string) (Settings, error) {
 	if err != nil {
 		return nil, err
 	}
-	return parseConf(string(data), true, false)
-}
-
-// ConfSyntaxError points at the offending line of postgresql.conf text.
-type ConfSyntaxError struct {
-	Line int
-	Text string
-	Msg  string
-}
-
-func (e *ConfSyntaxError) Error() string {
-	return fmt.Sprintf("line %d (%s): %s", e.Line, strings.TrimSpace(e.Text), e.Msg)
-}
-
-// ParseExtraConf parses the extra_pg_conf option, written in postgresql.conf
-// syntax (`name = value`, `=` optional, values bare or single-quoted, `#`
-// comments). Include directives are refused: they would read files the
-// charm does not manage. A later setting of the same name wins, as in
-// PostgreSQL. Errors name the line.
-func ParseExtraConf(text string) (Settings, error) {
-	return parseConf(text, false, false)
-}
-
-// parseConf parses postgresql.conf text. skipIncludes ignores include
-// directives instead of refusing them; lenient skips lines it cannot parse
-// (for reading files the charm does not own).
-func parseConf(text string, skipIncludes, lenient bool) (Settings, error) {
-	var out Settings
-	for i, line := range strings.Split(text, "\n") {
-		name, value, ok, err := parseConfLine(line)
-		if err != nil {
-			if lenient {
-				continue
-			}
-			return nil, &ConfSyntaxError{Line: i + 1, Text: line, Msg: err.Error()}
-		}
-		if !ok {
-			continue
-		}
-		if isIncludeDirective(name) {
-			if skipIncludes {
-				continue
-			}
-			return nil, &ConfSyntaxError{Line: i + 1, Text: line, Msg: name + " directives are not allowed here"}
-		}
-		out.Set(name, value)
-	}
-	return out, nil
-}
-
-// parseConfLine follows the lexer of PostgreSQL's guc-file.l closely enough
-// for configuration people write by hand.
-func parseConfLine(line string) (name, value string, ok bool, err error) {
-	s := strings.TrimRight(line, "\r")
-	i := 0
-	skipSpace := func() {
-		for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\f' || s[i] == '\v') {
-			i++
-		}
-	}
-	skipSpace()
-	if i == len(s) || s[i] == '#' {
-		return "", "", false, nil
-	}
-	start := i
-	for i < len(s) && (isNameChar(s[i]) || s[i] == '.') {
-		i++
-	}
-	name = s[start:i]
-	if name == "" || !ValidName(name) {
-		return "", "", false, fmt.Errorf("expected a parameter name")
-	}
-	skipSpace()
-	if i < len(s) && s[i] == '=' {
-		i++
-		skipSpace()
-	}
-	if i == len(s) || s[i] == '#' {
-		return "", "", false, fmt.Errorf("missing value for %s", name)
-	}
-	if s[i] == '\'' {
-		v, n, err := unquoteConf(s[i:])
-		if err != nil {
-			return "", "", false, err
-		}
-		value = v
-		i += n
-	} else {
-		start := i
-		for i < len(s) && s[i] != ' ' && s[i] != '\t' && s[i] != '#' && s[i] != '\'' {
-			i++
-		}
-		value = s[start:i]
-	}
-	skipSpace()
-	if i < len(s) && s[i] != '#' {
-		return "", "", false, fmt.Errorf("unexpected %q after the value of %s (quote values containing spaces)", s[i:], name)
-	}
-	return strings.ToLower(name), value, true, nil
-}
-
-func isNameChar(c byte) bool {
-	return c == '_' || c == '$' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-}
-
-// unquoteConf decodes a single-quoted postgresql.conf string at the start of
-// s, returning the value and the number of bytes consumed.
-func unquoteConf(s string) (string, int, error) {
-	var b strings.Builder
-	i := 1
-	for i < len(s) {
-		c := s[i]
-		switch {
-		case c == '\'':
-			if i+1 < len(s) && s[i+1] == '\'' {
-				b.WriteByte('\'')
-				i += 2
-				continue
-			}
-			return b.String(), i + 1, nil
-		case c == '\\' && i+1 < len(s):
-			i++
-			e := s[i]
-			switch e {
-			case 'b':
-				b.WriteByte('\b')
-			case 'f':
-				b.WriteByte('\f')
-			case 'n':
-				b.WriteByte('\n')
-			case 'r':
-				b.WriteByte('\r')
-			case 't':
-				b.WriteByte('\t')
-			case '0', '1', '2', '3', '4', '5', '6', '7':
-				n, j := 0, 0
-				for j < 3 && i+j < len(s) && s[i+j] >= '0' && s[i+j] <= '7' {
-					n = n*8 + int(s[i+j]-'0')
-					j++
-				}
-				b.WriteByte(byte(n))
-				i += j
-				continue
-			default:
-				b.WriteByte(e)
-			}
-			i++
-		default:
-			b.WriteByte(c)
-			i++
-		}
-	}
-	return "", 0, fmt.Errorf("unterminated quoted string")
-}
-
-// BaselineOptions are the inputs of the settings every unit runs with.
-type BaselineOptions struct {
-	// WALLevel is "replica" (default) or "logical".
-	WALLevel string
-	// MaxWALSenders and MaxReplicationSlots default to 10.
-	MaxWALSenders       int
-	MaxReplicationSlots int
-	// CertFile and KeyFile turn SSL on (see EnsureSelfSignedCert).
-	CertFile, KeyFile string
-	// WALKeepSize is how much past WAL a server keeps beyond what
-	// checkpoints need (default "1GB"). pg_rewind of a former primary needs
-	// its own WAL back to the last checkpoint before the timelines split;
-	// without an archive to fetch it from, only this keeps it.
-	WALKeepSize string
-}
-
-// Baseline returns the settings the charm applies under the user's
-// extra_pg_conf: replication-ready (hot standbys, slots, wal_log_hints for
-// pg_rewind), SCRAM passwords, SSL, and logging that names who did what.
-func Baseline(o BaselineOptions) Settings {
-	walLevel := o.WALLevel
-	if walLevel == "" {
-		walLevel = "replica"
-	}
-	senders := o.MaxWALSenders
-	if senders <= 0 {
-		senders = 10
-	}
-	slots := o.MaxReplicationSlots
-	if slots <= 0 {
-		slots = 10
-	}
-	keep := o.WALKeepSize
-	if keep == "" {
-		keep = "1GB"
-	}
-	s := Settings{
-		{"listen_addresses", "*"},
-		{"password_encryption", "scram-sha-256"},
-		{"wal_level", walLevel},
-		{"hot_standby", "on"},
-		{"max_wal_senders", strconv.Itoa(senders)},
-		{"max_replication_slots", strconv.Itoa(slots)},
-		{"wal_log_hints", "on"},
-		{"wal_keep_size", keep},
-		{"recovery_target_timeline", "latest"},
-		{"log_line_prefix", "%m [%p] %q%u@%d "},
-		{"log_checkpoints", "on"},
-		{"log_connections", "on"},
-		{"log_disconnections", "on"},
-	}
-	if o.CertFile != "" && o.KeyFile != "" {
-		s.Set("ssl", "on")
-		s.Set("ssl_cert_file", o.CertFile)
-		s.Set("ssl_key_file", o.KeyFile)
-	}
-	return s
-}
-
-// ProtectedSettings are owned by the cluster's layout (Debian's
-// postgresql.conf or this package); a user's extra_pg_conf overriding them
-// would break the unit.
-var ProtectedSettings = []string{
-	"data_directory", "config_file", "hba_file", "ident_file", "external_pid_file",
-	"port", "unix_socket_directories", "cluster_name",
-	"primary_conninfo", "primary_slot_name",
-	// The quorum commit (synchronous_standbys and synchronous_strict set them).
-	"synchronous_standby_names", "synchronous_commit",
+	return pgconf.ParseFile(string(data))
 }
 
 // SettingInfo describes a parameter as pg_settings does.
@@ -418,7 +80,7 @@ func (e *SettingError) Error() string {
 	if e.Value == "" && strings.HasPrefix(e.Msg, "unknown") {
 		return fmt.Sprintf("%s: %s", e.Name, e.Msg)
 	}
-	return fmt.Sprintf("%s = %s: %s", e.Name, QuoteValue(e.Value), e.Msg)
+	return fmt.Sprintf("%s = %s: %s", e.Name, pgconf.QuoteValue(e.Value), e.Msg)
 }
 
 // InvalidSettingsError lists every rejected setting.
@@ -441,7 +103,7 @@ func CheckSetting(name string, info *SettingInfo, value string) *SettingError {
 	fail := func(format string, a ...any) *SettingError {
 		return &SettingError{Name: name, Value: value, Msg: fmt.Sprintf(format, a...)}
 	}
-	if !ValidName(name) {
+	if !pgconf.ValidName(name) {
 		return fail("not a valid parameter name")
 	}
 	if info == nil {

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"github.com/pgcharm/postgresql/internal/pgconf"
 	"testing"
 )
 
@@ -18,7 +19,7 @@ func TestFailoverOthersFollowByReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	s2 := newCluster(t, ctx, v).Cluster
-	st := Baseline(BaselineOptions{})
+	st := pgconf.Baseline(pgconf.BaselineOptions{})
 	st.Set("listen_addresses", "127.0.0.1")
 	if _, err := WriteCharmConf(s2, st); err != nil {
 		t.Fatal(err)

@@ -228,10 +228,10 @@ func WriteStandbyConfig(c *Cluster, cfg StandbyConfig) (bool, error) {
 		return false, err
 	}
 	s := Settings{
-		{"primary_conninfo", cfg.Upstream.conninfo(pass, "")},
-		{"primary_slot_name", cfg.Slot},
-		{"restore_command", cfg.RestoreCommand},
-		{"recovery_target_timeline", "latest"},
+		{Name: "primary_conninfo", Value: cfg.Upstream.conninfo(pass, "")},
+		{Name: "primary_slot_name", Value: cfg.Slot},
+		{Name: "restore_command", Value: cfg.RestoreCommand},
+		{Name: "recovery_target_timeline", Value: "latest"},
 	}
 	ch, err := WriteConf(c, StandbyConfName, s)
 	if err != nil {

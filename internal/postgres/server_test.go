@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/pgcharm/postgresql/internal/pgconf"
 	"net"
 	"os"
 	"os/exec"
@@ -334,11 +335,11 @@ func TestConfValidateAndRestart(t *testing.T) {
 	c := newCluster(t, ctx, v)
 	db := connect(t, ctx, c.Cluster, "postgres")
 
-	extra, err := ParseExtraConf("work_mem = 8MB\nlog_line_prefix = '%m [%p] it''s %u@%d '\nstatement_timeout = 90s\n")
+	extra, err := pgconf.ParseExtraConf("work_mem = 8MB\nlog_line_prefix = '%m [%p] it''s %u@%d '\nstatement_timeout = 90s\n")
 	if err != nil {
 		t.Fatal(err)
 	}
-	settings := Baseline(BaselineOptions{}).Merge(extra)
+	settings := pgconf.Baseline(pgconf.BaselineOptions{}).Merge(extra)
 	if err := db.Validate(ctx, settings); err != nil {
 		t.Fatalf("baseline rejected: %v", err)
 	}
@@ -368,7 +369,7 @@ func TestConfValidateAndRestart(t *testing.T) {
 	}
 	// A file written without validation is reported, and the server keeps
 	// running on its previous values.
-	if _, err := WriteConf(c.Cluster, "zz-test.conf", Settings{{"work_mem", "lots"}}); err != nil {
+	if _, err := WriteConf(c.Cluster, "zz-test.conf", Settings{{Name: "work_mem", Value: "lots"}}); err != nil {
 		t.Fatal(err)
 	}
 	if errs, err := db.FileSettingErrors(ctx); err != nil || len(errs) != 1 || !strings.Contains(errs[0], "zz-test.conf:2: work_mem") {
@@ -413,7 +414,7 @@ func TestConfValidateAndRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wrong := settings.Merge(Settings{{"work_mem", "lots"}})
+	wrong := settings.Merge(Settings{{Name: "work_mem", Value: "lots"}})
 	if changed, _, err := db.ApplyCharmConf(ctx, wrong); changed || err == nil || !strings.Contains(err.Error(), "work_mem = 'lots': not an integer") {
 		t.Errorf("ApplyCharmConf of a bad value: changed=%v, %v", changed, err)
 	}
@@ -429,7 +430,7 @@ func TestConfValidateAndRestart(t *testing.T) {
 		t.Errorf("work_mem = %s", got)
 	}
 
-	bad, err := ParseExtraConf("max_connections = lots\nwal_level = hot\nshared_buffers = 10XB\nmax_wal_senders = -1\nno_such_setting = 1\nssl = maybe\n")
+	bad, err := pgconf.ParseExtraConf("max_connections = lots\nwal_level = hot\nshared_buffers = 10XB\nmax_wal_senders = -1\nno_such_setting = 1\nssl = maybe\n")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -467,7 +468,7 @@ func TestHBAAndTLS(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("key mode %v, %v", fi.Mode(), err)
 	}
-	settings := Baseline(BaselineOptions{CertFile: cert, KeyFile: key})
+	settings := pgconf.Baseline(pgconf.BaselineOptions{CertFile: cert, KeyFile: key})
 	settings.Set("listen_addresses", "127.0.0.1")
 	if _, err := WriteCharmConf(c.Cluster, settings); err != nil {
 		t.Fatal(err)
@@ -634,7 +635,7 @@ func TestCloneFailoverRewind(t *testing.T) {
 	}
 	configure := func(c *Cluster) {
 		t.Helper()
-		s := Baseline(BaselineOptions{})
+		s := pgconf.Baseline(pgconf.BaselineOptions{})
 		s.Set("listen_addresses", "127.0.0.1")
 		if _, err := WriteCharmConf(c, s); err != nil {
 			t.Fatal(err)

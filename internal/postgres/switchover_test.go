@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/pgcharm/postgresql/internal/pgconf"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +26,7 @@ func newPair(t *testing.T, ctx context.Context, v string) (p, s *Cluster, passwo
 	}
 	configure := func(c *Cluster) {
 		t.Helper()
-		st := Baseline(BaselineOptions{})
+		st := pgconf.Baseline(pgconf.BaselineOptions{})
 		st.Set("listen_addresses", "127.0.0.1")
 		if _, err := WriteCharmConf(c, st); err != nil {
 			t.Fatal(err)

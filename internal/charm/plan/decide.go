@@ -95,6 +95,12 @@ func Decide(o Observed) Desired {
 	d.Databases = decideDatabases(o, app, d.IsPrimary)
 	d.Why.Refused = append(append([]string(nil), d.Clients.Refused...), d.Databases.Refused...)
 	d.Archive, d.Why.Archive, d.Why.ArchiveHealth = decideArchive(o.Archive, d.IsPrimary)
+	d.Settings, d.SettingsRefused = decideSettings(o, d.Archive.Enabled, d.Sync)
+	if o.Configured {
+		// Blocks only a unit with a server to configure: one without creates or clones
+		// it first, and is refused when it configures it.
+		d.Why.ServerConfig = d.SettingsRefused
+	}
 	d.OldData = DecideOldData(o.OldData, o.NewestBackup)
 	d.Why.OldData = d.OldData.Note
 	// The port and version only change with the server itself: a unit that already was

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/pgcharm/postgresql/internal/hba"
+	"github.com/pgcharm/postgresql/internal/pgconf"
 )
 
 // Observed is everything one hook found before anything is decided or written: Juju's
@@ -68,6 +69,8 @@ type Observed struct {
 	Slots []string
 	// Quorum is the quorum commit the options ask for.
 	Quorum SyncOptions
+	// Server are the other inputs of the server's settings (decideSettings).
+	Server ServerFacts
 	// StaleRestore says a wal-e-restore record changed nothing and can go.
 	StaleRestore bool
 	// DataDirUnrecorded says the cluster predates the charm recording its data directory.
@@ -177,11 +180,15 @@ type Desired struct {
 	Slots SlotPlan
 
 	// Sync is the quorum commit the unit's server runs with.
-	Sync      SyncPlan
-	Clients   ClientsPlan
-	Databases DatabasesPlan
-	Archive   ArchivePlan
-	OldData   OldDataPlan
+	Sync SyncPlan
+	// Settings are every setting the unit's server runs with (the quorum commit's
+	// included); nil when SettingsRefused says why extra_pg_conf cannot be taken.
+	Settings        pgconf.Settings
+	SettingsRefused string
+	Clients         ClientsPlan
+	Databases       DatabasesPlan
+	Archive         ArchivePlan
+	OldData         OldDataPlan
 
 	// Step is the next thing this unit does to its server, towards Target.
 	Step   Step
