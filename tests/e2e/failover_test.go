@@ -414,3 +414,95 @@ func sortedKeys[V any](m map[string]V) []string {
 	slices.Sort(out)
 	return out
 }
+
+// TestFailoverPartitionStandby: a standby's machine (not the leader's) is cut off under a
+// continuous writer, with quorum commit (synchronous_standbys=1, the default). The primary
+// goes on acknowledging commits, each confirmed by the other standby (its
+// synchronous_standby_names still asks for one, synchronous_commit stays on); nothing fails
+// over: the primary stays on its timeline and no unit promotes, the cut-off one included;
+// after heal the standby streams again, is named in the standby list again, and holds
+// every row the primary has.
+func TestFailoverPartitionStandby(t *testing.T) {
+	s, primary, leader, addrs := failoverSetup(t, "fo-partsb", false)
+	var cutoff string
+	for u := range addrs {
+		if u != primary && u != leader {
+			cutoff = u
+		}
+	}
+	timeline := func() uint32 {
+		t.Helper()
+		rep, err := agentReport(s, primary)
+		if err != nil {
+			t.Fatalf("%s's agent report: %v", primary, err)
+		}
+		return rep.Units[primary].Timeline
+	}
+	tl := timeline()
+	w := startWriter(addrs)
+	eventually(t, 30*time.Second, "the writer's first rows", func() bool { return w.count() > 20 })
+
+	cut := time.Now()
+	s.Run("partition", cutoff)
+	before := w.count()
+	// Hold the cut well past failover_timeout (10 s), settling so that hooks and any
+	// wake-up the agents queued run, and check the roles as it goes.
+	for end := time.Now().Add(30 * time.Second); time.Now().Before(end); {
+		settle(s)
+		time.Sleep(time.Second)
+		if r := sqlRole(s, cutoff); r == "primary" {
+			t.Fatalf("the cut-off %s promoted itself", cutoff)
+		}
+	}
+	waitWrites(t, s, w, addrs, 30*time.Second, "the partition of the standby "+cutoff)
+	during := w.count() - before
+	for u := range addrs {
+		if u != primary && u != cutoff && sqlRole(s, u) != "standby" {
+			t.Fatalf("during the partition %s is no longer a standby (%q)", u, sqlRole(s, u))
+		}
+	}
+	if r := sqlRole(s, primary); r != "primary" {
+		t.Fatalf("during the partition %s is no longer the primary (%q)", primary, r)
+	}
+	if got := onlyPrimary(t, s, addrs, cutoff); got != primary {
+		t.Fatalf("the primary moved from %s to %s", primary, got)
+	}
+	// The commits acknowledged through the cut each waited for a standby: the primary
+	// still requires one, and only the other standby could have confirmed them.
+	names := psql(s, primary, "SHOW synchronous_standby_names")
+	commit := psql(s, primary, "SHOW synchronous_commit")
+	if !strings.HasPrefix(names, "ANY 1 ") || commit != "on" {
+		t.Fatalf("during the partition %s runs synchronous_standby_names %q, synchronous_commit %q; want ANY 1 (...) and on", primary, names, commit)
+	}
+	t.Logf("through %s's partition: %d commits acknowledged in %s with synchronous_standby_names %q", cutoff,
+		during, time.Since(cut).Round(100*time.Millisecond), names)
+
+	s.Run("heal", cutoff)
+	eventually(t, 120*time.Second, cutoff+" streaming from "+primary+" again", func() bool {
+		settle(s)
+		rep, err := agentReport(s, primary)
+		return err == nil && slices.Contains(rep.Units[primary].Standbys, cutoff)
+	})
+	// The standby list follows it back (a reload on the primary, woken by its agent).
+	eventually(t, 60*time.Second, primary+"'s synchronous_standby_names naming "+cutoff+" again", func() bool {
+		settle(s)
+		out, err := psqlE(s, primary, "SHOW synchronous_standby_names")
+		return err == nil && strings.Contains(out, `"`+cutoff+`"`)
+	})
+	acked := w.stop()
+	want := psql(s, primary, "SELECT count(*) FROM acked")
+	eventually(t, 60*time.Second, cutoff+" replaying the primary's rows", func() bool {
+		out, err := psqlE(s, cutoff, "SELECT count(*) FROM acked")
+		return err == nil && out == want
+	})
+	t.Logf("after heal %s holds the primary's %s rows", cutoff, want)
+	checkAcked(t, addrs, primary, acked)
+	checkAcked(t, addrs, cutoff, acked)
+	settle(s)
+	if p, standbys := expectRoles(t, s, "postgresql", 2); p != primary || !slices.Contains(standbys, cutoff) {
+		t.Fatalf("after heal: primary %s, standbys %v; want %s with %s among the standbys", p, standbys, primary, cutoff)
+	}
+	if got := timeline(); got != tl {
+		t.Fatalf("%s's timeline moved from %d to %d: something promoted", primary, tl, got)
+	}
+}
