@@ -44,9 +44,11 @@ test-short:
 vet:
 	$(GO) vet ./...
 
-## bench: benchmarks against peers, printed as a table
+## bench: benchmarks against peers, printed as a table; then the failover bench (pgbench with
+## synchronous_standbys 0 and 1, crash-to-first-write; skipped with the reason without root)
 bench:
 	./internal/archive/bench/run.sh
+	./tests/e2e/bench-failover.sh
 
 clean:
 	rm -f postgresql.charm postgresql-client.charm database-client.charm
