@@ -203,17 +203,10 @@ func (a *Agent) closeAll() {
 // peerConfig is a connection to a peer's server as the replication role, verified
 // against the application's CA on its address, as the charm's own (charm.peerConnConfig).
 func peerConfig(address, password string, roots *x509.CertPool) (*pgx.ConnConfig, error) {
-	cfg, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=5432 dbname=postgres user=juju_replication sslmode=verify-full connect_timeout=2",
-		address))
+	cfg, err := postgres.PeerConfig(address, "juju_replication", password, roots, 2)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.TLSConfig == nil {
-		return nil, errors.New("peer connection without TLS")
-	}
-	cfg.TLSConfig.RootCAs = roots
-	cfg.Fallbacks = nil
-	cfg.Password = password
 	cfg.RuntimeParams = map[string]string{"application_name": "juju-charm-agent"}
 	return cfg, nil
 }

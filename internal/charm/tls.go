@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -105,20 +104,9 @@ func (r *applying) verifiedUpstream(up postgres.Upstream) (postgres.Upstream, er
 }
 
 // peerConnConfig is a connection to a peer's server as the replication user, verified
-// against the CA on its address (never sslmode=prefer, which takes any certificate).
+// against the CA on its address.
 func peerConnConfig(address, password string, roots *x509.CertPool) (*pgx.ConnConfig, error) {
-	cfg, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%d dbname=postgres user=%s sslmode=verify-full connect_timeout=5",
-		address, pgPort, replicationUser))
-	if err != nil {
-		return nil, err
-	}
-	if cfg.TLSConfig == nil {
-		return nil, errors.New("peer connection without TLS")
-	}
-	cfg.TLSConfig.RootCAs = roots
-	cfg.Fallbacks = nil
-	cfg.Password = password
-	return cfg, nil
+	return postgres.PeerConfig(address, replicationUser, password, roots, 5)
 }
 
 // connectPeer opens a verified connection to a peer's server.

@@ -205,7 +205,7 @@ func leaderChoices(o Observed, app AppState) (AppState, string) {
 		choosing = choice.Waiting
 	}
 	requests, present := map[string]bool{o.Unit: o.NeedsRestart}, map[string]bool{o.Unit: true}
-	applied := map[string]UnitReport{o.Unit: {Role: localRole(o.Local), Applied: o.Applied}}
+	applied := map[string]UnitReport{o.Unit: {Role: RoleOf(o.Local), Applied: o.Applied}}
 	for name, data := range o.Peers {
 		rep, _ := ParseUnitReport(name, data)
 		requests[name], present[name] = rep.RestartRequest, true
@@ -290,15 +290,4 @@ func certHosts(o Observed) []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// localRole is the role this unit's report gives its running server.
-func localRole(l Local) Role {
-	switch {
-	case l.Running && l.Standby:
-		return RoleStandby
-	case l.Running:
-		return RolePrimary
-	}
-	return RoleNone
 }
