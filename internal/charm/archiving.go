@@ -33,10 +33,12 @@ import (
 
 // PostgreSQL runs archive_command and restore_command as postgres, and the charm binary under
 // /var/lib/juju may not be reachable by that user, so a copy lives next to the archive
-// configuration in a root-owned directory postgres can enter. The directory lies in
-// postgres's home, which is private to each machine (also on jujusim).
+// configuration in a root-owned directory postgres can enter. Every directory above it is
+// root's too: the failover agent runs this copy as root, and in postgres's own home
+// (/var/lib/postgresql, where it lived before) postgres could rename root's directory and
+// put its own program in its place (TestPostgresCannotReplaceTheAgent).
 const (
-	charmToolsDir     = "/var/lib/postgresql/juju-charm"
+	charmToolsDir     = "/usr/local/lib/postgresql-charm"
 	charmToolsBin     = charmToolsDir + "/pgcharm"
 	archiveConfigPath = charmToolsDir + "/archive.json"
 	restoreConfigPath = charmToolsDir + "/restore.json"

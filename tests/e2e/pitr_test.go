@@ -88,7 +88,7 @@ func TestPITRSwift(t *testing.T) {
 	if cmd := psql(s, primary, "SHOW archive_command"); !strings.Contains(cmd, "wal-push") {
 		t.Fatalf("archive_command on the primary: %q", cmd)
 	}
-	if out := strings.TrimSpace(s.Exec(primary, "stat", "-c", "%U %a", "/var/lib/postgresql/juju-charm/archive.json")); out != "postgres 600" {
+	if out := strings.TrimSpace(s.Exec(primary, "stat", "-c", "%U %a", "/usr/local/lib/postgresql-charm/archive.json")); out != "postgres 600" {
 		t.Errorf("archive configuration file: %q, want owner postgres mode 600", out)
 	}
 	if cron := s.Exec(primary, "cat", "/etc/cron.d/juju-postgresql"); !strings.Contains(cron, "13 0 * * * postgres ") ||
@@ -253,7 +253,7 @@ func TestPITRSwift(t *testing.T) {
 	if cmd := psql(s, standbys[1], "SHOW restore_command"); cmd != "" {
 		t.Errorf("restore_command with archiving off: %q", cmd)
 	}
-	for _, f := range []string{"/var/lib/postgresql/juju-charm/archive.json", "/etc/cron.d/juju-postgresql"} {
+	for _, f := range []string{"/usr/local/lib/postgresql-charm/archive.json", "/etc/cron.d/juju-postgresql"} {
 		if _, _, err := s.RunE("exec", primary, "--", "test", "-e", f); err == nil {
 			t.Errorf("%s is left with archiving off", f)
 		}

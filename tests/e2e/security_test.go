@@ -3,6 +3,7 @@ package e2e
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestSuperuserCannotBecomeRoot is the attack of issue 15 (High 1): any PostgreSQL superuser
@@ -62,4 +63,53 @@ func TestSuperuserCannotBecomeRoot(t *testing.T) {
 	}
 	attack("/etc/cron.d")
 	attack(`/srv/pgdata/15/main\n* * * * * root touch /tmp/owned\n#`)
+}
+
+// TestPostgresCannotReplaceTheAgent: the failover agent runs as root. Its binary must sit
+// where postgres cannot swap it: postgres owns its home, /var/lib/postgresql, so it can
+// rename any directory there, root's included, and put its own program in its place. Here
+// postgres tries exactly that on the agent's binary and its directory, then the agent
+// starts again (as at a reboot or a charm upgrade): it must still run the charm's binary,
+// and nothing postgres wrote may have run as root.
+func TestPostgresCannotReplaceTheAgent(t *testing.T) {
+	s, _ := newSim(t, "agentbin")
+	s.Run("deploy", postgresqlCharm(t), "postgresql", "--storage", "pgdata=1G")
+	s.Run("wait")
+	unit := "postgresql/0"
+	const service = "postgresql-charm-agent-postgresql-0.service"
+	execStart := func() string {
+		t.Helper()
+		for _, l := range strings.Split(s.Exec(unit, "cat", "/etc/systemd/system/"+service), "\n") {
+			if v, ok := strings.CutPrefix(l, "ExecStart="); ok {
+				return strings.Fields(v)[0]
+			}
+		}
+		t.Fatalf("%s has no ExecStart", service)
+		return ""
+	}
+	bin := execStart()
+	// As postgres: move the binary's directory aside, plant a program under its name.
+	plant := `d=$(dirname "$1"); mv "$d" "$d.moved" 2>/dev/null || true; mkdir -p "$d" 2>/dev/null || true; ` +
+		`mv "$1" "$1.moved" 2>/dev/null || true; printf '#!/bin/sh\nid -u > /run/owned-by-postgres\nsleep 3600\n' > "$1" 2>/dev/null && chmod 755 "$1"; true`
+	s.Exec(unit, "runuser", "-u", "postgres", "--", "sh", "-c", plant, "plant", bin)
+	s.Exec(unit, "systemctl", "restart", service)
+	s.Run("config", "postgresql", "failover_timeout=11") // any hook: the charm checks its agent
+	s.Run("wait")
+	s.Exec(unit, "systemctl", "restart", service)
+	eventually(t, 20*time.Second, "the agent running again", func() bool {
+		_, _, err := s.RunE("exec", unit, "--", "systemctl", "is-active", "--quiet", service)
+		return err == nil
+	})
+	time.Sleep(2 * time.Second)
+	if _, _, err := s.RunE("exec", unit, "--", "test", "-e", "/run/owned-by-postgres"); err == nil {
+		t.Fatalf("root ran postgres's program: the agent's binary %s could be replaced by postgres", bin)
+	}
+	// The binary and every directory above it: root's, and writable by nobody else.
+	walk := strings.TrimSpace(s.Exec(unit, "sh", "-c", `d="$1"; while [ "$d" != / ]; do stat -c '%U %A %n' "$d"; d=$(dirname "$d"); done`, "walk", execStart()))
+	for _, l := range strings.Split(walk, "\n") {
+		f := strings.Fields(l)
+		if len(f) != 3 || f[0] != "root" || f[1][5] == 'w' || f[1][8] == 'w' {
+			t.Errorf("the agent's binary or a directory above it is not root's alone: %s", l)
+		}
+	}
 }

@@ -277,8 +277,8 @@ func TestDecideAnnounce(t *testing.T) {
 }
 
 func TestDecideArchive(t *testing.T) {
-	on := ArchiveFacts{URI: "swift://walex", Schedule: "13 0 * * *", Retain: 2, Binary: "/var/lib/postgresql/juju-charm/pgcharm",
-		Config: "/var/lib/postgresql/juju-charm/archive.json", DataDir: "/srv/pgdata/16/main"}
+	on := ArchiveFacts{URI: "swift://walex", Schedule: "13 0 * * *", Retain: 2, Binary: "/usr/local/lib/postgresql-charm/pgcharm",
+		Config: "/usr/local/lib/postgresql-charm/archive.json", DataDir: "/srv/pgdata/16/main"}
 	cron, err := BackupCron(on.Schedule, on.Binary, on.Config, on.DataDir, on.Retain, on.RetainDays)
 	if err != nil {
 		t.Fatal(err)

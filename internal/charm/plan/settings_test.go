@@ -45,7 +45,7 @@ func TestDecideSettingsBaseline(t *testing.T) {
 }
 
 func TestDecideSettings(t *testing.T) {
-	const pushCmd = "exec '/var/lib/postgresql/juju-charm/pgcharm' wal-push --config '/x.json' \"%p\""
+	const pushCmd = "exec '/usr/local/lib/postgresql-charm/pgcharm' wal-push --config '/x.json' \"%p\""
 	with := func(mk func() Observed, f func(*Observed)) Observed {
 		o := mk()
 		o.Server = ServerFacts{MaxConnections: 100, ArchiveCommand: pushCmd}
