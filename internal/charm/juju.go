@@ -1,6 +1,7 @@
 package charm
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"sort"
@@ -102,7 +103,7 @@ func observeJuju(hook string) (*jujuFacts, error) {
 		}
 		sort.Strings(f.Expected)
 	}
-	nw, err := goops.GetNetwork(peerEndpoint)
+	nw, err := peerNetwork(f.PeerID)
 	if err != nil {
 		return nil, fmt.Errorf("observe network: %w", err)
 	}
@@ -133,4 +134,25 @@ func observeJuju(hook string) (*jujuFacts, error) {
 		f.HadStorage = had
 	}
 	return f, nil
+}
+
+// peerNetwork is the peer binding's network as the peer relation sees it. network-get's -r
+// defaults to the hook's relation, so in a hook of a cross-model relation a bare
+// `network-get replication` answers with that relation's ingress, the public address; this
+// unit would then publish it to its peers, which would admit it in pg_hba and follow it at
+// an address replication does not use (TestDatabaseRelation met it: the new primary's
+// pg_hba no longer admitted its standby's private address).
+func peerNetwork(peerID string) (*goops.Network, error) {
+	if peerID == "" {
+		return goops.GetNetwork(peerEndpoint)
+	}
+	out, err := goops.GetCommandRunner().Run("network-get", peerEndpoint, "-r", peerID, "--format=json")
+	if err != nil {
+		return nil, err
+	}
+	var nw goops.Network
+	if err := json.Unmarshal(out, &nw); err != nil {
+		return nil, fmt.Errorf("network-get %s: %w", peerEndpoint, err)
+	}
+	return &nw, nil
 }

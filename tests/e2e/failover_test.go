@@ -105,7 +105,7 @@ func checkAcked(t *testing.T, addrs map[string]string, unit string, acked []int)
 	}
 	defer conn.Close(context.Background())
 	var missing, all int
-	if err := conn.QueryRow(ctx, "SELECT (SELECT count(*) FROM unnest($1::int[]) id WHERE id NOT IN (SELECT id FROM acked)), (SELECT count(*) FROM acked)",
+	if err := conn.QueryRow(ctx, "SELECT (SELECT count(*) FROM unnest($1::int[]) AS u(id) WHERE NOT EXISTS (SELECT 1 FROM acked a WHERE a.id = u.id)), (SELECT count(*) FROM acked)",
 		acked).Scan(&missing, &all); err != nil {
 		t.Fatalf("count the acknowledged rows on %s: %v", unit, err)
 	}

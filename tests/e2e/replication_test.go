@@ -85,7 +85,7 @@ func TestReplication(t *testing.T) {
 	teardownWithoutStorage(t, s, primary)
 	// Every acknowledged row must be there; a row whose acknowledgement was lost as the
 	// old primary shut down may be there too.
-	missing := psql(s, newPrimary, fmt.Sprintf("SELECT count(*) FROM unnest('{%s}'::int[]) id WHERE id NOT IN (SELECT id FROM acked)", joinInts(acked)))
+	missing := psql(s, newPrimary, fmt.Sprintf("SELECT count(*) FROM unnest('{%s}'::int[]) AS u(id) WHERE NOT EXISTS (SELECT 1 FROM acked a WHERE a.id = u.id)", joinInts(acked)))
 	if missing != "0" {
 		t.Fatalf("%s acknowledged rows missing on %s", missing, newPrimary)
 	}
