@@ -127,12 +127,12 @@ func walEBackup(ctx context.Context) error {
 
 // primaryArchiveAction checks that the action runs on the primary of an application with a
 // usable archive, and readies the archive tools and their configuration for it.
-func primaryArchiveAction(ctx context.Context, action string) (*jujuFacts, string, error) {
+func primaryArchiveAction(ctx context.Context, action string) (*jujuRead, string, error) {
 	j, err := observeJuju("")
 	if err != nil {
 		return nil, "", err
 	}
-	app := plan.ParseAppState(j.AppBag)
+	app := j.AppBag
 	if app.Primary != j.Unit {
 		return nil, "", fmt.Errorf("%s must run on the primary unit, %s (this is %s)", action, orUnknown(app.Primary), j.Unit)
 	}
@@ -455,7 +455,7 @@ func walERestore(ctx context.Context) error {
 	if l.ConfProblem != "" {
 		return errors.New(l.ConfProblem)
 	}
-	app := plan.ParseAppState(j.AppBag)
+	app := j.AppBag
 	onPrimary := app.Primary == j.Unit || (app.Primary == "" && len(j.Peers) == 0)
 	if !p.Confirm {
 		what := "nothing (no database here yet)"
@@ -504,7 +504,7 @@ func orRole(r plan.Role) string {
 	return string(r)
 }
 
-func restorePrimary(ctx context.Context, j *jujuFacts, l *localFacts, a *archive.Archive, rp archive.RestorePlan, p restoreParams,
+func restorePrimary(ctx context.Context, j *jujuRead, l *localFacts, a *archive.Archive, rp archive.RestorePlan, p restoreParams,
 	tablespaces map[string]string) (map[string]string, error) {
 	if err := installCharmTools(); err != nil {
 		return nil, err
@@ -633,8 +633,8 @@ func restorePrimary(ctx context.Context, j *jujuFacts, l *localFacts, a *archive
 	if err != nil {
 		return nil, err
 	}
-	if j.PeerID != "" {
-		if err := relationSet(j.PeerID, false, map[string]string{plan.KeyRestore: id, plan.KeyFollowing: ""}); err != nil {
+	if j.PeerRelation != "" {
+		if err := relationSet(j.PeerRelation, false, map[string]string{plan.KeyRestore: id, plan.KeyFollowing: ""}); err != nil {
 			return nil, fmt.Errorf("publish the restore: %w", err)
 		}
 	}
@@ -670,7 +670,7 @@ func newRestoreID() (string, error) {
 
 // restoreStandby makes a standby follow the restored primary: its database is moved aside and
 // the unit clones the primary (which descends from the restore), then follows it.
-func restoreStandby(ctx context.Context, j *jujuFacts, app plan.AppState, l *localFacts) error {
+func restoreStandby(ctx context.Context, j *jujuRead, app plan.AppState, l *localFacts) error {
 	data, ok := j.Peers[app.Primary]
 	if app.Primary == "" || !ok {
 		return errors.New("no primary to follow yet; restore the primary first")

@@ -68,11 +68,11 @@ func (r *applying) ensureAgent() error {
 			return err
 		}
 	}
-	units, members := map[string]string{}, []string{r.j.Unit}
-	if r.j.Address != "" {
-		units[r.j.Unit] = r.j.Address
+	units, members := map[string]string{}, []string{r.Unit}
+	if r.Address != "" {
+		units[r.Unit] = r.Address
 	}
-	for name, data := range r.j.Peers {
+	for name, data := range r.Peers {
 		rep, _ := plan.ParseUnitReport(name, data)
 		if rep.Address != "" {
 			units[name] = rep.Address
@@ -83,15 +83,15 @@ func (r *applying) ensureAgent() error {
 	}
 	sort.Strings(members)
 	c := r.local.Cluster
-	cfg := agent.Config{Unit: r.j.Unit, Primary: r.AppBag.Primary, Units: units, Members: members, Password: r.password,
-		CA: string(r.ca.CertPEM), Timeout: r.j.Config.FailoverTimeout,
+	cfg := agent.Config{Unit: r.Unit, Primary: r.AppBag.Primary, Units: units, Members: members, Password: r.password,
+		CA: string(r.ca.CertPEM), Timeout: r.config.FailoverTimeout,
 		Cluster: agent.Cluster{Version: c.Version, Name: c.Name, DataDir: c.DataDir, ConfDir: c.ConfDir, SocketDir: c.SocketDir, Port: c.Port},
-		Wake:    []string{"juju-exec", "-u", r.j.Unit, "JUJU_DISPATCH_PATH=hooks/update-status ./dispatch"}}
+		Wake:    []string{"juju-exec", "-u", r.Unit, "JUJU_DISPATCH_PATH=hooks/update-status ./dispatch"}}
 	if _, err := agent.WriteConfig(agent.ConfigPath, cfg); err != nil {
 		return fmt.Errorf("agent configuration: %w", err)
 	}
-	name := agentService(r.j.Unit)
-	unitChanged, err := atomicfile.WriteIfChanged(filepath.Join(systemdDir, name), []byte(agentUnitFile(r.j.Unit, charmToolsBin)), 0o644, nil)
+	name := agentService(r.Unit)
+	unitChanged, err := atomicfile.WriteIfChanged(filepath.Join(systemdDir, name), []byte(agentUnitFile(r.Unit, charmToolsBin)), 0o644, nil)
 	if err != nil {
 		return fmt.Errorf("agent service: %w", err)
 	}

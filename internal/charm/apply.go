@@ -31,11 +31,11 @@ const (
 // decide without side effects (plan.Decide), then apply the decision, and say where the
 // unit stands.
 func reconcile(ctx context.Context, hook string) error {
-	o, err := observe(ctx, hook)
+	o, m, err := observe(ctx, hook)
 	if err != nil {
 		return err
 	}
-	s, err := apply(ctx, o, plan.Decide(o.Observed))
+	s, err := apply(ctx, &o, m, plan.Decide(o))
 	if err != nil {
 		return err
 	}
@@ -45,7 +45,7 @@ func reconcile(ctx context.Context, hook string) error {
 // apply brings about what was decided, keeping the observation in line with what it did
 // and deciding again where an action changed the facts (packages installed, the secret
 // made, a step taken). It returns the unit's status.
-func apply(ctx context.Context, o *observation, d plan.Desired) (plan.Status, error) {
+func apply(ctx context.Context, o *plan.Observed, m *means, d plan.Desired) (plan.Status, error) {
 	if d.Teardown {
 		if o.Dying {
 			// A unit going away has nothing left to watch or fence.
@@ -57,23 +57,23 @@ func apply(ctx context.Context, o *observation, d plan.Desired) (plan.Status, er
 			return d.Status, err
 		}
 		if d.TeardownBag != nil {
-			if err := relationSet(o.j.PeerID, false, d.TeardownBag); err != nil {
+			if err := relationSet(o.PeerRelation, false, d.TeardownBag); err != nil {
 				return d.Status, fmt.Errorf("publish the teardown to peers: %w", err)
 			}
 		}
 		return d.Status, nil
 	}
 	installing := d.Setup.Install != ""
-	if err := setup(ctx, o, d.Setup); err != nil {
+	if err := setup(ctx, o, m, d.Setup); err != nil {
 		return d.Status, err
 	}
 	if installing {
 		// The server's own version and the cluster come with the packages.
-		if err := o.observeLocal(ctx); err != nil {
+		if err := observeServer(ctx, o, m); err != nil {
 			return d.Status, err
 		}
-		d = plan.Decide(o.Observed)
-		if err := setup(ctx, o, d.Setup); err != nil {
+		d = plan.Decide(*o)
+		if err := setup(ctx, o, m, d.Setup); err != nil {
 			return d.Status, err
 		}
 	}
@@ -81,12 +81,12 @@ func apply(ctx context.Context, o *observation, d plan.Desired) (plan.Status, er
 		return d.Status, nil
 	}
 	if d.Secret.Create || d.Secret.AddCA {
-		if err := appSecret(o, d.Secret); err != nil {
+		if err := appSecret(o, m, d.Secret); err != nil {
 			return d.Status, err
 		}
-		d = plan.Decide(o.Observed)
+		d = plan.Decide(*o)
 	}
-	r := &applying{ctx: ctx, observation: o}
+	r := &applying{ctx: ctx, Observed: o, means: m}
 	if d.Hold {
 		return d.Status, r.publish()
 	}
@@ -97,14 +97,19 @@ func apply(ctx context.Context, o *observation, d plan.Desired) (plan.Status, er
 	return r.status(final), nil
 }
 
-// applying is one hook's apply stage: the observation, kept in line with what apply does
-// (plan.Decide decides again from it after every action), and what only acting finds out
-// (the server refusing a setting, a step that must wait, the pg_hba rules in force).
+// applying is one hook's apply stage: the observation and the means to act, kept in line
+// with what apply does (plan.Decide decides again from it after every action), and what
+// only acting finds out (the server refusing a setting, a step that must wait, the pg_hba
+// rules in force, what this unit tells its peers it provisioned).
 type applying struct {
 	ctx context.Context
-	*observation
+	*plan.Observed
+	*means
 	found  found
 	admits []string // peers whose addresses the pg_hba in force admits
+	// report is what this unit tells its peers of its client relations: what it
+	// provisioned (primary only) and where each reaches it (plan.HostToken).
+	report string
 }
 
 // found is what only acting finds out; the status reports it beside the decision's
@@ -133,21 +138,20 @@ func (r *applying) status(d plan.Desired) plan.Status {
 
 // decide decides again from the observation, brought in line with what this hook did.
 func (r *applying) decide() plan.Desired {
-	r.syncLocal()
-	return plan.Decide(r.Observed)
+	syncServer(r.Observed, r.local)
+	return plan.Decide(*r.Observed)
 }
 
 // run applies a decision past the secret: the leader's choices, the server's steps and
 // configuration, the client relations and archiving, and the unit's report.
 func (r *applying) run(d plan.Desired) (plan.Desired, error) {
-	j := r.j
-	if j.Leader {
+	if r.Leader {
 		if err := r.leaderWrites(d); err != nil {
 			return d, err
 		}
 	}
 	if d.Archive.Enabled {
-		if err := prepareArchive(j.Config); err != nil {
+		if err := prepareArchive(r.config); err != nil {
 			return d, err
 		}
 	}
@@ -155,8 +159,8 @@ func (r *applying) run(d plan.Desired) (plan.Desired, error) {
 	if err != nil {
 		return d, err
 	}
-	r.observeArchive(r.ctx)
-	if err := r.observeOldData(r.ctx); err != nil {
+	observeArchive(r.ctx, r.Observed, r.means)
+	if err := observeOldData(r.ctx, r.Observed, r.means); err != nil {
 		return d, err
 	}
 	isPrimary := r.decide().IsPrimary
@@ -167,7 +171,7 @@ func (r *applying) run(d plan.Desired) (plan.Desired, error) {
 		return d, err
 	}
 	d = r.decide()
-	if j.Leader {
+	if r.Leader {
 		// A step may have changed what the leader records (the application's database
 		// once its primary serves, the restart lock); writing the same again is a no-op.
 		if err := r.leaderWrites(d); err != nil {
@@ -209,10 +213,10 @@ func (r *applying) run(d plan.Desired) (plan.Desired, error) {
 // leaderWrites writes the leader's choices to the application bag, keeping what the
 // other stages keep there (client secrets), and says what changed.
 func (r *applying) leaderWrites(d plan.Desired) error {
-	if was := r.j.AppBag[plan.KeyPrimary]; d.App.Primary != was && d.App.Primary != "" {
+	if was := r.appBag.Primary; d.App.Primary != was && d.App.Primary != "" {
 		goops.LogInfof("primary: %s (was %q)", d.App.Primary, was)
 	}
-	logFailover(plan.ParseAppState(r.j.AppBag), d.App)
+	logFailover(r.appBag, d.App)
 	return r.writeApp(d.App)
 }
 
@@ -232,18 +236,17 @@ func newPassword() (string, error) {
 
 // writeApp writes the application bag (leader) when it differs from what it holds.
 func (r *applying) writeApp(app plan.AppState) error {
-	if r.j.PeerID == "" {
+	if r.PeerRelation == "" {
 		return nil
 	}
 	want := app.Data()
-	if equalBags(r.j.AppBag, want) {
+	if equalBags(r.appBag.Data(), want) {
 		return nil
 	}
-	if err := relationSet(r.j.PeerID, true, want); err != nil {
+	if err := relationSet(r.PeerRelation, true, want); err != nil {
 		return fmt.Errorf("write peer application data: %w", err)
 	}
-	r.j.AppBag = want
-	r.AppBag = plan.ParseAppState(want)
+	r.appBag, r.AppBag = app, app
 	return nil
 }
 
@@ -264,22 +267,22 @@ func equalBags(have, want map[string]string) bool {
 
 // publish writes this unit's report to its peers when it changed.
 func (r *applying) publish() error {
-	if r.j.PeerID == "" || r.local == nil {
+	if r.PeerRelation == "" || r.local == nil {
 		return nil
 	}
-	rep := r.local.report(r.j.Address, r.j.Self[plan.KeyFollowing], r.j.Self[plan.KeyRestore])
+	rep := r.local.report(r.Address, r.Self[plan.KeyFollowing], r.Self[plan.KeyRestore])
 	rep.RestartRequest = r.local.needsRestart
 	rep.Applied = r.Applied
-	rep.Clients = r.j.Clients.Report
+	rep.Clients = r.report
 	rep.Admits = strings.Join(r.admits, " ")
 	want := rep.Data()
-	if equalBags(r.j.Self, want) {
+	if equalBags(r.Self, want) {
 		return nil
 	}
-	if err := relationSet(r.j.PeerID, false, want); err != nil {
+	if err := relationSet(r.PeerRelation, false, want); err != nil {
 		return fmt.Errorf("publish to peers: %w", err)
 	}
-	r.j.Self = maps.Clone(want)
+	r.Self = maps.Clone(want)
 	return nil
 }
 
@@ -331,7 +334,7 @@ func (r *applying) converge() (bool, error) {
 			}
 			return false, fmt.Errorf("%s: %w", d.Step, err)
 		}
-		if err := r.observeLocal(ctx); err != nil {
+		if err := observeServer(ctx, r.Observed, r.means); err != nil {
 			return false, err
 		}
 	}
@@ -341,7 +344,7 @@ func (r *applying) converge() (bool, error) {
 // setup prepares the unit as decided: packages, the unit state recording what it has,
 // the volume's mode, a stale restore record. Each done part is noted in the observation,
 // so that deciding again asks for nothing twice.
-func setup(ctx context.Context, o *observation, s plan.Setup) error {
+func setup(ctx context.Context, o *plan.Observed, m *means, s plan.Setup) error {
 	if s.Install != "" {
 		if err := ensurePackages(ctx, s.Install); err != nil {
 			return err
@@ -381,7 +384,7 @@ func setup(ctx context.Context, o *observation, s plan.Setup) error {
 	}
 	if s.RecordDataDir {
 		// Clusters made before the charm recorded their data directory.
-		if err := recordDataDir(o.local.DataDir); err != nil {
+		if err := recordDataDir(m.local.DataDir); err != nil {
 			return err
 		}
 		o.DataDirUnrecorded = false
@@ -443,7 +446,7 @@ func ensurePackages(ctx context.Context, version string) error {
 // appSecret creates the application's secret (a new replication password and CA), or
 // adds a CA to one made before the charm had it, on the leader; the application bag
 // names it (written with the leader's other choices).
-func appSecret(o *observation, a plan.SecretAction) error {
+func appSecret(o *plan.Observed, m *means, a plan.SecretAction) error {
 	if a.Create {
 		pw, err := newPassword()
 		if err != nil {
@@ -457,15 +460,15 @@ func appSecret(o *observation, a plan.SecretAction) error {
 		if err != nil {
 			return fmt.Errorf("create the application secret: %w", err)
 		}
-		o.AppBag.SecretID, o.secret, o.password, o.ca = id, content, pw, ca
-		o.syncSecret()
+		o.AppBag.SecretID, m.secret, m.password, m.ca = id, content, pw, ca
+		syncSecret(o, m)
 		return nil
 	}
 	ca, err := pki.NewCA(o.App, time.Now())
 	if err != nil {
 		return err
 	}
-	next := maps.Clone(o.secret)
+	next := maps.Clone(m.secret)
 	if next == nil {
 		next = map[string]string{}
 	}
@@ -474,7 +477,7 @@ func appSecret(o *observation, a plan.SecretAction) error {
 		return fmt.Errorf("add the CA to the application secret: %w", err)
 	}
 	goops.LogInfof("created the application's certificate authority (%s)", ca.Fingerprint())
-	o.secret, o.ca = next, ca
-	o.syncSecret()
+	m.secret, m.ca = next, ca
+	syncSecret(o, m)
 	return nil
 }

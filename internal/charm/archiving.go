@@ -151,18 +151,18 @@ func (r *applying) archiving(p plan.ArchivePlan) error {
 // reads the primary's archiver. The unit's state keeps a hash of what was checked (never
 // the credentials) and the problem found; a new answer is left in archiveRecord for apply
 // to keep.
-func (o *observation) observeArchive(ctx context.Context) {
+func observeArchive(ctx context.Context, o *plan.Observed, m *means) {
 	a := &o.Archive
 	if a.URI == "" || a.Problem != "" {
 		return
 	}
 	sysid := ""
-	if o.local.Server != nil {
-		sysid = o.local.Server.SystemIdentifier
+	if m.local.Server != nil {
+		sysid = m.local.Server.SystemIdentifier
 	}
-	a.Store, o.archiveRecord = checkArchive(ctx, o.j.Config, sysid)
-	if a.Store == "" && o.local.Running && !o.local.Standby {
-		a.Failing, a.LastFailedWAL, a.Ready = archiverFacts(ctx, o.local)
+	a.Store, m.archiveRecord = checkArchive(ctx, m.config, sysid)
+	if a.Store == "" && m.local.Running && !m.local.Standby {
+		a.Failing, a.LastFailedWAL, a.Ready = archiverFacts(ctx, m.local)
 	}
 }
 
@@ -363,7 +363,7 @@ func (r *applying) standbyRestoreCommand() error {
 		return nil
 	}
 	changed, err := postgres.WriteStandbyConfig(l.Cluster, postgres.StandbyConfig{Upstream: up,
-		Slot: plan.SlotName(r.j.Unit), RestoreCommand: r.restoreCommand()})
+		Slot: plan.SlotName(r.Unit), RestoreCommand: r.restoreCommand()})
 	if err != nil || !changed {
 		return err
 	}

@@ -34,16 +34,8 @@ import (
 // When a relation is gone, the leader removes its secret and the primary disables the
 // user unless the application has another database relation; the database is kept.
 
-// databaseFacts is what the database relations hold, observed with the rest of the hook.
-type databaseFacts struct {
-	Clients []plan.DatabaseClient
-	Hosts   map[string]string            // relation id: this unit's ingress address on it
-	Own     map[string]map[string]string // relation id: our application bag (leader only)
-	Report  []string                     // tokens this unit reports to its peers
-}
-
-func observeDatabase(f *jujuFacts) error {
-	d := databaseFacts{Hosts: map[string]string{}, Own: map[string]map[string]string{}}
+func observeDatabase(f *plan.Observed, allowSuperuser bool) error {
+	d := plan.DatabasesFacts{Hosts: map[string]string{}, Own: map[string]map[string]string{}}
 	broken := ""
 	if strings.HasSuffix(f.Hook, "-relation-broken") {
 		broken = os.Getenv("JUJU_RELATION_ID")
@@ -92,15 +84,15 @@ func observeDatabase(f *jujuFacts) error {
 		}
 		rels = append(rels, rel)
 	}
-	d.Clients = plan.DecideDatabases(rels, plan.DatabaseOptions{AllowSuperuser: f.Config.DatabaseAllowSuperuser})
-	f.Database = d
+	d.Clients = plan.DecideDatabases(rels, plan.DatabaseOptions{AllowSuperuser: allowSuperuser})
+	f.Databases = d
 	return nil
 }
 
 // observeDatabaseSecrets reads each relation's credentials secret. One the application
 // bag lists that is gone (the relation is going away, or someone removed it) is left out:
 // the leader creates a new one, the others wait for it.
-func (o *observation) observeDatabaseSecrets() error {
+func observeDatabaseSecrets(o *plan.Observed) error {
 	f := &o.Databases
 	f.Secrets = map[string]plan.DatabaseSecret{}
 	refs := plan.ParseSecretRefs(o.AppBag.DatabaseSecrets)
@@ -196,9 +188,9 @@ func (r *applying) databaseRelations(p plan.DatabasesPlan) error {
 		}
 	}
 	if len(tokens) > 0 {
-		r.j.Clients.Report = plan.Tokens(append(strings.Fields(r.j.Clients.Report), tokens...))
+		r.report = plan.Tokens(append(strings.Fields(r.report), tokens...))
 	}
-	if r.j.Leader {
+	if r.Leader {
 		return r.databaseAnswer(p.Answers)
 	}
 	return nil
@@ -309,7 +301,7 @@ func revokeDatabaseUsers(ctx context.Context, db *postgres.DB, users []string) e
 // where the client asked for TLS as a secret, the credentials secret's content, the
 // grants, and the relation's application bag, each only when it changes.
 func (r *applying) databaseAnswer(answers []plan.DatabaseAnswer) error {
-	d := &r.j.Database
+	d := &r.Databases
 	for _, a := range answers {
 		c, bag := a.Client, a.Bag
 		if len(a.TLS) > 0 {
@@ -372,7 +364,7 @@ func primaryInfo(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	app := plan.ParseAppState(j.AppBag)
+	app := j.AppBag
 	if app.Primary == "" {
 		return fmt.Errorf("no primary has been chosen yet")
 	}

@@ -18,8 +18,8 @@ const reportFresh = 5 * time.Second
 // observeAgent reads what the local agent saw: the leader's failover decision
 // (plan.DecideFailover) takes its probes, and every unit whether it reaches a majority
 // (plan.Observed.Isolated).
-func (o *observation) observeAgent() {
-	o.FailoverTimeout = o.j.Config.failoverTimeout()
+func observeAgent(o *plan.Observed, cfg Config) {
+	o.FailoverTimeout = cfg.failoverTimeout()
 	if o.FailoverTimeout <= 0 {
 		return
 	}

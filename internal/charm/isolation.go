@@ -19,10 +19,9 @@ import (
 // database is its own to have, reading the owners from the local server. It is nil while
 // the server cannot be asked (not running): pg_hba then admits no client to its database
 // until it can (the next configure after the server starts).
-func (o *observation) observeClaims(ctx context.Context) {
+func observeClaims(ctx context.Context, o *plan.Observed, l *localFacts) {
 	o.Claims = nil
-	claims := plan.Claims(o.Observed)
-	l := o.local
+	claims := plan.Claims(*o)
 	if l == nil || l.Cluster == nil || !l.Running {
 		return
 	}

@@ -14,45 +14,28 @@ import (
 
 const peerEndpoint = plan.PeerEndpoint
 
-// jujuFacts is everything the decision needs from Juju, read once at the start of a hook.
-type jujuFacts struct {
-	Unit, App  string
-	Hook       string
-	Leader     bool
-	Config     Config
-	Departing  string // JUJU_DEPARTING_UNIT in relation-departed hooks
-	RemoteUnit string
-
-	PeerID   string                       // "replication:N", empty before the peer relation exists
-	Peers    map[string]map[string]string // remote units' bags
-	Self     map[string]string            // this unit's own bag
-	AppBag   map[string]string            // the application bag
-	Expected []string                     // units Juju means the application to have
-
-	Address    string          // this unit's ingress address on the peer binding
-	Storage    string          // where pgdata is mounted; empty when not attached (or detaching)
-	StorageID  string          // its storage id (pgdata/N)
-	HadStorage string          // the pgdata storage this unit has had (unit state), "" if never
-	Dying      bool            // the unit is being removed (goal-state)
-	DyingUnits map[string]bool // every unit of the application goal-state says is being removed
-
-	Clients  clientFacts   // the db and db-admin relations
-	Database databaseFacts // the database relations (database.go)
-	TLS      tlsFacts      // addresses the server certificate names besides the bindings' (tls.go)
+// jujuRead is what the hook tools say, read once at the start of a hook: Juju's part of
+// plan.Observed, beside the options as config-get gave them. The options are kept whole
+// because apply passes some on as they are (the locale, the store's credentials); observe
+// copies into plan.Observed what the decision reads of them.
+type jujuRead struct {
+	plan.Observed
+	Config Config
 }
 
-func observeJuju(hook string) (*jujuFacts, error) {
+func observeJuju(hook string) (*jujuRead, error) {
 	env := goops.ReadEnv()
-	f := &jujuFacts{
-		Unit:       env.UnitName,
-		Hook:       hook,
-		Departing:  os.Getenv("JUJU_DEPARTING_UNIT"),
-		RemoteUnit: os.Getenv("JUJU_REMOTE_UNIT"),
-		Peers:      map[string]map[string]string{},
-	}
+	j := &jujuRead{Observed: plan.Observed{
+		Unit:      env.UnitName,
+		Hook:      hook,
+		Departing: os.Getenv("JUJU_DEPARTING_UNIT"),
+		Peers:     map[string]map[string]string{},
+		Self:      map[string]string{},
+	}}
+	f := &j.Observed
 	f.App, _, _ = strings.Cut(f.Unit, "/")
 	var err error
-	if err = goops.GetConfig(&f.Config); err != nil {
+	if err = goops.GetConfig(&j.Config); err != nil {
 		return nil, fmt.Errorf("observe config: %w", err)
 	}
 	if f.Leader, err = goops.IsLeader(); err != nil {
@@ -63,8 +46,8 @@ func observeJuju(hook string) (*jujuFacts, error) {
 		return nil, fmt.Errorf("observe peers: %w", err)
 	}
 	if len(ids) > 0 {
-		f.PeerID = ids[0]
-		units, err := goops.ListRelationUnits(f.PeerID)
+		f.PeerRelation = ids[0]
+		units, err := goops.ListRelationUnits(f.PeerRelation)
 		if err != nil {
 			return nil, fmt.Errorf("observe peers: %w", err)
 		}
@@ -72,17 +55,24 @@ func observeJuju(hook string) (*jujuFacts, error) {
 			if u == f.Departing {
 				continue
 			}
-			if f.Peers[u], err = goops.GetUnitRelationData(f.PeerID, u); err != nil {
+			if f.Peers[u], err = goops.GetUnitRelationData(f.PeerRelation, u); err != nil {
 				return nil, fmt.Errorf("observe peer %s: %w", u, err)
 			}
 		}
-		if f.Self, err = goops.GetUnitRelationData(f.PeerID, f.Unit); err != nil {
+		self, err := goops.GetUnitRelationData(f.PeerRelation, f.Unit)
+		if err != nil {
 			return nil, fmt.Errorf("observe own peer data: %w", err)
 		}
-		if f.AppBag, err = goops.GetAppRelationData(f.PeerID, f.Unit); err != nil {
+		if self != nil {
+			f.Self = self
+		}
+		bag, err := goops.GetAppRelationData(f.PeerRelation, f.Unit)
+		if err != nil {
 			return nil, fmt.Errorf("observe peer application data: %w", err)
 		}
+		f.AppBag = plan.ParseAppState(bag)
 	}
+	f.Applied = f.Self[plan.KeyApplied]
 	gs, err := goops.GetGoalState()
 	if err != nil {
 		return nil, fmt.Errorf("observe goal state: %w", err)
@@ -94,7 +84,7 @@ func observeJuju(hook string) (*jujuFacts, error) {
 			f.DyingUnits[u] = true
 		}
 	}
-	if f.Leader && f.AppBag[plan.KeyPrimary] == "" {
+	if f.Leader && f.AppBag.Primary == "" {
 		// Only the first choice of a primary waits for every unit Juju means to have.
 		for u, st := range gs.Units {
 			if st.Status != "dying" && st.Status != "dead" {
@@ -103,7 +93,7 @@ func observeJuju(hook string) (*jujuFacts, error) {
 		}
 		sort.Strings(f.Expected)
 	}
-	nw, err := peerNetwork(f.PeerID)
+	nw, err := peerNetwork(f.PeerRelation)
 	if err != nil {
 		return nil, fmt.Errorf("observe network: %w", err)
 	}
@@ -114,7 +104,7 @@ func observeJuju(hook string) (*jujuFacts, error) {
 	if err := observeClients(f); err != nil {
 		return nil, err
 	}
-	if err := observeDatabase(f); err != nil {
+	if err := observeDatabase(f, j.Config.DatabaseAllowSuperuser); err != nil {
 		return nil, err
 	}
 	if hook != "pgdata-storage-detaching" {
@@ -133,7 +123,7 @@ func observeJuju(hook string) (*jujuFacts, error) {
 	if had, err := goops.GetState(stateStorage); err == nil {
 		f.HadStorage = had
 	}
-	return f, nil
+	return j, nil
 }
 
 // peerNetwork is the peer binding's network as the peer relation sees it. network-get's -r

@@ -27,12 +27,12 @@ const stateOldDataSizes = "old-data-sizes"
 
 // observeOldData lists the kept copies with their sizes (measured once, then cached in
 // the unit's state) and the newest backup that could supersede them.
-func (o *observation) observeOldData(ctx context.Context) error {
-	o.OldData, o.NewestBackup, o.oldDataSizes = nil, time.Time{}, ""
-	if o.local == nil || o.local.DataDir == "" {
+func observeOldData(ctx context.Context, o *plan.Observed, m *means) error {
+	o.OldData, o.NewestBackup, m.oldDataSizes = nil, time.Time{}, ""
+	if m.local == nil || m.local.DataDir == "" {
 		return nil
 	}
-	list, err := postgres.ListMovedAside(o.local.DataDir)
+	list, err := postgres.ListMovedAside(m.local.DataDir)
 	if err != nil || len(list) == 0 {
 		return err
 	}
@@ -52,10 +52,10 @@ func (o *observation) observeOldData(ctx context.Context) error {
 		o.OldData = append(o.OldData, plan.OldCopy{Path: m.Path, Time: m.Time, Bytes: n})
 	}
 	if b, _ := json.Marshal(now); string(b) != mustJSON(sizes) {
-		o.oldDataSizes = string(b)
+		m.oldDataSizes = string(b)
 	}
 	if o.Archive.URI != "" && o.Archive.Problem == "" {
-		o.NewestBackup = newestBackup(ctx, o.j.Config, o.Local.SystemID)
+		o.NewestBackup = newestBackup(ctx, m.config, o.Local.SystemID)
 	}
 	return nil
 }

@@ -36,18 +36,8 @@ const clientSecretPrefix = "client-"
 // Keys of a client secret (Juju wants at least three characters).
 var secretKeys = map[string]string{pgsql.EndpointDB: "db-password", pgsql.EndpointDBAdmin: "db-admin-password"}
 
-// clientFacts is what the client relations hold, observed with the rest of the hook.
-type clientFacts struct {
-	Clients []plan.Client
-	Hosts   map[string]string            // relation id: this unit's ingress address for it
-	Self    map[string]map[string]string // relation id: this unit's own bag
-	// Report is what this unit tells its peers: what it provisioned (primary only) and
-	// where each client relation reaches it (plan.HostToken).
-	Report string
-}
-
-func observeClients(f *jujuFacts) error {
-	c := clientFacts{Hosts: map[string]string{}, Self: map[string]map[string]string{}}
+func observeClients(f *plan.Observed) error {
+	c := plan.ClientsFacts{Hosts: map[string]string{}, Self: map[string]map[string]string{}}
 	broken := ""
 	if strings.HasSuffix(f.Hook, "-relation-broken") {
 		broken = os.Getenv("JUJU_RELATION_ID")
@@ -82,7 +72,7 @@ func observeClients(f *jujuFacts) error {
 	return nil
 }
 
-func observeClient(f *jujuFacts, ep, id string) (plan.ClientRelation, error) {
+func observeClient(f *plan.Observed, ep, id string) (plan.ClientRelation, error) {
 	rel := plan.ClientRelation{Endpoint: ep, ID: id, Units: map[string]map[string]string{}}
 	units, err := goops.ListRelationUnits(id)
 	if err != nil {
@@ -130,7 +120,7 @@ func ingressAddress(endpoint, id string) (string, error) {
 }
 
 // observeClientPasswords reads each client application's credentials from its secret.
-func (o *observation) observeClientPasswords() error {
+func observeClientPasswords(o *plan.Observed) error {
 	ids := plan.ParseSecretList(o.AppBag.ClientSecrets)
 	o.Clients.Passwords = map[string]map[string]string{}
 	for _, c := range o.Clients.Clients {
@@ -176,7 +166,7 @@ func (r *applying) observeClientServer(isPrimary bool) error {
 		return fmt.Errorf("decide the client databases: the server did not answer")
 	}
 	primary := r.AppBag.Primary
-	rep, _ := plan.ParseUnitReport(primary, r.j.Peers[primary])
+	rep, _ := plan.ParseUnitReport(primary, r.Peers[primary])
 	for _, c := range f.Clients {
 		if c.Problem != "" || s.Claims[c.ID].Problem != "" {
 			continue
@@ -215,7 +205,7 @@ func (r *applying) clientRelations(p plan.ClientsPlan) error {
 		goops.LogErrorf("refused %s", msg)
 	}
 	tokens := p.Tokens
-	defer func() { r.j.Clients.Report = plan.Tokens(tokens) }()
+	defer func() { r.report = plan.Tokens(tokens) }()
 	if r.Clients.Server == nil {
 		return nil
 	}
@@ -285,14 +275,14 @@ func (r *applying) createClientSecrets(apps []string) error {
 }
 
 func (r *applying) publishClient(c plan.Client, want map[string]string) error {
-	if equalBags(r.j.Clients.Self[c.ID], want) {
+	if equalBags(r.Clients.Self[c.ID], want) {
 		return nil
 	}
 	if err := relationSet(c.ID, false, want); err != nil {
 		return fmt.Errorf("publish to %s: %w", c.Describe(), err)
 	}
 	goops.LogInfof("%s: published %s for %s (%s)", c.Describe(), want["state"], c.User, want["database"])
-	r.j.Clients.Self[c.ID] = want
+	r.Clients.Self[c.ID] = want
 	return nil
 }
 

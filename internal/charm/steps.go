@@ -22,7 +22,7 @@ func (r *applying) upstream(t plan.Target) (postgres.Upstream, error) {
 		return postgres.Upstream{}, errNoUpstream
 	}
 	return r.verifiedUpstream(postgres.Upstream{Host: t.Address, Port: pgPort, User: replicationUser, Password: r.password,
-		AppName: r.j.Unit})
+		AppName: r.Unit})
 }
 
 // takeStep takes one local step towards the target primary.
@@ -42,7 +42,7 @@ func (r *applying) takeStep(step plan.Step, t plan.Target) error {
 			}
 		}
 		c, err := postgres.Create(ctx, l.Version, clusterName, postgres.CreateOptions{
-			DataDir: l.DataDir, Port: pgPort, Locale: r.j.Config.Locale, Encoding: r.j.Config.Encoding})
+			DataDir: l.DataDir, Port: pgPort, Locale: r.config.Locale, Encoding: r.config.Encoding})
 		if err != nil {
 			return err
 		}
@@ -84,7 +84,7 @@ func (r *applying) takeStep(step plan.Step, t plan.Target) error {
 		if err := r.adopt(); err != nil {
 			return err
 		}
-		r.j.Self[plan.KeyRestore] = t.Restore
+		r.Self[plan.KeyRestore] = t.Restore
 		return r.follow(t, up)
 	case plan.StepFollow:
 		up, err := r.upstream(t)
@@ -126,11 +126,11 @@ func (r *applying) adopt() error {
 // follow points the standby settings at the primary and (re)starts or reloads.
 func (r *applying) follow(t plan.Target, up postgres.Upstream) error {
 	c := r.local.Cluster
-	if _, err := postgres.WriteStandbyConfig(c, postgres.StandbyConfig{Upstream: up, Slot: plan.SlotName(r.j.Unit),
+	if _, err := postgres.WriteStandbyConfig(c, postgres.StandbyConfig{Upstream: up, Slot: plan.SlotName(r.Unit),
 		RestoreCommand: r.restoreCommand()}); err != nil {
 		return err
 	}
-	r.j.Self[plan.KeyFollowing] = t.Name
+	r.Self[plan.KeyFollowing] = t.Name
 	running, err := postgres.IsRunning(r.ctx, c)
 	if err != nil {
 		return err

@@ -53,7 +53,7 @@ func switchover(ctx context.Context) error {
 	if !j.Leader {
 		return errors.New("switchover must be run on the leader unit")
 	}
-	app := plan.ParseAppState(j.AppBag)
+	app := j.AppBag
 	if p.Master == app.Primary {
 		return goops.SetActionResults(map[string]string{"result": p.Master + " is already master"})
 	}
@@ -81,7 +81,7 @@ func switchover(ctx context.Context) error {
 		return fmt.Errorf("switchover to %s refused, nothing changed (%s stays primary): %w", p.Master, app.Primary, err)
 	}
 	app.Primary = p.Master
-	if err := relationSet(j.PeerID, true, app.Data()); err != nil {
+	if err := relationSet(j.PeerRelation, true, app.Data()); err != nil {
 		return err
 	}
 	// The leader's own write wakes every unit but itself: when it is the old primary it
@@ -99,12 +99,12 @@ func switchover(ctx context.Context) error {
 // measurer reads units' servers for the switchover action: peers over TLS as the
 // replication role, this unit through its socket.
 type measurer struct {
-	j        *jujuFacts
+	j        *jujuRead
 	password string
 	ca       *pki.CA
 }
 
-func newMeasurer(ctx context.Context, j *jujuFacts, app plan.AppState) (*measurer, error) {
+func newMeasurer(ctx context.Context, j *jujuRead, app plan.AppState) (*measurer, error) {
 	if app.SecretID == "" {
 		return nil, errors.New("the application secret does not exist yet")
 	}
@@ -226,9 +226,9 @@ func (e *notCaughtUp) Error() string {
 // oldPrimaryFinal is the position the primary this standby followed stopped at, as that
 // unit published it (a stopped database publishes its position; a running one does not).
 func (r *applying) oldPrimaryFinal() (string, wal.LSN, bool) {
-	old := r.j.Self[plan.KeyFollowing]
-	data, ok := r.j.Peers[old]
-	if old == "" || old == r.j.Unit || !ok {
+	old := r.Self[plan.KeyFollowing]
+	data, ok := r.Peers[old]
+	if old == "" || old == r.Unit || !ok {
 		return "", 0, false
 	}
 	rep, _ := plan.ParseUnitReport(old, data)

@@ -10,6 +10,7 @@ import (
 	"github.com/gruyaume/goops"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgcharm/postgresql/internal/charm/plan"
 	"github.com/pgcharm/postgresql/internal/pki"
 	"github.com/pgcharm/postgresql/internal/postgres"
 )
@@ -28,18 +29,15 @@ import (
 // caFile is where the unit keeps the CA's certificate (tests point it elsewhere).
 var caFile = postgres.CAFile
 
-// tlsFacts are the unit's addresses besides those of its bindings.
-type tlsFacts struct {
-	Private, Public string // unit-get; "" when Juju has none
-}
-
-func observeTLS(f *jujuFacts) {
+// observeTLS reads the unit's addresses besides those of its bindings, which the server
+// certificate names too.
+func observeTLS(f *plan.Observed) {
 	// A unit without a public address is no fault: the certificate names what there is.
 	if out, err := hookTool("unit-get", "private-address"); err == nil {
-		f.TLS.Private = strings.TrimSpace(string(out))
+		f.PrivateAddress = strings.TrimSpace(string(out))
 	}
 	if out, err := hookTool("unit-get", "public-address"); err == nil {
-		f.TLS.Public = strings.TrimSpace(string(out))
+		f.PublicAddress = strings.TrimSpace(string(out))
 	}
 }
 
@@ -135,7 +133,7 @@ func (r *applying) tlsSecret(content map[string]string) (string, error) {
 			return "", err
 		}
 	}
-	id, err := secretAddDescribed("TLS of the database relations: the CA of "+r.j.App, content)
+	id, err := secretAddDescribed("TLS of the database relations: the CA of "+r.App, content)
 	if err != nil {
 		return "", err
 	}

@@ -160,10 +160,10 @@ func TestServerCertRotates(t *testing.T) {
 	c := &postgres.Cluster{ConfDir: t.TempDir()}
 	hosts, dbHosts := map[string]string{}, map[string]string{}
 	// The decision names the hosts (plan.Desired.CertHosts) from what observe found.
-	r := &applying{observation: &observation{ca: ca, local: &localFacts{}, j: &jujuFacts{},
-		Observed: plan.Observed{Address: "10.1.0.5", PrivateAddress: "10.1.0.5", PublicAddress: "198.18.0.5",
+	r := &applying{means: &means{ca: ca, local: &localFacts{}},
+		Observed: &plan.Observed{Address: "10.1.0.5", PrivateAddress: "10.1.0.5", PublicAddress: "198.18.0.5",
 			AppBag: plan.AppState{SecretID: "secret:1"}, Secret: plan.SecretFacts{Password: true, CA: ca.Fingerprint()},
-			Clients: plan.ClientsFacts{Hosts: hosts}, Databases: plan.DatabasesFacts{Hosts: dbHosts}}}}
+			Clients: plan.ClientsFacts{Hosts: hosts}, Databases: plan.DatabasesFacts{Hosts: dbHosts}}}
 	issued := func(want bool, hosts ...string) {
 		t.Helper()
 		_, _, changed, err := r.serverCert(c)

@@ -66,7 +66,7 @@ func decideClients(o Observed, app AppState, isPrimary bool) ClientsPlan {
 	ids := ParseSecretList(app.ClientSecrets)
 	seen := map[string]bool{}
 	for _, c := range f.Clients {
-		if ids[c.App] == "" && o.Leader && o.Peered && !seen[c.App] {
+		if ids[c.App] == "" && o.Leader && o.Peered() && !seen[c.App] {
 			p.CreateSecrets = append(p.CreateSecrets, c.App)
 		}
 		seen[c.App] = true

@@ -85,7 +85,7 @@ type DatabasesPlan struct {
 func decideDatabases(o Observed, app AppState, isPrimary bool) DatabasesPlan {
 	f := o.Databases
 	var p DatabasesPlan
-	if o.Leader && o.Peered {
+	if o.Leader && o.Peered() {
 		p.Refs, p.CreateSecrets, p.RemoveSecrets = databaseSecrets(f, app)
 	}
 	for _, c := range f.Clients {

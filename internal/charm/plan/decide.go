@@ -51,7 +51,7 @@ func Decide(o Observed) Desired {
 
 	app := o.AppBag
 	switch {
-	case app.SecretID == "" && o.Leader && o.Peered:
+	case app.SecretID == "" && o.Leader && o.Peered():
 		d.Secret.Create = true
 	case o.Leader && app.SecretID != "" && o.Secret.CA == "":
 		d.Secret.AddCA = true
@@ -119,7 +119,7 @@ func finish(d Desired) Desired {
 // keeps or chooses it as primary: its role goes, and a unit whose storage went away says
 // so (a dying one the leader sees in goal-state). Nil when the bag says so already.
 func teardownBag(o Observed) map[string]string {
-	if !o.Peered {
+	if !o.Peered() {
 		return nil
 	}
 	want := map[string]string{KeyRole: ""}

@@ -13,7 +13,7 @@ const (
 // settledPrimary is the leader of a settled two-unit application, serving as primary.
 func settledPrimary() Observed {
 	return Observed{
-		Unit: unitA, App: "postgresql", Hook: "update-status", Leader: true, Peered: true,
+		Unit: unitA, App: "postgresql", Hook: "update-status", Leader: true, PeerRelation: "replication:0",
 		Peers: map[string]map[string]string{unitB: {KeyAddress: "10.0.0.2", KeyRole: "standby", KeyHasData: "true", KeyTimeline: "1",
 			KeySystemID: "7", KeyFollowing: unitA, KeyAdmits: unitA}},
 		Self:    map[string]string{KeyAddress: "10.0.0.1", KeyRole: "primary", KeyHasData: "true", KeySystemID: "7", KeyAdmits: unitB},
@@ -29,7 +29,7 @@ func settledPrimary() Observed {
 // settledStandby is the other unit of that application.
 func settledStandby() Observed {
 	return Observed{
-		Unit: unitB, App: "postgresql", Hook: "update-status", Peered: true,
+		Unit: unitB, App: "postgresql", Hook: "update-status", PeerRelation: "replication:0",
 		Peers: map[string]map[string]string{unitA: {KeyAddress: "10.0.0.1", KeyRole: "primary", KeyHasData: "true",
 			KeySystemID: "7", KeyTimeline: "1", KeyAdmits: unitB}},
 		Self:    map[string]string{KeyAddress: "10.0.0.2", KeyRole: "standby", KeyHasData: "true", KeySystemID: "7", KeyFollowing: unitA, KeyAdmits: unitA},
@@ -87,7 +87,7 @@ func TestDecideTeardownComesFirst(t *testing.T) {
 		{"storage gone after a reboot, a different version asked for", func(o *Observed) {
 			o.Hook, o.Storage, o.Version.Option = "start", "", "14"
 		}, map[string]string{KeyRole: "", KeyDetached: "true"}},
-		{"stop before the peer relation exists", func(o *Observed) { o.Hook = "stop"; o.Peered = false }, nil},
+		{"stop before the peer relation exists", func(o *Observed) { o.Hook = "stop"; o.PeerRelation = "" }, nil},
 		{"stop again, the bag says so already", func(o *Observed) {
 			o.Hook = "stop"
 			o.Self = map[string]string{KeyRole: "", KeyHasData: "true"}

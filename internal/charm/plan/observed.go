@@ -26,12 +26,13 @@ type Observed struct {
 	// the server certificate names them beside the bindings' addresses.
 	PrivateAddress, PublicAddress string
 
-	// Peered says the peer relation exists (Juju makes it after install); Peers are the
-	// other units' bags in it, Self this unit's own and AppBag the application's.
-	Peered bool
-	Peers  map[string]map[string]string
-	Self   map[string]string
-	AppBag AppState
+	// PeerRelation is the peer relation's id ("replication:N"), "" until Juju makes it
+	// (after install); Peers are the other units' bags in it, Self this unit's own and
+	// AppBag the application's.
+	PeerRelation string
+	Peers        map[string]map[string]string
+	Self         map[string]string
+	AppBag       AppState
 
 	Expected   []string        // units Juju means the application to have (goal-state), for the first choice
 	Dying      bool            // goal-state says this unit is being removed
@@ -101,6 +102,9 @@ type Observed struct {
 	// does not start its server, nor relax its quorum commit, until it is back.
 	Isolated bool
 }
+
+// Peered says the peer relation exists.
+func (o Observed) Peered() bool { return o.PeerRelation != "" }
 
 // VersionFacts are what decides the PostgreSQL major version the unit runs.
 type VersionFacts struct {
