@@ -3,8 +3,10 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -98,5 +100,39 @@ func TestWakeOnMajorityRegained(t *testing.T) {
 	}
 	if got := a.wakeReason(cfg, now, true); got != "" {
 		t.Errorf("still there: %q", got)
+	}
+}
+
+// The agent runs as root and acts on its configuration (it runs Wake, it stops the server):
+// a configuration that is a link, or that anyone but root could have written, is refused.
+func TestReadConfigRefusesWhatIsNotRootsAlone(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (the files are given to root)")
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "agent", "config.json")
+	want := Config{Unit: "postgresql/0", Wake: []string{"juju-exec", "postgresql/0", "true"}}
+	if _, err := WriteConfig(path, want); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ReadConfig(path); err != nil || got.Unit != want.Unit || len(got.Wake) != 3 {
+		t.Fatalf("read back %+v, %v", got, err)
+	}
+	if _, err := ReadConfig(filepath.Join(dir, "missing.json")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a missing configuration: %v, want fs.ErrNotExist", err)
+	}
+	link := filepath.Join(dir, "link.json")
+	os.Symlink(path, link)
+	if _, err := ReadConfig(link); err == nil {
+		t.Error("read the configuration through a link")
+	}
+	os.Chmod(path, 0o666)
+	if _, err := ReadConfig(path); err == nil {
+		t.Error("read a configuration others can write")
+	}
+	os.Chmod(path, 0o600)
+	os.Chown(path, 65534, 65534)
+	if _, err := ReadConfig(path); err == nil {
+		t.Error("read a configuration of nobody's")
 	}
 }

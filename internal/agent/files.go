@@ -8,17 +8,16 @@
 package agent
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/pgcharm/postgresql/internal/atomicfile"
+	"github.com/pgcharm/postgresql/internal/safefs"
 	"github.com/pgcharm/postgresql/internal/wal"
 )
 
@@ -115,7 +114,7 @@ func WriteConfig(path string, c Config) (bool, error) {
 // ReadConfig reads the configuration; a missing file is fs.ErrNotExist.
 func ReadConfig(path string) (Config, error) {
 	var c Config
-	data, err := readPrivate(path)
+	data, err := safefs.ReadFile(path, safefs.Private)
 	if err != nil {
 		return c, err
 	}
@@ -141,7 +140,7 @@ func WriteReport(path string, r Report) error {
 // ReadReport reads the agent's last observations.
 func ReadReport(path string) (Report, error) {
 	var r Report
-	data, err := readPrivate(path)
+	data, err := safefs.ReadFile(path, safefs.Private)
 	if err != nil {
 		return r, err
 	}
@@ -149,27 +148,6 @@ func ReadReport(path string) (Report, error) {
 		return r, fmt.Errorf("agent report %s: %w", path, err)
 	}
 	return r, nil
-}
-
-// readPrivate reads a file that must be a regular file of root's that nobody else can
-// write, never following a link.
-func readPrivate(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o022 != 0 || (ok && st.Uid != uint32(os.Geteuid())) {
-		return nil, fmt.Errorf("%s: refused: not a private regular file", path)
-	}
-	var b bytes.Buffer
-	_, err = b.ReadFrom(f)
-	return b.Bytes(), err
 }
 
 func ensureDir(dir string) error {

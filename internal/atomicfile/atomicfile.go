@@ -12,7 +12,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"syscall"
+
+	"github.com/pgcharm/postgresql/internal/safefs"
 )
 
 // TempPrefix begins the names of the temporary files: listings of a directory being
@@ -69,10 +70,9 @@ func Write(ctx context.Context, path string, r io.Reader, perm os.FileMode, owne
 // link) holding exactly data; then only its mode and owner are corrected. It reports
 // whether the content changed.
 func WriteIfChanged(path string, data []byte, perm os.FileMode, owner *Owner) (bool, error) {
-	if f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0); err == nil {
+	if f, err := safefs.OpenFile(path, safefs.AnyOwner); err == nil {
 		old, rerr := io.ReadAll(io.LimitReader(f, int64(len(data))+1))
-		fi, serr := f.Stat()
-		if rerr == nil && serr == nil && fi.Mode().IsRegular() && bytes.Equal(old, data) {
+		if rerr == nil && bytes.Equal(old, data) {
 			err := f.Chmod(perm)
 			if err == nil && owner != nil {
 				err = f.Chown(owner.UID, owner.GID)

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/pgcharm/postgresql/internal/pgconf"
+	"github.com/pgcharm/postgresql/internal/safefs"
 )
 
 // Setting and Settings are pgconf's plain data; the server's procedures take them.
@@ -48,7 +49,7 @@ func WriteCharmConf(c *Cluster, s Settings) (bool, error) {
 // ReadConf reads a postgresql.conf-syntax file of the cluster's conf.d
 // (missing file: no settings).
 func ReadConf(c *Cluster, name string) (Settings, error) {
-	data, err := readNoFollow(filepath.Join(c.ConfDir, "conf.d", name))
+	data, err := safefs.ReadFile(filepath.Join(c.ConfDir, "conf.d", name), safefs.AnyOwner)
 	if os.IsNotExist(err) {
 		return nil, nil
 	}
@@ -313,7 +314,9 @@ func (db *DB) ApplyCharmConf(ctx context.Context, s Settings) (changed bool, pen
 		return false, nil, err
 	}
 	path := filepath.Join(db.cluster.ConfDir, "conf.d", CharmConfName)
-	old, err := readNoFollow(path)
+	// What is read here is written back if the server refuses the new file: never through a
+	// link postgres planted in its directory, which would hand root-only files to postgres.
+	old, err := safefs.ReadFile(path, safefs.AnyOwner)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return false, nil, fmt.Errorf("apply %s: %w", CharmConfName, err)
 	}

@@ -73,16 +73,24 @@ func TestChildrenGetAMinimalEnvironment(t *testing.T) {
 // Root reads the configuration files of a cluster (postgres's directory) without following
 // a link: ApplyCharmConf and ApplyHBA put back what they read when the server refuses the new
 // file, which through a planted link handed root-only files to postgres.
-func TestReadNoFollowRefusesLinks(t *testing.T) {
+func TestConfigReadsRefuseLinks(t *testing.T) {
 	dir := t.TempDir()
+	c := &Cluster{Version: "15", Name: "main", ConfDir: dir}
+	os.Mkdir(filepath.Join(dir, "conf.d"), 0o755)
 	secret := filepath.Join(dir, "secret")
-	os.WriteFile(secret, []byte("root only"), 0o600)
-	link := filepath.Join(dir, "juju-charm.conf")
-	os.Symlink(secret, link)
-	if b, err := readNoFollow(link); err == nil {
-		t.Errorf("read %q through a link", b)
+	os.WriteFile(secret, []byte("shared_buffers = '1GB'\n"), 0o600)
+	os.Symlink(secret, filepath.Join(dir, "conf.d", CharmConfName))
+	if s, err := ReadConf(c, CharmConfName); err == nil {
+		t.Errorf("read %v through a link", s)
 	}
-	if b, err := readNoFollow(secret); err != nil || string(b) != "root only" {
-		t.Errorf("regular file: %q %v", b, err)
+	certFile, keyFile := ServerCertFiles(c)
+	os.Symlink(secret, certFile)
+	os.Symlink(secret, keyFile)
+	if cert, key, err := ReadServerCert(c); err == nil {
+		t.Errorf("read %q, %q through links", cert, key)
+	}
+	os.Rename(secret, filepath.Join(dir, "conf.d", "regular.conf"))
+	if s, err := ReadConf(c, "regular.conf"); err != nil || len(s) != 1 {
+		t.Errorf("regular file: %v %v", s, err)
 	}
 }

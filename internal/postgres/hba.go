@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/pgcharm/postgresql/internal/hba"
+	"github.com/pgcharm/postgresql/internal/safefs"
 )
 
 // WriteHBA renders and atomically writes the cluster's pg_hba.conf (0640,
@@ -44,7 +45,8 @@ func (e *HBARejectedError) Error() string {
 // that a bad extra_pg_auth line never stops PostgreSQL at its next start.
 func (db *DB) ApplyHBA(ctx context.Context, rules []hba.Rule) (bool, error) {
 	path := filepath.Join(db.cluster.ConfDir, "pg_hba.conf")
-	old, err := readNoFollow(path)
+	// Read without following a link postgres planted: see ApplyCharmConf.
+	old, err := safefs.ReadFile(path, safefs.AnyOwner)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return false, fmt.Errorf("apply pg_hba.conf: %w", err)
 	}

@@ -150,25 +150,6 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode, owned bool) (bo
 	return atomicfile.WriteIfChanged(path, data, perm, owner)
 }
 
-// readNoFollow reads a regular file that must not be a link: configuration directories are
-// postgres's, and root reading through a link postgres planted (then writing what it read
-// back as a "previous version") would hand root-only files to postgres.
-func readNoFollow(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	return io.ReadAll(io.LimitReader(f, 64<<20))
-}
-
 // chownDir gives the directory at path (not a link there) to postgres (root only).
 func chownDir(path string) error {
 	d, err := safefs.OpenDir(path)

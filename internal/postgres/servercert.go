@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/pgcharm/postgresql/internal/safefs"
 )
 
 // CAFile is where the certificate of the CA the application's servers are issued from
@@ -36,10 +38,10 @@ func ServerCertFiles(c *Cluster) (certFile, keyFile string) {
 // files read as empty.
 func ReadServerCert(c *Cluster) (certPEM, keyPEM []byte, err error) {
 	certFile, keyFile := ServerCertFiles(c)
-	if certPEM, err = readNoFollow(certFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if certPEM, err = safefs.ReadFile(certFile, safefs.AnyOwner); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, fmt.Errorf("server certificate: %w", err)
 	}
-	if keyPEM, err = readNoFollow(keyFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if keyPEM, err = safefs.ReadFile(keyFile, safefs.AnyOwner); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, fmt.Errorf("server key: %w", err)
 	}
 	return certPEM, keyPEM, nil

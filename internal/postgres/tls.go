@@ -15,6 +15,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/pgcharm/postgresql/internal/safefs"
 )
 
 // Certificate and key file names in the cluster's configuration directory.
@@ -89,11 +91,11 @@ func certHosts(cert *x509.Certificate) []string {
 }
 
 func certMatches(certFile, keyFile string, want []string) bool {
-	certPEM, err := readNoFollow(certFile)
+	certPEM, err := safefs.ReadFile(certFile, safefs.AnyOwner)
 	if err != nil {
 		return false
 	}
-	keyPEM, err := readNoFollow(keyFile)
+	keyPEM, err := safefs.ReadFile(keyFile, safefs.AnyOwner)
 	if err != nil {
 		return false
 	}

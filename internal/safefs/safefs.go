@@ -5,7 +5,9 @@
 // AT_SYMLINK_NOFOLLOW on the final name. A link planted anywhere on a path makes the operation
 // fail (ELOOP) instead of redirecting it outside.
 //
-// It also checks paths before root writes them into a file, a chown or a command (CheckPath).
+// It also reads files named by a full path without following a link at its end (OpenFile,
+// ReadFile: configuration in postgres's directories, root's own private state), and checks
+// paths before root writes them into a file, a chown or a command (CheckPath).
 package safefs
 
 import (
@@ -15,6 +17,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"syscall"
 	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
@@ -40,6 +43,76 @@ func OpenDir(p string) (*Dir, error) {
 		return nil, pathErr("open", p, err)
 	}
 	return &Dir{f: os.NewFile(uintptr(fd), p), name: p}, nil
+}
+
+// Check is what OpenFile and ReadFile demand of a file beyond being a regular file reached
+// without following a link.
+type Check int
+
+const (
+	// AnyOwner accepts a file whoever owns it: a cluster's configuration, which postgres may
+	// change anyway, read so that root never reads through a link postgres planted there.
+	AnyOwner Check = iota
+	// Private demands a file of the effective user's that nobody else (group, others) can
+	// write: root's own state (the failover agent's configuration and report), which root
+	// acts on and so must not take from anyone else.
+	Private
+)
+
+// maxRead bounds ReadFile: the files read so are configuration, certificates and small
+// reports, and a larger one is refused rather than cut short or held in memory.
+const maxRead = 64 << 20
+
+// OpenFile opens the regular file at p for reading. A symbolic link as its last component is
+// refused (O_NOFOLLOW), and so is anything but a regular file: it is opened O_NONBLOCK, so a
+// FIFO planted there is refused instead of blocking the reader. Its parents are the caller's
+// trust decision, as for OpenDir. A missing file is fs.ErrNotExist.
+func OpenFile(p string, check Check) (*os.File, error) {
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, pathErr("open", p, err)
+	}
+	f := os.NewFile(uintptr(fd), p)
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	switch {
+	case !fi.Mode().IsRegular():
+		err = fmt.Errorf("%s: refused: not a regular file (%v)", p, fi.Mode().Type())
+	case check == Private && !private(fi):
+		err = fmt.Errorf("%s: refused: not a private regular file (owner and mode %v)", p, fi.Mode().Perm())
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// private reports whether fi is the effective user's and writable by nobody else.
+func private(fi os.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t) // what os.File.Stat gives, not unix.Stat_t
+	return ok && st.Uid == uint32(os.Geteuid()) && fi.Mode().Perm()&0o022 == 0
+}
+
+// ReadFile reads the regular file at p as OpenFile opens it (no link followed, check
+// applied), refusing one larger than 64 MiB.
+func ReadFile(p string, check Check) ([]byte, error) {
+	f, err := OpenFile(p, check)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxRead+1))
+	if err != nil {
+		return nil, pathErr("read", p, err)
+	}
+	if len(data) > maxRead {
+		return nil, fmt.Errorf("%s: refused: larger than %d MiB", p, maxRead>>20)
+	}
+	return data, nil
 }
 
 // MkdirAllOpen creates p (absolute) and its missing parents with perm, then opens it like

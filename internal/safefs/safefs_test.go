@@ -1,6 +1,8 @@
 package safefs
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -76,6 +78,67 @@ func TestPlantedLinksAreNeverFollowed(t *testing.T) {
 	}
 	if _, err := OpenDir(filepath.Join(inside, "dirlink")); err == nil {
 		t.Error("OpenDir followed a link as its last component")
+	}
+}
+
+// Root reads configuration postgres can change (AnyOwner) and its own state (Private) by full
+// path: a link planted at the end of the path is never followed, a FIFO planted there does not
+// block the reader, and Private refuses a file someone else owns or can write.
+func TestReadFileRefusesWhatIsPlanted(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "secret")
+	if err := os.WriteFile(secret, []byte("root only"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link")
+	os.Symlink(secret, link)
+	fifo := filepath.Join(dir, "fifo")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, check := range []Check{AnyOwner, Private} {
+		if b, err := ReadFile(secret, check); err != nil || string(b) != "root only" {
+			t.Errorf("check %d: regular file: %q %v", check, b, err)
+		}
+		if b, err := ReadFile(link, check); err == nil || !InTheWay(err) {
+			t.Errorf("check %d: read %q through a link (%v)", check, b, err)
+		}
+		if _, err := ReadFile(fifo, check); err == nil {
+			t.Errorf("check %d: read a FIFO", check)
+		}
+		if _, err := ReadFile(filepath.Join(dir, "missing"), check); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("check %d: a missing file: %v, want fs.ErrNotExist", check, err)
+		}
+	}
+
+	// Private: writable by the group or others, or someone else's, is refused.
+	os.Chmod(secret, 0o620)
+	if _, err := ReadFile(secret, Private); err == nil {
+		t.Error("Private read a group-writable file")
+	}
+	if _, err := ReadFile(secret, AnyOwner); err != nil {
+		t.Errorf("AnyOwner refused a group-writable file: %v", err)
+	}
+	os.Chmod(secret, 0o600)
+	if os.Geteuid() == 0 {
+		if err := os.Chown(secret, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ReadFile(secret, Private); err == nil {
+			t.Error("Private read a file of nobody's")
+		}
+	}
+
+	// A file larger than what is read so is refused, not cut short.
+	big := filepath.Join(dir, "big")
+	if f, err := os.Create(big); err != nil {
+		t.Fatal(err)
+	} else {
+		f.Truncate(maxRead + 1)
+		f.Close()
+	}
+	if _, err := ReadFile(big, AnyOwner); err == nil {
+		t.Error("read a file larger than the limit")
 	}
 }
 
