@@ -250,9 +250,18 @@ func TestDatabaseRelation(t *testing.T) {
 		t.Errorf("after a leader change and an upgrade: secret-user %q (was %q), same content %v", g.Bag["secret-user"], uri, g.Credentials == c)
 	}
 
-	// A second client unit is admitted.
+	// A second client unit is admitted. The application bag it reads is the one app/0
+	// got, so no hook tells it when the primary's pg_hba admits it (the primary's
+	// relation-joined for it runs beside its own first hooks): like any client, it tries
+	// again later, here in its update-status.
 	s.Run("add-unit", "app")
-	connected(t, s, server, "app/1", "juju_database_app@"+primaryAddr)
+	eventually(t, 2*time.Minute, "app/1 connected as juju_database_app@"+primaryAddr, func() bool {
+		if strings.HasPrefix(got(t, s, server, "app/1").Connected, "juju_database_app@"+primaryAddr) {
+			return true
+		}
+		_, _, _ = s.RunE("run-hook", "app/1", "update-status")
+		return false
+	})
 	if out, err := viaURI(s, server, "app/1", c.URIs, "SELECT count(*) FROM kept"); err != nil || out != "2" {
 		t.Errorf("the second unit reads %q %v", out, err)
 	}

@@ -178,10 +178,19 @@ func DatabaseRules(clients []DatabaseClient) []hba.Rule {
 	return rules
 }
 
-// Token names what the primary provisioned for the relation (see Client.Token); the
-// leader publishes once the primary reports the current one.
+// Token names what the primary provisioned for the relation (see Client.Token): the
+// user, its database and grants, and the client subnets its pg_hba admits. The leader
+// publishes once the primary reports the token of the leader's own view, so a client
+// never gets credentials that its first try would find refused: Juju runs the primary's
+// relation-joined for a client unit and the leader's at the same time, and a client
+// whose connection was refused gets no further hook to try again.
 func (c DatabaseClient) Token() string {
-	h := sha256.Sum256([]byte(strings.Join([]string{pgclient.Endpoint, c.User, c.Request.Database, c.grants()}, "\x00")))
+	subnets := make([]string, len(c.Subnets))
+	for i, p := range c.Subnets {
+		subnets[i] = p.String()
+	}
+	h := sha256.Sum256([]byte(strings.Join([]string{pgclient.Endpoint, c.User, c.Request.Database, c.grants(),
+		strings.Join(subnets, ",")}, "\x00")))
 	return c.ID + "=" + hex.EncodeToString(h[:6])
 }
 

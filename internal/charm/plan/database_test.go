@@ -108,6 +108,13 @@ func TestDatabaseOfferAndHosts(t *testing.T) {
 	if HostsFor(changed, "pg/0", reports, nil).Provisioned {
 		t.Error("a changed request must wait for the primary")
 	}
+	// A client unit the leader has seen join and the primary not yet: the primary's
+	// pg_hba does not admit it, so the answer waits for the primary's relation-joined.
+	joined := DecideDatabase(dbRel("database:7", "cli", map[string]string{"database": "mydb", "requested-secrets": secretsAsked},
+		map[string]map[string]string{"cli/0": {"ingress-address": "10.2.0.7"}, "cli/1": {"ingress-address": "10.2.0.8"}}), DatabaseOptions{})
+	if HostsFor(joined, "pg/0", reports, nil).Provisioned {
+		t.Error("a client subnet the primary does not admit yet must wait for the primary")
+	}
 	o := c.Offer(h, "5432", "15.8", "pw")
 	if strings.Join(o.Endpoints, ",") != "10.1.0.2:5432" || strings.Join(o.ReadOnlyEndpoints, ",") != "10.1.0.3:5432,10.1.0.4:5432" {
 		t.Errorf("offer %+v", o)
