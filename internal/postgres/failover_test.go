@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"github.com/pgcharm/postgresql/internal/pgconf"
 	"testing"
 )
 
@@ -13,30 +12,8 @@ func TestFailoverOthersFollowByReload(t *testing.T) {
 	ctx := testContext(t)
 	p, s1, password := newPair(t, ctx, v)
 
-	// A second standby.
+	s2 := addStandby(t, ctx, v, p, password, 2)
 	pdb := connect(t, ctx, p, "postgres")
-	if _, err := pdb.EnsurePhysicalSlot(ctx, "unit_2"); err != nil {
-		t.Fatal(err)
-	}
-	s2 := newCluster(t, ctx, v).Cluster
-	st := pgconf.Baseline(pgconf.BaselineOptions{})
-	st.Set("listen_addresses", "127.0.0.1")
-	if _, err := WriteCharmConf(s2, st); err != nil {
-		t.Fatal(err)
-	}
-	if err := Stop(ctx, s2, StopFast); err != nil {
-		t.Fatal(err)
-	}
-	up := Upstream{Host: "127.0.0.1", Port: p.Port, User: "repl", Password: password, AppName: "unit/2"}
-	if _, err := Clone(ctx, v, s2.DataDir, up, CloneOptions{Slot: "unit_2", MoveAside: true}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := WriteStandbyConfig(s2, StandbyConfig{Upstream: up, Slot: "unit_2"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := Start(ctx, s2); err != nil {
-		t.Fatal(err)
-	}
 	exec1(t, ctx, pdb, "INSERT INTO t SELECT g, 'before failover' FROM generate_series(1, 1000) g")
 	db1 := connect(t, ctx, s1, "postgres")
 	db2 := connect(t, ctx, s2, "postgres")

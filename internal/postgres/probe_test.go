@@ -1,11 +1,8 @@
 package postgres
 
 import (
-	"fmt"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // TestProbe reads what the failover agent reads, as the replication role with pg_monitor,
@@ -26,12 +23,7 @@ func TestProbe(t *testing.T) {
 	pdb.Close(ctx)
 	dial := func(c *Cluster) *DB {
 		t.Helper()
-		cfg, err := pgx.ParseConfig(fmt.Sprintf("host=127.0.0.1 port=%d dbname=postgres user=repl sslmode=disable", c.Port))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.Password = password
-		db, err := Dial(ctx, cfg)
+		db, err := Dial(ctx, replConfig(t, c, password))
 		if err != nil {
 			t.Fatal(err)
 		}

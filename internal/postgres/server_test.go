@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/pgcharm/postgresql/internal/pgconf"
 	"net"
 	"os"
 	"os/exec"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pgcharm/postgresql/internal/pgconf"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -629,38 +630,12 @@ func TestCloneFailoverRewind(t *testing.T) {
 	v := requireServer(t)
 	ctx := testContext(t)
 	const replPassword = "repl:pw'with\\odd chars"
-	replRules := []hba.Rule{
-		{Type: "host", Database: hba.Replication, User: "repl", Address: "127.0.0.1", Method: "scram-sha-256"},
-		{Type: "host", Database: "postgres", User: "repl", Address: "127.0.0.1", Method: "scram-sha-256"},
-	}
-	configure := func(c *Cluster) {
-		t.Helper()
-		s := pgconf.Baseline(pgconf.BaselineOptions{})
-		s.Set("listen_addresses", "127.0.0.1")
-		if _, err := WriteCharmConf(c, s); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := WriteHBA(c, replRules); err != nil {
-			t.Fatal(err)
-		}
-	}
 	// Primary.
-	p := newCluster(t, ctx, v)
-	configure(p.Cluster)
-	if err := Restart(ctx, p.Cluster); err != nil {
-		t.Fatal(err)
-	}
-	pdb := connect(t, ctx, p.Cluster, "postgres")
-	if _, err := pdb.EnsureRole(ctx, roles.Spec{Name: "repl", Login: true, Replication: true, Password: replPassword}); err != nil {
-		t.Fatal(err)
-	}
-	if err := pdb.GrantRewind(ctx, "repl"); err != nil {
-		t.Fatal(err)
-	}
+	p := newPrimary(t, ctx, v, replPassword)
+	pdb := connect(t, ctx, p, "postgres")
 	if created, err := pdb.EnsurePhysicalSlot(ctx, "standby_1"); err != nil || !created {
 		t.Fatalf("EnsurePhysicalSlot: %v %v", created, err)
 	}
-	exec1(t, ctx, pdb, "CREATE TABLE t (id int PRIMARY KEY, origin text)")
 	exec1(t, ctx, pdb, "INSERT INTO t SELECT g, 'before clone' FROM generate_series(1, 100) g")
 
 	// Standby: clone into a fresh volume, adopt, follow.
@@ -693,7 +668,7 @@ func TestCloneFailoverRewind(t *testing.T) {
 	if major, ok, err := HasDatabase(moved); err != nil || !ok || major != v {
 		t.Errorf("moved-aside copy %s: %s %v %v", moved, major, ok, err)
 	}
-	configure(s)
+	configureForReplication(t, s)
 	if _, err := WriteStandbyConfig(s, StandbyConfig{Upstream: up, Slot: "standby_1"}); err != nil {
 		t.Fatal(err)
 	}
@@ -763,10 +738,10 @@ func TestCloneFailoverRewind(t *testing.T) {
 
 	// The old primary crashes (no clean shutdown), then rewinds to the new
 	// primary and follows it.
-	if err := Stop(ctx, p.Cluster, StopImmediate); err != nil {
+	if err := Stop(ctx, p, StopImmediate); err != nil {
 		t.Fatal(err)
 	}
-	if cd, err := ReadControlData(ctx, p.Cluster); err != nil || cd.State != "in production" {
+	if cd, err := ReadControlData(ctx, p); err != nil || cd.State != "in production" {
 		t.Fatalf("control data after the crash: %+v, %v", cd, err)
 	}
 	if _, err := sdb.EnsurePhysicalSlot(ctx, "standby_0"); err != nil {
@@ -774,22 +749,22 @@ func TestCloneFailoverRewind(t *testing.T) {
 	}
 	newUp := Upstream{Host: "127.0.0.1", Port: s.Port, User: "repl", Password: replPassword, AppName: "postgresql/0"}
 	var rewindOut strings.Builder
-	if err := Rewind(ctx, p.Cluster, newUp, false, &rewindOut); err != nil {
+	if err := Rewind(ctx, p, newUp, false, &rewindOut); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(rewindOut.String(), "Done!") {
 		t.Errorf("pg_rewind output: %s", rewindOut.String())
 	}
-	if ok, err := IsStandbyConfigured(p.Cluster); err != nil || !ok {
+	if ok, err := IsStandbyConfigured(p); err != nil || !ok {
 		t.Errorf("rewound cluster is not a standby: %v %v", ok, err)
 	}
-	if _, err := WriteStandbyConfig(p.Cluster, StandbyConfig{Upstream: newUp, Slot: "standby_0"}); err != nil {
+	if _, err := WriteStandbyConfig(p, StandbyConfig{Upstream: newUp, Slot: "standby_0"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := Start(ctx, p.Cluster); err != nil {
+	if err := Start(ctx, p); err != nil {
 		t.Fatal(err)
 	}
-	pdb = connect(t, ctx, p.Cluster, "postgres")
+	pdb = connect(t, ctx, p, "postgres")
 	exec1(t, ctx, sdb, "INSERT INTO t VALUES (201, 'after rewind')")
 	waitFor(t, ctx, pdb, "SELECT coalesce((SELECT origin FROM t WHERE id = 201), '')", "after rewind")
 	waitFor(t, ctx, pdb, "SELECT count(*)::text FROM t WHERE origin = 'diverged'", "0")

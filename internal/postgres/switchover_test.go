@@ -1,75 +1,11 @@
 package postgres
 
 import (
-	"context"
 	"errors"
-	"fmt"
-	"github.com/pgcharm/postgresql/internal/pgconf"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
-	"github.com/pgcharm/postgresql/internal/hba"
-	"github.com/pgcharm/postgresql/internal/roles"
 )
-
-// newPair makes a primary with a streaming standby cloned from it: the
-// path a new unit takes (fresh cluster created by the charm, then replaced
-// by a clone of the primary).
-func newPair(t *testing.T, ctx context.Context, v string) (p, s *Cluster, password string) {
-	t.Helper()
-	password = "switch-over-pw"
-	rules := []hba.Rule{
-		{Type: "host", Database: hba.Replication, User: "repl", Address: "127.0.0.1", Method: "scram-sha-256"},
-		{Type: "host", Database: "postgres", User: "repl", Address: "127.0.0.1", Method: "scram-sha-256"},
-	}
-	configure := func(c *Cluster) {
-		t.Helper()
-		st := pgconf.Baseline(pgconf.BaselineOptions{})
-		st.Set("listen_addresses", "127.0.0.1")
-		if _, err := WriteCharmConf(c, st); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := WriteHBA(c, rules); err != nil {
-			t.Fatal(err)
-		}
-	}
-	p = newCluster(t, ctx, v).Cluster
-	configure(p)
-	if err := Restart(ctx, p); err != nil {
-		t.Fatal(err)
-	}
-	db := connect(t, ctx, p, "postgres")
-	if _, err := db.EnsureRole(ctx, roles.Spec{Name: "repl", Login: true, Replication: true, Password: password}); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.GrantRewind(ctx, "repl"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.EnsurePhysicalSlot(ctx, "unit_1"); err != nil {
-		t.Fatal(err)
-	}
-	exec1(t, ctx, db, "CREATE TABLE t (id int PRIMARY KEY, origin text)")
-	db.Close(ctx)
-
-	s = newCluster(t, ctx, v).Cluster
-	configure(s)
-	if err := Stop(ctx, s, StopFast); err != nil {
-		t.Fatal(err)
-	}
-	up := Upstream{Host: "127.0.0.1", Port: p.Port, User: "repl", Password: password, AppName: "unit/1"}
-	if _, err := Clone(ctx, v, s.DataDir, up, CloneOptions{Slot: "unit_1", MoveAside: true}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := WriteStandbyConfig(s, StandbyConfig{Upstream: up, Slot: "unit_1"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := Start(ctx, s); err != nil {
-		t.Fatal(err)
-	}
-	return p, s, password
-}
 
 // TestSwitchover hands the primary role over without losing a committed
 // row: stop the primary cleanly, wait until the standby replayed its
@@ -149,23 +85,15 @@ func TestSwitchoverWaitsForReplay(t *testing.T) {
 	sdb := connect(t, ctx, s, "postgres")
 	waitFor(t, ctx, sdb, "SELECT count(*)::text FROM t", "100")
 
-	peer := func(c *Cluster) *pgx.ConnConfig {
-		cfg, err := pgx.ParseConfig(fmt.Sprintf("host=127.0.0.1 port=%d dbname=postgres user=repl sslmode=disable", c.Port))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.Password = password
-		return cfg
-	}
-	pf, err := Measure(ctx, peer(p))
+	pf, err := Measure(ctx, replConfig(t, p, password))
 	if err != nil || pf.InRecovery || pf.Timeline != 1 || pf.CurrentLSN == 0 {
 		t.Fatalf("measure the primary: %+v %v", pf, err)
 	}
-	sf, err := Measure(ctx, peer(s))
+	sf, err := Measure(ctx, replConfig(t, s, password))
 	if err != nil || !sf.InRecovery || sf.ReceiverStatus != "streaming" || sf.ReplayPaused || sf.SystemIdentifier != pf.SystemIdentifier {
 		t.Fatalf("measure the standby: %+v %v", sf, err)
 	}
-	bad := peer(s)
+	bad := replConfig(t, s, password)
 	bad.Password = "wrong"
 	if _, err := Measure(ctx, bad); err == nil {
 		t.Error("Measure with a wrong password succeeded")
