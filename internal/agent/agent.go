@@ -164,9 +164,7 @@ func (c *conn) probe(ctx context.Context, local bool, cfg Config, roots *x509.Ce
 	if c.db == nil {
 		var err error
 		if local {
-			cl := &postgres.Cluster{Version: cfg.Cluster.Version, Name: cfg.Cluster.Name, DataDir: cfg.Cluster.DataDir,
-				ConfDir: cfg.Cluster.ConfDir, SocketDir: cfg.Cluster.SocketDir, Port: cfg.Cluster.Port}
-			c.db, err = postgres.Connect(ctx, cl, "postgres")
+			c.db, err = postgres.Connect(ctx, &cfg.Cluster, "postgres")
 		} else {
 			var pc *pgx.ConnConfig
 			if pc, err = peerConfig(c.addr, cfg.Password, roots); err == nil {
@@ -264,8 +262,7 @@ func (a *Agent) fence(ctx context.Context, cfg Config, now time.Time) {
 	}
 	a.fenced = fmt.Sprintf("reached %d of %d units for %s", reachable, members, now.Sub(a.majorityLost).Round(time.Second))
 	a.logf("fencing: stopping the primary server (%s)", a.fenced)
-	cl := &postgres.Cluster{Version: cfg.Cluster.Version, Name: cfg.Cluster.Name, DataDir: cfg.Cluster.DataDir,
-		ConfDir: cfg.Cluster.ConfDir, SocketDir: cfg.Cluster.SocketDir, Port: cfg.Cluster.Port}
+	cl := &cfg.Cluster
 	if c := a.conns[cfg.Unit]; c != nil {
 		c.close()
 	}

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -134,5 +135,28 @@ func TestReadConfigRefusesWhatIsNotRootsAlone(t *testing.T) {
 	os.Chown(path, 65534, 65534)
 	if _, err := ReadConfig(path); err == nil {
 		t.Error("read a configuration of nobody's")
+	}
+}
+
+// The running agent reads the configuration the charm writes, and across an upgrade the two
+// are of different revisions: the file keeps the names it always had.
+func TestConfigFormat(t *testing.T) {
+	const old = `{"unit": "postgresql/1", "cluster": {"version": "15", "name": "main", "data-dir": "/srv/pgdata/15/main",
+		"conf-dir": "/etc/postgresql/15/main", "socket-dir": "/var/run/postgresql", "port": 5432}}`
+	var c Config
+	if err := json.Unmarshal([]byte(old), &c); err != nil {
+		t.Fatal(err)
+	}
+	want := Cluster{Version: "15", Name: "main", DataDir: "/srv/pgdata/15/main", ConfDir: "/etc/postgresql/15/main",
+		SocketDir: "/var/run/postgresql", Port: 5432}
+	if c.Cluster != want {
+		t.Errorf("read %+v, want %+v", c.Cluster, want)
+	}
+	b, err := json.Marshal(c.Cluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(b); got != `{"version":"15","name":"main","data-dir":"/srv/pgdata/15/main","conf-dir":"/etc/postgresql/15/main","socket-dir":"/var/run/postgresql","port":5432}` {
+		t.Errorf("written as %s", got)
 	}
 }

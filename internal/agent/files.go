@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/pgcharm/postgresql/internal/atomicfile"
+	"github.com/pgcharm/postgresql/internal/postgres"
 	"github.com/pgcharm/postgresql/internal/safefs"
 	"github.com/pgcharm/postgresql/internal/wal"
 )
@@ -51,15 +52,8 @@ type Config struct {
 }
 
 // Cluster is the local server as the charm recorded it (root never takes these from
-// postgres's files).
-type Cluster struct {
-	Version   string `json:"version"`
-	Name      string `json:"name"`
-	DataDir   string `json:"data-dir"`
-	ConfDir   string `json:"conf-dir"`
-	SocketDir string `json:"socket-dir"`
-	Port      int    `json:"port"`
-}
+// postgres's files): postgres's own description, which Connect and Stop take as it is.
+type Cluster = postgres.Cluster
 
 // TimeoutDuration is the failover timeout.
 func (c Config) TimeoutDuration() time.Duration { return time.Duration(c.Timeout) * time.Second }

@@ -17,14 +17,16 @@ import (
 )
 
 // Cluster is one Debian PostgreSQL cluster: its configuration lives in
-// ConfDir (/etc/postgresql/<version>/<name>), its data in DataDir.
+// ConfDir (/etc/postgresql/<version>/<name>), its data in DataDir. The charm
+// hands it to the failover agent as it recorded it, in the agent's
+// configuration file: hence the JSON names.
 type Cluster struct {
-	Version   string // major version, "15"
-	Name      string // cluster name, "main"
-	DataDir   string
-	ConfDir   string
-	Port      int
-	SocketDir string
+	Version   string `json:"version"` // major version, "15"
+	Name      string `json:"name"`    // cluster name, "main"
+	DataDir   string `json:"data-dir"`
+	ConfDir   string `json:"conf-dir"`
+	SocketDir string `json:"socket-dir"`
+	Port      int    `json:"port"`
 }
 
 func (c *Cluster) String() string { return c.Version + "/" + c.Name }
