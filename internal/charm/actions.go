@@ -4,72 +4,138 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 
 	"github.com/gruyaume/goops"
 
+	"github.com/pgcharm/postgresql/internal/charm/plan"
+	"github.com/pgcharm/postgresql/internal/pgclient"
 	"github.com/pgcharm/postgresql/internal/postgres"
 )
+
+// Actions run as hooks do: observeAction gathers what the action decides on, one pure
+// function of plan (plan/actions.go) decides whether this unit may run it and on what,
+// refusing bad parameters before anything changes, and the handler acts. An action that
+// changes what hooks decide on (a primary recorded, a database restored) ends by running
+// the hooks' pipeline (reconcile), as the hook its change wakes would.
 
 // actionHandlers is every action of actions.yaml and its handler, in one place (a test
 // checks that the two agree).
 var actionHandlers = map[string]func(context.Context) error{
 	"get-primary":         primaryInfo,
-	"switchover":          switchover,
+	"switchover":          switchover, // actions_switchover.go
 	"replication-pause":   func(ctx context.Context) error { return replication(ctx, true) },
 	"replication-resume":  func(ctx context.Context) error { return replication(ctx, false) },
 	"remove-old-data":     removeOldData,
-	"wal-e-backup":        walEBackup,
+	"wal-e-backup":        walEBackup, // actions_archive.go, as the other wal-e-* actions
 	"wal-e-list-backups":  walEListBackups,
 	"wal-e-restore":       walERestore,
 	"wal-e-restore-point": walERestorePoint,
-	"wal-e-restore-undo":  walERestoreUndo,
+	"wal-e-restore-undo":  walERestoreUndo, // restoremarker.go
 	"wal-e-verify":        walEVerify,
 }
 
-// errNotStandby keeps the original charm's wording, which operators' runbooks match.
-//
-//lint:ignore ST1005 the original charm's action message
-var errNotStandby = errors.New("Not a hot standby")
+// primaryInfo is the get-primary action: the primary unit and where it listens.
+func primaryInfo(ctx context.Context) error {
+	o, _, err := observeAction("get-primary")
+	if err != nil {
+		return err
+	}
+	primary, addr, refused := plan.PrimaryEndpoint(o)
+	if refused != "" {
+		return errors.New(refused)
+	}
+	res := map[string]string{"primary": primary}
+	if addr != "" {
+		res["address"] = addr
+		res["endpoint"] = pgclient.Endpoints([]string{addr}, strconv.Itoa(pgPort))[0]
+	}
+	return goops.SetActionResults(res)
+}
 
 // replication pauses or resumes WAL replay on a hot standby.
 func replication(ctx context.Context, pause bool) error {
-	var cfg Config
-	if err := goops.GetConfig(&cfg); err != nil {
-		return err
+	name := "replication-resume"
+	if pause {
+		name = "replication-pause"
 	}
-	version, _, err := installedVersion(ctx, cfg)
+	o, m, err := observeAction(name)
 	if err != nil {
 		return err
 	}
-	c, err := postgres.Lookup(version, clusterName)
-	if err != nil {
-		return fmt.Errorf("%w: PostgreSQL is not set up on this unit", errNotStandby)
+	if err := observeActionServer(ctx, &o, m); err != nil {
+		return err
 	}
-	db, err := postgres.Connect(ctx, c, "postgres")
-	if err != nil {
-		return fmt.Errorf("%w: %w", errNotStandby, err)
+	f := m.local.Server
+	if f == nil {
+		f = &postgres.Facts{}
 	}
-	defer db.Close(ctx)
-	f, err := db.Facts(ctx)
+	d := plan.DecideReplay(pause, o.Configured, o.Local.Running, f.InRecovery, f.ReplayPaused)
+	if d.Refused != "" {
+		return errors.New(d.Refused)
+	}
+	if d.Act {
+		db, err := postgres.Connect(ctx, m.local.Cluster, "postgres")
+		if err != nil {
+			return fmt.Errorf("%s: %w", plan.NotStandby, err)
+		}
+		defer db.Close(ctx)
+		if pause {
+			err = db.PauseReplay(ctx)
+		} else {
+			err = db.ResumeReplay(ctx)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return goops.SetActionResults(map[string]string{"result": d.Result, "offset": f.ReplayLSN.String()})
+}
+
+// removeOldData deletes every kept copy on this unit now (olddata.go keeps them).
+func removeOldData(ctx context.Context) error {
+	var p struct {
+		Confirm bool `json:"confirm"`
+	}
+	if err := goops.GetActionParams(&p); err != nil {
+		return err
+	}
+	o, m, err := observeAction("remove-old-data")
 	if err != nil {
 		return err
 	}
-	if !f.InRecovery {
-		return errNotStandby
+	if err := observeActionServer(ctx, &o, m); err != nil {
+		return err
 	}
-	result := ""
-	switch {
-	case pause && f.ReplayPaused:
-		result = "Already paused"
-	case pause:
-		err, result = db.PauseReplay(ctx), "Paused"
-	case !f.ReplayPaused:
-		result = "Already resumed"
-	default:
-		err, result = db.ResumeReplay(ctx), "Resumed"
-	}
+	list, err := postgres.ListMovedAside(m.local.DataDir)
 	if err != nil {
 		return err
 	}
-	return goops.SetActionResults(map[string]string{"result": result, "offset": f.ReplayLSN.String()})
+	var paths []string
+	var total int64
+	for _, c := range list {
+		n, _ := postgres.DirSize(c.Path)
+		total += n
+		paths = append(paths, c.Path)
+	}
+	res := map[string]string{"old-data": strings.Join(paths, " "), "bytes": strconv.FormatInt(total, 10)}
+	if len(paths) == 0 {
+		res["old-data"] = "none"
+		return goops.SetActionResults(res)
+	}
+	if refused := plan.RefuseRemoveOldData(paths, p.Confirm); refused != "" {
+		_ = goops.SetActionResults(res)
+		return errors.New(refused)
+	}
+	for _, path := range paths {
+		_ = goops.ActionLogf("removing %s", path)
+		if err := os.RemoveAll(path); err != nil {
+			return fmt.Errorf("remove %s: %w", path, err)
+		}
+	}
+	res["removed"] = "true"
+	_ = goops.SetState(stateOldDataSizes, "")
+	return goops.SetActionResults(res)
 }

@@ -57,14 +57,11 @@ func walEBackup(ctx context.Context) error {
 	if err := goops.GetActionParams(&p); err != nil {
 		return err
 	}
-	j, version, err := primaryArchiveAction(ctx, "wal-e-backup")
+	_, m, err := primaryArchiveAction(ctx, "wal-e-backup")
 	if err != nil {
 		return err
 	}
-	l, err := observeLocal(ctx, version, j.Storage)
-	if err != nil {
-		return err
-	}
+	l := m.local
 	if l.ConfProblem != "" {
 		return errors.New(l.ConfProblem)
 	}
@@ -99,14 +96,14 @@ func walEBackup(ctx context.Context) error {
 	res["expanded-size-bytes"] = plan.FormatBytes(b.UncompressedSize)
 	res["compressed-size-bytes"] = plan.FormatBytes(b.CompressedSize)
 	if p.Prune {
-		cfg := j.Config
+		cfg := m.config
 		args := plan.DeleteArgs(cfg.WalEBackupRetention, cfg.WalEBackupRetentionDays)
 		res["wal-e-prune-cmd"] = fmt.Sprintf("%s delete --config %s %s --confirm", charmToolsBin, archiveConfigPath, args)
 		if args == "" {
 			res["wal-e-prune-cmd"] = "None"
 			res["prune-result"] = "wal_e_backup_retention and wal_e_backup_retention_days are 0: every backup is kept"
 		} else {
-			a, err := archive.Open(ctx, archiveConfig(j.Config, j.Config.WalEStorageURI), "")
+			a, err := archive.Open(ctx, archiveConfig(cfg, cfg.WalEStorageURI), "")
 			if err != nil {
 				_ = goops.SetActionResults(res)
 				return fmt.Errorf("prune: %w", err)
@@ -125,31 +122,21 @@ func walEBackup(ctx context.Context) error {
 	return goops.SetActionResults(res)
 }
 
-// primaryArchiveAction checks that the action runs on the primary of an application with a
-// usable archive, and readies the archive tools and their configuration for it.
-func primaryArchiveAction(ctx context.Context, action string) (*jujuRead, string, error) {
-	j, err := observeJuju("")
+// primaryArchiveAction observes for an action that writes to the application's archive,
+// refuses it unless this unit is the primary with a usable archive (plan.RefuseArchiveWrite),
+// readies the archive tools and their configuration, and reads the local server.
+func primaryArchiveAction(ctx context.Context, action string) (plan.Observed, *means, error) {
+	o, m, err := observeAction(action)
 	if err != nil {
-		return nil, "", err
+		return o, nil, err
 	}
-	app := j.AppBag
-	if app.Primary != j.Unit {
-		return nil, "", fmt.Errorf("%s must run on the primary unit, %s (this is %s)", action, orUnknown(app.Primary), j.Unit)
+	if refused := plan.RefuseArchiveWrite(action, o); refused != "" {
+		return o, nil, errors.New(refused)
 	}
-	if j.Config.WalEStorageURI == "" {
-		return nil, "", errors.New("wal_e_storage_uri is not set; configure the archive first")
+	if err := prepareArchive(m.config); err != nil {
+		return o, nil, err
 	}
-	if msg := archiveProblem(j.Config, j.Config.WalEStorageURI, "wal_e_storage_uri"); msg != "" {
-		return nil, "", errors.New(msg)
-	}
-	if err := prepareArchive(j.Config); err != nil {
-		return nil, "", err
-	}
-	version, _, err := installedVersion(ctx, j.Config)
-	if err != nil {
-		return nil, "", err
-	}
-	return j, version, nil
+	return o, m, observeActionServer(ctx, &o, m)
 }
 
 // runAsPostgres runs a command as postgres, its output going to the action log as it comes.
@@ -209,13 +196,6 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
-}
-
-func orUnknown(s string) string {
-	if s == "" {
-		return "(not chosen yet)"
-	}
-	return s
 }
 
 // openActionArchive opens the archive an action's storage-uri names, or this application's
@@ -410,16 +390,14 @@ func walERestore(ctx context.Context) error {
 	if p.TargetTimeline == "" {
 		p.TargetTimeline = "latest"
 	}
-	j, err := observeJuju("")
+	o, m, err := observeAction("wal-e-restore")
 	if err != nil {
 		return err
 	}
-	cfg := j.Config
-	if sameArchive(p.StorageURI, cfg.WalEStorageURI) {
-		return fmt.Errorf("storage-uri %s is this application's own wal_e_storage_uri; set wal_e_storage_uri to a new, unique URI first", p.StorageURI)
-	}
-	if msg := archiveProblem(cfg, p.StorageURI, "storage-uri"); msg != "" {
-		return errors.New(msg)
+	cfg := m.config
+	if refused := plan.RefuseRestoreSource(plan.RestoreSource{URI: p.StorageURI, Own: sameArchive(p.StorageURI, cfg.WalEStorageURI),
+		Problem: archiveProblem(cfg, p.StorageURI, "storage-uri")}); refused != "" {
+		return errors.New(refused)
 	}
 	req, err := restoreTarget(p)
 	if err != nil {
@@ -444,30 +422,18 @@ func walERestore(ctx context.Context) error {
 	if err := plan.CheckTargetTime(target, backups[0].FinishTime, backups[0].Name); err != nil {
 		return err
 	}
-	version, _, err := installedVersion(ctx, cfg)
-	if err != nil {
+	if err := observeActionServer(ctx, &o, m); err != nil {
 		return err
 	}
-	l, err := observeLocal(ctx, version, j.Storage)
-	if err != nil {
-		return err
+	d := plan.DecideRestore(o, m.local.DataDir, p.Confirm)
+	if d.WouldReplace != "" {
+		_ = goops.SetActionResults(map[string]string{"would-replace": d.WouldReplace})
 	}
-	if l.ConfProblem != "" {
-		return errors.New(l.ConfProblem)
-	}
-	app := j.AppBag
-	onPrimary := app.Primary == j.Unit || (app.Primary == "" && len(j.Peers) == 0)
-	if !p.Confirm {
-		what := "nothing (no database here yet)"
-		if l.HasData {
-			rep := l.report("", "", "")
-			what = fmt.Sprintf("the database in %s (system id %s, timeline %d, %s)", l.DataDir, rep.SystemID, rep.Timeline, orRole(rep.Role))
-		}
-		_ = goops.SetActionResults(map[string]string{"would-replace": what})
-		return fmt.Errorf("not confirmed: this would replace %s; run again with confirm=true", what)
-	}
-	if !onPrimary {
-		return restoreStandby(ctx, j, app, l)
+	switch {
+	case d.Refused != "":
+		return errors.New(d.Refused)
+	case !d.OnPrimary:
+		return restoreStandby(ctx, m, d)
 	}
 	req.Binary, req.ConfigPath, req.URI = charmToolsBin, restoreConfigPath, p.StorageURI
 	rp, err := a.PlanRestore(ctx, req)
@@ -481,12 +447,12 @@ func walERestore(ctx context.Context) error {
 	}
 	// Delta backups, unsupported layouts and other major versions are refused here, before
 	// the database is stopped.
-	major, _ := strconv.Atoi(version)
+	major, _ := strconv.Atoi(o.Version.Major)
 	if err := archive.CheckRestorable(rp.Backup, major); err != nil {
 		return err
 	}
 	start := time.Now()
-	res, err := restorePrimary(ctx, j, l, a, rp, p, tablespaces)
+	res, err := restorePrimary(ctx, o, m, a, rp, p, tablespaces)
 	if err != nil {
 		return err
 	}
@@ -497,19 +463,15 @@ func walERestore(ctx context.Context) error {
 	return goops.SetActionResults(res)
 }
 
-func orRole(r plan.Role) string {
-	if r == "" {
-		return "stopped"
-	}
-	return string(r)
-}
-
-func restorePrimary(ctx context.Context, j *jujuRead, l *localFacts, a *archive.Archive, rp archive.RestorePlan, p restoreParams,
+// restorePrimary restores the primary's database from the archive (the decision's
+// plan.RestoreDecision.OnPrimary).
+func restorePrimary(ctx context.Context, o plan.Observed, m *means, a *archive.Archive, rp archive.RestorePlan, p restoreParams,
 	tablespaces map[string]string) (map[string]string, error) {
+	l := m.local
 	if err := installCharmTools(); err != nil {
 		return nil, err
 	}
-	if err := writeArchiveConfig(restoreConfigPath, archiveConfig(j.Config, p.StorageURI)); err != nil {
+	if err := writeArchiveConfig(restoreConfigPath, archiveConfig(m.config, p.StorageURI)); err != nil {
 		return nil, err
 	}
 	c := l.Cluster
@@ -520,7 +482,7 @@ func restorePrimary(ctx context.Context, j *jujuRead, l *localFacts, a *archive.
 	if err != nil {
 		return nil, err
 	}
-	if err := prepareTablespaces(rp.Backup, j.Storage, tablespaces, c.DataDir, &safefs.Owner{UID: uid, GID: gid}); err != nil {
+	if err := prepareTablespaces(rp.Backup, o.Storage, tablespaces, c.DataDir, &safefs.Owner{UID: uid, GID: gid}); err != nil {
 		return nil, err
 	}
 	_ = goops.ActionLogf("restoring %s backup %s from %s, target %s, timeline %s", rp.Backup.Format, rp.Backup.Name, a.ReadFrom(),
@@ -584,8 +546,8 @@ func restorePrimary(ctx context.Context, j *jujuRead, l *localFacts, a *archive.
 	// directory and the tablespace locations prepared above, with no link followed.
 	fetchStart := time.Now()
 	args := []string{charmToolsBin, "backup-fetch", "--config", restoreConfigPath, "--pg-major", c.Version}
-	if j.Storage != "" {
-		args = append(args, "--tablespace-root", j.Storage)
+	if o.Storage != "" {
+		args = append(args, "--tablespace-root", o.Storage)
 	}
 	for _, oid := range sortedStrings(tablespaces) {
 		args = append(args, "--tablespace", oid+"="+tablespaces[oid])
@@ -620,7 +582,7 @@ func restorePrimary(ctx context.Context, j *jujuRead, l *localFacts, a *archive.
 	// Archives are never deleted implicitly: the unit's own archive keeps the backups of
 	// the database before the restore, and archiving resumes only where this one may go.
 	ownArchive := ""
-	if resume, msg, err := ownArchiveAfterRestore(ctx, j.Config, l, restoredID(facts, b)); err != nil {
+	if resume, msg, err := ownArchiveAfterRestore(ctx, m.config, l, restoredID(facts, b)); err != nil {
 		_ = goops.ActionLogf("warning: %v", err)
 	} else if msg != "" {
 		ownArchive = msg
@@ -633,8 +595,8 @@ func restorePrimary(ctx context.Context, j *jujuRead, l *localFacts, a *archive.
 	if err != nil {
 		return nil, err
 	}
-	if j.PeerRelation != "" {
-		if err := relationSet(j.PeerRelation, false, map[string]string{plan.KeyRestore: id, plan.KeyFollowing: ""}); err != nil {
+	if o.PeerRelation != "" {
+		if err := relationSet(o.PeerRelation, false, map[string]string{plan.KeyRestore: id, plan.KeyFollowing: ""}); err != nil {
 			return nil, fmt.Errorf("publish the restore: %w", err)
 		}
 	}
@@ -668,17 +630,11 @@ func newRestoreID() (string, error) {
 	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b), nil
 }
 
-// restoreStandby makes a standby follow the restored primary: its database is moved aside and
-// the unit clones the primary (which descends from the restore), then follows it.
-func restoreStandby(ctx context.Context, j *jujuRead, app plan.AppState, l *localFacts) error {
-	data, ok := j.Peers[app.Primary]
-	if app.Primary == "" || !ok {
-		return errors.New("no primary to follow yet; restore the primary first")
-	}
-	rep, _ := plan.ParseUnitReport(app.Primary, data)
-	if rep.Role != plan.RolePrimary || rep.Address == "" {
-		return fmt.Errorf("primary %s is not running; restore or start it first", app.Primary)
-	}
+// restoreStandby makes a standby follow the restored primary (the decision's
+// plan.RestoreDecision.Follow): its database is moved aside and the unit clones the
+// primary (which descends from the restore), then follows it.
+func restoreStandby(ctx context.Context, m *means, d plan.RestoreDecision) error {
+	l := m.local
 	start := time.Now()
 	kept, err := keptByInterruptedRestore()
 	if err != nil {
@@ -708,18 +664,18 @@ func restoreStandby(ctx context.Context, j *jujuRead, app plan.AppState, l *loca
 	if err := removeRestoreMarker(); err != nil {
 		return err
 	}
-	_ = goops.ActionLogf("cloning from the restored primary %s", app.Primary)
+	_ = goops.ActionLogf("cloning from the restored primary %s", d.Follow)
 	if err := reconcile(ctx, "wal-e-restore"); err != nil {
 		return err
 	}
-	j2, err := observeJuju("")
+	j, err := observeJuju("")
 	if err != nil {
 		return err
 	}
-	if j2.Self[plan.KeyRestore] != rep.Restore {
-		return fmt.Errorf("this unit did not catch up with %s's restore; see the unit's status", app.Primary)
+	if j.Self[plan.KeyRestore] != d.FollowRestore {
+		return fmt.Errorf("this unit did not catch up with %s's restore; see the unit's status", d.Follow)
 	}
-	return goops.SetActionResults(map[string]string{"following": app.Primary, "restore-id": rep.Restore,
+	return goops.SetActionResults(map[string]string{"following": d.Follow, "restore-id": d.FollowRestore,
 		"duration": time.Since(start).Round(time.Millisecond).String()})
 }
 
@@ -809,13 +765,13 @@ func walERestorePoint(ctx context.Context) error {
 	if err := archive.CheckRestorePointName(p.Name); err != nil {
 		return err
 	}
-	j, version, err := primaryArchiveAction(ctx, "wal-e-restore-point")
+	_, m, err := primaryArchiveAction(ctx, "wal-e-restore-point")
 	if err != nil {
 		return err
 	}
-	c, err := postgres.Lookup(version, clusterName)
-	if err != nil {
-		return fmt.Errorf("no database on this unit: %w", err)
+	c := m.local.Cluster
+	if c == nil {
+		return errors.New("no database on this unit")
 	}
 	out, code, runErr := runAsPostgres(ctx, charmToolsBin, "restore-point", "--config", archiveConfigPath,
 		"--port", strconv.Itoa(c.Port), p.Name)
@@ -826,7 +782,7 @@ func walERestorePoint(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	res["storage-uri"] = j.Config.WalEStorageURI
+	res["storage-uri"] = m.config.WalEStorageURI
 	return goops.SetActionResults(res)
 }
 

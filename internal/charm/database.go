@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 
 	"github.com/gruyaume/goops"
@@ -356,27 +355,4 @@ func secretSetContent(uri string, data map[string]string) error {
 		_, err := hookTool("secret-set", uri, "--file", path)
 		return err
 	})
-}
-
-// primaryInfo is the get-primary action: the primary unit and where it listens.
-func primaryInfo(ctx context.Context) error {
-	j, err := observeJuju("")
-	if err != nil {
-		return err
-	}
-	app := j.AppBag
-	if app.Primary == "" {
-		return fmt.Errorf("no primary has been chosen yet")
-	}
-	addr := j.Address
-	if app.Primary != j.Unit {
-		rep, _ := plan.ParseUnitReport(app.Primary, j.Peers[app.Primary])
-		addr = rep.Address
-	}
-	res := map[string]string{"primary": app.Primary}
-	if addr != "" {
-		res["address"] = addr
-		res["endpoint"] = pgclient.Endpoints([]string{addr}, strconv.Itoa(pgPort))[0]
-	}
-	return goops.SetActionResults(res)
 }

@@ -52,9 +52,7 @@ func observe(ctx context.Context, hook string) (plan.Observed, *means, error) {
 	}
 	o, cfg := j.Observed, j.Config
 	m := &means{config: cfg, appBag: o.AppBag}
-	admins, _ := ParseAddresses(cfg.AdminAddresses) // Config.Problems judges them
-	o.Port, o.TLSRequired = pgPort, cfg.TLSRequired
-	o.HBA = plan.HBAOptions{AdminAddresses: admins, ExtraPgAuth: cfg.ExtraPgAuth}
+	observeOptions(&o, cfg)
 	o.Measured = map[string]plan.Unit{}
 	if stop, _ := plan.Teardown(plan.TeardownFacts{Unit: o.Unit, Hook: hook, Dying: o.Dying, Storage: o.Storage,
 		HadStorage: o.HadStorage, Departing: o.Departing}); stop {
@@ -68,15 +66,6 @@ func observe(ctx context.Context, hook string) (plan.Observed, *means, error) {
 	if v.Major, v.Fixed, err = installedVersion(ctx, cfg); err != nil {
 		return o, nil, err
 	}
-	v.Option = cfg.Version
-	o.Archive = plan.ArchiveFacts{URI: cfg.WalEStorageURI, Schedule: cfg.WalEBackupSchedule, Retain: cfg.WalEBackupRetention,
-		RetainDays: cfg.WalEBackupRetentionDays, Binary: charmToolsBin, Config: archiveConfigPath}
-	if cfg.WalEStorageURI != "" {
-		o.Archive.Problem = archiveProblem(cfg, cfg.WalEStorageURI, "wal_e_storage_uri")
-	}
-	o.Quorum = plan.SyncOptions{Standbys: cfg.SynchronousStandbys, Strict: cfg.SynchronousStrict}
-	o.Server = plan.ServerFacts{MaxConnections: cfg.MaxConnections, ExtraPgConf: cfg.ExtraPgConf,
-		ArchiveCommand: archive.ArchiveCommand(charmToolsBin, archiveConfigPath, cfg.WalEStorageURI)}
 	if v.Installed, err = postgres.Installed(ctx, v.Major); err != nil {
 		return o, nil, err
 	}
@@ -101,6 +90,56 @@ func observe(ctx context.Context, hook string) (plan.Observed, *means, error) {
 	measurePeers(ctx, &o, m)
 	observeAgent(&o, cfg)
 	return o, m, nil
+}
+
+// observeOptions copies into the observation what the decision reads of the options.
+func observeOptions(o *plan.Observed, cfg Config) {
+	admins, _ := ParseAddresses(cfg.AdminAddresses) // Config.Problems judges them
+	o.Port, o.TLSRequired = pgPort, cfg.TLSRequired
+	o.HBA = plan.HBAOptions{AdminAddresses: admins, ExtraPgAuth: cfg.ExtraPgAuth}
+	o.Version.Option = cfg.Version
+	o.Archive = plan.ArchiveFacts{URI: cfg.WalEStorageURI, Schedule: cfg.WalEBackupSchedule, Retain: cfg.WalEBackupRetention,
+		RetainDays: cfg.WalEBackupRetentionDays, Binary: charmToolsBin, Config: archiveConfigPath}
+	if cfg.WalEStorageURI != "" {
+		o.Archive.Problem = archiveProblem(cfg, cfg.WalEStorageURI, "wal_e_storage_uri")
+	}
+	o.Quorum = plan.SyncOptions{Standbys: cfg.SynchronousStandbys, Strict: cfg.SynchronousStrict}
+	o.Server = plan.ServerFacts{MaxConnections: cfg.MaxConnections, ExtraPgConf: cfg.ExtraPgConf,
+		ArchiveCommand: archive.ArchiveCommand(charmToolsBin, archiveConfigPath, cfg.WalEStorageURI)}
+}
+
+// observeAction gathers what an action decides on, as observe does for a hook: Juju's
+// facts with what the decision reads of the options, and the application secret's content.
+// It writes nothing. An action that acts on the local server reads it next
+// (observeActionServer), once it knows it may run here.
+func observeAction(action string) (plan.Observed, *means, error) {
+	j, err := observeJuju(action)
+	if err != nil {
+		return plan.Observed{}, nil, err
+	}
+	o, cfg := j.Observed, j.Config
+	m := &means{config: cfg, appBag: o.AppBag}
+	observeOptions(&o, cfg)
+	if err := observeSecret(&o, m); err != nil {
+		return o, nil, err
+	}
+	return o, m, nil
+}
+
+// observeActionServer reads the local server for an action, whatever the options hold:
+// an action on a blocked unit still acts.
+func observeActionServer(ctx context.Context, o *plan.Observed, m *means) error {
+	v := &o.Version
+	var err error
+	if v.Major, v.Fixed, err = installedVersion(ctx, m.config); err != nil {
+		return err
+	}
+	if m.local, err = observeLocal(ctx, v.Major, o.Storage); err != nil {
+		return err
+	}
+	o.ConfFile = m.local.ConfProblem
+	syncServer(o, m.local)
+	return nil
 }
 
 // observeServer (again) reads the local server's facts, as observe does and apply after

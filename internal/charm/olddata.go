@@ -3,11 +3,9 @@ package charm
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gruyaume/goops"
@@ -105,55 +103,4 @@ func newestBackup(ctx context.Context, cfg Config, sysid string) time.Time {
 		}
 	}
 	return newest
-}
-
-// removeOldData deletes every kept copy on this unit now.
-func removeOldData(ctx context.Context) error {
-	var p struct {
-		Confirm bool `json:"confirm"`
-	}
-	if err := goops.GetActionParams(&p); err != nil {
-		return err
-	}
-	j, err := observeJuju("")
-	if err != nil {
-		return err
-	}
-	version, _, err := installedVersion(ctx, j.Config)
-	if err != nil {
-		return err
-	}
-	l, err := observeLocal(ctx, version, j.Storage)
-	if err != nil {
-		return err
-	}
-	list, err := postgres.ListMovedAside(l.DataDir)
-	if err != nil {
-		return err
-	}
-	var paths []string
-	var total int64
-	for _, m := range list {
-		n, _ := postgres.DirSize(m.Path)
-		total += n
-		paths = append(paths, m.Path)
-	}
-	res := map[string]string{"old-data": strings.Join(paths, " "), "bytes": strconv.FormatInt(total, 10)}
-	if len(paths) == 0 {
-		res["old-data"] = "none"
-		return goops.SetActionResults(res)
-	}
-	if !p.Confirm {
-		_ = goops.SetActionResults(res)
-		return errors.New("not confirmed: this would delete " + strings.Join(paths, ", ") + "; run again with confirm=true")
-	}
-	for _, m := range paths {
-		_ = goops.ActionLogf("removing %s", m)
-		if err := os.RemoveAll(m); err != nil {
-			return fmt.Errorf("remove %s: %w", m, err)
-		}
-	}
-	res["removed"] = "true"
-	_ = goops.SetState(stateOldDataSizes, "")
-	return goops.SetActionResults(res)
 }

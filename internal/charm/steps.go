@@ -12,6 +12,7 @@ import (
 	"github.com/pgcharm/postgresql/internal/pki"
 	"github.com/pgcharm/postgresql/internal/postgres"
 	"github.com/pgcharm/postgresql/internal/roles"
+	"github.com/pgcharm/postgresql/internal/wal"
 )
 
 // The local steps plan.DecideLocal chooses (plan.Step), each taken by takeStep from the
@@ -244,4 +245,50 @@ func (r *applying) awaitUpstreamStopped() error {
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// catchUpWait bounds how long one hook of a chosen primary waits to replay the old
+// primary's final WAL; later hooks wait again.
+var catchUpWait = 30 * time.Second
+
+// notCaughtUp is why a standby chosen as primary does not promote yet.
+type notCaughtUp struct {
+	old    string
+	final  wal.LSN
+	behind *postgres.BehindError
+}
+
+func (e *notCaughtUp) Error() string {
+	return fmt.Sprintf("Not promoting yet: %s, the old primary, stopped at %s; this unit %s", e.old, e.final, e.behind)
+}
+
+// oldPrimaryFinal is the position the primary this standby followed stopped at, as that
+// unit published it (a stopped database publishes its position; a running one does not).
+func (r *applying) oldPrimaryFinal() (string, wal.LSN, bool) {
+	old := r.Self[plan.KeyFollowing]
+	data, ok := r.Peers[old]
+	if old == "" || old == r.Unit || !ok {
+		return "", 0, false
+	}
+	rep, _ := plan.ParseUnitReport(old, data)
+	if rep.Role != plan.RoleNone || !rep.HasData || rep.LSN == 0 {
+		return "", 0, false
+	}
+	return old, rep.LSN, true
+}
+
+// awaitFinalWAL waits until this standby has replayed the old primary's final record (its
+// shutdown checkpoint starts at the published position, so replay must pass it).
+func (r *applying) awaitFinalWAL() error {
+	old, final, ok := r.oldPrimaryFinal()
+	if !ok {
+		return nil
+	}
+	goops.LogInfof("promotion: replaying %s's WAL up to its final position %s", old, final)
+	err := postgres.CatchUp(r.ctx, r.local.Cluster, final+1, catchUpWait)
+	var behind *postgres.BehindError
+	if errors.As(err, &behind) {
+		return &notCaughtUp{old: old, final: final, behind: behind}
+	}
+	return err
 }
