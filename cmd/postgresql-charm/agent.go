@@ -10,7 +10,7 @@ import (
 )
 
 // The agent face: systemd runs `postgresql-charm agent` as root on every unit
-// (internal/charm/agentsvc.go installs the service).
+// (internal/charm/apply_agent.go installs the service).
 func init() {
 	subcommands["agent"] = func(ctx context.Context, _ string, args []string, _, stderr io.Writer) int {
 		if len(args) > 0 {

@@ -29,7 +29,7 @@ const switchoverTimeout = 60 * time.Second
 
 // switchover makes another unit primary without losing data: the leader records it once
 // the target has caught up, the old primary stops (sending its last WAL to the standbys),
-// the new one promotes once it has replayed that WAL (steps.go, awaitFinalWAL), and the
+// the new one promotes once it has replayed that WAL (apply_steps.go, awaitFinalWAL), and the
 // old one rewinds to follow.
 func switchover(ctx context.Context) error {
 	var p struct {

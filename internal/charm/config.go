@@ -63,6 +63,10 @@ type ConfigProblem struct {
 
 func (p ConfigProblem) Error() string { return p.Option + ": " + p.Reason }
 
+// maxSynchronousStandbys bounds the synchronous_standbys option (PostgreSQL takes any
+// number; more than this many copies of each commit is a typo).
+const maxSynchronousStandbys = 100
+
 var versionPattern = regexp.MustCompile(`^(|[0-9]+)$`)
 
 // Problems checks every option that can be judged without the server and returns the

@@ -336,23 +336,3 @@ func (r *applying) databaseAnswer(answers []plan.DatabaseAnswer) error {
 	}
 	return nil
 }
-
-// secretAddDescribed creates an application-owned secret without a label (labels are
-// unique per owner and would outlive a failed removal) and returns its URI.
-func secretAddDescribed(description string, data map[string]string) (string, error) {
-	var id string
-	err := withPrivateFile(data, func(path string) error {
-		out, err := hookTool("secret-add", "--owner", "application", "--description", description, "--file", path)
-		id = strings.TrimSpace(string(out))
-		return err
-	})
-	return id, err
-}
-
-// secretSetContent writes a new revision of a secret, its content through a file.
-func secretSetContent(uri string, data map[string]string) error {
-	return withPrivateFile(data, func(path string) error {
-		_, err := hookTool("secret-set", uri, "--file", path)
-		return err
-	})
-}

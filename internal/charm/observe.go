@@ -2,8 +2,10 @@ package charm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/gruyaume/goops"
 
@@ -220,4 +222,32 @@ func measurePeers(ctx context.Context, o *plan.Observed, m *means) {
 		}
 		o.Measured[name] = u
 	}
+}
+
+// measure reads a peer's role, timeline and WAL position from its server, verified
+// against the application's CA.
+func measure(ctx context.Context, address, password string, ca *pki.CA) (plan.Unit, error) {
+	f, err := measurePeer(ctx, address, password, ca)
+	if err != nil {
+		return plan.Unit{}, err
+	}
+	u := plan.Unit{Timeline: uint32(f.Timeline), LSN: max(f.CurrentLSN, f.FlushLSN), Role: plan.RolePrimary}
+	if f.InRecovery {
+		u.Role = plan.RoleStandby
+	}
+	return u, nil
+}
+
+// measurePeer reads a peer server's facts over a connection verified against the CA.
+func measurePeer(ctx context.Context, address, password string, ca *pki.CA) (*postgres.Facts, error) {
+	if ca == nil {
+		return nil, errors.New("no CA yet")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	cfg, err := peerConnConfig(address, password, ca.Pool())
+	if err != nil {
+		return nil, err
+	}
+	return postgres.Measure(ctx, cfg)
 }

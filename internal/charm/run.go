@@ -1,8 +1,3 @@
-// Package charm holds the charm's hook and action handlers. Every hook runs one pipeline
-// (reconcile): observe (observe.go) gathers everything and writes nothing, plan.Decide
-// decides purely, and apply (apply.go) acts, deciding again after every step it takes;
-// the unit's status is plan.UnitStatus of the decision's findings. Actions are the only
-// event-specific entry points (actions.go).
 package charm
 
 import (

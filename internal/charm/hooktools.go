@@ -61,3 +61,34 @@ func secretAdd(label string, data map[string]string) (string, error) {
 	})
 	return id, err
 }
+
+// secretAddDescribed creates an application-owned secret without a label (labels are
+// unique per owner and would outlive a failed removal) and returns its URI.
+func secretAddDescribed(description string, data map[string]string) (string, error) {
+	var id string
+	err := withPrivateFile(data, func(path string) error {
+		out, err := hookTool("secret-add", "--owner", "application", "--description", description, "--file", path)
+		id = strings.TrimSpace(string(out))
+		return err
+	})
+	return id, err
+}
+
+// secretSetContent writes a new revision of a secret, its content through a file.
+func secretSetContent(uri string, data map[string]string) error {
+	return withPrivateFile(data, func(path string) error {
+		_, err := hookTool("secret-set", uri, "--file", path)
+		return err
+	})
+}
+
+// readOwnSecret reads a secret of this application (the replication password and CA, the
+// client credentials) at its latest revision. Since Juju 3.1.7 owners track a revision as
+// consumers do (juju#16598; apiserver/facades/agent/secretsmanager/secrets.go
+// getConsumedRevision) and get no secret-changed: a plain secret-get would keep returning
+// the revision the unit first read, so a unit would never see the leader's later
+// secret-set (a CA added, credentials updated) and the leader would rewrite its own
+// update in every hook. --refresh reads the latest and tracks it.
+func readOwnSecret(id string) (map[string]string, error) {
+	return goops.GetSecretByID(id, false, true)
+}
