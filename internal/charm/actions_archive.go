@@ -22,6 +22,7 @@ import (
 	"github.com/pgcharm/postgresql/internal/archive"
 	"github.com/pgcharm/postgresql/internal/archive/cli"
 	"github.com/pgcharm/postgresql/internal/charm/plan"
+	"github.com/pgcharm/postgresql/internal/pgconf"
 	"github.com/pgcharm/postgresql/internal/postgres"
 	"github.com/pgcharm/postgresql/internal/safefs"
 	"github.com/pgcharm/postgresql/internal/wal"
@@ -563,9 +564,9 @@ func restorePrimary(ctx context.Context, o plan.Observed, m *means, a *archive.A
 		return fail(err)
 	}
 	_ = goops.ActionLogf("backup %s fetched in %s (%d bytes)", b.Name, fetched.Round(time.Millisecond), b.UncompressedSize)
-	var s postgres.Settings
+	var s pgconf.Settings
 	for _, kv := range rp.Settings.Pairs() { // restore_command and the target's settings
-		s = append(s, postgres.Setting{Name: kv[0], Value: kv[1]})
+		s = append(s, pgconf.Setting{Name: kv[0], Value: kv[1]})
 	}
 	recStart := time.Now()
 	_ = goops.ActionLogf("starting PostgreSQL to replay WAL from %s", p.StorageURI)

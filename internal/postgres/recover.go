@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/pgcharm/postgresql/internal/pgconf"
 	"github.com/pgcharm/postgresql/internal/safefs"
 	"github.com/pgcharm/postgresql/internal/wal"
 )
@@ -19,10 +20,10 @@ const RecoveryConfName = "juju-recovery.conf"
 
 // RecoverOptions says how to replay archived WAL into a restored data directory.
 type RecoverOptions struct {
-	Settings Settings      // restore_command and the recovery target settings
-	Timeout  time.Duration // how long replay may take (default 30 minutes)
-	Progress func(wal.LSN) // called every few seconds with the position replayed
-	Owner    *safefs.Owner // recovery.signal's owner (default: postgres when root)
+	Settings pgconf.Settings // restore_command and the recovery target settings
+	Timeout  time.Duration   // how long replay may take (default 30 minutes)
+	Progress func(wal.LSN)   // called every few seconds with the position replayed
+	Owner    *safefs.Owner   // recovery.signal's owner (default: postgres when root)
 	poll     time.Duration
 }
 

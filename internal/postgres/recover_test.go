@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/pgcharm/postgresql/internal/pgconf"
 	"github.com/pgcharm/postgresql/internal/wal"
 )
 
@@ -36,7 +37,7 @@ func TestRecover(t *testing.T) {
 	}
 	var progress []wal.LSN
 	f, err := Recover(ctx, s, RecoverOptions{
-		Settings: Settings{
+		Settings: pgconf.Settings{
 			{Name: "restore_command", Value: fmt.Sprintf("cp %s/pg_wal/%%f %%p", p.DataDir)},
 			{Name: "recovery_target_name", Value: "before-the-mistake"},
 			{Name: "recovery_target_action", Value: "promote"},

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/pgcharm/postgresql/internal/pgconf"
 	"github.com/pgcharm/postgresql/internal/wal"
 )
 
@@ -227,7 +228,7 @@ func WriteStandbyConfig(c *Cluster, cfg StandbyConfig) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	s := Settings{
+	s := pgconf.Settings{
 		{Name: "primary_conninfo", Value: cfg.Upstream.conninfo(pass, "")},
 		{Name: "primary_slot_name", Value: cfg.Slot},
 		{Name: "restore_command", Value: cfg.RestoreCommand},

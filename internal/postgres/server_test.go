@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -356,7 +357,7 @@ func TestConfValidateAndRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The baseline changes postmaster settings (wal_log_hints, listen_addresses...).
-	if !contains(pending, "wal_log_hints") {
+	if !slices.Contains(pending, "wal_log_hints") {
 		t.Errorf("pending restart %v lacks wal_log_hints", pending)
 	}
 	if got := show(t, ctx, db, "work_mem"); got != "8MB" {
@@ -370,7 +371,7 @@ func TestConfValidateAndRestart(t *testing.T) {
 	}
 	// A file written without validation is reported, and the server keeps
 	// running on its previous values.
-	if _, err := WriteConf(c.Cluster, "zz-test.conf", Settings{{Name: "work_mem", Value: "lots"}}); err != nil {
+	if _, err := WriteConf(c.Cluster, "zz-test.conf", pgconf.Settings{{Name: "work_mem", Value: "lots"}}); err != nil {
 		t.Fatal(err)
 	}
 	if errs, err := db.FileSettingErrors(ctx); err != nil || len(errs) != 1 || !strings.Contains(errs[0], "zz-test.conf:2: work_mem") {
@@ -415,7 +416,7 @@ func TestConfValidateAndRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wrong := settings.Merge(Settings{{Name: "work_mem", Value: "lots"}})
+	wrong := settings.Merge(pgconf.Settings{{Name: "work_mem", Value: "lots"}})
 	if changed, _, err := db.ApplyCharmConf(ctx, wrong); changed || err == nil || !strings.Contains(err.Error(), "work_mem = 'lots': not an integer") {
 		t.Errorf("ApplyCharmConf of a bad value: changed=%v, %v", changed, err)
 	}

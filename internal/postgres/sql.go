@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pgcharm/postgresql/internal/pgconf"
 	"github.com/pgcharm/postgresql/internal/roles"
 	"github.com/pgcharm/postgresql/internal/wal"
 )
@@ -517,7 +518,7 @@ func (db *DB) GrantRewind(ctx context.Context, role string) error {
 // SettingInfos describes the named parameters from pg_settings, keyed by
 // lower-case name (pg_settings spells a few in mixed case, "TimeZone");
 // names the server does not know are absent from the map.
-func (db *DB) SettingInfos(ctx context.Context, names []string) (map[string]*SettingInfo, error) {
+func (db *DB) SettingInfos(ctx context.Context, names []string) (map[string]*pgconf.SettingInfo, error) {
 	lower := make([]string, len(names))
 	for i, n := range names {
 		lower[i] = strings.ToLower(n)
@@ -528,9 +529,9 @@ func (db *DB) SettingInfos(ctx context.Context, names []string) (map[string]*Set
 		return nil, fmt.Errorf("read pg_settings: %w", err)
 	}
 	defer rows.Close()
-	out := map[string]*SettingInfo{}
+	out := map[string]*pgconf.SettingInfo{}
 	for rows.Next() {
-		i := &SettingInfo{}
+		i := &pgconf.SettingInfo{}
 		if err := rows.Scan(&i.Name, &i.Vartype, &i.Unit, &i.MinVal, &i.MaxVal, &i.EnumVals, &i.Context); err != nil {
 			return nil, err
 		}
@@ -543,14 +544,14 @@ func (db *DB) SettingInfos(ctx context.Context, names []string) (map[string]*Set
 // they are written, so that a typo blocks the unit with a message instead of
 // stopping PostgreSQL at its next restart. It returns an
 // *InvalidSettingsError listing every problem, or nil.
-func (db *DB) Validate(ctx context.Context, s Settings) error {
+func (db *DB) Validate(ctx context.Context, s pgconf.Settings) error {
 	infos, err := db.SettingInfos(ctx, s.Names())
 	if err != nil {
 		return err
 	}
-	var bad []*SettingError
+	var bad []*pgconf.SettingError
 	for _, kv := range s {
-		if e := CheckSetting(kv.Name, infos[strings.ToLower(kv.Name)], kv.Value); e != nil {
+		if e := pgconf.CheckSetting(kv.Name, infos[strings.ToLower(kv.Name)], kv.Value); e != nil {
 			bad = append(bad, e)
 		}
 	}
@@ -641,7 +642,7 @@ func (db *DB) FileSettingErrors(ctx context.Context) ([]string, error) {
 		where := fmt.Sprintf("%s:%d: ", e.file, e.line)
 		if e.err != "" && e.err != "setting could not be applied" {
 			out = append(out, where+e.name+": "+e.err)
-		} else if se := CheckSetting(e.name, infos[strings.ToLower(e.name)], e.val); se != nil {
+		} else if se := pgconf.CheckSetting(e.name, infos[strings.ToLower(e.name)], e.val); se != nil {
 			out = append(out, where+se.Error())
 		}
 	}
