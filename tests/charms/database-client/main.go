@@ -8,18 +8,19 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/gruyaume/goops"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgcharm/postgresql/internal/atomicfile"
 	"github.com/pgcharm/postgresql/internal/pgclient"
+	"github.com/pgcharm/postgresql/tests/charms/testcharm"
 )
 
 const (
@@ -42,19 +43,7 @@ type Got struct {
 	Error       string `json:"error,omitempty"`
 }
 
-func main() {
-	env := goops.ReadEnv()
-	status, msg, err := run(env.UnitName)
-	if err != nil {
-		goops.LogErrorf("database-client: %v", err)
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	if err := goops.SetUnitStatus(status, msg); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-}
+func main() { testcharm.Main("database-client", run) }
 
 func run(unit string) (goops.StatusName, string, error) {
 	var cfg config
@@ -82,12 +71,9 @@ func run(unit string) (goops.StatusName, string, error) {
 	if err != nil {
 		return "", "", err
 	}
-	ids, err := goops.GetRelationIDs(endpoint)
+	ids, err := testcharm.RelationIDs(endpoint)
 	if err != nil {
 		return "", "", err
-	}
-	if strings.HasSuffix(os.Getenv("JUJU_DISPATCH_PATH"), "-relation-broken") {
-		ids = without(ids, os.Getenv("JUJU_RELATION_ID"))
 	}
 	got := map[string]Got{}
 	var waiting []string
@@ -129,7 +115,7 @@ func relation(unit string, leader bool, id string, req pgclient.Request) (Got, e
 		if _, ok := want[pgclient.KeyExtraUserRoles]; !ok {
 			want[pgclient.KeyExtraUserRoles] = "" // deleted when no longer asked for
 		}
-		if err := setChanged(id, true, own, want); err != nil {
+		if err := testcharm.SetChanged(id, true, own, want); err != nil {
 			return g, err
 		}
 		if req.SecretsKnown {
@@ -137,7 +123,7 @@ func relation(unit string, leader bool, id string, req pgclient.Request) (Got, e
 			if err != nil {
 				return g, err
 			}
-			if err := setChanged(id, false, mine, map[string]string{pgclient.KeyRequestedSecrets: req.Data()[pgclient.KeyRequestedSecrets]}); err != nil {
+			if err := testcharm.SetChanged(id, false, mine, map[string]string{pgclient.KeyRequestedSecrets: req.Data()[pgclient.KeyRequestedSecrets]}); err != nil {
 				return g, err
 			}
 		}
@@ -201,54 +187,11 @@ func ping(ctx context.Context, hostport, database string, c pgclient.Credentials
 	return nil
 }
 
-// setChanged writes the keys of want that differ from have ("" deletes).
-func setChanged(id string, app bool, have, want map[string]string) error {
-	changed := map[string]string{}
-	for k, v := range want {
-		if have[k] != v {
-			changed[k] = v
-		}
-	}
-	if len(changed) == 0 {
-		return nil
-	}
-	if app {
-		return goops.SetAppRelationData(id, changed)
-	}
-	return goops.SetUnitRelationData(id, changed)
-}
-
-// record writes what every relation gave, readable by root only.
+// record writes what every relation gave, readable by root only, replaced atomically.
 func record(got map[string]Got) error {
 	data, err := json.MarshalIndent(got, "", "  ")
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(stateFile), ".database-client-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), stateFile)
-}
-
-func without(list []string, item string) []string {
-	var out []string
-	for _, s := range list {
-		if s != item {
-			out = append(out, s)
-		}
-	}
-	return out
+	return atomicfile.Write(context.Background(), stateFile, bytes.NewReader(data), 0o600, nil)
 }

@@ -6,6 +6,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"os"
@@ -17,7 +18,9 @@ import (
 
 	"github.com/gruyaume/goops"
 
+	"github.com/pgcharm/postgresql/internal/atomicfile"
 	"github.com/pgcharm/postgresql/internal/pgsql"
+	"github.com/pgcharm/postgresql/tests/charms/testcharm"
 )
 
 const endpoint = "db"
@@ -28,19 +31,7 @@ type config struct {
 	Extensions string `json:"extensions"`
 }
 
-func main() {
-	env := goops.ReadEnv()
-	status, msg, err := run(env.UnitName)
-	if err != nil {
-		goops.LogErrorf("postgresql-client: %v", err)
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	if err := goops.SetUnitStatus(status, msg); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-}
+func main() { testcharm.Main("postgresql-client", run) }
 
 // run reconciles on every hook: the request on each relation, then the service file
 // from whatever the servers have granted.
@@ -50,12 +41,9 @@ func run(unit string) (goops.StatusName, string, error) {
 		return "", "", err
 	}
 	req := pgsql.ParseRequest(map[string]string{"database": cfg.Database, "roles": cfg.Roles, "extensions": cfg.Extensions})
-	ids, err := goops.GetRelationIDs(endpoint)
+	ids, err := testcharm.RelationIDs(endpoint)
 	if err != nil {
 		return "", "", err
-	}
-	if strings.HasSuffix(os.Getenv("JUJU_DISPATCH_PATH"), "-relation-broken") {
-		ids = without(ids, os.Getenv("JUJU_RELATION_ID"))
 	}
 	services := map[string]pgsql.ConnString{}
 	var waiting []string
@@ -87,18 +75,9 @@ func relation(unit, id string, req pgsql.Request, services map[string]pgsql.Conn
 	if err != nil {
 		return false, err
 	}
-	want := req.Data()
-	changed := map[string]string{}
-	for k, v := range want {
-		if own[k] != v {
-			changed[k] = v
-		}
-	}
-	if len(changed) > 0 {
-		// No secret here: the request only names a database, roles and extensions.
-		if err := goops.SetUnitRelationData(id, changed); err != nil {
-			return false, err
-		}
+	// No secret here: the request only names a database, roles and extensions.
+	if err := testcharm.SetChanged(id, false, own, req.Data()); err != nil {
+		return false, err
 	}
 	nw, err := goops.GetNetwork(endpoint)
 	if err != nil {
@@ -149,7 +128,8 @@ func relation(unit, id string, req pgsql.Request, services map[string]pgsql.Conn
 	return master != nil, nil
 }
 
-// writeServiceFiles gives root, and the ubuntu user where it exists, the services.
+// writeServiceFiles gives root, and the ubuntu user where it exists, the services: files
+// readable by their owner only (they hold passwords), replaced atomically.
 func writeServiceFiles(content string) error {
 	if err := writePrivate("/root/.pg_service.conf", content, 0, 0); err != nil {
 		return err
@@ -166,36 +146,7 @@ func writeServiceFiles(content string) error {
 	return writePrivate(filepath.Join(u.HomeDir, ".pg_service.conf"), content, uid, gid)
 }
 
-// writePrivate writes a file readable only by its owner (it holds passwords), atomically.
+// writePrivate replaces path with content, 0600 and uid's.
 func writePrivate(path, content string, uid, gid int) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".pg_service-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.WriteString(content); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chown(tmp.Name(), uid, gid); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
-
-func without(list []string, item string) []string {
-	var out []string
-	for _, s := range list {
-		if s != item {
-			out = append(out, s)
-		}
-	}
-	return out
+	return atomicfile.Write(context.Background(), path, strings.NewReader(content), 0o600, &atomicfile.Owner{UID: uid, GID: gid})
 }
