@@ -50,7 +50,14 @@ func CatchUp(ctx context.Context, c *Cluster, target wal.LSN, wait time.Duration
 	if err == nil || !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
 		return err
 	}
-	f, ferr := db.Facts(ctx)
+	// What the standby reached is read on a connection of its own: when the deadline fell
+	// while WaitReplay's query was in flight, pgx closed that one with the query.
+	fdb, ferr := Connect(ctx, c, "postgres")
+	if ferr != nil {
+		return fmt.Errorf("catch up to %s: %w", target, ferr)
+	}
+	defer fdb.Close(ctx)
+	f, ferr := fdb.Facts(ctx)
 	if ferr != nil {
 		return fmt.Errorf("catch up to %s: %w", target, ferr)
 	}
