@@ -328,7 +328,8 @@ func (r *applying) converge() (bool, error) {
 		if err := r.takeStep(d.Step, target); err != nil {
 			var alive *upstreamAlive
 			var short *notCaughtUp
-			if errors.As(err, &alive) || errors.As(err, &short) {
+			var gone *upstreamGone
+			if errors.As(err, &alive) || errors.As(err, &short) || errors.As(err, &gone) {
 				r.found.wait = &plan.Status{Name: plan.StatusWaiting, Message: err.Error()}
 				return false, nil
 			}

@@ -96,6 +96,9 @@ func (r *applying) takeStep(step plan.Step, t plan.Target) error {
 		if err != nil {
 			return err
 		}
+		if err := r.answers(t); err != nil {
+			return err
+		}
 		if err := postgres.Stop(ctx, l.Cluster, postgres.StopFast); err != nil {
 			return err
 		}
@@ -179,6 +182,29 @@ func (r *applying) settled(d plan.Desired) error {
 		}
 	}
 	return nil
+}
+
+// answers checks that the primary to rewind from takes a connection before this unit
+// stops its server for the rewind: a primary whose machine died still says it is primary
+// in its last report until the leader fails it over, and a standby that stopped and then
+// found no source would fall back to a clone, moving its data aside, with nothing to
+// clone from.
+func (r *applying) answers(t plan.Target) error {
+	conn, err := connectPeer(r.ctx, t.Address, r.password, r.ca)
+	if err != nil {
+		return &upstreamGone{name: t.Name, err: err}
+	}
+	return conn.Close(r.ctx)
+}
+
+// upstreamGone is why a standby does not rewind yet.
+type upstreamGone struct {
+	name string
+	err  error
+}
+
+func (e *upstreamGone) Error() string {
+	return fmt.Sprintf("Waiting for %s to answer before rewinding from it: %v", e.name, e.err)
 }
 
 // upstreamAlive is why a standby chosen as primary does not promote yet.

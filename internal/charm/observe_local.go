@@ -13,6 +13,7 @@ import (
 	"github.com/pgcharm/postgresql/internal/charm/plan"
 	"github.com/pgcharm/postgresql/internal/postgres"
 	"github.com/pgcharm/postgresql/internal/safefs"
+	"github.com/pgcharm/postgresql/internal/wal"
 )
 
 const clusterName = "main"
@@ -49,6 +50,9 @@ type localFacts struct {
 	// replication slots then.
 	Streaming []string
 	Slots     []string
+	// History is its timeline's history then, which standbys on older timelines read to
+	// follow it without a rewind.
+	History []wal.HistoryEntry
 }
 
 // stateDataDir is the unit state key recording the data directory of the cluster the charm
@@ -150,6 +154,9 @@ func observeLocal(ctx context.Context, version, storage string) (*localFacts, er
 		}
 		l.needsRestart = len(pending) > 0
 		if !l.Server.InRecovery {
+			if l.History, err = db.TimelineHistory(ctx, l.Server.Timeline); err != nil {
+				return nil, err
+			}
 			stats, err := db.Replication(ctx)
 			if err != nil {
 				return nil, fmt.Errorf("quorum commit: %w", err)
@@ -206,6 +213,7 @@ func (l *localFacts) report(address, following, restore string) plan.UnitReport 
 	case l.Running:
 		r.Role = plan.RolePrimary
 		r.Following = ""
+		r.History = l.History
 	}
 	return r
 }

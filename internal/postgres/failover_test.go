@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"testing"
+
+	"github.com/pgcharm/postgresql/internal/wal"
 )
 
 // TestFailoverOthersFollowByReload: the primary dies, the most advanced
@@ -42,6 +44,15 @@ func TestFailoverOthersFollowByReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	db1 = connect(t, ctx, s1, "postgres")
+	// The new primary's history says where timeline 1 was left: s2's WAL ends there, so
+	// it follows without a rewind (plan's needsRewind reads this from the primary's report).
+	h, err := db1.TimelineHistory(ctx, 2)
+	if err != nil || len(h) != 1 || h[0].TLI != 1 || h[0].SwitchLSN < max(f2.FlushLSN, f2.ReplayLSN) {
+		t.Fatalf("timeline history of the new primary: %+v %v (s2 at %s)", h, err, max(f2.FlushLSN, f2.ReplayLSN))
+	}
+	if (wal.Timeline{TLI: 2, History: h}).NeedsRewind(1, max(f2.FlushLSN, f2.ReplayLSN)) {
+		t.Fatalf("s2 (timeline 1 at %s) would be rewound after %+v", max(f2.FlushLSN, f2.ReplayLSN), h)
+	}
 	if _, err := db1.EnsurePhysicalSlot(ctx, "unit_2"); err != nil {
 		t.Fatal(err)
 	}
@@ -62,4 +73,15 @@ func TestFailoverOthersFollowByReload(t *testing.T) {
 		t.Errorf("follower after failover: %+v %v", f2, err)
 	}
 	waitFor(t, ctx, db1, "SELECT active::text FROM pg_replication_slots WHERE slot_name = 'unit_2'", "true")
+
+	// The new primary dies too: s2's WAL receiver goes, and with it received_tli, while its
+	// last restartpoint may still be on timeline 1. It is on timeline 2 all the same.
+	db1.Close(ctx)
+	if err := Stop(ctx, s1, StopImmediate); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, db2, "SELECT count(*)::text FROM pg_stat_wal_receiver WHERE status = 'streaming'", "0")
+	if f2, err = db2.Facts(ctx); err != nil || f2.Timeline != 2 {
+		t.Errorf("a standby on timeline 2 whose primary died: %+v %v", f2, err)
+	}
 }

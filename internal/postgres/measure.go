@@ -59,18 +59,29 @@ func (db *DB) Facts(ctx context.Context) (*Facts, error) {
 		f.Timeline = int(tli)
 		replay = cur
 	} else {
+		// A standby's timeline: the one it receives, else the newest its pg_wal holds WAL
+		// of. Once the WAL receiver is gone (its primary died) the last restartpoint's
+		// timeline is all PostgreSQL says, and that lags a timeline switch by up to
+		// checkpoint_timeout: the standby would look like one that never followed it and
+		// be rewound. pg_ls_waldir is open to pg_monitor, which the leader measures as.
 		var ckptTLI, recvTLI int
+		var walTLI string
 		err = db.conn.QueryRow(ctx, `SELECT coalesce(pg_last_wal_replay_lsn()::text, '0/0'),
 			coalesce(pg_last_wal_receive_lsn()::text, '0/0'), pg_is_wal_replay_paused(),
 			(SELECT timeline_id FROM pg_control_checkpoint()),
 			coalesce((SELECT received_tli FROM pg_stat_wal_receiver), 0),
 			coalesce((SELECT status FROM pg_stat_wal_receiver), ''),
-			coalesce((SELECT sender_host FROM pg_stat_wal_receiver), '')`).
-			Scan(&replay, &flush, &f.ReplayPaused, &ckptTLI, &recvTLI, &f.ReceiverStatus, &f.ReceiverHost)
+			coalesce((SELECT sender_host FROM pg_stat_wal_receiver), ''),
+			coalesce((SELECT max(substr(name, 1, 8)) FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{24}$'), '00000000')`).
+			Scan(&replay, &flush, &f.ReplayPaused, &ckptTLI, &recvTLI, &f.ReceiverStatus, &f.ReceiverHost, &walTLI)
 		if err != nil {
 			return nil, fmt.Errorf("server facts: %w", err)
 		}
-		f.Timeline = max(ckptTLI, recvTLI)
+		wtli, err := strconv.ParseInt(walTLI, 16, 64)
+		if err != nil {
+			return nil, fmt.Errorf("server facts: timeline of %s: %w", walTLI, err)
+		}
+		f.Timeline = max(ckptTLI, recvTLI, int(wtli))
 		cur = replay
 	}
 	if f.CurrentLSN, err = wal.ParseLSN(cur); err != nil {

@@ -135,6 +135,12 @@ func crashPrimary(t *testing.T, model string, primaryLeads bool) {
 	}
 	w := startWriter(addrs)
 	eventually(t, 30*time.Second, "the writer's first rows", func() bool { return w.count() > 20 })
+	started := map[string]string{}
+	for u := range addrs {
+		if u != primary {
+			started[u] = psql(s, u, "SELECT pg_postmaster_start_time()")
+		}
+	}
 	crashed := time.Now()
 	s.Run("crash", primary)
 	waitWrites(t, s, w, addrs, 150*time.Second, "the crash of "+primary)
@@ -151,6 +157,23 @@ func crashPrimary(t *testing.T, model string, primaryLeads bool) {
 	newPrimary := onlyPrimary(t, s, addrs, primary)
 	acked := w.stop()
 	checkAcked(t, addrs, newPrimary, acked)
+	// The other standby had no more WAL than the promoted one (quorum commit and the
+	// choice of the most advanced): it follows the new timeline by a reload, never
+	// stopped for a rewind, so the new primary's quorum keeps a standby.
+	tli := psql(s, newPrimary, "SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int")
+	for u, at := range started {
+		if u == newPrimary {
+			continue
+		}
+		eventually(t, 60*time.Second, u+" streaming timeline "+tli+" from "+newPrimary, func() bool {
+			settle(s)
+			out, err := psqlE(s, u, "SELECT status || ' ' || received_tli FROM pg_stat_wal_receiver")
+			return err == nil && out == "streaming "+tli
+		})
+		if now := psql(s, u, "SELECT pg_postmaster_start_time()"); now != at {
+			t.Errorf("%s was restarted by the failover (up since %s, now since %s): a standby no further than the new primary follows it without a rewind", u, at, now)
+		}
+	}
 	if !primaryLeads {
 		hosts := []string{"host=" + addrs[newPrimary] + " ",
 			"host=" + strings.TrimSpace(s.Run("exec", newPrimary, "--", "unit-get", "private-address")) + " "}

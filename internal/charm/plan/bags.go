@@ -2,6 +2,7 @@ package plan
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/pgcharm/postgresql/internal/wal"
 )
@@ -25,6 +26,7 @@ const (
 	KeyHasData   = "has-data"
 	KeySystemID  = "system-id"
 	KeyTimeline  = "timeline"
+	KeyHistory   = "history" // unit: the primary's timeline history, "TLI:SWITCHLSN ..." (FormatHistory)
 	KeyLSN       = "lsn"
 	KeyFollowing = "following"
 	KeyVersion   = "version"
@@ -90,6 +92,7 @@ type UnitReport struct {
 	HasData        bool
 	SystemID       string
 	Timeline       uint32
+	History        []wal.HistoryEntry // a primary's timeline history (its newest entries)
 	LSN            wal.LSN
 	Following      string
 	Version        string
@@ -110,6 +113,7 @@ func ParseUnitReport(name string, d map[string]string) (UnitReport, Unit) {
 		HasData:        d[KeyHasData] == "true",
 		SystemID:       d[KeySystemID],
 		Timeline:       uint32(tl),
+		History:        ParseHistoryField(d[KeyHistory]),
 		LSN:            lsn,
 		Following:      d[KeyFollowing],
 		Version:        d[KeyVersion],
@@ -132,6 +136,7 @@ func (r UnitReport) Data() map[string]string {
 		KeyHasData:   strconv.FormatBool(r.HasData),
 		KeySystemID:  r.SystemID,
 		KeyTimeline:  "",
+		KeyHistory:   FormatHistory(r.History),
 		KeyLSN:       "",
 		KeyFollowing: r.Following,
 		KeyVersion:   r.Version,
@@ -155,4 +160,39 @@ func (r UnitReport) Data() map[string]string {
 		d[KeyRestart] = "true"
 	}
 	return d
+}
+
+// historyKept is how many of a timeline's newest history entries a primary publishes: a
+// standby on an older timeline than those needs pg_rewind anyway (NeedsRewind says so of a
+// timeline it cannot find), and the bag stays small however many failovers there were.
+const historyKept = 8
+
+// FormatHistory is the history field of a unit report: the newest entries, oldest first,
+// as "TLI:SWITCHLSN" separated by spaces.
+func FormatHistory(h []wal.HistoryEntry) string {
+	h = h[max(0, len(h)-historyKept):]
+	parts := make([]string, len(h))
+	for i, e := range h {
+		parts[i] = strconv.FormatUint(uint64(e.TLI), 10) + ":" + e.SwitchLSN.String()
+	}
+	return strings.Join(parts, " ")
+}
+
+// ParseHistoryField reads FormatHistory's text; an entry it cannot read ends the list
+// there, so that a standby never skips a rewind on a history it misread.
+func ParseHistoryField(s string) []wal.HistoryEntry {
+	var h []wal.HistoryEntry
+	for _, f := range strings.Fields(s) {
+		t, l, _ := strings.Cut(f, ":")
+		tli, err := strconv.ParseUint(t, 10, 32)
+		if err != nil || tli == 0 {
+			return h
+		}
+		lsn, err := wal.ParseLSN(l)
+		if err != nil {
+			return h
+		}
+		h = append(h, wal.HistoryEntry{TLI: uint32(tli), SwitchLSN: lsn})
+	}
+	return h
 }

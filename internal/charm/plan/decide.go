@@ -227,7 +227,7 @@ func target(o Observed, primary string) Target {
 	}
 	rep, _ := ParseUnitReport(primary, data)
 	return Target{Name: primary, Address: rep.Address, SystemID: rep.SystemID, Timeline: rep.Timeline,
-		Restore: rep.Restore, Ready: rep.Role == RolePrimary && rep.Address != "" &&
+		History: rep.History, Restore: rep.Restore, Ready: rep.Role == RolePrimary && rep.Address != "" &&
 			slices.Contains(strings.Fields(rep.Admits), o.Unit)}
 }
 

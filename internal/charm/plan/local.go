@@ -132,7 +132,7 @@ func decideStandby(l Local, primary string, t Target) Decision {
 	case l.SystemID != "" && t.SystemID != "" && l.SystemID != t.SystemID:
 		return block(fmt.Sprintf("pgdata holds another database (system id %s; primary %s has %s): detach it or remove this unit",
 			l.SystemID, primary, t.SystemID))
-	case !l.Standby, (wal.Timeline{TLI: t.Timeline, History: t.History}).NeedsRewind(l.Timeline, l.LSN):
+	case !l.Standby, needsRewind(l, t):
 		// A former primary, or a standby whose WAL went past the fork of the
 		// primary's timeline: pg_rewind makes it a valid standby without a re-clone.
 		return Decision{Step: StepRewind, Status: Status{"maintenance", "Rewinding to follow " + primary}}
@@ -140,6 +140,23 @@ func decideStandby(l Local, primary string, t Target) Decision {
 		return Decision{Step: StepFollow, Status: Status{"maintenance", "Following " + primary}}
 	}
 	return Decision{Status: Status{"active", fmt.Sprintf("Live secondary (%s)", l.FullVersion)}}
+}
+
+// needsRewind says whether a standby must be rewound before it follows the primary t.
+// On the primary's timeline it follows as it is. On an older one it follows as it is
+// when its WAL ends at or before the point where the primary's line of timelines left
+// its own (after a failover, a standby that had no more than the new primary): no stop,
+// so the quorum commit keeps its standby. That end is only known while it runs (WAL
+// received counts as much as WAL replayed, and a stopped standby's pg_control says
+// neither): a stopped one on another timeline is rewound, as is one past the fork.
+func needsRewind(l Local, t Target) bool {
+	if l.Timeline == t.Timeline {
+		return false
+	}
+	if !l.Running {
+		return true
+	}
+	return wal.Timeline{TLI: t.Timeline, History: t.History}.NeedsRewind(l.Timeline, l.LSN)
 }
 
 func wait(msg string) Decision  { return Decision{Step: StepWait, Status: Status{"waiting", msg}} }
