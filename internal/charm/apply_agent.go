@@ -82,10 +82,9 @@ func (r *applying) ensureAgent() error {
 		}
 	}
 	sort.Strings(members)
-	c := r.local.Cluster
 	cfg := agent.Config{Unit: r.Unit, Primary: r.AppBag.Primary, Units: units, Members: members, Password: r.password,
 		CA: string(r.ca.CertPEM), Timeout: r.config.FailoverTimeout,
-		Cluster: agent.Cluster{Version: c.Version, Name: c.Name, DataDir: c.DataDir, ConfDir: c.ConfDir, SocketDir: c.SocketDir, Port: c.Port},
+		Cluster: *r.local.Cluster,
 		Wake:    []string{"juju-exec", "-u", r.Unit, "JUJU_DISPATCH_PATH=hooks/update-status ./dispatch"}}
 	if _, err := agent.WriteConfig(agent.ConfigPath, cfg); err != nil {
 		return fmt.Errorf("agent configuration: %w", err)
