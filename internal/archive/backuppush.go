@@ -394,37 +394,71 @@ func walkDataDir(pgdata string) ([]fileEntry, *TablespaceSpec, error) {
 	return out, spec, nil
 }
 
-// part is one tar part being written and uploaded.
+// part is one tar part being written and uploaded. The tar stream goes straight into the
+// compressor in the goroutine that reads the files, and only the compressed bytes cross to the
+// upload through a pipe: the raw data is copied once, from the read buffer into the
+// compressor's block, instead of through a pipe and a copy loop of 32 KiB hand-offs first.
 type part struct {
 	name  string
 	tw    *tar.Writer
+	zw    io.WriteCloser
 	pw    *io.PipeWriter
+	cw    *countingWriter
 	done  chan error
 	size  int64
 	paths []string
+	// finishErr is what ending the tar stream and the frame returned (finishPart).
+	finishErr error
 }
 
-func (u *tarUploader) openPart(ctx context.Context, name string) *part {
+func (u *tarUploader) openPart(ctx context.Context, name string) (*part, error) {
 	pr, pw := io.Pipe()
-	p := &part{name: u.a.Compression.AddExt(name), pw: pw, tw: tar.NewWriter(pw), done: make(chan error, 1)}
+	p := &part{name: u.a.Compression.AddExt(name), pw: pw, cw: &countingWriter{w: pw}, done: make(chan error, 1)}
+	zw, err := newBackupCompressor(u.a.Compression, p.cw)
+	if err != nil {
+		return nil, err
+	}
+	p.zw, p.tw = zw, tar.NewWriter(zw)
 	go func() {
-		_, stored, err := u.a.putCompressedCount(ctx, u.folder+TarPartitions+p.name, pr)
+		key := u.folder + TarPartitions + p.name
+		err := u.a.Store.Put(ctx, key, pr)
+		if err != nil {
+			err = fmt.Errorf("upload %s: %w", key, err)
+		}
 		pr.CloseWithError(cmpErr(err, errors.New("upload ended")))
-		u.stored.Add(stored)
 		p.done <- err
 	}()
-	return p
+	return p, nil
+}
+
+// abort ends an unfinished part's upload with err (the store discards it) and waits for it.
+func (p *part) abort(err error) {
+	p.pw.CloseWithError(err)
+	p.zw.Close() // ends the compressor's goroutines: their writes now fail
+	<-p.done
 }
 
 func (u *tarUploader) closePart(p *part) error {
+	return cmpErr(u.finishPart(p), u.settlePart(p))
+}
+
+// finishPart ends p's tar stream and compressed frame; its upload goes on (settlePart waits).
+func (u *tarUploader) finishPart(p *part) error {
 	err := p.tw.Close()
-	p.pw.CloseWithError(err)
-	if uerr := <-p.done; uerr != nil {
-		return uerr
+	if cerr := p.zw.Close(); err == nil {
+		err = cerr
 	}
-	if err != nil {
+	p.pw.CloseWithError(err)
+	p.finishErr = err
+	return err
+}
+
+// settlePart waits for the upload of a finished part and records it.
+func (u *tarUploader) settlePart(p *part) error {
+	if err := cmpErr(<-p.done, p.finishErr); err != nil {
 		return err
 	}
+	u.stored.Add(p.cw.n)
 	u.parts.Add(1)
 	u.mu.Lock()
 	u.sets[p.name] = p.paths
@@ -432,19 +466,33 @@ func (u *tarUploader) closePart(p *part) error {
 	return nil
 }
 
+// worker fills parts from jobs. A full part's upload is completed (the store's last request,
+// which on S3 has the server assemble the object: a quarter of a second for a 1 GiB part
+// here) while the worker fills the next one; at most one such part is pending per worker.
 func (u *tarUploader) worker(ctx context.Context, jobs <-chan fileEntry) error {
-	var cur *part
+	var cur, pending *part
 	var err error
+	settle := func() error {
+		if pending == nil {
+			return nil
+		}
+		p := pending
+		pending = nil
+		return u.settlePart(p)
+	}
 	for e := range jobs {
 		if cur == nil {
-			cur = u.openPart(ctx, fmt.Sprintf("part_%03d.tar", u.partNo.Add(1)))
+			if cur, err = u.openPart(ctx, fmt.Sprintf("part_%03d.tar", u.partNo.Add(1))); err != nil {
+				break
+			}
 		}
 		var n int64
 		n, err = u.addFile(cur, e)
 		cur.size += n
 		if err == nil && cur.size >= u.partSize {
-			err = u.closePart(cur)
-			cur = nil
+			err = u.finishPart(cur)
+			err = cmpErr(err, settle())
+			pending, cur = cur, nil
 		}
 		if err != nil {
 			break
@@ -452,13 +500,12 @@ func (u *tarUploader) worker(ctx context.Context, jobs <-chan fileEntry) error {
 	}
 	if cur != nil {
 		if err != nil {
-			cur.pw.CloseWithError(err)
-			<-cur.done
+			cur.abort(err)
 		} else {
 			err = u.closePart(cur)
 		}
 	}
-	return err
+	return cmpErr(err, settle())
 }
 
 // addFile writes one member. The size in the header is the size when opened; a file that
@@ -522,7 +569,7 @@ func (u *tarUploader) addFile(p *part, e fileEntry) (int64, error) {
 	if err := p.tw.WriteHeader(hdr); err != nil {
 		return 0, err
 	}
-	n, err := io.CopyN(p.tw, &countingFile{f, &u.raw}, hdr.Size)
+	n, err := u.copyFile(p.tw, f, hdr.Size)
 	if errors.Is(err, io.EOF) {
 		_, err = io.CopyN(p.tw, zeroReader{}, hdr.Size-n)
 	}
@@ -543,15 +590,37 @@ func clearOwner(h *tar.Header) {
 	h.AccessTime, h.ChangeTime = time.Time{}, time.Time{}
 }
 
-type countingFile struct {
-	f *os.File
-	n *atomic.Int64
-}
+// readSize is the read size of backup-push's files. On a cold page cache the kernel's work
+// per read(2) dominates the cost of reading: with io.Copy's 32 KiB reads, reading took twice
+// the CPU time lz4 took to compress the same bytes (BackupPeers profile, 2026-12-08).
+const readSize = 1 << 20
 
-func (c *countingFile) Read(p []byte) (int, error) {
-	n, err := c.f.Read(p)
-	c.n.Add(int64(n))
-	return n, err
+var readBuffers = sync.Pool{New: func() any { b := make([]byte, readSize); return &b }}
+
+// copyFile copies size bytes of f to w in reads of readSize, counting them in u.raw; it
+// returns io.EOF when f ends first.
+func (u *tarUploader) copyFile(w io.Writer, f *os.File, size int64) (int64, error) {
+	bp := readBuffers.Get().(*[]byte)
+	defer readBuffers.Put(bp)
+	buf := *bp
+	var n int64
+	for n < size {
+		k, err := f.Read(buf[:min(int64(len(buf)), size-n)])
+		if k > 0 {
+			u.raw.Add(int64(k))
+			if _, werr := w.Write(buf[:k]); werr != nil {
+				return n, werr
+			}
+			n += int64(k)
+		}
+		if err != nil {
+			return n, err
+		}
+		if k == 0 {
+			return n, io.EOF
+		}
+	}
+	return n, nil
 }
 
 type zeroReader struct{}
@@ -560,8 +629,10 @@ func (zeroReader) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 
 // uploadSingle uploads one small tar part: files from pgdata and/or in-memory contents.
 func (u *tarUploader) uploadSingle(name, pgdata string, paths []string, contents map[string]string) error {
-	p := u.openPart(u.ctx, name)
-	var err error
+	p, err := u.openPart(u.ctx, name)
+	if err != nil {
+		return err
+	}
 	for _, rel := range paths {
 		if _, err = u.addFile(p, fileEntry{disk: filepath.Join(pgdata, rel), member: rel}); err != nil {
 			break
@@ -584,8 +655,7 @@ func (u *tarUploader) uploadSingle(name, pgdata string, paths []string, contents
 		p.paths = append(p.paths, k)
 	}
 	if err != nil {
-		p.pw.CloseWithError(err)
-		<-p.done
+		p.abort(err)
 		return err
 	}
 	return u.closePart(p)

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"os/user"
@@ -36,9 +35,12 @@ func asPostgres(b *testing.B, name string, args ...string) {
 	}
 }
 
-// readAll reads every file a backup reads (not pg_wal) and returns the bytes read.
-func readAll(dir string) int64 {
+// readAll reads every file a backup reads (not pg_wal), in reads of size bytes, and returns
+// the bytes read. The size matters on a cold page cache: here 8 KiB reads (what io.Copy to
+// io.Discard does) cost the kernel over 1 s of CPU per GB, 1 MiB reads a fifth of that.
+func readAll(dir string, size int) int64 {
 	var n int64
+	buf := make([]byte, size)
 	filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
 		if err != nil {
 			return nil
@@ -48,8 +50,13 @@ func readAll(dir string) int64 {
 		}
 		if info.Mode().IsRegular() {
 			if f, err := os.Open(p); err == nil {
-				c, _ := io.Copy(io.Discard, f)
-				n += c
+				for {
+					k, err := f.Read(buf)
+					n += int64(k)
+					if err != nil || k == 0 {
+						break
+					}
+				}
 				f.Close()
 			}
 		}
@@ -96,7 +103,7 @@ func BenchmarkBackup(b *testing.B) {
 	defer asPostgres(b, filepath.Join(pgBin, "pg_ctl"), "-D", data, "-m", "immediate", "stop")
 	asPostgres(b, filepath.Join(pgBin, "pgbench"), "-h", sock, "-U", "postgres", "-i", "-q", "-s", scale, "postgres")
 	start := time.Now()
-	size := readAll(data)
+	size := readAll(data, 1<<20)
 	fmt.Printf("data directory without pg_wal: %d MB; raw read (page cache warm): %.0f MB/s\n", size>>20, float64(size)/time.Since(start).Seconds()/1e6)
 
 	for _, srv := range servers(b) {

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -15,6 +16,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -49,16 +51,19 @@ func BenchmarkBackupPeers(b *testing.B) {
 	}
 	base := benchDir(b, "backup-peers-")
 	bin := buildFor(b, base)
+	baseline := baselineBinary(b, base)
 	u.starter = buildArchiver(b, base)
 	st := startTLSStore(b, u, base)
 	for i, scale := range scales {
-		b.Run("scale-"+scale, func(b *testing.B) { backupPeers(b, u, st, bin, filepath.Join(base, "scale-"+scale), 5432+i, scale) })
+		b.Run("scale-"+scale, func(b *testing.B) {
+			backupPeers(b, u, st, bin, baseline, filepath.Join(base, "scale-"+scale), 5432+i, scale)
+		})
 	}
 }
 
 // backupPeers is BenchmarkBackupPeers at one pgbench scale, on a cluster in dir removed at the
 // end (an 8 GiB source and its restores do not all fit beside the next scale's).
-func backupPeers(b *testing.B, u *pgUser, st *tlsStore, bin, dir string, port int, scale string) {
+func backupPeers(b *testing.B, u *pgUser, st *tlsStore, bin, baseline, dir string, port int, scale string) {
 	u.mkdir(b, dir)
 	b.Cleanup(func() { os.RemoveAll(dir) })
 	// Autovacuum off keeps the data directory still between the source's measurement and the
@@ -77,89 +82,235 @@ func backupPeers(b *testing.B, u *pgUser, st *tlsStore, bin, dir string, port in
 		scale, src.files, float64(src.bytes)/1e6, parallelism(), dropped)
 	mb := float64(src.bytes) / 1e6
 
-	b.Run("s3", func(b *testing.B) {
-		for _, p := range peers(u, st, bin) {
-			b.Run(p.name, func(b *testing.B) {
-				if _, err := exec.LookPath(p.needs); err != nil {
-					b.Skipf("%s not installed", p.needs)
-				}
-				for i := range b.N {
-					t := p.make(b, c, fmt.Sprintf("backup-%s-%s-%d-%d", p.name, scale, i, time.Now().UnixNano()))
-					c.useArchiver(b, t)
-					dropCaches()
-					u.peak = 0
-					start := time.Now()
-					if err := t.backup(); err != nil {
-						b.Fatal(err)
-					}
-					push, pushRSS := time.Since(start), u.peak
-					dir := u.mkdir(b, filepath.Join(dir, fmt.Sprintf("restore-%s-%d", p.name, i)))
-					dropCaches()
-					u.peak = 0
-					start = time.Now()
-					if err := t.restore(dir); err != nil {
-						b.Fatal(err)
-					}
-					fetch, fetchRSS := time.Since(start), u.peak
-					if err := sameTree(src, dir); err != nil {
-						b.Fatalf("%s restored an incomplete data directory: %v", p.name, err)
-					}
-					os.RemoveAll(dir)
-					b.ReportMetric(mb/push.Seconds(), "push-MB/s")
-					b.ReportMetric(mb/fetch.Seconds(), "fetch-MB/s")
-					b.ReportMetric(float64(pushRSS)/1e6, "push-peak-RSS-MB")
-					b.ReportMetric(float64(fetchRSS)/1e6, "fetch-peak-RSS-MB")
-				}
-			})
+	// Rounds: every selected row is measured once per round, in an order rotated each round,
+	// so that the load of a shared host falls on all of them alike (BENCH_ROUNDS, default 1);
+	// each row's rate is its bytes over its total time, its peak RSS the largest of the rounds.
+	// The measuring happens here; the sub-benchmarks only report.
+	type row struct {
+		repo, name, needs string
+		measure           func(b *testing.B, i int) measured
+	}
+	var rows []row
+	for _, repo := range []string{"s3", "local"} {
+		for _, p := range peers(u, st, bin, baseline, repo) {
+			rows = append(rows, row{repo, p.name, p.needs, func(b *testing.B, i int) measured {
+				return measurePeer(b, u, c, src, p, filepath.Join(dir, fmt.Sprintf("restore-%s-%s-%d", repo, p.name, i)),
+					fmt.Sprintf("backup-%s-%s-%s-%d-%d", repo, p.name, scale, i, time.Now().UnixNano()))
+			}})
 		}
-	})
-
-	b.Run("local", func(b *testing.B) {
-		b.Run("limit-disk-read", func(b *testing.B) {
-			for range b.N {
+	}
+	for _, reads := range []int{1 << 20, 8 << 10} {
+		name := "limit-disk-read"
+		if reads != 1<<20 {
+			name = fmt.Sprintf("limit-disk-read-%dk", reads>>10)
+		}
+		rows = append(rows, row{"local", name, "", func(b *testing.B, i int) measured {
+			dropCaches()
+			start := time.Now()
+			if n := readAll(c.data, reads); n < src.bytes*99/100 {
+				b.Fatalf("read %d bytes of %d", n, src.bytes)
+			}
+			return measured{push: time.Since(start)}
+		}})
+	}
+	// Our restore and barman-cloud-restore leave flushing to the kernel (and to PostgreSQL,
+	// which syncs the data directory when it starts on a backup with fsync on); pgBackRest
+	// fsyncs every file. Hence two fetch-side limits: written as they do, and fsynced.
+	for _, fsync := range []bool{false, true} {
+		name := "limit-loopback-copy"
+		if fsync {
+			name += "-fsync"
+		}
+		rows = append(rows, row{"local", name, "", func(b *testing.B, i int) measured {
+			var m measured
+			if !fsync {
 				dropCaches()
-				start := time.Now()
-				if n := readAll(c.data); n < src.bytes*99/100 {
-					b.Fatalf("read %d bytes of %d", n, src.bytes)
+				push, err := overLoopback(func(w io.Writer) error { return tarTo(w, c.data) },
+					func(r io.Reader) error { _, err := io.Copy(io.Discard, r); return err })
+				if err != nil {
+					b.Fatalf("tar to a discarding reader over loopback: %v", err)
 				}
-				b.ReportMetric(mb/time.Since(start).Seconds(), "push-MB/s")
+				m.push = push
+			}
+			dir := filepath.Join(dir, fmt.Sprintf("restore-%s-%d", name, i))
+			dropCaches()
+			fetch, err := overLoopback(func(w io.Writer) error { return tarTo(w, c.data) },
+				func(r io.Reader) error { return untarTo(r, dir, fsync) })
+			if err != nil {
+				b.Fatalf("tar over loopback into %s: %v", dir, err)
+			}
+			if err := sameTree(src, dir); err != nil {
+				b.Fatalf("loopback copy: %v", err)
+			}
+			os.RemoveAll(dir)
+			m.fetch = fetch
+			return m
+		}})
+	}
+	rounds := 1
+	if n, err := strconv.Atoi(os.Getenv("BENCH_ROUNDS")); err == nil && n > 0 {
+		rounds = n
+	}
+	sel := benchSelection()
+	var active []int
+	for i, r := range rows {
+		if sel.matches("scale-"+scale, r.repo, r.name) && (r.needs == "" || hasProgram(r.needs)) {
+			active = append(active, i)
+		}
+	}
+	totals := make([]measured, len(rows))
+	for round := range rounds {
+		for k := range active {
+			i := active[(k+round)%len(active)]
+			m := rows[i].measure(b, round)
+			t := &totals[i]
+			t.push += m.push
+			t.fetch += m.fetch
+			t.pushRSS, t.fetchRSS = max(t.pushRSS, m.pushRSS), max(t.fetchRSS, m.fetchRSS)
+		}
+	}
+	for _, repo := range []string{"s3", "local"} {
+		b.Run(repo, func(b *testing.B) {
+			for i, r := range rows {
+				if r.repo != repo {
+					continue
+				}
+				b.Run(r.name, func(b *testing.B) {
+					if r.needs != "" && !hasProgram(r.needs) {
+						b.Skipf("%s not installed", r.needs)
+					}
+					t := totals[i]
+					if t.push > 0 {
+						b.ReportMetric(mb*float64(rounds)/t.push.Seconds(), "push-MB/s")
+					}
+					if t.fetch > 0 {
+						b.ReportMetric(mb*float64(rounds)/t.fetch.Seconds(), "fetch-MB/s")
+					}
+					if t.pushRSS > 0 {
+						b.ReportMetric(float64(t.pushRSS)/1e6, "push-peak-RSS-MB")
+					}
+					if t.fetchRSS > 0 {
+						b.ReportMetric(float64(t.fetchRSS)/1e6, "fetch-peak-RSS-MB")
+					}
+				})
 			}
 		})
-		// Our restore and barman-cloud-restore leave flushing to the kernel (and to PostgreSQL,
-		// which syncs the data directory when it starts on a backup with fsync on); pgBackRest
-		// fsyncs every file. Hence two fetch-side limits: written as they do, and fsynced.
-		for _, fsync := range []bool{false, true} {
-			name := "limit-loopback-copy"
-			if fsync {
-				name += "-fsync"
-			}
-			b.Run(name, func(b *testing.B) {
-				for i := range b.N {
-					if !fsync {
-						dropCaches()
-						push, err := overLoopback(func(w io.Writer) error { return tarTo(w, c.data) },
-							func(r io.Reader) error { _, err := io.Copy(io.Discard, r); return err })
-						if err != nil {
-							b.Fatalf("tar to a discarding reader over loopback: %v", err)
-						}
-						b.ReportMetric(mb/push.Seconds(), "push-MB/s")
-					}
-					dir := filepath.Join(dir, fmt.Sprintf("restore-%s-%d", name, i))
-					dropCaches()
-					fetch, err := overLoopback(func(w io.Writer) error { return tarTo(w, c.data) },
-						func(r io.Reader) error { return untarTo(r, dir, fsync) })
-					if err != nil {
-						b.Fatalf("tar over loopback into %s: %v", dir, err)
-					}
-					if err := sameTree(src, dir); err != nil {
-						b.Fatalf("loopback copy: %v", err)
-					}
-					os.RemoveAll(dir)
-					b.ReportMetric(mb/fetch.Seconds(), "fetch-MB/s")
-				}
-			})
+	}
+}
+
+// measured is what one measurement of a row took: its push and fetch times (0: not measured)
+// and the commands' peak RSS.
+type measured struct {
+	push, fetch       time.Duration
+	pushRSS, fetchRSS int64
+}
+
+// measurePeer takes a backup of c with p (on the repository prefix), restores it into dir and
+// checks that dir holds what c's data directory held, each step on a dropped page cache.
+func measurePeer(b *testing.B, u *pgUser, c *cluster, src tree, p peer, dir, prefix string) measured {
+	b.Helper()
+	t := p.make(b, c, prefix)
+	c.useArchiver(b, t)
+	defer func() {
+		if t.cleanup != nil {
+			t.cleanup()
 		}
-	})
+	}()
+	var m measured
+	dropCaches()
+	u.peak = 0
+	start := time.Now()
+	if err := t.backup(); err != nil {
+		b.Fatal(err)
+	}
+	m.push, m.pushRSS = time.Since(start), u.peak
+	u.mkdir(b, dir)
+	dropCaches()
+	u.peak = 0
+	start = time.Now()
+	if err := t.restore(dir); err != nil {
+		b.Fatal(err)
+	}
+	m.fetch, m.fetchRSS = time.Since(start), u.peak
+	if err := sameTree(src, dir); err != nil {
+		b.Fatalf("%s restored an incomplete data directory: %v", p.name, err)
+	}
+	os.RemoveAll(dir)
+	return m
+}
+
+func hasProgram(name string) bool {
+	_, err := exec.LookPath(name)
+	return err == nil
+}
+
+// selection is the -test.bench pattern as the testing package applies it to sub-benchmark
+// names (alternatives at top-level "|", levels at top-level "/", each an unanchored regexp),
+// so that rows measured outside their sub-benchmarks (in rounds) are the ones it would run.
+type selection [][]*regexp.Regexp
+
+func benchSelection() selection {
+	pattern := "."
+	if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" {
+		pattern = f.Value.String()
+	}
+	var sel selection
+	for _, alt := range splitTop(pattern, '|') {
+		var levels []*regexp.Regexp
+		for _, lvl := range splitTop(alt, '/') {
+			levels = append(levels, regexp.MustCompile(lvl))
+		}
+		sel = append(sel, levels)
+	}
+	return sel
+}
+
+// matches says whether BenchmarkBackupPeers/names... is selected.
+func (s selection) matches(names ...string) bool {
+	names = append([]string{"BenchmarkBackupPeers"}, names...)
+	for _, levels := range s {
+		ok := true
+		for i, re := range levels {
+			if i < len(names) && !re.MatchString(names[i]) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+// splitTop splits s at sep outside brackets and parentheses, as testing's splitRegexp does.
+func splitTop(s string, sep byte) []string {
+	var out []string
+	brackets, parens := 0, 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '[':
+			brackets++
+		case ']':
+			brackets = max(brackets-1, 0)
+		case '(':
+			if brackets == 0 {
+				parens++
+			}
+		case ')':
+			if brackets == 0 {
+				parens--
+			}
+		case '\\':
+			i++
+		case sep:
+			if brackets == 0 && parens == 0 {
+				out = append(out, s[:i])
+				s, i = s[i+1:], -1
+			}
+		}
+	}
+	return append(out, s)
 }
 
 // parallelism is the number of streams/processes every tool gets: the CPU count, at least 2,
@@ -198,6 +349,11 @@ func postgresUser(b *testing.B) *pgUser {
 
 // run runs name as postgres from / and returns its trimmed output; the error holds the output.
 func (u *pgUser) run(name string, args ...string) (string, error) {
+	return u.runEnv(nil, name, args...)
+}
+
+// runEnv is run with env added to u's environment.
+func (u *pgUser) runEnv(env []string, name string, args ...string) (string, error) {
 	var rssFile string
 	if u.starter != "" {
 		f, err := os.CreateTemp("", "peak-rss-")
@@ -213,7 +369,7 @@ func (u *pgUser) run(name string, args ...string) (string, error) {
 	}
 	cmd := exec.Command(name, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(u.uid), Gid: uint32(u.gid)}}
-	cmd.Env = u.env
+	cmd.Env = append(append([]string(nil), u.env...), env...)
 	cmd.Dir = "/"
 	out, err := cmd.CombinedOutput()
 	if rssFile != "" {
@@ -290,6 +446,39 @@ func benchDir(b *testing.B, pattern string) string {
 		b.Fatal(err)
 	}
 	return dir
+}
+
+// baselineBinary is the BENCH_BASELINE build of ours, measured beside ours as "baseline" so
+// that ours/it is what a change gained in the same run: a binary's path, or a commit of this
+// repository whose archive subcommands are built from `git archive` in dir. "" without it.
+func baselineBinary(b *testing.B, dir string) string {
+	b.Helper()
+	old := os.Getenv("BENCH_BASELINE")
+	if old == "" {
+		return ""
+	}
+	bin := filepath.Join(dir, "baseline")
+	if body, err := os.ReadFile(old); err == nil {
+		if err := os.WriteFile(bin, body, 0o755); err != nil {
+			b.Fatalf("BENCH_BASELINE: %v", err)
+		}
+		return bin
+	}
+	src := filepath.Join(dir, "baseline-src")
+	if err := os.Mkdir(src, 0o700); err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(src)
+	cmd := exec.Command("sh", "-c", `cd "$(git rev-parse --show-toplevel)" && git archive "$1" | tar -x -C "$2"`, "sh", old, src)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("BENCH_BASELINE %s: neither a file nor a commit: %v\n%s", old, err, out)
+	}
+	build := exec.Command("go", "build", "-o", bin, "./internal/archive/cli/cmdtest")
+	build.Dir = src
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("BENCH_BASELINE %s: build: %v\n%s", old, err, out)
+	}
+	return bin
 }
 
 // buildFor builds our binary where postgres can run it (buildBinary's test directory is
@@ -479,6 +668,7 @@ type tool struct {
 	// restore fetches the latest base backup into the empty directory dir and sets it up to
 	// recover to the end of the archive (restore_command, recovery.signal).
 	restore func(dir string) error
+	cleanup func() // removes what the measurement left (a local repository); nil: nothing
 }
 
 // peer is a tool to compare: its name in benchmark results, the program it needs and how to set
@@ -495,25 +685,43 @@ type peer struct {
 // its only other compressions are bzip2, slower, and snappy, which needs python3-snappy; -J N
 // upload processes), each on its own prefix of st's bucket, with its files next to c's data
 // directory.
-func peers(u *pgUser, st *tlsStore, bin string) []peer {
+func peers(u *pgUser, st *tlsStore, bin, baseline, repo string) []peer {
 	n := parallelism()
-	return []peer{
-		{"ours", bin, func(b *testing.B, c *cluster, prefix string) *tool {
+	// ours is our backup-push and restore with binary bin, on S3 or on a file:// repository
+	// beside the cluster (removed after the measurement).
+	ours := func(name, bin string) peer {
+		return peer{name, bin, func(b *testing.B, c *cluster, prefix string) *tool {
 			cfg := filepath.Join(filepath.Dir(c.data), "archive.json")
 			uri := st.srv.URI(st.bucket, prefix)
+			var cleanup func()
+			if repo == "local" {
+				local := filepath.Join(filepath.Dir(c.data), "repo-"+prefix)
+				uri = "file://" + local
+				cleanup = func() { os.RemoveAll(local) }
+			}
 			writeConfigAt(b, cfg, st.srv, uri) // 0600, the keys are in it
 			return &tool{
 				archive: archive.ArchiveCommand(bin, cfg, uri),
 				backup: func() error {
-					_, err := u.run(bin, "backup-push", "--config", cfg, "--host", c.sock, "--port", strconv.Itoa(c.port), "--streams", strconv.Itoa(n))
+					_, err := u.runEnv(profileEnv(prefix), bin, "backup-push", "--config", cfg, "--host", c.sock, "--port", strconv.Itoa(c.port), "--streams", strconv.Itoa(n))
 					return err
 				},
 				restore: func(dir string) error {
 					_, err := u.run(bin, "restore", "--config", cfg, dir)
 					return err
 				},
+				cleanup: cleanup,
 			}
-		}},
+		}}
+	}
+	out := []peer{ours("ours", bin)}
+	if baseline != "" {
+		out = append(out, ours("baseline", baseline))
+	}
+	if repo != "s3" {
+		return out // the peers are measured on S3 only
+	}
+	return append(out, []peer{
 		{"pgbackrest", "pgbackrest", func(b *testing.B, c *cluster, prefix string) *tool {
 			dir := filepath.Dir(c.data)
 			conf := filepath.Join(dir, "pgbackrest.conf")
@@ -564,7 +772,7 @@ func peers(u *pgUser, st *tlsStore, bin string) []peer {
 				},
 			}
 		}},
-	}
+	}...)
 }
 
 // dropCaches writes dirty pages out and empties the page cache, so that each tool reads the
@@ -723,4 +931,26 @@ func untarTo(r io.Reader, dir string, fsync bool) error {
 			return err
 		}
 	}
+}
+
+// profileEnv asks our binary for a CPU profile of one command when BENCH_CPUPROFILE is set:
+// BENCH_CPUPROFILE-NAME, written by the command itself (ARCHIVE_CPUPROFILE, see cli/cmdtest),
+// since it runs in a process of its own as postgres.
+func profileEnv(name string) []string {
+	p := os.Getenv("BENCH_CPUPROFILE")
+	if p == "" {
+		return nil
+	}
+	p = p + "-" + name
+	f, err := os.Create(p)
+	if err != nil {
+		return nil
+	}
+	f.Close()
+	if u, err := user.Lookup("postgres"); err == nil {
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		os.Chown(p, uid, gid)
+	}
+	return []string{"ARCHIVE_CPUPROFILE=" + p}
 }

@@ -39,7 +39,7 @@ func BenchmarkPITRPeers(b *testing.B) {
 		pitrScale, walMB, dropCaches())
 
 	b.Run("s3", func(b *testing.B) {
-		for _, p := range peers(u, st, bin) {
+		for _, p := range peers(u, st, bin, "", "s3") {
 			b.Run(p.name, func(b *testing.B) {
 				if _, err := exec.LookPath(p.needs); err != nil {
 					b.Skipf("%s not installed", p.needs)
