@@ -15,9 +15,11 @@ import (
 	"github.com/pgcharm/postgresql/internal/postgres"
 )
 
-// Actions run as hooks do: observeAction gathers what the action decides on, one pure
-// function of plan (plan/actions.go) decides whether this unit may run it and on what,
-// refusing bad parameters before anything changes, and the handler acts. An action that
+// Actions run as hooks do: observeAction gathers what the action decides on, a pure
+// function of plan (mostly plan/actions.go) decides whether this unit may run it and on
+// what, refusing bad parameters before anything changes, and the handler acts (the
+// read-only wal-e-list-backups and wal-e-verify decide nothing; wal-e-restore-undo decides
+// from the restore marker itself). An action that
 // changes what hooks decide on (a primary recorded, a database restored) ends by running
 // the hooks' pipeline (reconcile), as the hook its change wakes would.
 

@@ -324,6 +324,8 @@ func (r *applying) converge() (bool, error) {
 			return false, fmt.Errorf("step %s did not take effect", d.Step)
 		}
 		last = d.Step
+		// The step's own maintenance message (DecideLocal words every step so) while it
+		// runs; reconcile replaces it with the hook's status (plan.UnitStatus).
 		_ = goops.SetUnitStatus(goops.StatusName(d.Why.Local.Name), d.Why.Local.Message)
 		if err := r.takeStep(d.Step, target); err != nil {
 			var alive *upstreamAlive

@@ -46,7 +46,8 @@ type means struct {
 // the application's secret, and, only when the leader needs them (plan.MeasureWanted), its
 // peers' positions read on their servers. It writes nothing, and stops gathering where the
 // decision will not look further: a unit tearing down looks at nothing else, a bad option
-// at no server.
+// at no server. What depends on the server as the steps leave it apply observes after
+// them (applying.run).
 func observe(ctx context.Context, hook string) (plan.Observed, *means, error) {
 	j, err := observeJuju(hook)
 	if err != nil {

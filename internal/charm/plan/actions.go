@@ -159,7 +159,9 @@ func DecideReplay(pause, configured, running, inRecovery, paused bool) ReplayDec
 
 // RefuseArchiveWrite says why an action that writes to the application's archive
 // (wal-e-backup, wal-e-restore-point) may not run on this unit: only the primary writes to
-// it, and only to an archive that is configured and usable.
+// it, and only to an archive that is configured and usable. The primary here is the
+// recorded one (the application bag's), judged before the local server is read: not
+// IsPrimary, which needs the server's facts.
 func RefuseArchiveWrite(action string, o Observed) string {
 	switch primary := o.AppBag.Primary; {
 	case primary != o.Unit:

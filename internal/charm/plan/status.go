@@ -51,10 +51,13 @@ const (
 	msgSettingUp = "Setting up"
 )
 
-// UnitStatus answers "why is my unit blocked?" (or waiting, or in maintenance): blocked
-// over maintenance over waiting over active, and within a level the finding listed first
-// in StatusFacts. Notes (archiving health, old data kept) are added to an active status
-// only, where they do not hide what the operator must do.
+// UnitStatus answers "why is my unit blocked?" (or waiting, or in maintenance): a
+// teardown's status over everything, then blocked over maintenance over waiting over
+// active. Within blocked, the finding listed first in StatusFacts wins; within waiting,
+// what the leader has not done yet (the secret, the CA, the choice of a primary) comes
+// before the local step's wait, and the restart lock last. Notes (quorum commit, archiving
+// health, old data kept, in that order) are added to an active status only, where they do
+// not hide what the operator must do.
 func UnitStatus(f StatusFacts) Status {
 	if f.Teardown.Name != "" {
 		return f.Teardown
