@@ -205,15 +205,10 @@ func (l *localFacts) planLocal(self, following, restore string) plan.Local {
 // report is what this unit publishes to its peers.
 func (l *localFacts) report(address, following, restore string) plan.UnitReport {
 	p := l.planLocal("", following, restore)
-	r := plan.UnitReport{Address: address, HasData: p.HasData, SystemID: p.SystemID, Timeline: p.Timeline, LSN: p.LSN,
-		Version: l.Version, Following: following, Restore: restore}
-	switch {
-	case l.Running && l.Standby:
-		r.Role = plan.RoleStandby
-	case l.Running:
-		r.Role = plan.RolePrimary
-		r.Following = ""
-		r.History = l.History
+	r := plan.UnitReport{Address: address, Role: plan.RoleOf(p), HasData: p.HasData, SystemID: p.SystemID, Timeline: p.Timeline,
+		LSN: p.LSN, Version: l.Version, Following: following, Restore: restore}
+	if r.Role == plan.RolePrimary {
+		r.Following, r.History = "", l.History
 	}
 	return r
 }
