@@ -167,6 +167,8 @@ func backupPeers(b *testing.B, u *pgUser, st *tlsStore, bin, baseline, dir strin
 			t.push += m.push
 			t.fetch += m.fetch
 			t.pushRSS, t.fetchRSS = max(t.pushRSS, m.pushRSS), max(t.fetchRSS, m.fetchRSS)
+			t.pushCPU += m.pushCPU
+			t.fetchCPU += m.fetchCPU
 		}
 	}
 	for _, repo := range []string{"s3", "local"} {
@@ -192,17 +194,25 @@ func backupPeers(b *testing.B, u *pgUser, st *tlsStore, bin, baseline, dir strin
 					if t.fetchRSS > 0 {
 						b.ReportMetric(float64(t.fetchRSS)/1e6, "fetch-peak-RSS-MB")
 					}
+					// CPU seconds per GB (the commands' own, not the store server's).
+					if t.pushCPU > 0 {
+						b.ReportMetric(t.pushCPU.Seconds()/(mb*float64(rounds)/1e3), "push-CPU-per-GB-s")
+					}
+					if t.fetchCPU > 0 {
+						b.ReportMetric(t.fetchCPU.Seconds()/(mb*float64(rounds)/1e3), "fetch-CPU-per-GB-s")
+					}
 				})
 			}
 		})
 	}
 }
 
-// measured is what one measurement of a row took: its push and fetch times (0: not measured)
-// and the commands' peak RSS.
+// measured is what one measurement of a row took: its push and fetch times (0: not measured),
+// the commands' peak RSS and their CPU time.
 type measured struct {
 	push, fetch       time.Duration
 	pushRSS, fetchRSS int64
+	pushCPU, fetchCPU time.Duration // of the tool's commands (user and system)
 }
 
 // measurePeer takes a backup of c with p (on the repository prefix), restores it into dir and
@@ -218,20 +228,20 @@ func measurePeer(b *testing.B, u *pgUser, c *cluster, src tree, p peer, dir, pre
 	}()
 	var m measured
 	dropCaches()
-	u.peak = 0
+	u.peak, u.cpu = 0, 0
 	start := time.Now()
 	if err := t.backup(); err != nil {
 		b.Fatal(err)
 	}
-	m.push, m.pushRSS = time.Since(start), u.peak
+	m.push, m.pushRSS, m.pushCPU = time.Since(start), u.peak, u.cpu
 	u.mkdir(b, dir)
 	dropCaches()
-	u.peak = 0
+	u.peak, u.cpu = 0, 0
 	start = time.Now()
 	if err := t.restore(dir); err != nil {
 		b.Fatal(err)
 	}
-	m.fetch, m.fetchRSS = time.Since(start), u.peak
+	m.fetch, m.fetchRSS, m.fetchCPU = time.Since(start), u.peak, u.cpu
 	if err := sameTree(src, dir); err != nil {
 		b.Fatalf("%s restored an incomplete data directory: %v", p.name, err)
 	}
@@ -330,6 +340,9 @@ type pgUser struct {
 	// included) since the caller last set it to 0.
 	starter string
 	peak    int64
+	// cpu adds up the CPU time (user and system) of those commands and their children, which
+	// a shared host's load changes far less than their elapsed time.
+	cpu time.Duration
 }
 
 // postgresUser skips the benchmark unless it can run PostgreSQL as postgres.
@@ -374,8 +387,13 @@ func (u *pgUser) runEnv(env []string, name string, args ...string) (string, erro
 	out, err := cmd.CombinedOutput()
 	if rssFile != "" {
 		if body, rerr := os.ReadFile(rssFile); rerr == nil {
-			n, _ := strconv.ParseInt(string(body), 10, 64)
-			u.peak = max(u.peak, n)
+			f := strings.Fields(string(body))
+			if len(f) == 2 {
+				n, _ := strconv.ParseInt(f[0], 10, 64)
+				cpu, _ := strconv.ParseInt(f[1], 10, 64)
+				u.peak = max(u.peak, n)
+				u.cpu += time.Duration(cpu)
+			}
 		}
 	}
 	if err != nil {

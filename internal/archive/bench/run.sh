@@ -7,7 +7,10 @@
 #                  async with 2 and 4 processes) vs barman-cloud-wal-archive, local repository and
 #                  S3 over TLS; peak RSS of one archive_command
 #   BackupPeers    base backup and restore of a pgbench database at each BENCH_SCALE, same peers,
-#                  S3 over TLS, beside the physical limits (disk read, loopback copy); peak RSS
+#                  S3 over TLS (ours also on a local file:// repository), beside the physical
+#                  limits (disk read in 1 MiB and 8 KiB reads, loopback copy); peak RSS and CPU
+#                  time per GB; rows in BENCH_ROUNDS interleaved rounds; BENCH_CPUPROFILE=PREFIX
+#                  profiles each of our backup-push runs
 #   WALPushInProcess  wal-push's work on 1 GiB bursts in one process, S3 over TLS, for profiles
 #                  (BENCH_CPUPROFILE=FILE, BENCH_MEMPROFILE=FILE)
 #   PITRPeers      base backup + BENCH_WAL_MB of WAL replayed to the end, same peers
@@ -15,7 +18,12 @@
 #   BENCH=regexp        which benchmarks (default: all; e.g. BENCH=Peers for the comparisons only)
 #   BENCH_STORES=file,s3  stores of the per-store benchmarks (default: every installed one)
 #   BENCH_TOOLS=regexp  which WALPushPeers tools take turns (repo/tool: "s3/(ours|pgbackrest)")
-#   BENCH_ROUNDS=3      rounds of WALPushPeers (one 1 GiB burst per tool each)
+#   BENCH_ROUNDS=3      rounds of WALPushPeers (one 1 GiB burst per tool each); of BackupPeers
+#                       (default 1: one backup and restore per row each)
+#   BENCH_BASELINE=X    another build of ours as a peer ("baseline"): WALPushPeers takes a binary,
+#                       BackupPeers a binary or a commit (built from git archive), e.g.
+#                       BENCH_BASELINE=main BENCH='BackupPeers/scale-135/(s3|local)/(ours|baseline|limit-disk-read)'
+#                       (group alternatives in parentheses: a bare | splits the whole pattern)
 #   BENCH_SCALE=135     pgbench scales of the backup comparison, comma-separated (135: about
 #                       2 GiB, 540: about 8 GiB); e.g. BENCH='BackupPeers//(s3|local)/(ours|limit-disk)'
 #                       BENCH_SCALE=135,540 for ours and the disk only

@@ -6,8 +6,9 @@
 //	archiver DATA COMMAND  →  "peak-rss-bytes N" on stdout
 //
 // With "rss FILE NAME ARGS..." it runs NAME instead (standard streams passed through), writes
-// its peak RSS in bytes to FILE and exits with its status: how the backup benchmarks measure a
-// tool's commands.
+// its peak RSS in bytes and the CPU time (user and system, nanoseconds) it and the children it
+// waited for took to FILE ("RSS CPU") and exits with its status: how the backup benchmarks
+// measure a tool's commands.
 //
 // It is a process of its own, and a small one, because of how Linux counts a command's peak
 // RSS: Go starts children with vfork, and the exec that follows records the parent's high-water
@@ -80,7 +81,8 @@ func archive(data, command string) (int64, error) {
 	}
 }
 
-// measure runs name with args and writes its peak RSS to file; it returns the exit status.
+// measure runs name with args and writes its peak RSS and CPU time to file; it returns the exit
+// status.
 func measure(file, name string, args []string) int {
 	cmd := exec.Command(name, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
@@ -90,7 +92,8 @@ func measure(file, name string, args []string) int {
 		return 1
 	}
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		if err := os.WriteFile(file, []byte(fmt.Sprint(ru.Maxrss<<10)), 0o600); err != nil {
+		cpu := ru.Utime.Nano() + ru.Stime.Nano()
+		if err := os.WriteFile(file, []byte(fmt.Sprint(ru.Maxrss<<10, " ", cpu)), 0o600); err != nil {
 			fmt.Fprintln(os.Stderr, "archiver:", err)
 			return 1
 		}
